@@ -1,0 +1,81 @@
+"""audiolens: fast audio analysis on whatever hardware is there.
+
+The public API, imported lazily so ``import audiolens`` stays fast:
+
+- :func:`load`, :func:`probe`, :class:`Audio`, :class:`AudioInfo` -- decoding
+- :func:`quality` -- is this file really lossless? what was it encoded from?
+- :func:`analyze` -- run tasks over files and folders into a results store
+- :func:`resolve_device`, :func:`available_devices` -- hardware
+- the errors in :mod:`audiolens.errors`
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AudiolensError,
+    DecodeError,
+    DeviceError,
+    MissingDependency,
+    ModelNotFound,
+    ParameterError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Audio": "audiolens.audio",
+    "AudioInfo": "audiolens.audio",
+    "load": "audiolens.audio",
+    "load_windows": "audiolens.audio",
+    "probe": "audiolens.audio",
+    "Device": "audiolens.devices",
+    "resolve_device": "audiolens.devices",
+    "available_devices": "audiolens.devices",
+    "quality": "audiolens.tasks.quality",
+    "QualityResult": "audiolens.tasks.quality",
+    "analyze": "audiolens.runner",
+}
+
+__all__ = [
+    "Audio",
+    "AudioInfo",
+    "AudiolensError",
+    "DecodeError",
+    "Device",
+    "DeviceError",
+    "MissingDependency",
+    "ModelNotFound",
+    "ParameterError",
+    "QualityResult",
+    "__version__",
+    "analyze",
+    "available_devices",
+    "load",
+    "load_windows",
+    "probe",
+    "quality",
+    "resolve_device",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .audio import Audio, AudioInfo, load, load_windows, probe
+    from .devices import Device, available_devices, resolve_device
+    from .runner import analyze
+    from .tasks.quality import QualityResult, quality
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'audiolens' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

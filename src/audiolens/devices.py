@@ -1,0 +1,174 @@
+"""Choosing the hardware: the only module that asks for CUDA or MPS.
+
+``device="auto"`` resolves, at call time, to CUDA, then MPS, then CPU. The environment variable
+``AUDIOLENS_DEVICE`` (and the CLI's ``--device``) overrides ``"auto"``. A :class:`Device` says
+which array backend runs the DSP (``"numpy"`` or ``"torch"``), on which torch device, and in
+which precision.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import DeviceError, MissingDependency, ParameterError
+
+__all__ = ["Device", "available_devices", "ensure_torch", "resolve_device"]
+
+DeviceName = Literal["auto", "cpu", "numpy", "cuda", "mps"]
+_PATTERN = re.compile(r"^(auto|cpu|numpy|torch|torch:cpu|cuda(:\d+)?|mps)$")
+
+
+@dataclass(frozen=True)
+class Device:
+    """A resolved compute device.
+
+    Attributes
+    ----------
+    name : what is shown to users and stored with results: ``"cpu"``, ``"cuda:0"``, ``"mps"``
+    backend : ``"numpy"`` (numpy/scipy, the reference) or ``"torch"``
+    precision : ``"float64"`` or ``"float32"``, the dtype used for DSP on this device
+    """
+
+    name: str
+    backend: Literal["numpy", "torch"]
+    precision: Literal["float32", "float64"]
+
+    def __str__(self) -> str:
+        return self.name if self.backend == "torch" or self.name != "cpu" else "cpu"
+
+    @property
+    def torch_device(self):
+        """The ``torch.device`` (torch backend only)."""
+        import torch
+
+        return torch.device(self.name)
+
+
+def _torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def _cuda_count() -> int:
+    if not _torch_installed():
+        return 0
+    import torch
+
+    try:
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:  # pragma: no cover - broken drivers
+        return 0
+
+
+def _mps_ok() -> bool:
+    if not _torch_installed():
+        return False
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(device: str | Device | None = "auto") -> Device:
+    """Turn a device request into a :class:`Device`.
+
+    Parameters
+    ----------
+    device : "auto", "cpu", "numpy", "torch", "torch:cpu", "cuda", "cuda:N", "mps", a Device,
+        or None (same as "auto"). ``"cpu"`` and ``"numpy"`` run the numpy/scipy reference
+        path; ``"torch"``/``"torch:cpu"`` run the torch backend on the CPU. ``"auto"`` is
+        replaced by ``$AUDIOLENS_DEVICE`` when that is set, and otherwise picks CUDA, then MPS,
+        then the CPU.
+
+    Returns
+    -------
+    device : Device
+
+    Raises
+    ------
+    ParameterError
+        for a name that is not one of the above.
+    DeviceError
+        when the device asked for is not there (no CUDA GPU, no MPS, index out of range).
+    MissingDependency
+        when a torch device is asked for and torch is not installed.
+    """
+    if isinstance(device, Device):
+        return device
+    req = (device or "auto").strip().lower()
+    if req == "auto":
+        req = os.environ.get("AUDIOLENS_DEVICE", "").strip().lower() or "auto"
+    if not _PATTERN.match(req):
+        raise ParameterError(
+            f"device={device!r} is not a device; use auto, cpu, torch, cuda, cuda:N or mps"
+        )
+    if req == "auto":
+        if _cuda_count():
+            return Device("cuda:0", "torch", "float32")
+        if _mps_ok():
+            return Device("mps", "torch", "float32")
+        return Device("cpu", "numpy", "float64")
+    if req in ("cpu", "numpy"):
+        return Device("cpu", "numpy", "float64")
+    if not _torch_installed():
+        raise MissingDependency(
+            f"device={req!r} needs PyTorch: pip install 'audiolens[torch]' (or use device='cpu')"
+        )
+    if req in ("torch", "torch:cpu"):
+        return Device("cpu", "torch", "float64")
+    if req.startswith("cuda"):
+        n = _cuda_count()
+        index = int(req.split(":")[1]) if ":" in req else 0
+        if n == 0:
+            raise DeviceError(f"device={req!r}: no CUDA GPU is available to PyTorch")
+        if index >= n:
+            raise DeviceError(f"device={req!r}: only {n} CUDA device(s), cuda:0..cuda:{n - 1}")
+        return Device(f"cuda:{index}", "torch", "float32")
+    if not _mps_ok():
+        raise DeviceError("device='mps': Apple MPS is not available on this machine")
+    return Device("mps", "torch", "float32")
+
+
+def available_devices() -> list[dict[str, str]]:
+    """List the devices audiolens can use here, for ``audiolens devices``.
+
+    Returns
+    -------
+    devices : list of dicts with ``name``, ``backend``, ``precision`` and ``detail``
+    """
+    import platform
+
+    out = [
+        {
+            "name": "cpu",
+            "backend": "numpy",
+            "precision": "float64",
+            "detail": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        }
+    ]
+    if not _torch_installed():
+        out.append({"name": "torch", "backend": "-", "precision": "-",
+                    "detail": "not installed: pip install 'audiolens[torch]'"})
+        return out
+    import torch
+
+    out.append({"name": "torch:cpu", "backend": "torch", "precision": "float64",
+                "detail": f"torch {torch.__version__}"})
+    for i in range(_cuda_count()):
+        props = torch.cuda.get_device_properties(i)
+        out.append({"name": f"cuda:{i}", "backend": "torch", "precision": "float32",
+                    "detail": f"{props.name}, {props.total_memory / 2**30:.0f} GiB"})
+    if _mps_ok():
+        out.append({"name": "mps", "backend": "torch", "precision": "float32",
+                    "detail": "Apple Metal"})
+    return out
+
+
+def ensure_torch() -> None:
+    """Raise :class:`MissingDependency` unless torch can be imported."""
+    if not _torch_installed():
+        raise MissingDependency("the torch backend needs PyTorch: pip install 'audiolens[torch]'")
+

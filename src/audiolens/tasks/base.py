@@ -1,0 +1,91 @@
+"""The contract between the runner and the tasks.
+
+A task is an object with a ``name``, a ``version`` (bumped whenever its output changes, so
+stored results go stale), a :meth:`~Task.request` that says which audio it needs from a file
+(rate, mono, and which stretches), and a :meth:`~Task.run` over a batch of already-decoded
+inputs that returns one :class:`Result` per input. A task never decodes, never opens the store
+and never picks a device: the runner does those and hands the task what it asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from ..audio import Audio, AudioInfo
+from ..devices import Device
+
+__all__ = ["AudioRequest", "Result", "Task", "TaskInput"]
+
+
+@dataclass(frozen=True)
+class AudioRequest:
+    """The audio a task needs from one file.
+
+    Attributes
+    ----------
+    sr : resample to this rate, or None for the file's own
+    mono : average channels
+    windows : (start, duration) stretches in seconds, or None for the whole file
+    """
+
+    sr: int | None = None
+    mono: bool = False
+    windows: tuple[tuple[float, float], ...] | None = None
+
+
+@dataclass
+class TaskInput:
+    """What the runner hands a task for one file: the container's claims and the audio asked for.
+
+    ``pieces`` holds one :class:`Audio` per requested window (a single one for the whole file).
+    """
+
+    info: AudioInfo
+    pieces: list[Audio]
+
+
+@dataclass
+class Result:
+    """Base of every task's result: a dataclass whose fields are the task's own output.
+
+    Subclasses add fields; :meth:`to_dict` gives the JSON-ready record that the store keeps and
+    the exports write at the top level of each row.
+    """
+
+    task: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result's own fields as plain JSON-ready values."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
+        return value.item()
+    return value
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What every task provides (see the module docstring)."""
+
+    name: str
+    version: int
+
+    def request(self, info: AudioInfo) -> AudioRequest:
+        """The audio this task needs from a file with this ``info``."""
+        ...
+
+    def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[Result]:
+        """Analyze a batch of files; one Result per input, in order."""
+        ...

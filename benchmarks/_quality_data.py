@@ -1,0 +1,84 @@
+"""Shared helpers of the quality benchmarks: reading the corpus manifest and caching features.
+
+The corpus is made by ``quality_corpus.py``; its manifest has one row per file with at least
+``path``, ``source_id``, ``split``, ``verdict``, ``bitrate_class``, ``origin_codec`` and
+``origin_kbps``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+CORPUS = Path(__file__).resolve().parent / "_corpus"
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """Rows of a corpus manifest CSV, with ``path`` made absolute."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        p = Path(r["path"])
+        r["path"] = str(p if p.is_absolute() else (path.parent / p).resolve())
+    return rows
+
+
+def content_label(row: dict[str, str]) -> str:
+    """What the content of a file really came from: lossless, an MP3 class, or a codec."""
+    codec = row.get("origin_codec", "") or ""
+    if not codec:
+        return "lossless"
+    if codec == "mp3":
+        return row["bitrate_class"]
+    return codec
+
+
+def _features(path: str) -> tuple[str, np.ndarray | None, str]:
+    from audiolens.audio import load, load_windows, probe
+    from audiolens.devices import resolve_device
+    from audiolens.tasks.base import TaskInput
+    from audiolens.tasks.quality import QualityTask
+
+    task = QualityTask()
+    try:
+        info = probe(path)
+        req = task.request(info)
+        if req.windows is None:
+            pieces = [load(path, mono=True)]
+        else:
+            pieces = load_windows(path, req.windows, mono=True, info=info)
+        s = task.features(TaskInput(info=info, pieces=pieces), resolve_device("cpu"))
+        return path, s.features, ""
+    except Exception as exc:
+        return path, None, f"{type(exc).__name__}: {exc}"
+
+
+def features_for(paths: list[str], cache: Path, workers: int = 2) -> dict[str, np.ndarray]:
+    """Quality features of every path, computed once and cached in ``cache`` (.npz)."""
+    from audiolens.tasks.quality.features import FEATURE_NAMES
+
+    have: dict[str, np.ndarray] = {}
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as z:
+            if tuple(str(n) for n in z["names"]) == FEATURE_NAMES:
+                have = dict(zip((str(p) for p in z["paths"]), z["x"]))
+    todo = [p for p in paths if p not in have]
+    if todo:
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            for i, (p, x, err) in enumerate(ex.map(_features, todo, chunksize=4)):
+                if x is None:
+                    print(f"  skipped {p}: {err}")
+                    continue
+                have[p] = x
+                if i % 100 == 0:
+                    print(f"  features {i + 1}/{len(todo)}", flush=True)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, paths=np.array(list(have)), x=np.stack(list(have.values())),
+                 names=np.array(FEATURE_NAMES))
+        os.replace(tmp, cache)
+    return {p: have[p] for p in paths if p in have}

@@ -1,0 +1,240 @@
+"""The ``quality`` task: is this file really lossless, and what was it encoded from?
+
+For each file it gives a ``verdict`` (``lossless``, ``lossy``, or ``transcode`` when the
+container claims better than the content: an MP3 320 or a FLAC made from a 128 kb/s MP3), the
+7-class answer of bitrater (``bitrate_class``: 128, V2, 192, V0, 256, 320, lossless), the lossy
+``origin`` (codec and estimated bitrate), the spectral ``cutoff_hz`` and a ``confidence``.
+
+How: the container's claims (codec, bitrate, the LAME tag of an MP3) say what the file should
+be; a small model over the spectrum of a few stretches of the file (:mod:`.features`,
+:mod:`.model`) says what its content sounds like it came from; the verdict compares the two.
+Only those stretches are decoded, so a long file costs little more than a short one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from ...audio import AudioInfo, PathLike, load_windows
+from ...devices import Device, resolve_device
+from ..base import AudioRequest, Result, TaskInput
+from .features import FEATURE_NAMES, SpectralSummary, summarize
+from .model import QualityModel, load_model
+
+__all__ = [
+    "BITRATE_CLASSES",
+    "QualityResult",
+    "QualityTask",
+    "container_class",
+    "quality",
+    "read_input",
+]
+
+Verdict = Literal["lossless", "lossy", "transcode"]
+BITRATE_CLASSES: tuple[str, ...] = ("128", "V2", "192", "V0", "256", "320", "lossless")
+_MP3_CLASSES = ("128", "V2", "192", "V0", "256", "320")
+_RANK = {"128": 0, "V2": 1, "192": 1, "V0": 2, "256": 3, "320": 4, "lossless": 5}
+_CLASS_KBPS = {"128": 128, "V2": 190, "192": 192, "V0": 245, "256": 256, "320": 320}
+_LOSSY_CODECS = ("aac", "vorbis", "opus")
+
+#: files up to this long are analysed whole; longer ones in WINDOWS stretches of WINDOW_S
+WHOLE_FILE_S = 30.0
+WINDOWS = 8
+WINDOW_S = 2.5
+
+
+@dataclass
+class QualityResult(Result):
+    """The answer of the ``quality`` task for one file.
+
+    Attributes
+    ----------
+    verdict : "lossless", "lossy" or "transcode"
+    bitrate_class : bitrater's 7 classes: "128", "V2", "192", "V0", "256", "320", "lossless";
+        for a lossy file that is not an MP3, the LAME class whose spectrum is closest
+    origin : for lossy and transcoded files, ``{"codec": ..., "bitrate_kbps": ...}`` of the
+        lossy encoding the content came from; None for lossless
+    cutoff_hz : the spectral low-pass frequency (the Nyquist frequency when there is none)
+    confidence : in [0, 1], how sure the verdict is
+    claimed : what the container says: codec, kbps, VBR, LAME class
+    content : what the content sounds like, the model's most likely class and its probability
+    """
+
+    task: ClassVar[str] = "quality"
+    verdict: Verdict
+    bitrate_class: str
+    origin: dict[str, object] | None
+    cutoff_hz: float
+    confidence: float
+    claimed: dict[str, object] = field(default_factory=dict)
+    content: dict[str, object] = field(default_factory=dict)
+
+
+def container_class(info: AudioInfo) -> str | None:
+    """bitrater's class that the container claims for an MP3 (None for other codecs).
+
+    Uses the LAME tag when there is one (VBR quality or CBR/ABR bitrate), else the bitrate.
+    """
+    if info.lossless:
+        return "lossless"
+    if info.codec != "mp3":
+        return None
+    lame = info.lame
+    if lame is not None and lame.vbr_method.startswith("vbr") and lame.vbr_quality is not None:
+        q = lame.vbr_quality
+        return "V0" if q <= 1 else "V2" if q <= 3 else "128"
+    kbps = _claimed_kbps(info)
+    if lame is not None and lame.is_vbr and lame.vbr_method.startswith("vbr"):
+        return "V0" if kbps >= 220 else "V2" if kbps >= 150 else "128"
+    return min(("128", "192", "256", "320"), key=lambda c: abs(_CLASS_KBPS[c] - kbps))
+
+
+def _claimed_kbps(info: AudioInfo) -> float:
+    if info.codec == "mp3" and info.duration > 0:
+        if info.lame is not None and info.lame.bytes:
+            return info.lame.bytes * 8 / info.duration / 1000.0
+        if info.vbr:
+            return info.size * 8 / info.duration / 1000.0
+    if info.bit_rate:
+        return info.bit_rate / 1000.0
+    return info.size * 8 / info.duration / 1000.0 if info.duration > 0 else 0.0
+
+
+def _claims(info: AudioInfo) -> dict[str, object]:
+    return {
+        "codec": info.codec,
+        "bitrate_kbps": round(_claimed_kbps(info)),
+        "vbr": info.vbr,
+        "lossless": info.lossless,
+        "class": container_class(info),
+        "encoder": info.lame.encoder if info.lame else None,
+    }
+
+
+def _origin(model: QualityModel, cls: str, cutoff: float) -> dict[str, object]:
+    if cls in _CLASS_KBPS:
+        return {"codec": "mp3", "bitrate_kbps": _CLASS_KBPS[cls]}
+    return {"codec": cls, "bitrate_kbps": model.estimate_kbps(cls, cutoff / 1000.0)}
+
+
+def decide(
+    info: AudioInfo, summary: SpectralSummary, proba: np.ndarray, model: QualityModel
+) -> QualityResult:
+    """Turn the container's claims and the content model's probabilities into a result."""
+    p = dict(zip(model.classes, (float(v) for v in proba)))
+    content = max(p, key=p.__getitem__)
+    mp3_like = max(_MP3_CLASSES, key=lambda c: p.get(c, 0.0))
+    claimed = _claims(info)
+    cutoff = round(summary.cutoff_hz, 1)
+    common = {"cutoff_hz": cutoff, "claimed": claimed,
+              "content": {"class": content, "p": round(p[content], 4)}}
+    if summary.frames == 0:  # digital silence: nothing in the content to judge
+        verdict: Verdict = "lossless" if info.lossless else "lossy"
+        cls = "lossless" if info.lossless else (container_class(info) or mp3_like)
+        origin = None if info.lossless else {"codec": info.codec,
+                                             "bitrate_kbps": claimed["bitrate_kbps"]}
+        return QualityResult(verdict, cls, origin, confidence=0.0, **common)
+    if info.lossless:
+        p_lossless = p.get("lossless", 0.0)
+        if p_lossless >= model.thresholds.get("lossless", 0.5):
+            return QualityResult("lossless", "lossless", None, confidence=p_lossless, **common)
+        lossy = max((c for c in model.classes if c != "lossless"), key=p.__getitem__)
+        return QualityResult("transcode", mp3_like, _origin(model, lossy, cutoff),
+                             confidence=1.0 - p_lossless, **common)
+    own = {"codec": info.codec, "bitrate_kbps": claimed["bitrate_kbps"]}
+    claim = container_class(info)
+    if claim is None:  # AAC, Vorbis, Opus, ...: lossy by format; transcoded if it sounds MP3
+        rank = _RANK[min(_MP3_CLASSES, key=lambda c: abs(_CLASS_KBPS[c] - own["bitrate_kbps"]))]
+        lower = {c: p[c] for c in _MP3_CLASSES if _RANK[c] < rank - 1}
+    else:
+        lower = {c: p[c] for c in _MP3_CLASSES if _RANK[c] < _RANK[claim]}
+        if _RANK[claim] >= _RANK["V0"]:
+            lower.update({c: p[c] for c in _LOSSY_CODECS if c != info.codec})
+    p_lower = sum(lower.values())
+    if lower and p_lower >= model.thresholds.get("lower", 0.5):
+        src = max(lower, key=lower.__getitem__)
+        cls = src if src in _MP3_CLASSES else mp3_like
+        return QualityResult("transcode", cls, _origin(model, src, cutoff),
+                             confidence=p_lower, **common)
+    cls = claim if claim is not None else mp3_like
+    return QualityResult("lossy", cls, own, confidence=1.0 - p_lower, **common)
+
+
+class QualityTask:
+    """Task object for the runner (see :mod:`audiolens.tasks.base`)."""
+
+    name = "quality"
+    version = 1
+
+    def __init__(self, model_path: str | None = None) -> None:
+        self._model_path = model_path
+
+    @property
+    def model(self) -> QualityModel:
+        """The content model, loaded once per process."""
+        return load_model(self._model_path)
+
+    def request(self, info: AudioInfo) -> AudioRequest:
+        """Mono, native rate; the whole file when short, else evenly spread stretches."""
+        return AudioRequest(sr=None, mono=True, windows=plan_windows(info.duration))
+
+    def features(self, item: TaskInput, device: Device) -> SpectralSummary:
+        """The spectral summary of one decoded input."""
+        pieces = [a.samples for a in item.pieces]
+        return summarize(pieces, sr=item.pieces[0].sample_rate, device=device)
+
+    def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[QualityResult]:
+        """Analyze a batch of files; one QualityResult per input."""
+        model = self.model
+        if model.feature_names != FEATURE_NAMES:
+            raise RuntimeError("quality model was trained on other features; retrain it")
+        summaries = [self.features(item, device) for item in batch]
+        proba = model.predict_proba(np.stack([s.features for s in summaries]))
+        return [decide(item.info, s, pr, model) for item, s, pr in zip(batch, summaries, proba)]
+
+
+def plan_windows(duration: float) -> tuple[tuple[float, float], ...] | None:
+    """Which stretches of a file of ``duration`` seconds the task reads (None: all of it)."""
+    if duration <= WHOLE_FILE_S:
+        return None
+    lo, hi = 0.05 * duration, 0.95 * duration - WINDOW_S
+    starts = np.linspace(lo, hi, WINDOWS)
+    return tuple((round(float(s), 3), WINDOW_S) for s in starts)
+
+
+def read_input(path: PathLike, task: QualityTask | None = None) -> TaskInput:
+    """Probe and decode what the quality task needs from one file (one open, one decode)."""
+    from ...audio import probe
+
+    task = task or QualityTask()
+    info = probe(path)
+    windows = task.request(info).windows or ((0.0, max(info.duration, 0.0) + 3600.0),)
+    return TaskInput(info=info, pieces=load_windows(path, windows, mono=True, info=info))
+
+
+def quality(
+    path: PathLike, *, device: str | Device = "auto", model_path: str | None = None
+) -> QualityResult:
+    """Tell whether one file is really lossless, lossy, or a transcode.
+
+    Parameters
+    ----------
+    path : an audio file in any format FFmpeg reads
+    device : "auto", "cpu", "torch", "cuda", "mps" (see :func:`audiolens.resolve_device`)
+    model_path : a model trained by ``benchmarks/train_quality.py`` instead of the shipped one
+
+    Returns
+    -------
+    result : QualityResult
+
+    Raises
+    ------
+    DecodeError
+        when the file cannot be read as audio (the message names the file and the problem).
+    """
+    task = QualityTask(model_path)
+    return task.run([read_input(path, task)], device=resolve_device(device))[0]

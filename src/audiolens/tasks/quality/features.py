@@ -1,0 +1,191 @@
+"""Spectral features of the ``quality`` task.
+
+Lossy codecs leave two marks a listener's eye finds in a spectrogram: a low-pass "brick wall"
+(LAME 128 kb/s cuts at 17 kHz, 320 kb/s at 20.5 kHz, Vorbis and AAC by quality) above which the
+spectrum is empty or sits at the quantization floor, and holes where the quantizer zeroed
+coefficients. The features below describe the long-term average spectrum (LTAS) of a few
+stretches of the file around those marks; the model in :mod:`.model` turns them into classes.
+
+Everything above a lossy cutoff is tiny (float32 FFT rounding would dominate it), so the
+features are computed in float64 on every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...devices import Device
+
+__all__ = ["N_FFT", "FEATURE_NAMES", "SpectralSummary", "summarize"]
+
+N_FFT = 4096
+HOP = 2048
+BAND_EDGES = np.arange(8000.0, 24001.0, 250.0)  # 64 bands of 250 Hz, 8-24 kHz
+_FLOOR_DB = -160.0
+_REF_BAND = (1000.0, 8000.0)
+_HF_BANDS = ((12000.0, 15000.0), (15000.0, 17500.0), (17500.0, 19500.0), (19500.0, 22000.0))
+
+FEATURE_NAMES: tuple[str, ...] = (
+    *(f"band_{int(lo)}" for lo in BAND_EDGES[:-1]),
+    "nyquist_khz",
+    "cutoff_khz",
+    "step_db",
+    "below_rel_db",
+    "above_rel_db",
+    "slope_db",
+    *(f"std_{int(lo)}" for lo, _ in _HF_BANDS),
+    *(f"quiet_{int(lo)}" for lo, _ in _HF_BANDS),
+    *(f"zero_{int(lo)}" for lo, _ in _HF_BANDS),
+)
+
+
+@dataclass(frozen=True)
+class SpectralSummary:
+    """What the features saw in one file.
+
+    Attributes
+    ----------
+    features : np.ndarray [shape=(len(FEATURE_NAMES),), dtype=float64]
+    cutoff_hz : the estimated low-pass frequency (the Nyquist frequency when there is none)
+    step_db : how far the spectrum drops at that cutoff, in dB
+    ltas_db : np.ndarray [shape=(N_FFT // 2 + 1,)], the long-term average spectrum in dB
+    freqs : np.ndarray [shape=(N_FFT // 2 + 1,)], Hz
+    frames : number of non-silent STFT frames used
+    """
+
+    features: np.ndarray
+    cutoff_hz: float
+    step_db: float
+    ltas_db: np.ndarray
+    freqs: np.ndarray
+    frames: int
+
+
+def _power_frames(pieces: Sequence[np.ndarray], device: Device) -> np.ndarray:
+    """|STFT|^2 frames of every piece, stacked: (frames, N_FFT // 2 + 1), float64.
+
+    Runs on the device's backend in float64 (MPS has no float64, so it uses the CPU there).
+    """
+    from ...dsp import stft
+
+    out = []
+    for p in pieces:
+        if p.shape[-1] < N_FFT:
+            continue
+        if device.backend == "torch" and not device.name.startswith("mps"):
+            import torch
+
+            t = torch.from_numpy(p).to(device.torch_device)
+            spec = stft(t, n_fft=N_FFT, hop_length=HOP, center=False)
+            power = (spec.real**2 + spec.imag**2).T.cpu().numpy()
+        else:
+            spec = stft(p, n_fft=N_FFT, hop_length=HOP, center=False)
+            power = (spec.real**2 + spec.imag**2).T
+        out.append(power)
+    if not out:
+        return np.zeros((0, N_FFT // 2 + 1))
+    return np.concatenate(out, axis=0)
+
+
+def _db(x: np.ndarray) -> np.ndarray:
+    return np.maximum(10.0 * np.log10(np.maximum(x, 1e-30)), _FLOOR_DB)
+
+
+def _band_mean(spec: np.ndarray, freqs: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    sel = (freqs >= lo) & (freqs < hi)
+    if not sel.any():
+        return np.full(spec.shape[:-1], np.nan)
+    return spec[..., sel].mean(axis=-1)
+
+
+def _cutoff(ltas_db: np.ndarray, freqs: np.ndarray, nyquist: float) -> tuple[float, float, float]:
+    """Find the brick wall: (cutoff_hz, step_db, slope_db per 100 Hz)."""
+    df = freqs[1] - freqs[0]
+    w = max(int(round(800.0 / df)), 4)  # compare 800 Hz either side
+    gap = max(int(round(120.0 / df)), 1)  # ignore the transition band
+    c = np.concatenate([[0.0], np.cumsum(ltas_db)])
+    n = ltas_db.size
+    k = np.arange(n)
+    lo_a, lo_b = np.clip(k - gap - w, 0, n), np.clip(k - gap, 0, n)
+    hi_a, hi_b = np.clip(k + gap, 0, n), np.clip(k + gap + w, 0, n)
+    below = (c[lo_b] - c[lo_a]) / np.maximum(lo_b - lo_a, 1)
+    above = (c[hi_b] - c[hi_a]) / np.maximum(hi_b - hi_a, 1)
+    step = np.where((lo_b - lo_a >= w // 2) & (hi_b - hi_a >= 2), below - above, 0.0)
+    step[freqs < 3000.0] = 0.0
+    if not np.any(step > 0):
+        return nyquist, 0.0, 0.0
+    best = float(step.max())
+    # the highest-frequency wall that is nearly as strong as the strongest one
+    cand = np.flatnonzero(step >= best - 3.0)
+    kc = int(cand[-1])
+    span = slice(max(kc - gap - 2, 1), min(kc + gap + 3, n))
+    drops = ltas_db[span.start - 1 : span.stop - 1] - ltas_db[span]
+    kd = span.start + int(np.argmax(drops))
+    slope = float(ltas_db[max(kd - 5, 0)] - ltas_db[min(kd + 5, n - 1)]) / (10 * df / 100.0)
+    return float(freqs[kd]), best, slope
+
+
+def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> SpectralSummary:
+    """Compute the quality features of one file from some of its (mono) stretches.
+
+    Parameters
+    ----------
+    pieces : sequence of np.ndarray [shape=(n,)] or [shape=(1, n)], float32 or float64
+    sr : sample rate in Hz
+    device : where the STFT runs (features are float64 everywhere)
+
+    Returns
+    -------
+    summary : SpectralSummary
+    """
+    flat = [np.asarray(p, dtype=np.float64).reshape(-1) for p in pieces]
+    power = _power_frames(flat, device)
+    freqs = np.arange(N_FFT // 2 + 1) * (sr / N_FFT)
+    nyquist = sr / 2.0
+    if power.shape[0]:
+        energy = power.sum(axis=1)
+        power = power[energy > max(energy.max(), 1e-30) * 1e-7]
+    frames = int(power.shape[0])
+    if frames == 0:
+        ltas_db = np.full(freqs.shape, _FLOOR_DB)
+    else:
+        ltas_db = _db(power.mean(axis=0))
+    ref = float(_db(np.array([_band_mean(power.mean(axis=0) if frames else np.zeros_like(freqs),
+                                         freqs, *_REF_BAND)]))[0])
+    bands = []
+    for lo, hi in zip(BAND_EDGES[:-1], BAND_EDGES[1:]):
+        v = _band_mean(ltas_db, freqs, lo, hi)
+        bands.append(float(v) - ref if np.isfinite(v) else np.nan)
+    bands_arr = np.asarray(bands)
+    last = bands_arr[np.isfinite(bands_arr)]
+    bands_arr[~np.isfinite(bands_arr)] = (last[-1] if last.size else 0.0) - 30.0
+    cutoff, step, slope = _cutoff(ltas_db, freqs, nyquist) if frames else (nyquist, 0.0, 0.0)
+    below = _band_mean(ltas_db, freqs, cutoff - 1000.0, cutoff - 100.0)
+    above = _band_mean(ltas_db, freqs, cutoff + 100.0, min(cutoff + 1500.0, nyquist))
+    below = float(below) - ref if np.isfinite(below) else 0.0
+    above = float(above) - ref if np.isfinite(above) else below
+    frame_db = _db(power) if frames else np.full((1, freqs.size), _FLOOR_DB)
+    frame_ref = _band_mean(frame_db, freqs, *_REF_BAND)
+    stds, quiet, zero = [], [], []
+    for lo, hi in _HF_BANDS:
+        band = _band_mean(frame_db, freqs, lo, min(hi, nyquist))
+        if not np.all(np.isfinite(band)):
+            stds.append(0.0), quiet.append(1.0), zero.append(1.0)
+            continue
+        stds.append(float(np.std(band)))
+        quiet.append(float(np.mean(band < frame_ref - 70.0)))
+        sel = (freqs >= lo) & (freqs < min(hi, nyquist))
+        zero.append(float(np.mean(frame_db[:, sel] < -135.0)))
+    feats = np.concatenate(
+        [
+            bands_arr,
+            [nyquist / 1000.0, cutoff / 1000.0, step, below, above, min(slope, 100.0)],
+            stds,
+            quiet,
+            zero,
+        ]
+    ).astype(np.float64)
+    return SpectralSummary(feats, cutoff, step, ltas_db, freqs, frames)

@@ -78,7 +78,11 @@ def features_for(paths: list[str], cache: Path, workers: int = 2) -> dict[str, n
                     print(f"  features {i + 1}/{len(todo)}", flush=True)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, paths=np.array(list(have)), x=np.stack(list(have.values())),
-                 names=np.array(FEATURE_NAMES))
+        np.savez(
+            tmp,
+            paths=np.array(list(have)),
+            x=np.stack(list(have.values())),
+            names=np.array(FEATURE_NAMES),
+        )
         os.replace(tmp, cache)
     return {p: have[p] for p in paths if p in have}

@@ -93,9 +93,22 @@ def run_ours(files: list[str], workers: int) -> float:
         listing.mkdir()
         for i, f in enumerate(files):
             os.symlink(f, listing / f"{i:04d}{Path(f).suffix}")
-        cmd = [sys.executable, "-m", "audiolens", "analyze", str(listing), "--tasks", "quality",
-               "--db", str(Path(tmp) / "r.sqlite"), "--workers", str(workers), "--no-progress",
-               "--device", "cpu"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "audiolens",
+            "analyze",
+            str(listing),
+            "--tasks",
+            "quality",
+            "--db",
+            str(Path(tmp) / "r.sqlite"),
+            "--workers",
+            str(workers),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t
@@ -138,8 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         raise SystemExit(f"no audio under {args.files}; run benchmarks/quality_corpus.py --long")
     secs = sum(__import__("audiolens").probe(f).duration for f in files)
-    print(f"{len(files)} files, {secs / 60:.1f} min of audio, mean {secs / len(files):.0f} s; "
-          f"{args.workers} worker(s); {os.cpu_count()} cores")
+    print(
+        f"{len(files)} files, {secs / 60:.1f} min of audio, mean {secs / len(files):.0f} s; "
+        f"{args.workers} worker(s); {os.cpu_count()} cores"
+    )
 
     sample = files[:: max(1, len(files) // args.per_file)][: args.per_file]
     t_ours, t_rec = per_file(sample, args.repeats)
@@ -157,12 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     if wall_br is None:
         print(f"{'bitrater analyze (1 process)':36s}{'skipped: no venv-bitrater':>32s}")
     else:
-        print(f"{'bitrater analyze (1 process)':36s}{wall_br:10.1f}{n / wall_br:10.2f}"
-              f"{wall_br / wall_ours:11.1f}x")
-    print(f"{f'decode floor ({args.workers} processes)':36s}{wall_floor:10.1f}"
-          f"{n / wall_floor:10.2f}{wall_floor / wall_ours:11.2f}x")
-    print(f"{f'audiolens analyze ({args.workers} workers)':36s}{wall_ours:10.1f}"
-          f"{n / wall_ours:10.2f}{1.0:11.2f}x")
+        print(
+            f"{'bitrater analyze (1 process)':36s}{wall_br:10.1f}{n / wall_br:10.2f}"
+            f"{wall_br / wall_ours:11.1f}x"
+        )
+    print(
+        f"{f'decode floor ({args.workers} processes)':36s}{wall_floor:10.1f}"
+        f"{n / wall_floor:10.2f}{wall_floor / wall_ours:11.2f}x"
+    )
+    print(
+        f"{f'audiolens analyze ({args.workers} workers)':36s}{wall_ours:10.1f}"
+        f"{n / wall_ours:10.2f}{1.0:11.2f}x"
+    )
     print("\n'ours vs it' > 1 means audiolens is that many times faster.")
     shutil.rmtree(HERE / "_work" / "tmp", ignore_errors=True)
     return 0

@@ -17,8 +17,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-from _quality_data import CORPUS, content_label, features_for, read_manifest
 
+from _quality_data import CORPUS, content_label, features_for, read_manifest
 from audiolens.tasks.quality.features import FEATURE_NAMES
 from audiolens.tasks.quality.model import CONTENT_CLASSES, MODEL_PATH, QualityModel
 
@@ -26,8 +26,13 @@ from audiolens.tasks.quality.model import CONTENT_CLASSES, MODEL_PATH, QualityMo
 def _fit(x: np.ndarray, y: np.ndarray, seed: int):
     from sklearn.neural_network import MLPClassifier
 
-    clf = MLPClassifier(hidden_layer_sizes=(96, 48), alpha=1e-3, max_iter=600,
-                        early_stopping=False, random_state=seed)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(96, 48),
+        alpha=1e-3,
+        max_iter=600,
+        early_stopping=False,
+        random_state=seed,
+    )
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     clf.fit((x - mean) / scale, y)
     return clf, mean, scale
@@ -38,8 +43,16 @@ def _to_model(clf, mean, scale, thresholds, origin) -> QualityModel:
     weights = [w.copy() for w in clf.coefs_]
     biases = [b.copy() for b in clf.intercepts_]
     weights[-1], biases[-1] = weights[-1][:, order], biases[-1][order]
-    return QualityModel(CONTENT_CLASSES, FEATURE_NAMES, mean, scale, tuple(weights),
-                        tuple(biases), thresholds, origin)
+    return QualityModel(
+        CONTENT_CLASSES,
+        FEATURE_NAMES,
+        mean,
+        scale,
+        tuple(weights),
+        tuple(biases),
+        thresholds,
+        origin,
+    )
 
 
 def _origin_table(rows, feats) -> dict[str, np.ndarray]:
@@ -49,8 +62,9 @@ def _origin_table(rows, feats) -> dict[str, np.ndarray]:
         codec = r.get("origin_codec", "")
         if codec in ("aac", "vorbis", "opus") and r["path"] in feats and r.get("origin_kbps"):
             by[codec][int(float(r["origin_kbps"]))].append(feats[r["path"]][cut])
-    return {c: np.array([[k, float(np.median(v))] for k, v in sorted(t.items())])
-            for c, t in by.items()}
+    return {
+        c: np.array([[k, float(np.median(v))] for k, v in sorted(t.items())]) for c, t in by.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,12 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     is_ll = y == "lossless"
     t_ll = float(min(0.5, np.quantile(p_ll[is_ll], 0.0025) * 0.9)) if is_ll.any() else 0.5
     caught = np.mean(p_ll[~is_ll] < t_ll)
-    print(f"lossless threshold {t_ll:.3f}: lossy content caught {caught:.4f}, "
-          f"lossless kept {np.mean(p_ll[is_ll] >= t_ll):.4f}")
+    print(
+        f"lossless threshold {t_ll:.3f}: lossy content caught {caught:.4f}, "
+        f"lossless kept {np.mean(p_ll[is_ll] >= t_ll):.4f}"
+    )
 
     clf, mean, scale = _fit(x, y, args.seed)
-    model = _to_model(clf, mean, scale, {"lossless": t_ll, "lower": 0.5},
-                      _origin_table(rows, feats))
+    model = _to_model(
+        clf, mean, scale, {"lossless": t_ll, "lower": 0.5}, _origin_table(rows, feats)
+    )
     model.save(args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
     return 0

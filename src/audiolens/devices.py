@@ -150,20 +150,39 @@ def available_devices() -> list[dict[str, str]]:
         }
     ]
     if not _torch_installed():
-        out.append({"name": "torch", "backend": "-", "precision": "-",
-                    "detail": "not installed: pip install 'audiolens[torch]'"})
+        out.append(
+            {
+                "name": "torch",
+                "backend": "-",
+                "precision": "-",
+                "detail": "not installed: pip install 'audiolens[torch]'",
+            }
+        )
         return out
     import torch
 
-    out.append({"name": "torch:cpu", "backend": "torch", "precision": "float64",
-                "detail": f"torch {torch.__version__}"})
+    out.append(
+        {
+            "name": "torch:cpu",
+            "backend": "torch",
+            "precision": "float64",
+            "detail": f"torch {torch.__version__}",
+        }
+    )
     for i in range(_cuda_count()):
         props = torch.cuda.get_device_properties(i)
-        out.append({"name": f"cuda:{i}", "backend": "torch", "precision": "float32",
-                    "detail": f"{props.name}, {props.total_memory / 2**30:.0f} GiB"})
+        out.append(
+            {
+                "name": f"cuda:{i}",
+                "backend": "torch",
+                "precision": "float32",
+                "detail": f"{props.name}, {props.total_memory / 2**30:.0f} GiB",
+            }
+        )
     if _mps_ok():
-        out.append({"name": "mps", "backend": "torch", "precision": "float32",
-                    "detail": "Apple Metal"})
+        out.append(
+            {"name": "mps", "backend": "torch", "precision": "float32", "detail": "Apple Metal"}
+        )
     return out
 
 
@@ -171,4 +190,3 @@ def ensure_torch() -> None:
     """Raise :class:`MissingDependency` unless torch can be imported."""
     if not _torch_installed():
         raise MissingDependency("the torch backend needs PyTorch: pip install 'audiolens[torch]'")
-

@@ -22,23 +22,40 @@ could not be read. For whole folders and a resumable results store use `audiolen
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the ``quality`` subcommand."""
-    p = subparsers.add_parser("quality", help=HELP, description=DESCRIPTION,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "quality",
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
-    p.add_argument("--device", default="auto",
-                   help="auto (default; $AUDIOLENS_DEVICE overrides), cpu, torch, cuda[:N], mps")
-    p.add_argument("--plot", metavar="DIR", type=Path,
-                   help="write a spectrogram picture per file with the cutoff marked")
-    p.add_argument("--format", choices=("text", "json", "jsonl"), default="text",
-                   help="output format on stdout (default: text)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default; $AUDIOLENS_DEVICE overrides), cpu, torch, cuda[:N], mps",
+    )
+    p.add_argument(
+        "--plot",
+        metavar="DIR",
+        type=Path,
+        help="write a spectrogram picture per file with the cutoff marked",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl"),
+        default="text",
+        help="output format on stdout (default: text)",
+    )
     p.set_defaults(func=run)
     return p
 
 
 def _line(path: str, r) -> str:
     origin = "-" if r.origin is None else f"{r.origin['codec']}@{r.origin['bitrate_kbps']}k"
-    return (f"{r.verdict:9s} {r.bitrate_class:8s} origin={origin:12s} "
-            f"cutoff={r.cutoff_hz / 1000:5.1f}kHz conf={r.confidence:.2f}  {_show(path)}")
+    return (
+        f"{r.verdict:9s} {r.bitrate_class:8s} origin={origin:12s} "
+        f"cutoff={r.cutoff_hz / 1000:5.1f}kHz conf={r.confidence:.2f}  {_show(path)}"
+    )
 
 
 def _show(path: str) -> str:

@@ -63,8 +63,16 @@ def plot_quality(item: TaskInput, result: QualityResult, out_dir: str | Path) ->
     img = np.concatenate(cols, axis=1) if cols else np.full((1025, 1), -160.0)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5), width_ratios=(4, 1), sharey=True)
     top = np.nanmax(img) if np.isfinite(img).any() else 0.0
-    ax.imshow(img, origin="lower", aspect="auto", cmap="magma", vmin=top - 120, vmax=top,
-              extent=(0, img.shape[1], 0, sr / 2000.0), interpolation="nearest")
+    ax.imshow(
+        img,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=top - 120,
+        vmax=top,
+        extent=(0, img.shape[1], 0, sr / 2000.0),
+        interpolation="nearest",
+    )
     ax.set_ylabel("frequency (kHz)")
     ax.set_xlabel("frames of the analysed stretches")
     ltas = np.nanmean(img, axis=1)
@@ -72,11 +80,16 @@ def plot_quality(item: TaskInput, result: QualityResult, out_dir: str | Path) ->
     ax2.set_xlabel("average level (dB)")
     for a_ in (ax, ax2):
         a_.axhline(result.cutoff_hz / 1000.0, color="cyan", ls="--", lw=1.2)
-    origin = "" if result.origin is None else (
-        f", from {result.origin['codec']} {result.origin['bitrate_kbps']} kb/s")
+    origin = (
+        ""
+        if result.origin is None
+        else (f", from {result.origin['codec']} {result.origin['bitrate_kbps']} kb/s")
+    )
     name = item.info.path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    fig.suptitle(f"{Path(name).name}: {result.verdict} ({result.bitrate_class}{origin}), "
-                 f"cutoff {result.cutoff_hz / 1000:.1f} kHz, confidence {result.confidence:.2f}")
+    fig.suptitle(
+        f"{Path(name).name}: {result.verdict} ({result.bitrate_class}{origin}), "
+        f"cutoff {result.cutoff_hz / 1000:.1f} kHz, confidence {result.confidence:.2f}"
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     target = out / _picture_name(item.info.path)

@@ -130,21 +130,32 @@ def decide(
     mp3_like = max(_MP3_CLASSES, key=lambda c: p.get(c, 0.0))
     claimed = _claims(info)
     cutoff = round(summary.cutoff_hz, 1)
-    common = {"cutoff_hz": cutoff, "claimed": claimed,
-              "content": {"class": content, "p": round(p[content], 4)}}
+    common = {
+        "cutoff_hz": cutoff,
+        "claimed": claimed,
+        "content": {"class": content, "p": round(p[content], 4)},
+    }
     if summary.frames == 0:  # digital silence: nothing in the content to judge
         verdict: Verdict = "lossless" if info.lossless else "lossy"
         cls = "lossless" if info.lossless else (container_class(info) or mp3_like)
-        origin = None if info.lossless else {"codec": info.codec,
-                                             "bitrate_kbps": claimed["bitrate_kbps"]}
+        origin = (
+            None
+            if info.lossless
+            else {"codec": info.codec, "bitrate_kbps": claimed["bitrate_kbps"]}
+        )
         return QualityResult(verdict, cls, origin, confidence=0.0, **common)
     if info.lossless:
         p_lossless = p.get("lossless", 0.0)
         if p_lossless >= model.thresholds.get("lossless", 0.5):
             return QualityResult("lossless", "lossless", None, confidence=p_lossless, **common)
         lossy = max((c for c in model.classes if c != "lossless"), key=p.__getitem__)
-        return QualityResult("transcode", mp3_like, _origin(model, lossy, cutoff),
-                             confidence=1.0 - p_lossless, **common)
+        return QualityResult(
+            "transcode",
+            mp3_like,
+            _origin(model, lossy, cutoff),
+            confidence=1.0 - p_lossless,
+            **common,
+        )
     own = {"codec": info.codec, "bitrate_kbps": claimed["bitrate_kbps"]}
     claim = container_class(info)
     if claim is None:  # AAC, Vorbis, Opus, ...: lossy by format; transcoded if it sounds MP3
@@ -158,8 +169,9 @@ def decide(
     if lower and p_lower >= model.thresholds.get("lower", 0.5):
         src = max(lower, key=lower.__getitem__)
         cls = src if src in _MP3_CLASSES else mp3_like
-        return QualityResult("transcode", cls, _origin(model, src, cutoff),
-                             confidence=p_lower, **common)
+        return QualityResult(
+            "transcode", cls, _origin(model, src, cutoff), confidence=p_lower, **common
+        )
     cls = claim if claim is not None else mp3_like
     return QualityResult("lossy", cls, own, confidence=1.0 - p_lower, **common)
 

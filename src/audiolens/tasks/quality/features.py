@@ -12,6 +12,7 @@ features are computed in float64 on every backend.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from ...devices import Device
 
-__all__ = ["N_FFT", "FEATURE_NAMES", "SpectralSummary", "summarize"]
+__all__ = ["FEATURE_NAMES", "N_FFT", "SpectralSummary", "summarize"]
 
 N_FFT = 4096
 HOP = 2048
@@ -149,14 +150,20 @@ def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> Spect
         energy = power.sum(axis=1)
         power = power[energy > max(energy.max(), 1e-30) * 1e-7]
     frames = int(power.shape[0])
-    if frames == 0:
-        ltas_db = np.full(freqs.shape, _FLOOR_DB)
-    else:
-        ltas_db = _db(power.mean(axis=0))
-    ref = float(_db(np.array([_band_mean(power.mean(axis=0) if frames else np.zeros_like(freqs),
-                                         freqs, *_REF_BAND)]))[0])
+    ltas_db = np.full(freqs.shape, _FLOOR_DB) if frames == 0 else _db(power.mean(axis=0))
+    ref = float(
+        _db(
+            np.array(
+                [
+                    _band_mean(
+                        power.mean(axis=0) if frames else np.zeros_like(freqs), freqs, *_REF_BAND
+                    )
+                ]
+            )
+        )[0]
+    )
     bands = []
-    for lo, hi in zip(BAND_EDGES[:-1], BAND_EDGES[1:]):
+    for lo, hi in itertools.pairwise(BAND_EDGES):
         v = _band_mean(ltas_db, freqs, lo, hi)
         bands.append(float(v) - ref if np.isfinite(v) else np.nan)
     bands_arr = np.asarray(bands)

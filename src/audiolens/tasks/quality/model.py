@@ -20,7 +20,16 @@ __all__ = ["CONTENT_CLASSES", "MODEL_PATH", "QualityModel", "load_model"]
 
 #: what the content of a file sounds like it came from
 CONTENT_CLASSES: tuple[str, ...] = (
-    "lossless", "128", "V2", "192", "V0", "256", "320", "aac", "vorbis", "opus",
+    "lossless",
+    "128",
+    "V2",
+    "192",
+    "V0",
+    "256",
+    "320",
+    "aac",
+    "vorbis",
+    "opus",
 )
 MODEL_PATH = Path(__file__).with_name("quality_model.npz")
 
@@ -108,11 +117,10 @@ class QualityModel:
                 weights=tuple(z[f"w{i}"].astype(np.float64) for i in range(n)),
                 biases=tuple(z[f"b{i}"].astype(np.float64) for i in range(n)),
                 thresholds={
-                    str(k): float(v)
-                    for k, v in zip(z["threshold_names"], z["threshold_values"])
+                    str(k): float(v) for k, v in zip(z["threshold_names"], z["threshold_values"])
                 },
                 origin_cutoffs={
-                    k[len("origin_"):]: z[k] for k in z.files if k.startswith("origin_")
+                    k[len("origin_") :]: z[k] for k in z.files if k.startswith("origin_")
                 },
             )
 

@@ -1,0 +1,321 @@
+"""The SQLite results store.
+
+One row per (file, task). The runner's main process is the only writer; each file's rows go in
+one transaction, so a run that is killed loses at most the files it had in flight, and the
+database stays consistent (WAL mode; ``synchronous=NORMAL`` is safe against a killed process).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._json import dumps, safe_text
+from .identity import decode_path, encode_path
+from .schema import StoreError, migrate, read_version
+
+__all__ = ["DEFAULT_DB", "ResultRow", "Store"]
+
+logger = logging.getLogger("audiolens")
+
+#: the store the CLI uses when ``--db`` is not given, in the current directory
+DEFAULT_DB = "audiolens.sqlite"
+
+Status = Literal["ok", "failed"]
+
+_COLUMNS = (
+    "path, task, task_version, size, mtime_ns, content_hash, status, error, device, "
+    "elapsed_s, created, result, run_id"
+)
+
+
+@dataclass
+class ResultRow:
+    """One stored result: a file, a task, and what came of it.
+
+    Attributes
+    ----------
+    path : absolute path (``str``; bytes that are not UTF-8 are lone surrogates, as in ``os``)
+    task : task name
+    task_version : the task's version when the row was written
+    status : ``"ok"`` or ``"failed"``
+    error : the failure message (None when ok)
+    result : the task's ``Result.to_dict()`` (None when failed)
+    size, mtime_ns, content_hash : the file's identity when it was analyzed
+    device : the device the task ran on (``"cpu"``, ``"cuda:0"``, ...)
+    elapsed_s : seconds spent on this file for this task, decoding included
+    created : unix time the row was written
+    run_id : the run that wrote it
+    """
+
+    path: str
+    task: str
+    task_version: int
+    status: Status
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    content_hash: str | None = None
+    device: str | None = None
+    elapsed_s: float | None = None
+    created: float | None = None
+    run_id: int | None = None
+
+    def _params(self, now: float) -> tuple:
+        return (
+            encode_path(self.path),
+            self.task,
+            int(self.task_version),
+            self.size,
+            self.mtime_ns,
+            self.content_hash,
+            self.status,
+            safe_text(self.error),
+            self.device,
+            self.elapsed_s,
+            self.created if self.created is not None else now,
+            None if self.result is None else dumps(self.result),
+            self.run_id,
+        )
+
+    @classmethod
+    def _from_sql(cls, row: Sequence[Any]) -> ResultRow:
+        (
+            path,
+            task,
+            version,
+            size,
+            mtime,
+            chash,
+            status,
+            error,
+            device,
+            elapsed,
+            created,
+            result,
+            run_id,
+        ) = row
+        return cls(
+            path=decode_path(bytes(path)),
+            task=task,
+            task_version=version,
+            status=status,
+            error=error,
+            result=None if result is None else json.loads(result),
+            size=size,
+            mtime_ns=mtime,
+            content_hash=chash,
+            device=device,
+            elapsed_s=elapsed,
+            created=created,
+            run_id=run_id,
+        )
+
+
+class Store:
+    """An audiolens results store (an SQLite file in WAL mode).
+
+    Parameters
+    ----------
+    path : the database file (created when missing, unless ``create=False``), or ``":memory:"``
+    create : create the file when it does not exist
+    timeout : seconds to wait for another writer's lock
+
+    Raises
+    ------
+    StoreError
+        when the file is not an audiolens store, is newer than this audiolens, or is missing
+        and ``create`` is False.
+
+    Examples
+    --------
+    >>> with Store("audiolens.sqlite") as store:  # doctest: +SKIP
+    ...     for row in store.rows(task="quality"):
+    ...         print(row.path, row.status, row.result)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = DEFAULT_DB,
+        *,
+        create: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        self.path = os.fspath(path)
+        memory = self.path == ":memory:"
+        if not memory and not create and not os.path.isfile(self.path):
+            raise StoreError(f"no results store at {self.path!r}")
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the results store ({exc})") from None
+        try:
+            self._setup(memory)
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(f"{self.path}: not an audiolens results store ({exc})") from None
+        except StoreError as exc:
+            self._conn.close()
+            raise StoreError(f"{self.path}: {exc}") from None
+
+    def _setup(self, memory: bool) -> None:
+        conn = self._conn
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if not memory and str(mode).lower() != "wal":
+            logger.warning("%s: SQLite refused WAL mode (journal_mode=%s)", self.path, mode)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        applied = migrate(conn)
+        if applied and applied[0] > 1:
+            logger.info("%s: schema migrated to version %d", self.path, applied[-1])
+
+    # -- housekeeping -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.path!r})"
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open store (== :data:`SCHEMA_VERSION` once opened)."""
+        return read_version(self._conn)
+
+    @property
+    def journal_mode(self) -> str:
+        """SQLite's journal mode: ``"wal"`` for a store on disk."""
+        return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound database."""
+        rows = self._conn.execute("PRAGMA integrity_check").fetchall()
+        return "\n".join(str(r[0]) for r in rows)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def write_file(self, rows: Iterable[ResultRow]) -> None:
+        """Store the results of one file (one row per task) in ONE transaction.
+
+        A row replaces any earlier row with the same (path, task).
+        """
+        now = time.time()
+        params = [row._params(now) for row in rows]
+        if not params:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany(
+                f"INSERT OR REPLACE INTO results ({_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def begin_run(self, tasks: Sequence[str], device: str) -> int:
+        """Record the start of a run; returns its id (stored with every row it writes)."""
+        cur = self._conn.execute(
+            "INSERT INTO runs (started, tasks, device) VALUES (?, ?, ?)",
+            (time.time(), json.dumps(list(tasks)), device),
+        )
+        return int(cur.lastrowid)
+
+    def end_run(
+        self, run_id: int, *, status: str, total: int, done: int, skipped: int, failed: int
+    ) -> None:
+        """Record how a run ended (``status``: ``"finished"``, ``"interrupted"``, ``"failed"``)."""
+        self._conn.execute(
+            "UPDATE runs SET finished = ?, status = ?, total = ?, done = ?, skipped = ?, "
+            "failed = ? WHERE id = ?",
+            (time.time(), status, total, done, skipped, failed, run_id),
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def is_done(
+        self, path: str | bytes | os.PathLike, size: int, mtime_ns: int, task: str, version: int
+    ) -> bool:
+        """Whether ``task`` at ``version`` already succeeded on this exact file.
+
+        True only for a stored ``ok`` row with the same path, size, mtime and task version;
+        failed rows are never done (they are retried).
+        """
+        row = self._conn.execute(
+            "SELECT 1 FROM results WHERE path = ? AND task = ? AND status = 'ok' "
+            "AND size = ? AND mtime_ns = ? AND task_version = ?",
+            (encode_path(path), task, size, mtime_ns, version),
+        ).fetchone()
+        return row is not None
+
+    def done_index(self, tasks: Iterable[str]) -> dict[tuple[bytes, str], tuple[int, int, int]]:
+        """All successful rows of ``tasks``: (path bytes, task) -> (size, mtime_ns, version).
+
+        The runner reads this once per run instead of asking :meth:`is_done` per file.
+        """
+        out: dict[tuple[bytes, str], tuple[int, int, int]] = {}
+        for task in tasks:
+            cur = self._conn.execute(
+                "SELECT path, size, mtime_ns, task_version FROM results "
+                "WHERE task = ? AND status = 'ok'",
+                (task,),
+            )
+            for path, size, mtime, version in cur:
+                out[(bytes(path), task)] = (size, mtime, version)
+        return out
+
+    def get(self, path: str | bytes | os.PathLike, task: str) -> ResultRow | None:
+        """The stored row for (path, task), or None."""
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM results WHERE path = ? AND task = ?",
+            (encode_path(path), task),
+        ).fetchone()
+        return None if row is None else ResultRow._from_sql(row)
+
+    def rows(self, *, task: str | None = None, status: Status | None = None) -> Iterator[ResultRow]:
+        """Stored rows, ordered by path then task, optionally of one task and/or status."""
+        where, params = _filters(task, status)
+        cur = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM results{where} ORDER BY path, task", params
+        )
+        for row in cur:
+            yield ResultRow._from_sql(row)
+
+    def count(self, *, task: str | None = None, status: Status | None = None) -> int:
+        """How many rows there are, optionally of one task and/or status."""
+        where, params = _filters(task, status)
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM results{where}", params).fetchone()[0])
+
+    def tasks(self) -> list[str]:
+        """The task names that have rows."""
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT task FROM results ORDER BY 1")]
+
+
+def _filters(task: str | None, status: str | None) -> tuple[str, tuple]:
+    clauses, params = [], []
+    if task is not None:
+        clauses.append("task = ?")
+        params.append(task)
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(status)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)

@@ -40,6 +40,20 @@ def assert_peak_close(actual: Any, expected: Any, tol: float, what: str = "") ->
     return rel
 
 
+@dataclass(frozen=True)
+class Tolerances:
+    """The tolerances above, for tests (as a fixture: conftest is not importable)."""
+
+    f64: float = F64_TOL
+    f32: float = F32_TOL
+
+
+@pytest.fixture(scope="session")
+def tol() -> Tolerances:
+    """Float64 and float32 tolerances, relative to the reference's peak."""
+    return Tolerances()
+
+
 @pytest.fixture
 def peak_close():
     """The :func:`assert_peak_close` helper."""
@@ -73,7 +87,22 @@ class TorchCase:
         return t.detach().cpu().numpy()
 
 
+def _available(device: str) -> bool:
+    """Whether torch can run on ``device`` here (CPU: whenever torch is installed)."""
+    if device == "cpu":
+        return True
+    try:
+        import torch
+    except ImportError:
+        return False
+    if device == "cuda":
+        return torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
 def _torch_params() -> list[Any]:
+    """CPU always (skipped without torch); CUDA and MPS only where they are present."""
     params = []
     for device, dtype, tol in [
         ("cpu", "float64", F64_TOL),
@@ -82,21 +111,16 @@ def _torch_params() -> list[Any]:
         ("cuda", "float32", F32_TOL),
         ("mps", "float32", F32_TOL),
     ]:
-        params.append(pytest.param((device, dtype, tol), id=f"torch-{device}-{dtype}"))
+        if _available(device):
+            params.append(pytest.param((device, dtype, tol), id=f"torch-{device}-{dtype}"))
     return params
 
 
 @pytest.fixture(params=_torch_params())
 def torch_case(request) -> TorchCase:
-    """A torch device/dtype pair; skipped when torch or the device is not available."""
+    """A torch device/dtype pair; skipped when torch is not installed."""
     torch = pytest.importorskip("torch")
     device, dtype, tol = request.param
-    if device == "cuda" and not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    if device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            pytest.skip("no MPS device")
     return TorchCase(torch, device, getattr(torch, dtype), tol)
 
 

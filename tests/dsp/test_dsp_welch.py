@@ -104,6 +104,13 @@ def test_torch_welch_matches_numpy(torch_case, noise, cfg, peak_close):
         peak_close(got[ch], p_ref[ch], torch_case.tol, f"torch welch {cfg} channel {ch}")
 
 
+def test_torch_welch_window_values(torch_case, noise, peak_close):
+    win = np.hanning(300)
+    _, pxx = welch(torch_case.tensor(noise), window=torch_case.tensor(win), nperseg=None)
+    ref = scipy_signal.welch(noise, window=win)[1]
+    peak_close(torch_case.numpy(pxx), ref, torch_case.tol, "torch welch, tensor window")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

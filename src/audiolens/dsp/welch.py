@@ -62,9 +62,10 @@ def _segment_params(
         nperseg = min(nperseg, n)
         win = get_window(window, nperseg)
     else:
-        win = np.asarray(window, dtype=np.float64)
-        if win.ndim != 1 or win.shape[0] < 1:
-            raise ParameterError(f"window has shape {win.shape}; window values must be 1-D")
+        shape = tuple(getattr(window, "shape", np.shape(window)))
+        if len(shape) != 1 or shape[0] < 1:
+            raise ParameterError(f"window has shape {shape}; window values must be 1-D")
+        win = get_window(window, shape[0])
         nperseg = win.shape[0] if nperseg is None else positive_int("nperseg", nperseg)
         if nperseg != win.shape[0]:
             raise ParameterError(f"nperseg={nperseg} must equal the window length {win.shape[0]}")

@@ -39,9 +39,9 @@ def get_window(window: WindowSpec, n: int, *, fftbins: bool = True) -> np.ndarra
 
     Parameters
     ----------
-    window : str, tuple, float or np.ndarray [shape=(n,)]
+    window : str, tuple, float, np.ndarray or torch.Tensor [shape=(n,)]
         A name or tuple :func:`scipy.signal.get_window` understands (``"hann"``,
-        ``("kaiser", 8.0)``, ...), or the window values themselves.
+        ``("kaiser", 8.0)``, ...), or the window values themselves (copied to numpy).
     n : int > 0
         Window length in samples.
     fftbins : bool
@@ -61,6 +61,8 @@ def get_window(window: WindowSpec, n: int, *, fftbins: bool = True) -> np.ndarra
         isinstance(window, (int, float)) and not isinstance(window, bool)
     ):
         return _scipy_window(window, int(n), bool(fftbins)).copy()
+    if hasattr(window, "detach"):  # a torch tensor, possibly on a GPU
+        window = window.detach().cpu().numpy()
     values = np.asarray(window, dtype=np.float64)
     if values.shape != (n,):
         raise ParameterError(

@@ -1,0 +1,398 @@
+"""``analyze()``: run tasks over files and folders into a results store."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AudiolensError, DeviceError, MissingDependency, ModelNotFound, ParameterError
+from ..store import DEFAULT_DB, ResultRow, Store, encode_path
+from .discover import Candidate, discover
+from .jobs import FileJob, FileOutcome, TaskOutcome, TaskSpec, resolve_tasks
+from .pool import LocalExecutor
+from .progress import HookChain, TqdmHook
+from .work import Worker, finish
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..devices import Device
+    from ..tasks.base import Task
+
+__all__ = ["RunSummary", "analyze"]
+
+logger = logging.getLogger("audiolens")
+
+PathArg = str | bytes | os.PathLike
+
+_FATAL: dict[str, type[AudiolensError]] = {
+    e.__name__: e for e in (MissingDependency, ModelNotFound, DeviceError)
+}
+
+
+@dataclass
+class RunSummary:
+    """How a run went.
+
+    Attributes
+    ----------
+    total : files found
+    done : files analyzed in this run with every task ok
+    skipped : files whose results were already stored and current
+    failed : files with at least one failed task in this run
+    elapsed_s : wall-clock seconds for the whole run
+    device : the device the tasks ran on (``"cpu"``, ``"cuda:0"``, ...)
+    tasks : the task names
+    db : the results store's file
+    failures : (path, task, message) for every failed task
+    warnings : folders that could not be read or held no audio files
+    interrupted : the run was stopped (Ctrl-C) before it finished
+    """
+
+    total: int = 0
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    elapsed_s: float = 0.0
+    device: str = "cpu"
+    tasks: tuple[str, ...] = ()
+    db: str = DEFAULT_DB
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def files_per_s(self) -> float:
+        """Files analyzed (ok or failed, not skipped) per second."""
+        n = self.done + self.failed
+        return n / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed and no folder was unreadable or empty."""
+        return self.failed == 0 and not self.warnings and not self.interrupted
+
+    def __str__(self) -> str:
+        return (
+            f"{self.total} files: {self.done} analyzed, {self.skipped} skipped, "
+            f"{self.failed} failed in {self.elapsed_s:.1f} s "
+            f"({self.files_per_s:.1f} files/s) on {self.device}"
+        )
+
+
+def _check_workers(workers: int | None, n_jobs: int) -> int:
+    if workers is None:
+        return max(1, min(os.cpu_count() or 1, n_jobs))
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ParameterError(f"workers={workers!r} must be a positive integer or None")
+    return workers
+
+
+def _open_store(db: str | os.PathLike | Store | None) -> tuple[Store, bool]:
+    if isinstance(db, Store):
+        return db, False
+    return Store(DEFAULT_DB if db is None else db), True
+
+
+def _plan(
+    files: Sequence[Candidate], specs: Sequence[TaskSpec], store: Store, force: bool
+) -> tuple[list[FileJob], list[Candidate], int]:
+    """Split the files into jobs (with the tasks each still needs), broken ones, and skips."""
+    index = {} if force else store.done_index([s.name for s in specs])
+    jobs, broken, skipped = [], [], 0
+    for c in files:
+        if c.error is not None:
+            broken.append(c)
+            continue
+        key = encode_path(c.path)
+        need = tuple(
+            s.name for s in specs if index.get((key, s.name)) != (c.size, c.mtime_ns, s.version)
+        )
+        if need:
+            jobs.append(FileJob(c.path, c.size, c.mtime_ns, need))
+        else:
+            skipped += 1
+    return jobs, broken, skipped
+
+
+def _broken_outcome(c: Candidate, specs: Sequence[TaskSpec]) -> FileOutcome:
+    rows = [TaskOutcome(s.name, s.version, "failed", c.error) for s in specs]
+    return FileOutcome(c.path, c.size, c.mtime_ns, None, rows)
+
+
+def _crashed_outcome(job: FileJob, exc: BaseException, versions: dict[str, int]) -> FileOutcome:
+    from .work import describe
+
+    message = describe(exc, job.path)
+    rows = [TaskOutcome(t, versions[t], "failed", message) for t in job.tasks]
+    return FileOutcome(job.path, job.size, job.mtime_ns, None, rows)
+
+
+def _per_file(
+    executor: LocalExecutor, jobs: Sequence[FileJob], versions: dict[str, int]
+) -> Iterator[FileOutcome]:
+    """Each worker decodes and runs every task on its file (CPU devices)."""
+    for job, res in executor.imap_unordered("analyze", jobs):
+        yield res if isinstance(res, FileOutcome) else _crashed_outcome(job, res, versions)
+
+
+def _batched(
+    executor: LocalExecutor,
+    jobs: Sequence[FileJob],
+    versions: dict[str, int],
+    batch_size: int,
+) -> Iterator[FileOutcome]:
+    """Workers decode; this process runs the tasks on batches of files (accelerators)."""
+    from .jobs import DecodedFile
+
+    queues: dict[str, list[DecodedFile]] = {name: [] for name in versions}
+    waiting: dict[str, tuple[DecodedFile, dict[str, TaskOutcome]]] = {}
+
+    def flush(name: str) -> Iterator[FileOutcome]:
+        batch, queues[name] = queues[name], []
+        for decoded, outcome in zip(batch, executor.main.run_batch(name, batch), strict=True):
+            _, outcomes = waiting[decoded.job.path]
+            outcomes[name] = outcome
+            if len(outcomes) == len(decoded.job.tasks):
+                del waiting[decoded.job.path]
+                yield finish(decoded, outcomes)
+
+    for job, res in executor.imap_unordered("decode", jobs):
+        if not isinstance(res, DecodedFile):
+            yield _crashed_outcome(job, res, versions)
+            continue
+        outcomes = dict(res.failed)
+        if len(outcomes) == len(job.tasks):
+            yield finish(res, outcomes)
+            continue
+        waiting[job.path] = (res, outcomes)
+        for name in res.inputs:
+            queues[name].append(res)
+            if len(queues[name]) >= batch_size:
+                yield from flush(name)
+    for name in queues:
+        if queues[name]:
+            yield from flush(name)
+
+
+def _rows(outcome: FileOutcome, device: str, run_id: int) -> list[ResultRow]:
+    return [
+        ResultRow(
+            path=outcome.path,
+            task=o.task,
+            task_version=o.version,
+            status=o.status,
+            error=o.error,
+            result=o.result,
+            size=outcome.size,
+            mtime_ns=outcome.mtime_ns,
+            content_hash=outcome.content_hash,
+            device=device,
+            elapsed_s=o.elapsed_s,
+            run_id=run_id,
+        )
+        for o in outcome.outcomes
+    ]
+
+
+def _uses_accelerator(device: Device) -> bool:
+    return device.backend == "torch" and device.name != "cpu"
+
+
+def analyze(
+    paths: PathArg | Iterable[PathArg],
+    *,
+    tasks: str | Sequence[str | Task] = ("quality",),
+    db: str | os.PathLike | Store | None = None,
+    workers: int | None = None,
+    device: str | Device = "auto",
+    force: bool = False,
+    progress: bool = True,
+    hook: Callable[..., Any] | None = None,
+    batch_size: int = 16,
+) -> RunSummary:
+    """Run tasks over files and folders, storing one row per file and task.
+
+    Parameters
+    ----------
+    paths : a file or folder, or several; folders are walked for audio files, files named
+        explicitly are always attempted
+    tasks : task names (``"quality"``), or Task instances (picklable when ``workers > 1``)
+    db : the results store (a file, created when missing, or an open :class:`Store`);
+        None uses ``audiolens.sqlite`` in the current directory
+    workers : processes for decoding and CPU work; None uses one per CPU core (at most one per
+        file); 1 runs everything in this process
+    device : ``"auto"`` (``$AUDIOLENS_DEVICE``, else CUDA, MPS, CPU), ``"cpu"``, ``"cuda:1"``...
+    force : analyze every file again, even when its stored results are current
+    progress : draw a progress bar on stderr (only when stderr is a terminal)
+    hook : called as ``hook(event, **info)`` on ``"start"``, each ``"file"``, and ``"end"``
+        (see :mod:`audiolens.runner.progress`)
+    batch_size : files per task call when the tasks run on an accelerator
+
+    Returns
+    -------
+    summary : RunSummary
+        counts (total, done, skipped, failed), elapsed time, files/s, the device, and every
+        failure's message. A file that cannot be analyzed never stops the run: it becomes a
+        ``failed`` row whose message names it.
+
+    Raises
+    ------
+    ParameterError
+        for an unknown task, a bad device name or a bad ``workers``.
+    DeviceError, MissingDependency
+        when the device asked for is not available.
+    StoreError
+        when ``db`` is not an audiolens store.
+
+    Notes
+    -----
+    A rerun skips files whose stored row has the same path, size, modification time and task
+    version with status ok; failed rows are retried. Each file's rows are written in one
+    transaction, so a run killed at any point loses only the files in flight.
+
+    With ``workers > 1`` the pool's processes are started with ``forkserver`` or ``spawn``:
+    scripts that call :func:`analyze` need the usual ``if __name__ == "__main__":`` guard.
+    """
+    from ..devices import resolve_device
+
+    t0 = time.perf_counter()
+    if isinstance(paths, (str, bytes, os.PathLike)):
+        paths = [paths]
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ParameterError(f"batch_size={batch_size!r} must be a positive integer")
+    if workers is not None:
+        _check_workers(workers, 0)
+    dev = resolve_device(device)
+    specs, instances = resolve_tasks(tasks)
+    versions = {s.name: s.version for s in specs}
+    store, owned = _open_store(db)
+    summary = RunSummary(device=dev.name, tasks=tuple(versions), db=store.path)
+    chain = HookChain([TqdmHook() if progress and _isatty(sys.stderr) else None, hook])
+    run_id, status = None, "finished"
+    try:
+        found = discover(paths)
+        summary.warnings = list(found.warnings)
+        for message in found.warnings:
+            logger.warning("%s", message)
+        jobs, broken, summary.skipped = _plan(found.files, specs, store, force)
+        summary.total = len(found.files)
+        n_workers = _check_workers(workers, len(jobs))
+        if n_workers > 1:
+            _check_picklable(specs)
+        run_id = store.begin_run(list(versions), dev.name)
+        todo = len(jobs) + len(broken)
+        logger.info(
+            "%s: %d files, %d to analyze, %d already done; %s on %s, %d worker(s)",
+            "+".join(versions),
+            summary.total,
+            todo,
+            summary.skipped,
+            "+".join(versions),
+            dev.name,
+            n_workers,
+        )
+        chain(
+            "start",
+            total=summary.total,
+            todo=todo,
+            skipped=summary.skipped,
+            device=dev.name,
+            tasks=list(versions),
+            workers=n_workers,
+        )
+        executor = LocalExecutor(specs, dev, n_workers, main=None)
+        if n_workers == 1 or _uses_accelerator(dev):
+            executor._main = Worker(specs, dev, instances)
+        if _uses_accelerator(dev):
+            outcomes = _batched(executor, jobs, versions, batch_size)
+        else:
+            outcomes = _per_file(executor, jobs, versions)
+        for outcome in _chain_outcomes((_broken_outcome(c, specs) for c in broken), outcomes):
+            _record(store, outcome, dev.name, run_id, summary, chain, todo)
+    except BaseException as exc:
+        summary.interrupted = True
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        raise
+    finally:
+        summary.elapsed_s = time.perf_counter() - t0
+        if run_id is not None:
+            store.end_run(
+                run_id,
+                status=status,
+                total=summary.total,
+                done=summary.done,
+                skipped=summary.skipped,
+                failed=summary.failed,
+            )
+        if summary.interrupted:
+            chain.close()
+        else:
+            chain("end", summary=summary)
+        if owned:
+            store.close()
+    logger.info("%s", summary)
+    return summary
+
+
+def _chain_outcomes(*its: Iterable[FileOutcome]) -> Iterator[FileOutcome]:
+    for it in its:
+        yield from it
+
+
+def _record(
+    store: Store,
+    outcome: FileOutcome,
+    device: str,
+    run_id: int,
+    summary: RunSummary,
+    chain: HookChain,
+    todo: int,
+) -> None:
+    for o in outcome.outcomes:
+        if o.fatal:
+            raise _FATAL.get(o.fatal, AudiolensError)(o.error)
+    store.write_file(_rows(outcome, device, run_id))
+    first_error = None
+    for o in outcome.outcomes:
+        if o.status == "failed":
+            summary.failures.append((outcome.path, o.task, o.error or ""))
+            first_error = first_error or o.error
+            logger.warning("%s failed: %s", o.task, o.error)
+            if o.detail:
+                logger.debug("%s", o.detail)
+    if outcome.ok:
+        summary.done += 1
+    else:
+        summary.failed += 1
+    chain(
+        "file",
+        path=outcome.path,
+        status="ok" if outcome.ok else "failed",
+        error=first_error,
+        completed=summary.done + summary.failed,
+        todo=todo,
+        failed=summary.failed,
+    )
+
+
+def _check_picklable(specs: Sequence[TaskSpec]) -> None:
+    for spec in specs:
+        try:
+            pickle.dumps(spec)
+        except Exception as exc:
+            raise ParameterError(
+                f"task {spec.name!r} cannot be sent to worker processes ({exc}); "
+                "pass workers=1 or make the task picklable"
+            ) from None
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,97 @@
+"""Progress reporting: one hook callable, ``hook(event, **info)``.
+
+The runner calls the hook with these events:
+
+``"start"``
+    ``total`` (files found), ``todo`` (files to analyze), ``skipped`` (already done),
+    ``device`` (its name), ``tasks`` (names), ``workers``
+``"file"``
+    after each analyzed file is stored: ``path``, ``status`` (``"ok"``/``"failed"``),
+    ``error`` (the first failure message or None), ``completed`` (files analyzed so far),
+    ``todo``, ``failed`` (failed files so far)
+``"end"``
+    ``summary`` (the :class:`~audiolens.runner.RunSummary`)
+
+:class:`TqdmHook` draws the bar on stderr; pass your own callable to ``analyze(hook=...)`` to
+drive a GUI or a log. A hook that raises does not stop the run (it is logged once and dropped).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TextIO
+
+__all__ = ["HookChain", "ProgressHook", "TqdmHook"]
+
+logger = logging.getLogger("audiolens")
+
+
+class ProgressHook(Protocol):
+    """Anything callable as ``hook(event, **info)``."""
+
+    def __call__(self, event: str, **info: Any) -> None: ...
+
+
+class TqdmHook:
+    """A tqdm progress bar: files, files/s, ETA, and the tasks and device in its description.
+
+    Parameters
+    ----------
+    file : where to draw (stderr by default)
+    """
+
+    def __init__(self, file: TextIO | None = None) -> None:
+        self.file = file
+        self.bar: Any = None
+
+    def __call__(self, event: str, **info: Any) -> None:
+        if event == "start":
+            from tqdm import tqdm
+
+            desc = f"{'+'.join(info['tasks'])} [{info['device']}]"
+            self.bar = tqdm(
+                total=info["todo"],
+                desc=desc,
+                unit="file",
+                file=self.file or sys.stderr,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
+            if info.get("skipped"):
+                self.bar.set_postfix_str(f"{info['skipped']} skipped", refresh=False)
+        elif event == "file" and self.bar is not None:
+            if info.get("failed"):
+                self.bar.set_postfix_str(f"{info['failed']} failed", refresh=False)
+            self.bar.update(1)
+        elif event == "end":
+            self.close()
+
+    def close(self) -> None:
+        """Close the bar (idempotent)."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+class HookChain:
+    """Calls several hooks in order; a hook that raises is logged and dropped."""
+
+    def __init__(self, hooks: Sequence[Callable[..., Any] | None]) -> None:
+        self.hooks = [h for h in hooks if h is not None]
+
+    def __call__(self, event: str, **info: Any) -> None:
+        for hook in list(self.hooks):
+            try:
+                hook(event, **info)
+            except Exception:
+                logger.warning("progress hook %r raised; it is disabled", hook, exc_info=True)
+                self.hooks.remove(hook)
+
+    def close(self) -> None:
+        """Close any hook that has a ``close`` (the tqdm bar), e.g. after Ctrl-C."""
+        for hook in self.hooks:
+            close = getattr(hook, "close", None)
+            if callable(close):
+                close()

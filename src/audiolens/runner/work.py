@@ -1,0 +1,265 @@
+"""What runs on one file: probe once, decode once per distinct request, run the tasks.
+
+A :class:`Worker` holds one instance of each task and the device; it lives in each process of
+the pool (made once by :func:`init_worker`) or in the main process. Its methods never raise for
+a bad file: every problem becomes a failed :class:`~audiolens.runner.jobs.TaskOutcome` whose
+message names the file.
+
+This module imports nothing heavy at import time, so a worker process can limit its math
+libraries' threads before numpy loads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+import traceback
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AudiolensError, DeviceError, MissingDependency, ModelNotFound, _show_path
+from ..store._json import dumps
+from .jobs import DecodedFile, FileJob, FileOutcome, TaskOutcome, TaskSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..devices import Device
+    from ..tasks.base import AudioRequest, Task
+
+__all__ = ["FATAL_ERRORS", "Worker", "call", "init_worker"]
+
+#: errors about the setup, not the file: they stop the run instead of failing every file
+FATAL_ERRORS: tuple[type[AudiolensError], ...] = (MissingDependency, ModelNotFound, DeviceError)
+
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+
+def describe(exc: BaseException, path: str) -> str:
+    """A failure message that names the file once."""
+    shown = _show_path(path)
+    text = str(exc) if isinstance(exc, AudiolensError) else f"{type(exc).__name__}: {exc}"
+    text = text.rstrip() or type(exc).__name__
+    return text if shown in text else f"{shown}: {text}"
+
+
+def _detail(exc: BaseException) -> str | None:
+    if isinstance(exc, AudiolensError):
+        return None
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+def identity_problem(job: FileJob, *, when: str) -> str | None:
+    """Why the file on disk is no longer the one found (vanished, changed), or None."""
+    shown = _show_path(job.path)
+    try:
+        st = os.stat(job.path)
+    except FileNotFoundError:
+        return f"{shown}: the file vanished {when}"
+    except OSError as exc:
+        return f"{shown}: cannot stat the file {when} ({exc.strerror or exc})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{shown}: is no longer a regular file {when}"
+    if (st.st_size, st.st_mtime_ns) != (job.size, job.mtime_ns):
+        return (
+            f"{shown}: the file changed {when} (size or modification time differ); "
+            "it will be analyzed again on the next run"
+        )
+    return None
+
+
+class Worker:
+    """Runs tasks on files; one per process.
+
+    Parameters
+    ----------
+    specs : the tasks to run
+    device : where the tasks compute
+    instances : task instances already made in this process (else each spec is instantiated)
+    """
+
+    def __init__(
+        self,
+        specs: Sequence[TaskSpec],
+        device: Device,
+        instances: dict[str, Task] | None = None,
+    ) -> None:
+        self.device = device
+        self.versions = {s.name: s.version for s in specs}
+        self.tasks: dict[str, Task] = {
+            s.name: (instances or {}).get(s.name) or s.instantiate() for s in specs
+        }
+
+    # -- stage 1: probe and decode ------------------------------------------------------------
+
+    def decode(self, job: FileJob) -> DecodedFile:
+        """Check the file is still the one found, probe it, and decode what the tasks ask for."""
+        from ..audio import probe
+        from ..store.identity import content_hash
+
+        out = DecodedFile(job=job, content_hash=None)
+        t0 = time.perf_counter()
+        problem = identity_problem(job, when="after it was found")
+        if problem is None:
+            try:
+                out.content_hash = content_hash(job.path, job.size)
+                out.info = probe(job.path)
+            except OSError as exc:
+                problem = f"{_show_path(job.path)}: cannot read the file ({exc.strerror or exc})"
+            except Exception as exc:
+                return self._fail_all(out, exc, time.perf_counter() - t0)
+        if problem is not None:
+            return self._fail_all(out, problem, time.perf_counter() - t0)
+        probe_s = time.perf_counter() - t0
+        for request, names in self._requests(out).items():
+            t1 = time.perf_counter()
+            try:
+                inp = self._load(job.path, out.info, request)
+            except Exception as exc:
+                for name in names:
+                    out.failed[name] = self._failure(name, exc, job.path, probe_s)
+                continue
+            spent = probe_s + time.perf_counter() - t1
+            for name in names:
+                out.inputs[name] = inp
+                out.prep_s[name] = spent
+        return out
+
+    def _requests(self, out: DecodedFile) -> dict[AudioRequest, list[str]]:
+        groups: dict[AudioRequest, list[str]] = {}
+        for name in out.job.tasks:
+            try:
+                request = self.tasks[name].request(out.info)
+            except Exception as exc:
+                out.failed[name] = self._failure(name, exc, out.job.path, 0.0)
+                continue
+            groups.setdefault(request, []).append(name)
+        return groups
+
+    @staticmethod
+    def _load(path: str, info: Any, request: AudioRequest) -> Any:
+        from ..audio import load, load_windows
+        from ..tasks.base import TaskInput
+
+        if request.windows is None:
+            pieces = [load(path, sr=request.sr, mono=request.mono)]
+        else:
+            pieces = load_windows(
+                path, request.windows, sr=request.sr, mono=request.mono, info=info
+            )
+        return TaskInput(info=info, pieces=pieces)
+
+    # -- stage 2: run the tasks ---------------------------------------------------------------
+
+    def run_batch(self, name: str, files: Sequence[DecodedFile]) -> list[TaskOutcome]:
+        """Run task ``name`` on decoded files, one batch; on an error, halve and retry.
+
+        Splitting isolates the file that fails (and backs off on out-of-memory), so a batch
+        gives the same results as running its files one by one.
+        """
+        task = self.tasks[name]
+        t0 = time.perf_counter()
+        try:
+            results = task.run([f.inputs[name] for f in files], device=self.device)
+            if len(results) != len(files):
+                raise RuntimeError(
+                    f"task {name!r} returned {len(results)} results for {len(files)} inputs"
+                )
+        except Exception as exc:
+            if len(files) == 1:
+                spent = files[0].prep_s.get(name, 0.0) + time.perf_counter() - t0
+                return [self._failure(name, exc, files[0].job.path, spent)]
+            half = len(files) // 2
+            return self.run_batch(name, files[:half]) + self.run_batch(name, files[half:])
+        share = (time.perf_counter() - t0) / len(files)
+        out = []
+        for f, result in zip(files, results, strict=True):
+            spent = f.prep_s.get(name, 0.0) + share
+            try:
+                record = json.loads(dumps(result.to_dict()))  # plain JSON, checked here
+            except Exception as exc:
+                out.append(self._failure(name, exc, f.job.path, spent))
+                continue
+            out.append(TaskOutcome(name, self.versions[name], "ok", result=record, elapsed_s=spent))
+        return out
+
+    def analyze(self, job: FileJob) -> FileOutcome:
+        """The whole pipeline for one file: decode, run each task, check the file held still."""
+        decoded = self.decode(job)
+        outcomes = dict(decoded.failed)
+        for name in decoded.inputs:
+            outcomes[name] = self.run_batch(name, [decoded])[0]
+        return finish(decoded, outcomes)
+
+    # -- failures -----------------------------------------------------------------------------
+
+    def _failure(self, name: str, exc: BaseException | str, path: str, spent: float):
+        if isinstance(exc, str):
+            return TaskOutcome(name, self.versions[name], "failed", exc, elapsed_s=spent)
+        if isinstance(exc, FATAL_ERRORS):
+            return TaskOutcome(
+                name, self.versions[name], "failed", str(exc), fatal=type(exc).__name__
+            )
+        return TaskOutcome(
+            name,
+            self.versions[name],
+            "failed",
+            describe(exc, path),
+            elapsed_s=spent,
+            detail=_detail(exc),
+        )
+
+    def _fail_all(self, out: DecodedFile, exc: BaseException | str, spent: float) -> DecodedFile:
+        for name in out.job.tasks:
+            out.failed[name] = self._failure(name, exc, out.job.path, spent)
+        return out
+
+
+def finish(decoded: DecodedFile, outcomes: dict[str, TaskOutcome]) -> FileOutcome:
+    """Assemble a file's outcome; if the file changed while it was analyzed, fail its tasks."""
+    job = decoded.job
+    problem = None
+    if any(o.status == "ok" for o in outcomes.values()):
+        problem = identity_problem(job, when="while it was being analyzed")
+    ordered = []
+    for name in job.tasks:
+        o = outcomes[name]
+        if problem is not None and o.status == "ok":
+            o = TaskOutcome(o.task, o.version, "failed", problem, elapsed_s=o.elapsed_s)
+        ordered.append(o)
+    return FileOutcome(job.path, job.size, job.mtime_ns, decoded.content_hash, ordered)
+
+
+# -- the process pool's side ------------------------------------------------------------------
+
+_WORKER: Worker | None = None
+_START_ERROR: str | None = None
+
+
+def init_worker(specs: Sequence[TaskSpec], device: Device, threads: int | None) -> None:
+    """Pool initializer: limit math threads, ignore Ctrl-C (the main process handles it), and
+    make this process's :class:`Worker`. Never raises: a failure is reported per file."""
+    import signal
+
+    global _WORKER, _START_ERROR
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if threads is not None:
+        for var in _THREAD_VARS:
+            os.environ.setdefault(var, str(threads))
+    try:
+        _WORKER = Worker(specs, device)
+    except BaseException as exc:
+        _START_ERROR = f"{type(exc).__name__}: {exc}"
+
+
+def call(method: str, job: FileJob) -> Any:
+    """Run ``Worker.<method>(job)`` in this pool process."""
+    if _WORKER is None:
+        raise RuntimeError(f"the worker process could not start its tasks ({_START_ERROR})")
+    return getattr(_WORKER, method)(job)

@@ -71,6 +71,10 @@ def test_filterbanks_return_fresh_arrays():
     b = log_filterbank()
     b[:] = 0
     assert log_filterbank().max() > 0
+    c = mel_filterbank(sr=8000, n_fft=256, n_mels=10, like=np.zeros(1, dtype=np.float32))
+    assert c.dtype == np.float32 and c.flags.writeable
+    c[:] = 0
+    assert log_filterbank(like=np.zeros(1)).max() > 0
 
 
 def test_filterbanks_on_torch(torch_case, peak_close):

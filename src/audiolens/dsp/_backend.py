@@ -106,10 +106,12 @@ def compute_dtype(xp: ModuleType, x: Any, name: str = "y") -> Any:
 
 
 def constant_like(values: np.ndarray, xp: ModuleType, like: Any, dtype: Any) -> Any:
-    """Move a numpy constant (a window, a filterbank) to ``like``'s namespace, device and dtype."""
+    """Copy a numpy constant (a window, a filterbank) to ``like``'s namespace, device and dtype.
+
+    Always a new, writable array: the cached constants stay read-only and private.
+    """
     if is_numpy(xp):
-        return np.asarray(values, dtype=dtype)
-    # copy=True: the cached constants are read-only, which torch.asarray warns about
+        return np.array(values, dtype=dtype, copy=True)
     return xp.asarray(values, dtype=dtype, device=array_api_compat.device(like), copy=True)
 
 

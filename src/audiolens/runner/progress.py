@@ -45,6 +45,7 @@ class TqdmHook:
     def __init__(self, file: TextIO | None = None) -> None:
         self.file = file
         self.bar: Any = None
+        self.skipped = 0
 
     def __call__(self, event: str, **info: Any) -> None:
         if event == "start":
@@ -59,14 +60,20 @@ class TqdmHook:
                 dynamic_ncols=True,
                 smoothing=0.1,
             )
-            if info.get("skipped"):
-                self.bar.set_postfix_str(f"{info['skipped']} skipped", refresh=False)
+            self.skipped = int(info.get("skipped") or 0)
+            self._postfix(0)
         elif event == "file" and self.bar is not None:
-            if info.get("failed"):
-                self.bar.set_postfix_str(f"{info['failed']} failed", refresh=False)
+            self._postfix(int(info.get("failed") or 0))
             self.bar.update(1)
         elif event == "end":
             self.close()
+
+    def _postfix(self, failed: int) -> None:
+        parts = [f"{self.skipped} skipped"] if self.skipped else []
+        if failed:
+            parts.append(f"{failed} failed")
+        if parts:
+            self.bar.set_postfix_str(", ".join(parts), refresh=False)
 
     def close(self) -> None:
         """Close the bar (idempotent)."""

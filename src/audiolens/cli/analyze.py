@@ -1,0 +1,103 @@
+"""``audiolens analyze PATH...``: run tasks over files and folders into a results store."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from ._common import EXIT_FAILED, EXIT_OK, add_device_argument
+
+__all__ = ["add_parser", "run"]
+
+logger = logging.getLogger("audiolens")
+
+_EPILOG = """\
+examples:
+  audiolens analyze ~/Music                      # every audio file under ~/Music
+  audiolens analyze a.flac b.mp3 --db lib.sqlite
+  audiolens analyze ~/Music --workers 4 --device cpu
+  audiolens export --format csv -o results.csv   # then look at the results
+
+A rerun skips files already analyzed (same path, size, modification time and task version)
+and retries the ones that failed; --force analyzes everything again. Exit status: 0 when every
+file was analyzed, 1 when some failed (each failure is stored with its message), 2 for a bad
+command line, 130 when interrupted (what was finished is kept).
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``analyze`` to the CLI."""
+    from ..store import DEFAULT_DB
+
+    p = subparsers.add_parser(
+        "analyze",
+        help="analyze files and folders into a results store",
+        description="Analyze audio files and folders (recursively) and store one result per\n"
+        "file and task in an SQLite results store. Files named explicitly are always\n"
+        "attempted; folders are searched for audio and video file extensions.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and/or folders")
+    p.add_argument(
+        "--tasks",
+        default="quality",
+        metavar="T[,T...]",
+        help="comma-separated tasks to run (default: quality)",
+    )
+    p.add_argument(
+        "--db",
+        default=DEFAULT_DB,
+        metavar="FILE",
+        help=f"the results store, created when missing (default: ./{DEFAULT_DB})",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: one per CPU core; 1 = no subprocesses)",
+    )
+    add_device_argument(p)
+    p.add_argument(
+        "--force", action="store_true", help="analyze every file again, even if already done"
+    )
+    p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``analyze``; 0 when every file was analyzed, 1 when some failed."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from ..runner import analyze
+
+    with logging_redirect_tqdm(loggers=[logger]):
+        summary = analyze(
+            [_arg_path(p) for p in args.paths],
+            tasks=args.tasks,
+            db=args.db,
+            workers=args.workers,
+            device=args.device,
+            force=args.force,
+            progress=not args.no_progress,
+        )
+    if not getattr(args, "quiet", False):
+        print(f"{'+'.join(summary.tasks)}: {summary}; results in {summary.db}", file=sys.stderr)
+    return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _arg_path(text: str) -> str:
+    return text  # argv is already str with undecodable bytes as surrogates (os.fsdecode)

@@ -1,0 +1,70 @@
+"""``audiolens export``: write a results store as JSON, JSON Lines or CSV."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from ._common import EXIT_OK
+
+__all__ = ["add_parser", "run"]
+
+_EPILOG = """\
+examples:
+  audiolens export                                  # JSON list on stdout
+  audiolens export --format csv -o results.csv
+  audiolens export --db lib.sqlite --format jsonl --task quality | jq .verdict
+
+Each record has path, task, task_version, status, error, device, elapsed_s, size, mtime_ns,
+content_hash and created, then the task's own fields at the top level (in CSV, nested values
+are JSON strings).
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``export`` to the CLI."""
+    from ..store import DEFAULT_DB, FORMATS
+
+    p = subparsers.add_parser(
+        "export",
+        help="write stored results as JSON, JSON Lines or CSV",
+        description="Write the results store as one record per file and task.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--db",
+        default=DEFAULT_DB,
+        metavar="FILE",
+        help=f"the results store (default: ./{DEFAULT_DB})",
+    )
+    p.add_argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="output format (default: from the -o extension, else json)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", default="-", help="output file (default: stdout)"
+    )
+    p.add_argument("--task", default=None, metavar="T", help="only the results of this task")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``export``."""
+    from ..store import FORMATS, export
+
+    fmt = args.format
+    if fmt is None:
+        ext = os.path.splitext(args.output)[1].lstrip(".").lower()
+        fmt = ext if ext in FORMATS else "json"
+    if args.output == "-":
+        export(args.db, fmt, sys.stdout.buffer, task=args.task)
+        sys.stdout.flush()
+    else:
+        export(args.db, fmt, args.output, task=args.task)
+    return EXIT_OK

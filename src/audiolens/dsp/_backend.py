@@ -9,6 +9,7 @@ Nothing here imports torch: a torch namespace only appears when the caller passe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +34,7 @@ __all__ = [
     "frames_last",
     "is_numpy",
     "is_torch",
+    "map_frames",
     "namespace",
     "pad_last",
 ]
@@ -176,3 +178,27 @@ def pad_last(x: Any, xp: ModuleType, left: int, right: int, mode: PadMode = "con
     flat = x.reshape(math.prod(batch), n)
     out = F.pad(flat, (left, right), mode=_TORCH_PAD_MODES[mode])
     return out.reshape(*batch, n + left + right)
+
+
+# numpy: transform about this many bytes of frames per call, so the temporaries (windowed
+# frames, spectra) stay in cache; 1.5-2x faster than one call over all frames on long signals.
+_CHUNK_BYTES = 1 << 20
+
+
+def map_frames(fn: Callable[[Any], Any], frames: Any, xp: ModuleType) -> Any:
+    """``fn(frames)`` for a function that maps ``(..., n_frames, a)`` to ``(..., n_frames, b)``.
+
+    numpy runs it over blocks of frames into one preallocated output (a loop over blocks, not
+    frames); torch runs it in one call, which suits GPUs.
+    """
+    n_frames = frames.shape[-2]
+    per_frame = max(1, math.prod(frames.shape[:-2]) * frames.shape[-1] * frames.itemsize)
+    step = max(1, _CHUNK_BYTES // per_frame)
+    if not is_numpy(xp) or n_frames <= 2 * step:
+        return fn(frames)
+    first = fn(frames[..., :step, :])
+    out = np.empty((*first.shape[:-2], n_frames, first.shape[-1]), dtype=first.dtype)
+    out[..., :step, :] = first
+    for start in range(step, n_frames, step):
+        out[..., start : start + step, :] = fn(frames[..., start : start + step, :])
+    return out

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._backend import compute_dtype, constant_like, frames_last, namespace, pad_last
+from ._backend import (
+    compute_dtype,
+    constant_like,
+    frames_last,
+    map_frames,
+    namespace,
+    pad_last,
+)
 from ._params import nonnegative_float, positive_float, positive_int, signal_length
 from .filters import log_filterbank
 
@@ -148,7 +155,8 @@ def log_filtered_spectrogram(
         window = window / float(xp.iinfo(y.dtype).max)
     x = y if y.dtype == dtype else xp.astype(y, dtype)
     frames = _madmom_frames(x, xp, frame_size, sr / fps)
-    spectrum = xp.fft.rfft(frames * constant_like(window, xp, x, dtype), axis=-1)
-    mag = xp.abs(spectrum[..., : frame_size // 2])
+    win = constant_like(window, xp, x, dtype)
+    half = frame_size // 2
+    mag = map_frames(lambda f: xp.abs(xp.fft.rfft(f * win, axis=-1)[..., :half]), frames, xp)
     filtered = constant_like(bank, xp, x, dtype) @ xp.matrix_transpose(mag)
     return xp.log10(mul * filtered + add)

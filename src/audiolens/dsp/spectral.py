@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ParameterError
-from ._backend import PadMode, check_pad_mode, compute_dtype, frames_last, namespace, pad_last
+from ._backend import (
+    PadMode,
+    check_pad_mode,
+    compute_dtype,
+    frames_last,
+    map_frames,
+    namespace,
+    pad_last,
+)
 from ._params import positive_float, positive_int, signal_length
 from .windows import window_on
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from ._backend import Array
     from .windows import WindowSpec
 
@@ -110,6 +120,20 @@ def stft(
     --------
     power_spectrogram, welch
     """
+    return _stft(y, n_fft, hop_length, win_length, window, center, pad_mode, None)
+
+
+def _stft(
+    y: Array,
+    n_fft: int,
+    hop_length: int | None,
+    win_length: int | None,
+    window: WindowSpec,
+    center: bool,
+    pad_mode: PadMode,
+    power: float | None,
+) -> Array:
+    """The STFT, or with ``power`` its ``|.| ** power`` computed block by block (numpy)."""
     xp = namespace(y)
     n_fft, hop_length, win_length = _stft_lengths(n_fft, hop_length, win_length)
     check_pad_mode(pad_mode)
@@ -123,8 +147,20 @@ def stft(
     if center:
         x = pad_last(x, xp, n_fft // 2, n_fft // 2, pad_mode)
     frames = frames_last(x, xp, n_fft, hop_length)
-    spectrum = xp.fft.rfft(frames * win, axis=-1)
-    return xp.matrix_transpose(spectrum)
+
+    def transform(block: Any) -> Any:
+        spectrum = xp.fft.rfft(block * win, axis=-1)
+        return spectrum if power is None else _magnitude(spectrum, xp, power)
+
+    return xp.matrix_transpose(map_frames(transform, frames, xp))
+
+
+def _magnitude(S: Any, xp: ModuleType, power: float) -> Any:
+    if power == 2.0 and xp.isdtype(S.dtype, "complex floating"):
+        re, im = xp.real(S), xp.imag(S)
+        return re * re + im * im
+    mag = xp.abs(S)
+    return mag if power == 1.0 else mag**power
 
 
 def magnitude(S: Array, *, power: float = 1.0) -> Array:
@@ -142,16 +178,8 @@ def magnitude(S: Array, *, power: float = 1.0) -> Array:
     M : np.ndarray or torch.Tensor [shape=(...), real]
         float64 for complex128 input, float32 for complex64.
     """
-    xp = namespace(S)
     power = positive_float("power", power)
-    if not xp.isdtype(S.dtype, "complex floating"):
-        mag = xp.abs(S)
-        return mag if power == 1.0 else mag**power
-    if power == 2.0:
-        re, im = xp.real(S), xp.imag(S)
-        return re * re + im * im
-    mag = xp.abs(S)
-    return mag if power == 1.0 else mag**power
+    return _magnitude(S, namespace(S), power)
 
 
 def power_spectrogram(
@@ -181,13 +209,4 @@ def power_spectrogram(
     S : np.ndarray or torch.Tensor [shape=(..., 1 + n_fft // 2, n_frames), real]
     """
     power = positive_float("power", power)
-    spectrum = stft(
-        y,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=win_length,
-        window=window,
-        center=center,
-        pad_mode=pad_mode,
-    )
-    return magnitude(spectrum, power=power)
+    return _stft(y, n_fft, hop_length, win_length, window, center, pad_mode, power)

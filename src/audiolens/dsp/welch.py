@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ..errors import ParameterError
-from ._backend import compute_dtype, constant_like, float64_or_best, frames_last, namespace
+from ._backend import (
+    compute_dtype,
+    constant_like,
+    float64_or_best,
+    frames_last,
+    map_frames,
+    namespace,
+)
 from ._params import choice, positive_float, positive_int, signal_length
 from .windows import get_window
 
 if TYPE_CHECKING:
     from types import ModuleType
-    from typing import Any
 
     from ._backend import Array
     from .windows import WindowSpec
@@ -164,10 +170,13 @@ def welch(
     signal = x if x.dtype == dtype else xp.astype(x, dtype)
     win = constant_like(win_np, xp, signal, dtype)
 
+    def periodogram(segments: Any) -> Any:
+        spectrum = xp.fft.rfft(_detrend(segments, xp, detrend) * win, n=nfft, axis=-1)
+        re, im = xp.real(spectrum), xp.imag(spectrum)
+        return re * re + im * im
+
     segments = frames_last(signal, xp, nperseg, nperseg - noverlap)
-    spectrum = xp.fft.rfft(_detrend(segments, xp, detrend) * win, n=nfft, axis=-1)
-    re, im = xp.real(spectrum), xp.imag(spectrum)
-    periodograms = re * re + im * im
+    periodograms = map_frames(periodogram, segments, xp)
     if average == "median" and periodograms.shape[-2] > 1:
         pxx = _median(periodograms, xp, axis=-2) / _median_bias(periodograms.shape[-2])
     else:

@@ -6,7 +6,14 @@ Python array API (``array_api_compat``). float64 input is computed in float64, f
 float32. Inputs are never modified. Importing this package does not import torch or scipy.
 
 Shapes follow librosa: signals are ``(..., n)``, spectrograms ``(..., n_bins, n_frames)``,
-filterbanks ``(n_bands, n_bins)``.
+filterbanks ``(n_bands, n_bins)`` (madmom's log-filtered spectrogram and filterbank are the
+transposes of ours).
+
+Precision, as tested (tests/dsp): in float64 the numpy path equals librosa's STFT and Mel
+filterbank bit for bit and scipy's Welch PSD to ~2e-13 per bin; torch float64 agrees with numpy
+to ~1e-15 of the peak. float32 (numpy or torch) stays within 5e-6 of the float64 result's peak
+(measured up to 1.2e-6, for Welch). The log-filtered spectrogram is within 2.4e-7 (float64)
+and 7.7e-7 (torch float32) of madmom 0.16.1's float32 output.
 """
 
 from __future__ import annotations

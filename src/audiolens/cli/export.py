@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         ext = os.path.splitext(args.output)[1].lstrip(".").lower()
         fmt = ext if ext in FORMATS else "json"
     if args.output == "-":
-        export(args.db, fmt, sys.stdout.buffer, task=args.task)
+        export(args.db, fmt, getattr(sys.stdout, "buffer", sys.stdout), task=args.task)
         sys.stdout.flush()
     else:
         export(args.db, fmt, args.output, task=args.task)

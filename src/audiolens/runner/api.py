@@ -7,7 +7,7 @@ import os
 import pickle
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +134,7 @@ def _crashed_outcome(job: FileJob, exc: BaseException, versions: dict[str, int])
 
 def _per_file(
     executor: LocalExecutor, jobs: Sequence[FileJob], versions: dict[str, int]
-) -> Iterator[FileOutcome]:
+) -> Generator[FileOutcome, None, None]:
     """Each worker decodes and runs every task on its file (CPU devices)."""
     for job, res in executor.imap_unordered("analyze", jobs):
         yield res if isinstance(res, FileOutcome) else _crashed_outcome(job, res, versions)
@@ -145,7 +145,7 @@ def _batched(
     jobs: Sequence[FileJob],
     versions: dict[str, int],
     batch_size: int,
-) -> Iterator[FileOutcome]:
+) -> Generator[FileOutcome, None, None]:
     """Workers decode; this process runs the tasks on batches of files (accelerators)."""
     from .jobs import DecodedFile
 
@@ -274,6 +274,8 @@ def analyze(
     summary = RunSummary(device=dev.name, tasks=tuple(versions), db=store.path)
     chain = HookChain([TqdmHook() if progress and _isatty(sys.stderr) else None, hook])
     run_id, status = None, "finished"
+    executor: LocalExecutor | None = None
+    outcomes: Generator[FileOutcome, None, None] | None = None
     try:
         found = discover(paths)
         summary.warnings = list(found.warnings)
@@ -305,9 +307,8 @@ def analyze(
             tasks=list(versions),
             workers=n_workers,
         )
-        executor = LocalExecutor(specs, dev, n_workers, main=None)
-        if n_workers == 1 or _uses_accelerator(dev):
-            executor._main = Worker(specs, dev, instances)
+        main = Worker(specs, dev, instances) if n_workers == 1 or _uses_accelerator(dev) else None
+        executor = LocalExecutor(specs, dev, n_workers, main=main)
         if _uses_accelerator(dev):
             outcomes = _batched(executor, jobs, versions, batch_size)
         else:
@@ -317,6 +318,10 @@ def analyze(
     except BaseException as exc:
         summary.interrupted = True
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        if outcomes is not None:
+            outcomes.close()  # stops the pool's busy workers now, not at garbage collection
+        if executor is not None:
+            executor.close(kill=True)
         raise
     finally:
         summary.elapsed_s = time.perf_counter() - t0

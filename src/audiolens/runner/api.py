@@ -289,14 +289,8 @@ def analyze(
         run_id = store.begin_run(list(versions), dev.name)
         todo = len(jobs) + len(broken)
         logger.info(
-            "%s: %d files, %d to analyze, %d already done; %s on %s, %d worker(s)",
-            "+".join(versions),
-            summary.total,
-            todo,
-            summary.skipped,
-            "+".join(versions),
-            dev.name,
-            n_workers,
+            "%d files found, %d to analyze, %d already done; %s on %s with %d worker(s)",
+            *(summary.total, todo, summary.skipped, "+".join(versions), dev.name, n_workers),
         )
         chain(
             "start",

@@ -11,6 +11,7 @@ The public API, imported lazily so ``import audiolens`` stays fast:
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -23,6 +24,8 @@ from .errors import (
 )
 
 __version__ = "0.1.0"
+
+logging.getLogger("audiolens").addHandler(logging.NullHandler())
 
 _LAZY = {
     "Audio": "audiolens.audio",

@@ -52,8 +52,19 @@ def _torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def _gpu_driver_present() -> bool:
+    """Cheap check, before importing torch, that a CUDA/ROCm driver could be there at all."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return True  # Windows: no cheap check; macOS never has CUDA but is caught by torch
+    return any(
+        os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd")
+    )
+
+
 def _cuda_count() -> int:
-    if not _torch_installed():
+    if not _torch_installed() or not _gpu_driver_present():
         return 0
     import torch
 
@@ -64,7 +75,10 @@ def _cuda_count() -> int:
 
 
 def _mps_ok() -> bool:
-    if not _torch_installed():
+    import platform
+    import sys
+
+    if not _torch_installed() or sys.platform != "darwin" or platform.machine() != "arm64":
         return False
     import torch
 

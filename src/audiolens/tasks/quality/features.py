@@ -70,22 +70,21 @@ def _power_frames(pieces: Sequence[np.ndarray], device: Device) -> np.ndarray:
 
     Runs on the device's backend in float64 (MPS has no float64, so it uses the CPU there).
     """
-    from ...dsp import stft
+    from ...dsp import power_spectrogram
 
+    on_torch = device.backend == "torch" and not device.name.startswith("mps")
     out = []
     for p in pieces:
         if p.shape[-1] < N_FFT:
             continue
-        if device.backend == "torch" and not device.name.startswith("mps"):
+        if on_torch:
             import torch
 
             t = torch.from_numpy(p).to(device.torch_device)
-            spec = stft(t, n_fft=N_FFT, hop_length=HOP, center=False)
-            power = (spec.real**2 + spec.imag**2).T.cpu().numpy()
+            power = power_spectrogram(t, n_fft=N_FFT, hop_length=HOP, center=False)
+            out.append(power.T.cpu().numpy())
         else:
-            spec = stft(p, n_fft=N_FFT, hop_length=HOP, center=False)
-            power = (spec.real**2 + spec.imag**2).T
-        out.append(power)
+            out.append(power_spectrogram(p, n_fft=N_FFT, hop_length=HOP, center=False).T)
     if not out:
         return np.zeros((0, N_FFT // 2 + 1))
     return np.concatenate(out, axis=0)

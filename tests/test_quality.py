@@ -1,0 +1,203 @@
+"""The quality task: container claims, verdict rules, and real encodes end to end."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import audiolens
+from audiolens._mpeg import LameTag
+from audiolens.audio import AudioInfo
+from audiolens.tasks.quality import (
+    BITRATE_CLASSES,
+    QualityResult,
+    container_class,
+    decide,
+    plan_windows,
+)
+from audiolens.tasks.quality.features import FEATURE_NAMES, SpectralSummary, summarize
+from audiolens.tasks.quality.model import CONTENT_CLASSES, load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+EVAL = ROOT.parent / "shared" / "eval"
+needs_lame = pytest.mark.skipif(shutil.which("lame") is None, reason="needs the lame CLI")
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
+
+
+def _info(codec="mp3", lossless=False, bit_rate=320_000, lame=None, vbr=None) -> AudioInfo:
+    return AudioInfo(path="x", container=codec, codec=codec, sample_rate=44100, channels=2,
+                     duration=200.0, bit_rate=bit_rate, bit_depth=16 if lossless else None,
+                     lossless=lossless, vbr=vbr, lame=lame, size=8_000_000)
+
+
+def _tag(method: str, q: int | None = None, kbps: int = 128) -> LameTag:
+    return LameTag("Xing" if method.startswith("vbr") else "Info", "LAME3.100", method, q,
+                   17000, kbps, 1000, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("tag", "bit_rate", "expected"),
+    [
+        (_tag("cbr", kbps=128), 128_000, "128"),
+        (_tag("cbr", kbps=192), 192_000, "192"),
+        (_tag("cbr", kbps=256), 256_000, "256"),
+        (_tag("cbr", kbps=320), 320_000, "320"),
+        (_tag("vbr-mtrh", 0), 32_000, "V0"),
+        (_tag("vbr-mtrh", 2), 32_000, "V2"),
+        (_tag("vbr-mtrh", 5), 32_000, "128"),
+        (None, 320_000, "320"),
+        (None, 160_000, "128"),
+    ],
+)
+def test_container_class_from_lame_tag_and_bitrate(tag, bit_rate, expected):
+    assert container_class(_info(lame=tag, bit_rate=bit_rate)) == expected
+
+
+def test_container_class_of_other_codecs():
+    assert container_class(_info("flac", lossless=True)) == "lossless"
+    assert container_class(_info("aac", bit_rate=128_000)) is None
+
+
+def _summary(cutoff=16000.0, frames=10) -> SpectralSummary:
+    f = np.zeros(len(FEATURE_NAMES))
+    return SpectralSummary(f, cutoff, 40.0, np.zeros(2049), np.zeros(2049), frames)
+
+
+def _proba(**p: float) -> np.ndarray:
+    v = np.array([p.get(c, 0.0) for c in CONTENT_CLASSES])
+    return v / v.sum()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+def test_flac_with_mp3_content_is_a_transcode(model):
+    r = decide(_info("flac", lossless=True), _summary(), _proba(**{"128": 0.9, "lossless": 0.1}),
+               model)
+    assert (r.verdict, r.bitrate_class) == ("transcode", "128")
+    assert r.origin == {"codec": "mp3", "bitrate_kbps": 128}
+    assert 0.85 <= r.confidence <= 1.0
+
+
+def test_flac_with_lossless_content_is_lossless(model):
+    r = decide(_info("flac", lossless=True), _summary(22050.0), _proba(lossless=0.97, **{"320": 0.03}),
+               model)
+    assert (r.verdict, r.bitrate_class, r.origin) == ("lossless", "lossless", None)
+
+
+def test_mp3_320_with_128_content_is_a_transcode(model):
+    info = _info(lame=_tag("cbr", kbps=320))
+    r = decide(info, _summary(), _proba(**{"128": 0.8, "320": 0.2}), model)
+    assert (r.verdict, r.bitrate_class) == ("transcode", "128")
+    assert r.claimed["class"] == "320"
+
+
+def test_genuine_mp3_keeps_its_claimed_class(model):
+    info = _info(lame=_tag("vbr-mtrh", 0), bit_rate=32_000, vbr=True)
+    r = decide(info, _summary(19500.0), _proba(V0=0.7, **{"256": 0.2, "320": 0.1}), model)
+    assert (r.verdict, r.bitrate_class) == ("lossy", "V0")
+    assert r.origin["codec"] == "mp3"
+
+
+def test_higher_content_than_claimed_is_not_a_transcode(model):
+    r = decide(_info(lame=_tag("cbr", kbps=128), bit_rate=128_000), _summary(),
+               _proba(lossless=0.9, **{"128": 0.1}), model)
+    assert r.verdict == "lossy" and r.bitrate_class == "128"
+
+
+def test_aac_file_is_lossy_with_its_own_origin(model):
+    r = decide(_info("aac", bit_rate=128_000), _summary(), _proba(aac=0.9, lossless=0.1), model)
+    assert r.verdict == "lossy"
+    assert r.origin == {"codec": "aac", "bitrate_kbps": 128}
+    assert r.bitrate_class in BITRATE_CLASSES
+
+
+def test_silence_falls_back_to_the_container(model):
+    r = decide(_info("flac", lossless=True), _summary(frames=0), _proba(lossless=1.0), model)
+    assert r.verdict == "lossless" and r.confidence == 0.0
+
+
+def test_plan_windows_reads_short_files_whole_and_spreads_long_ones():
+    assert plan_windows(12.0) is None
+    w = plan_windows(200.0)
+    assert w is not None and len(w) == 8
+    starts = [s for s, _ in w]
+    assert starts == sorted(starts) and starts[0] >= 0 and starts[-1] + w[-1][1] <= 200.0
+    assert sum(d for _, d in w) < 0.15 * 200.0
+
+
+def test_summary_finds_a_brick_wall_cutoff():
+    rng = np.random.default_rng(0)
+    sr = 44100
+    x = rng.standard_normal(sr * 4)
+    spec = np.fft.rfft(x)
+    freqs = np.fft.rfftfreq(x.size, 1 / sr)
+    spec[freqs > 16000] = 0.0  # an ideal low-pass, like an encoder's
+    y = np.fft.irfft(spec, n=x.size) * 0.1
+    s = summarize([y], sr=sr, device=audiolens.resolve_device("cpu"))
+    assert abs(s.cutoff_hz - 16000) < 150
+    assert s.step_db > 60
+    s_full = summarize([x * 0.1], sr=sr, device=audiolens.resolve_device("cpu"))
+    assert s_full.step_db < 10
+
+
+def test_features_same_on_torch_backend():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal(44100 * 3) * 0.1
+    a = summarize([y], sr=44100, device=audiolens.resolve_device("cpu"))
+    b = summarize([y], sr=44100, device=audiolens.resolve_device("torch"))
+    np.testing.assert_allclose(a.features, b.features, rtol=1e-9, atol=1e-9)
+
+
+def test_model_loads_without_torch_or_sklearn():
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['sklearn'] = None\n"
+        "import audiolens\n"
+        f"r = audiolens.quality({str(EXAMPLES / 'example_lossless.flac')!r}, device='cpu')\n"
+        "print(r.verdict)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() in ("lossless", "lossy", "transcode")
+
+
+@pytest.mark.parametrize(
+    ("name", "verdict", "klass"),
+    [
+        ("example_lossless.flac", "lossless", "lossless"),
+        ("example_fake_lossless_from_mp3_128.flac", "transcode", "128"),
+        ("example_mp3_320_from_128.mp3", "transcode", "128"),
+    ],
+)
+def test_bundled_examples(name, verdict, klass):
+    r = audiolens.quality(EXAMPLES / name, device="cpu")
+    assert isinstance(r, QualityResult)
+    assert (r.verdict, r.bitrate_class) == (verdict, klass)
+    if verdict == "transcode":
+        assert r.origin == {"codec": "mp3", "bitrate_kbps": 128}
+        assert 16000 < r.cutoff_hz < 17500
+
+
+@needs_lame
+@pytest.mark.parametrize(
+    ("args", "klass"),
+    [(["-b", "128"], "128"), (["-V", "2"], "V2"), (["-b", "192"], "192"), (["-V", "0"], "V0"),
+     (["-b", "256"], "256"), (["-b", "320"], "320")],
+)
+def test_real_lame_encodes_of_a_real_recording(tmp_path, args, klass):
+    src = EVAL / "beats" / "guitarset_00_BN1-129-Eb_comp_mic.wav"
+    if not src.exists():
+        pytest.skip("needs ../shared/eval")
+    out = tmp_path / "x.mp3"
+    subprocess.run(["lame", "--quiet", *args, str(src), str(out)], check=True)
+    r = audiolens.quality(out, device="cpu")
+    assert (r.verdict, r.bitrate_class) == ("lossy", klass)
+    assert r.origin["codec"] == "mp3"

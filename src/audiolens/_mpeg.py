@@ -46,6 +46,10 @@ class LameTag:
     bitrate_kbps : the first frame's bitrate (CBR) or the ABR/minimum bitrate of the LAME tag
     frames, bytes : the stream length recorded in the tag (0 when absent)
     preset : LAME's preset code (0 when absent)
+    delay, padding : encoder delay and end padding in samples, from the LAME extension (0
+        when absent); a decoder drops them, so the decoded length is
+        ``frames * samples_per_frame - delay - padding`` (``frames`` does not count the tag's
+        own frame)
     """
 
     tag: str
@@ -57,6 +61,8 @@ class LameTag:
     frames: int
     bytes: int
     preset: int
+    delay: int = 0
+    padding: int = 0
 
     @property
     def is_vbr(self) -> bool:
@@ -72,12 +78,18 @@ class LameTag:
         return asdict(self)
 
 
-def _skip_id3v2(head: bytes) -> int:
-    if len(head) >= 10 and head[:3] == b"ID3":
+def _skip_id3v2(fh: BinaryIO) -> int:
+    """Offset of the first byte after the ID3v2 tag(s) at the start of the file."""
+    start = 0
+    for _ in range(4):  # a file may carry more than one tag back to back
+        fh.seek(start)
+        head = fh.read(10)
+        if len(head) < 10 or head[:3] != b"ID3" or any(b & 0x80 for b in head[6:10]):
+            break
         size = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
         footer = 10 if head[5] & 0x10 else 0
-        return 10 + size + footer
-    return 0
+        start += 10 + size + footer
+    return start
 
 
 def read_lame_tag(fh: BinaryIO) -> LameTag | None:
@@ -90,30 +102,56 @@ def read_lame_tag(fh: BinaryIO) -> LameTag | None:
     Returns
     -------
     tag : the parsed tag, or None when the first MPEG audio frame carries no Xing/Info header
+        (or no MPEG audio frame is found in the first 64 KiB after the ID3v2 tag)
     """
-    fh.seek(0)
-    head = fh.read(10)
-    start = _skip_id3v2(head)
+    start = _skip_id3v2(fh)
     fh.seek(start)
-    buf = fh.read(16384)
-    for pos in range(max(len(buf) - 4, 0)):
-        if buf[pos] != 0xFF or (buf[pos + 1] & 0xE0) != 0xE0:
-            continue
-        tag = _parse_frame(buf, pos)
-        if tag is not None or _valid_header(buf, pos):
-            return tag
+    buf = fh.read(_SCAN)
+    pos = buf.find(b"\xff")
+    while 0 <= pos < len(buf) - 4:
+        if (buf[pos + 1] & 0xE0) == 0xE0 and _valid_header(buf, pos):
+            tag = _parse_frame(buf, pos)
+            if tag is not None:
+                return tag
+            if _next_frame_follows(buf, pos):
+                return None  # the first real frame carries no tag
+        pos = buf.find(b"\xff", pos + 1)
     return None
 
 
+_SCAN = 65536
+
+
 def _valid_header(buf: bytes, pos: int) -> bool:
+    """Whether buf[pos:pos+4] is an MPEG audio layer III frame header."""
     b1, b2 = buf[pos + 1], buf[pos + 2]
     version, layer = (b1 >> 3) & 3, (b1 >> 1) & 3
     return version != 1 and layer == 1 and (b2 >> 4) not in (0, 15) and ((b2 >> 2) & 3) != 3
 
 
+def _frame_length(buf: bytes, pos: int) -> int:
+    b1, b2 = buf[pos + 1], buf[pos + 2]
+    version = (b1 >> 3) & 3
+    mpeg1 = version == 3
+    kbps = _BITRATES[mpeg1][b2 >> 4]
+    rate = _RATES[version][(b2 >> 2) & 3]
+    padding = (b2 >> 1) & 1
+    return (144 if mpeg1 else 72) * kbps * 1000 // rate + padding
+
+
+def _next_frame_follows(buf: bytes, pos: int) -> bool:
+    """Whether another frame header of the same kind follows the frame at pos.
+
+    True as well when the buffer ends before the next frame would start (nothing to check).
+    """
+    nxt = pos + _frame_length(buf, pos)
+    if nxt + 4 > len(buf):
+        return True
+    same = buf[nxt] == 0xFF and (buf[nxt + 1] & 0xFE) == (buf[pos + 1] & 0xFE)
+    return same and _valid_header(buf, nxt) and (buf[nxt + 2] & 0x0C) == (buf[pos + 2] & 0x0C)
+
+
 def _parse_frame(buf: bytes, pos: int) -> LameTag | None:
-    if not _valid_header(buf, pos):
-        return None
     b1, b2, b3 = buf[pos + 1], buf[pos + 2], buf[pos + 3]
     version = (b1 >> 3) & 3
     mpeg1 = version == 3
@@ -121,7 +159,7 @@ def _parse_frame(buf: bytes, pos: int) -> LameTag | None:
     side = (17 if mono else 32) if mpeg1 else (9 if mono else 17)
     off = pos + 4 + side
     ident = buf[off : off + 4]
-    if ident not in (b"Xing", b"Info"):
+    if ident not in (b"Xing", b"Info") or len(buf) < off + 8:
         return None
     bitrate = _BITRATES[mpeg1][b2 >> 4]
     (flags,) = struct.unpack(">I", buf[off + 4 : off + 8])
@@ -129,15 +167,15 @@ def _parse_frame(buf: bytes, pos: int) -> LameTag | None:
     frames = nbytes = 0
     quality = None
     if flags & 1:
-        (frames,) = struct.unpack(">I", buf[p : p + 4])
+        (frames,) = struct.unpack(">I", buf[p : p + 4].ljust(4, b"\0"))
         p += 4
     if flags & 2:
-        (nbytes,) = struct.unpack(">I", buf[p : p + 4])
+        (nbytes,) = struct.unpack(">I", buf[p : p + 4].ljust(4, b"\0"))
         p += 4
     if flags & 4:
         p += 100
     if flags & 8:
-        (quality,) = struct.unpack(">I", buf[p : p + 4])
+        (quality,) = struct.unpack(">I", buf[p : p + 4].ljust(4, b"\0"))
         p += 4
     ext = buf[p : p + 36]
     if len(ext) < 36 or not ext[:4].isalpha():
@@ -146,9 +184,23 @@ def _parse_frame(buf: bytes, pos: int) -> LameTag | None:
     method = _VBR_METHODS.get(ext[9] & 0x0F, "unknown")
     lowpass = ext[10] * 100
     abr = ext[20]
+    delay = (ext[21] << 4) | (ext[22] >> 4)
+    padding = ((ext[22] & 0x0F) << 8) | ext[23]
     preset = struct.unpack(">H", ext[26:28])[0] & 0x07FF
     vbr_q = None
     if quality is not None and method.startswith("vbr"):
         vbr_q = max(0, min(9, (100 - quality) // 10))
     kbps = bitrate if method in ("cbr", "cbr-2pass") or abr == 0 else abr
-    return LameTag(ident.decode(), encoder, method, vbr_q, lowpass, kbps, frames, nbytes, preset)
+    return LameTag(
+        ident.decode(),
+        encoder,
+        method,
+        vbr_q,
+        lowpass,
+        kbps,
+        frames,
+        nbytes,
+        preset,
+        delay,
+        padding,
+    )

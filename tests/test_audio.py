@@ -346,6 +346,14 @@ def test_many_channels_keep_their_order(tmp_path, fmt, channels):
     assert load(made.path, mono=True).samples.shape[0] == 1
 
 
+def test_more_than_eight_planes(tmp_path):
+    made = make_audio(tmp_path, "vorbis", channels=12, seconds=0.5)  # planar float, 12 planes
+    a = load(made.path)
+    assert a.samples.shape[0] == 12 and 0 <= a.samples.shape[1] - 22050 <= 1024  # one Ogg page
+    got = [peak_hz(a.samples[c], SR) for c in range(12)]
+    assert got == pytest.approx([440.0 * (c + 1) for c in range(12)], abs=3.0)
+
+
 @pytest.mark.parametrize(
     ("fmt", "rate"),
     [("wav_s16", 8000), ("flac16", 8000), ("mp3_cbr", 8000), ("flac24", 192000),

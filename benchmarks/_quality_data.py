@@ -59,12 +59,13 @@ def _features(path: str) -> tuple[str, np.ndarray | None, str]:
 
 def features_for(paths: list[str], cache: Path, workers: int = 2) -> dict[str, np.ndarray]:
     """Quality features of every path, computed once and cached in ``cache`` (.npz)."""
-    from audiolens.tasks.quality.features import FEATURE_NAMES
+    from audiolens.tasks.quality.features import FEATURE_NAMES, FEATURE_VERSION
 
     have: dict[str, np.ndarray] = {}
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
-            if tuple(str(n) for n in z["names"]) == FEATURE_NAMES:
+            same = tuple(str(n) for n in z["names"]) == FEATURE_NAMES
+            if same and "version" in z.files and int(z["version"]) == FEATURE_VERSION:
                 have = dict(zip((str(p) for p in z["paths"]), z["x"]))
     todo = [p for p in paths if p not in have]
     if todo:
@@ -83,6 +84,7 @@ def features_for(paths: list[str], cache: Path, workers: int = 2) -> dict[str, n
             paths=np.array(list(have)),
             x=np.stack(list(have.values())),
             names=np.array(FEATURE_NAMES),
+            version=np.array(FEATURE_VERSION),
         )
         os.replace(tmp, cache)
     return {p: have[p] for p in paths if p in have}

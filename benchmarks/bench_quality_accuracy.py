@@ -24,11 +24,13 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from _quality_data import CORPUS, read_manifest
+from _quality_data import CORPUS, features_for, read_manifest
+from train_quality import EVIDENCE_DB
 
 CLASSES = ("128", "V2", "192", "V0", "256", "320", "lossless")
 VERDICTS = ("lossless", "lossy", "transcode")
 HERE = Path(__file__).resolve().parent
+MIN_SOURCE_CUTOFF_KHZ = 19.0
 
 
 def _ours(path: str) -> dict[str, str]:
@@ -160,6 +162,21 @@ def report(name: str, rows, preds) -> None:
     )
 
 
+def sources_with_evidence(rows: list[dict[str, str]]) -> set[str]:
+    """Sources whose lossless original has content where codecs leave their marks: in the band
+    every codec keeps (12-16 kHz), and up to 19 kHz, above the low-pass of LAME 128-192 kb/s."""
+    from audiolens.tasks.quality.features import FEATURE_NAMES
+
+    lossless = {r["source_id"]: r["path"] for r in rows if r["kind"] == "flac"}
+    feats = features_for(sorted(lossless.values()), CORPUS / "features.npz")
+    i, j = FEATURE_NAMES.index("hf_abs_db"), FEATURE_NAMES.index("cutoff_khz")
+    return {
+        s
+        for s, p in lossless.items()
+        if p in feats and feats[p][i] >= EVIDENCE_DB and feats[p][j] >= MIN_SOURCE_CUTOFF_KHZ
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", type=Path, default=CORPUS / "manifest.csv")
@@ -186,6 +203,21 @@ def main(argv: list[str] | None = None) -> int:
     theirs = read_bitrater(args.bitrater)
     if theirs:
         report("bitrater 0.1.5", rows, theirs)
+    rich = sources_with_evidence(rows)
+    kept = [r for r in rows if r["source_id"] in rich]
+    print(
+        f"\n##### only sources with content up to 19 kHz ({len(rich)} of "
+        f"{len({r['source_id'] for r in rows})}: {len(kept)} files) #####"
+    )
+    print(
+        "(a source counts when its lossless file's 12-16 kHz level is at least "
+        f"{EVIDENCE_DB:.0f} dB, 9 dB over 16-bit quantization noise, and its own cutoff is "
+        f"at least {MIN_SOURCE_CUTOFF_KHZ:.0f} kHz: a codec's low-pass can only be seen where "
+        "the source has content above it)"
+    )
+    report("audiolens", kept, ours)
+    if theirs:
+        report("bitrater 0.1.5", kept, theirs)
     else:
         print(f"\nbitrater: no predictions at {args.bitrater}; run bitrater_baseline.py")
     return 0

@@ -31,14 +31,34 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs 
 
 
 def _info(codec="mp3", lossless=False, bit_rate=320_000, lame=None, vbr=None) -> AudioInfo:
-    return AudioInfo(path="x", container=codec, codec=codec, sample_rate=44100, channels=2,
-                     duration=200.0, bit_rate=bit_rate, bit_depth=16 if lossless else None,
-                     lossless=lossless, vbr=vbr, lame=lame, size=8_000_000)
+    return AudioInfo(
+        path="x",
+        container=codec,
+        codec=codec,
+        sample_rate=44100,
+        channels=2,
+        duration=200.0,
+        bit_rate=bit_rate,
+        bit_depth=16 if lossless else None,
+        lossless=lossless,
+        vbr=vbr,
+        lame=lame,
+        size=8_000_000,
+    )
 
 
 def _tag(method: str, q: int | None = None, kbps: int = 128) -> LameTag:
-    return LameTag("Xing" if method.startswith("vbr") else "Info", "LAME3.100", method, q,
-                   17000, kbps, 1000, 0, 0)
+    return LameTag(
+        "Xing" if method.startswith("vbr") else "Info",
+        "LAME3.100",
+        method,
+        q,
+        17000,
+        kbps,
+        1000,
+        0,
+        0,
+    )
 
 
 @pytest.mark.parametrize(
@@ -80,16 +100,21 @@ def model():
 
 
 def test_flac_with_mp3_content_is_a_transcode(model):
-    r = decide(_info("flac", lossless=True), _summary(), _proba(**{"128": 0.9, "lossless": 0.1}),
-               model)
+    r = decide(
+        _info("flac", lossless=True), _summary(), _proba(**{"128": 0.9, "lossless": 0.1}), model
+    )
     assert (r.verdict, r.bitrate_class) == ("transcode", "128")
     assert r.origin == {"codec": "mp3", "bitrate_kbps": 128}
-    assert 0.85 <= r.confidence <= 1.0
+    assert 0.5 < r.confidence <= 1.0
 
 
 def test_flac_with_lossless_content_is_lossless(model):
-    r = decide(_info("flac", lossless=True), _summary(22050.0), _proba(lossless=0.97, **{"320": 0.03}),
-               model)
+    r = decide(
+        _info("flac", lossless=True),
+        _summary(22050.0),
+        _proba(lossless=0.97, **{"320": 0.03}),
+        model,
+    )
     assert (r.verdict, r.bitrate_class, r.origin) == ("lossless", "lossless", None)
 
 
@@ -108,8 +133,12 @@ def test_genuine_mp3_keeps_its_claimed_class(model):
 
 
 def test_higher_content_than_claimed_is_not_a_transcode(model):
-    r = decide(_info(lame=_tag("cbr", kbps=128), bit_rate=128_000), _summary(),
-               _proba(lossless=0.9, **{"128": 0.1}), model)
+    r = decide(
+        _info(lame=_tag("cbr", kbps=128), bit_rate=128_000),
+        _summary(),
+        _proba(lossless=0.9, **{"128": 0.1}),
+        model,
+    )
     assert r.verdict == "lossy" and r.bitrate_class == "128"
 
 
@@ -118,6 +147,14 @@ def test_aac_file_is_lossy_with_its_own_origin(model):
     assert r.verdict == "lossy"
     assert r.origin == {"codec": "aac", "bitrate_kbps": 128}
     assert r.bitrate_class in BITRATE_CLASSES
+
+
+def test_no_content_above_12khz_gives_no_evidence_against_the_container(model):
+    s = _summary()
+    s.features[FEATURE_NAMES.index("hf_abs_db")] = -80.0  # at the 16-bit noise floor
+    r = decide(_info("flac", lossless=True), s, _proba(**{"128": 0.9, "lossless": 0.1}), model)
+    assert r.verdict == "lossless" and r.confidence == 0.5
+    assert r.content["evidence"] is False
 
 
 def test_silence_falls_back_to_the_container(model):
@@ -160,21 +197,29 @@ def test_features_same_on_torch_backend():
 
 def test_model_loads_without_torch_or_sklearn():
     code = (
-        "import sys; sys.modules['torch'] = None; sys.modules['sklearn'] = None\n"
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'sklearn'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
         "import audiolens\n"
-        f"r = audiolens.quality({str(EXAMPLES / 'example_lossless.flac')!r}, device='cpu')\n"
+        f"r = audiolens.quality({str(EXAMPLES / 'song_lossless.flac')!r}, device='auto')\n"
+        "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules\n"
         "print(r.verdict)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() in ("lossless", "lossy", "transcode")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "lossless"
 
 
 @pytest.mark.parametrize(
     ("name", "verdict", "klass"),
     [
-        ("example_lossless.flac", "lossless", "lossless"),
-        ("example_fake_lossless_from_mp3_128.flac", "transcode", "128"),
-        ("example_mp3_320_from_128.mp3", "transcode", "128"),
+        ("song_lossless.flac", "lossless", "lossless"),
+        ("song_fake_lossless_from_mp3_128.flac", "transcode", "128"),
+        ("song_mp3_320_from_128.mp3", "transcode", "128"),
+        ("song_mp3_v0.mp3", "lossy", "V0"),
     ],
 )
 def test_bundled_examples(name, verdict, klass):
@@ -189,8 +234,14 @@ def test_bundled_examples(name, verdict, klass):
 @needs_lame
 @pytest.mark.parametrize(
     ("args", "klass"),
-    [(["-b", "128"], "128"), (["-V", "2"], "V2"), (["-b", "192"], "192"), (["-V", "0"], "V0"),
-     (["-b", "256"], "256"), (["-b", "320"], "320")],
+    [
+        (["-b", "128"], "128"),
+        (["-V", "2"], "V2"),
+        (["-b", "192"], "192"),
+        (["-V", "0"], "V0"),
+        (["-b", "256"], "256"),
+        (["-b", "320"], "320"),
+    ],
 )
 def test_real_lame_encodes_of_a_real_recording(tmp_path, args, klass):
     src = EVAL / "beats" / "guitarset_00_BN1-129-Eb_comp_mic.wav"

@@ -49,7 +49,10 @@ class Device:
 
 
 def _torch_installed() -> bool:
-    return importlib.util.find_spec("torch") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):  # a broken install or an import hook that refuses it
+        return False
 
 
 def _gpu_driver_present() -> bool:

@@ -135,7 +135,12 @@ def decide(
         "claimed": claimed,
         "content": {"class": content, "p": round(p[content], 4)},
     }
-    if summary.frames == 0:  # digital silence: nothing in the content to judge
+    evidence = summary.features[FEATURE_NAMES.index("hf_abs_db")] >= model.thresholds.get(
+        "evidence_db", -95.0
+    )
+    common["content"]["evidence"] = bool(evidence and summary.frames > 0)
+    if summary.frames == 0 or not evidence:
+        # digital silence, or nothing above 12 kHz: the content cannot contradict the container
         verdict: Verdict = "lossless" if info.lossless else "lossy"
         cls = "lossless" if info.lossless else (container_class(info) or mp3_like)
         origin = (
@@ -143,17 +148,21 @@ def decide(
             if info.lossless
             else {"codec": info.codec, "bitrate_kbps": claimed["bitrate_kbps"]}
         )
-        return QualityResult(verdict, cls, origin, confidence=0.0, **common)
+        return QualityResult(
+            verdict, cls, origin, confidence=0.5 if summary.frames else 0.0, **common
+        )
     if info.lossless:
         p_lossless = p.get("lossless", 0.0)
-        if p_lossless >= model.thresholds.get("lossless", 0.5):
-            return QualityResult("lossless", "lossless", None, confidence=p_lossless, **common)
+        t = model.thresholds.get("lossless", 0.5)
+        if p_lossless >= t:
+            conf = 0.5 + 0.5 * (p_lossless - t) / max(1.0 - t, 1e-9)
+            return QualityResult("lossless", "lossless", None, confidence=conf, **common)
         lossy = max((c for c in model.classes if c != "lossless"), key=p.__getitem__)
         return QualityResult(
             "transcode",
             mp3_like,
             _origin(model, lossy, cutoff),
-            confidence=1.0 - p_lossless,
+            confidence=0.5 + 0.5 * (t - p_lossless) / max(t, 1e-9),
             **common,
         )
     own = {"codec": info.codec, "bitrate_kbps": claimed["bitrate_kbps"]}

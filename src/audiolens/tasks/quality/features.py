@@ -22,16 +22,29 @@ from ...devices import Device
 
 __all__ = ["FEATURE_NAMES", "N_FFT", "SpectralSummary", "summarize"]
 
+#: bumped whenever a feature's definition changes (trained models and caches go stale)
+FEATURE_VERSION = 2
 N_FFT = 4096
 HOP = 2048
 BAND_EDGES = np.arange(8000.0, 24001.0, 250.0)  # 64 bands of 250 Hz, 8-24 kHz
 _FLOOR_DB = -160.0
 _REF_BAND = (1000.0, 8000.0)
 _HF_BANDS = ((12000.0, 15000.0), (15000.0, 17500.0), (17500.0, 19500.0), (19500.0, 22000.0))
+_HOLE_BANDS = (
+    (8000.0, 11000.0),
+    (11000.0, 14000.0),
+    (14000.0, 16000.0),
+    (16000.0, 19000.0),
+    (19000.0, 21000.0),
+)
+#: where every lossy codec keeps content: a file with nothing here gives no evidence either way
+EVIDENCE_BAND = (12000.0, 16000.0)
+_HOLE_DB = 20.0  # a sub-band this far below its neighbours is a hole the quantizer made
 
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"band_{int(lo)}" for lo in BAND_EDGES[:-1]),
     "nyquist_khz",
+    "hf_abs_db",
     "cutoff_khz",
     "step_db",
     "below_rel_db",
@@ -40,6 +53,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"std_{int(lo)}" for lo, _ in _HF_BANDS),
     *(f"quiet_{int(lo)}" for lo, _ in _HF_BANDS),
     *(f"zero_{int(lo)}" for lo, _ in _HF_BANDS),
+    *(f"holes_{int(lo)}" for lo, _ in _HOLE_BANDS),
+    *(f"dips_{int(lo)}" for lo, _ in _HOLE_BANDS),
 )
 
 
@@ -128,6 +143,33 @@ def _cutoff(ltas_db: np.ndarray, freqs: np.ndarray, nyquist: float) -> tuple[flo
     return float(freqs[kd]), best, slope
 
 
+def _holes(power: np.ndarray, freqs: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per band: the share of (frame, 8-bin sub-band) cells far below their neighbours in the
+    same frame, and how deep the deepest 5% of cells dip below them (dB), median over sub-bands.
+
+    Lossless audio has no holes: dither, noise and the music itself fill every sub-band about
+    as much as its neighbours. Lossy codecs switch sub-bands off frame by frame. Comparing with
+    the same frame's neighbours (not the band's long-term level) keeps loud transients from
+    looking like holes.
+    """
+    from scipy.ndimage import median_filter
+
+    holes, dips = [], []
+    for lo, hi in _HOLE_BANDS:
+        sel = np.flatnonzero((freqs >= lo) & (freqs < hi))
+        n_sub = sel.size // 8
+        if n_sub < 3 or power.shape[0] == 0:
+            holes.append(1.0)
+            dips.append(-100.0)
+            continue
+        cells = power[:, sel[: n_sub * 8]].reshape(power.shape[0], n_sub, 8).mean(axis=2)
+        cells_db = _db(cells)
+        below = cells_db - median_filter(cells_db, size=(1, 7), mode="nearest")
+        holes.append(float(np.mean(below < -_HOLE_DB)))
+        dips.append(float(np.median(np.percentile(below, 5, axis=0))))
+    return holes, dips
+
+
 def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> SpectralSummary:
     """Compute the quality features of one file from some of its (mono) stretches.
 
@@ -185,13 +227,17 @@ def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> Spect
         quiet.append(float(np.mean(band < frame_ref - 70.0)))
         sel = (freqs >= lo) & (freqs < min(hi, nyquist))
         zero.append(float(np.mean(frame_db[:, sel] < -135.0)))
+    holes, dips = _holes(power, freqs)
+    hf_abs = float(_band_mean(ltas_db, freqs, *EVIDENCE_BAND))
     feats = np.concatenate(
         [
             bands_arr,
-            [nyquist / 1000.0, cutoff / 1000.0, step, below, above, min(slope, 100.0)],
+            [nyquist / 1000.0, hf_abs, cutoff / 1000.0, step, below, above, min(slope, 100.0)],
             stds,
             quiet,
             zero,
+            holes,
+            dips,
         ]
     ).astype(np.float64)
     return SpectralSummary(feats, cutoff, step, ltas_db, freqs, frames)

@@ -1,8 +1,9 @@
-"""The learned part of the ``quality`` task: a small MLP over :mod:`.features`.
+"""The learned part of the ``quality`` task: a forest of decision trees over :mod:`.features`.
 
-It is trained by ``benchmarks/train_quality.py`` on audio that script encodes itself and ships
-as ``quality_model.npz`` beside this module: plain arrays (feature scaling, layer weights,
-class names, decision thresholds), evaluated here with numpy, so it loads without torch or
+It is trained by ``benchmarks/train_quality.py`` (extremely randomized trees, scikit-learn) on
+audio that script's corpus encodes itself, and ships as ``quality_model.npz`` beside this
+module: plain arrays (every tree's nodes, thresholds and leaf class probabilities, the class
+names, decision thresholds), evaluated here with numpy, so it loads without torch or
 scikit-learn.
 """
 
@@ -36,24 +37,33 @@ MODEL_PATH = Path(__file__).with_name("quality_model.npz")
 
 @dataclass(frozen=True)
 class QualityModel:
-    """A multilayer perceptron (ReLU hidden layers, softmax output) over standardized features.
+    """A forest of binary decision trees, all nodes of all trees in flat arrays.
+
+    Node ``i`` tests ``x[feature[i]] <= threshold[i]`` and goes to ``left[i]`` or ``right[i]``
+    (indices into the same arrays); a leaf has ``feature[i] == -1`` and class probabilities
+    ``value[i]``. ``roots`` holds each tree's first node. The forest's answer is the mean of its
+    trees' leaf probabilities.
 
     Attributes
     ----------
-    classes : class names, in output order
+    classes : class names, in the order of ``value``'s columns
     feature_names : the features it was trained on, in order
-    mean, scale : standardization of the features
-    weights, biases : one (in, out) matrix and (out,) vector per layer
+    roots : np.ndarray [shape=(n_trees,)]
+    feature, left, right : np.ndarray [shape=(n_nodes,)], int
+    threshold : np.ndarray [shape=(n_nodes,)], float
+    value : np.ndarray [shape=(n_nodes, n_classes)]
     thresholds : decision thresholds chosen at training time (see the task)
     origin_cutoffs : per lossy codec, (kbps, median cutoff in kHz) rows seen in training
     """
 
     classes: tuple[str, ...]
     feature_names: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    weights: tuple[np.ndarray, ...]
-    biases: tuple[np.ndarray, ...]
+    roots: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
     thresholds: dict[str, float]
     origin_cutoffs: dict[str, np.ndarray]
 
@@ -68,15 +78,20 @@ class QualityModel:
         -------
         p : np.ndarray [shape=(n, n_classes)], rows sum to 1
         """
-        h = (np.atleast_2d(x) - self.mean) / self.scale
-        h = np.nan_to_num(h, nan=0.0, posinf=10.0, neginf=-10.0)
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = h @ w + b
-            if i < len(self.weights) - 1:
-                h = np.maximum(h, 0.0)
-        h = h - h.max(axis=1, keepdims=True)
-        e = np.exp(h)
-        return e / e.sum(axis=1, keepdims=True)
+        x = np.nan_to_num(np.atleast_2d(np.asarray(x, dtype=np.float64)), nan=0.0)
+        n = x.shape[0]
+        # every (sample, tree) pair walks down at once, one level per step
+        node = np.broadcast_to(self.roots, (n, self.roots.size)).copy()
+        rows = np.arange(n)[:, None]
+        for _ in range(256):
+            feat = self.feature[node]
+            inner = feat >= 0
+            if not inner.any():
+                break
+            go_left = x[rows, np.where(inner, feat, 0)] <= self.threshold[node]
+            node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
+        p = self.value[node].astype(np.float64).mean(axis=1)
+        return p / p.sum(axis=1, keepdims=True)
 
     def estimate_kbps(self, codec: str, cutoff_khz: float) -> int | None:
         """The training bitrate of ``codec`` whose typical cutoff is nearest ``cutoff_khz``."""
@@ -88,18 +103,19 @@ class QualityModel:
 
     def save(self, path: str | Path) -> None:
         """Write the model as a compressed ``.npz`` (no pickles)."""
+        names = sorted(self.thresholds)
         arrays: dict[str, np.ndarray] = {
             "classes": np.array(self.classes),
             "feature_names": np.array(self.feature_names),
-            "mean": self.mean,
-            "scale": self.scale,
-            "n_layers": np.array(len(self.weights)),
-            "threshold_names": np.array(sorted(self.thresholds)),
-            "threshold_values": np.array([self.thresholds[k] for k in sorted(self.thresholds)]),
+            "roots": self.roots.astype(np.int32),
+            "feature": self.feature.astype(np.int16),
+            "threshold": self.threshold.astype(np.float64),
+            "left": self.left.astype(np.int32),
+            "right": self.right.astype(np.int32),
+            "value": self.value.astype(np.float16),
+            "threshold_names": np.array(names),
+            "threshold_values": np.array([self.thresholds[k] for k in names]),
         }
-        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            arrays[f"w{i}"] = w.astype(np.float32)
-            arrays[f"b{i}"] = b.astype(np.float32)
         for codec, table in self.origin_cutoffs.items():
             arrays[f"origin_{codec}"] = table
         np.savez_compressed(path, **arrays)
@@ -108,14 +124,15 @@ class QualityModel:
     def load(cls, path: str | Path) -> QualityModel:
         """Read a model written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as z:
-            n = int(z["n_layers"])
             return cls(
                 classes=tuple(str(c) for c in z["classes"]),
                 feature_names=tuple(str(c) for c in z["feature_names"]),
-                mean=z["mean"].astype(np.float64),
-                scale=z["scale"].astype(np.float64),
-                weights=tuple(z[f"w{i}"].astype(np.float64) for i in range(n)),
-                biases=tuple(z[f"b{i}"].astype(np.float64) for i in range(n)),
+                roots=z["roots"].astype(np.intp),
+                feature=z["feature"].astype(np.intp),
+                threshold=z["threshold"],
+                left=z["left"].astype(np.intp),
+                right=z["right"].astype(np.intp),
+                value=z["value"].astype(np.float32),
                 thresholds={
                     str(k): float(v) for k, v in zip(z["threshold_names"], z["threshold_values"])
                 },

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -67,7 +66,7 @@ def decode_only(path: str) -> int:
 
 
 def _files(root: Path, limit: int) -> list[str]:
-    files = sorted(str(p) for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXT)
+    files = sorted(str(p.resolve()) for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXT)
     return files[:limit]
 
 
@@ -86,8 +85,11 @@ def per_file(files: list[str], repeats: int) -> tuple[float, float]:
     return statistics.median(t_ours), statistics.median(t_rec)
 
 
-def run_ours(files: list[str], workers: int) -> float:
-    """Wall seconds of ``audiolens analyze --tasks quality`` over ``files`` (fresh store)."""
+def run_ours(files: list[str], workers: int) -> tuple[float, dict[str, dict[str, str]]]:
+    """Wall seconds of ``audiolens analyze --tasks quality`` over ``files`` (fresh store), and
+    its answers by file."""
+    import json
+
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "files"
         listing.mkdir()
@@ -114,20 +116,84 @@ def run_ours(files: list[str], workers: int) -> float:
         wall = time.perf_counter() - t
         if proc.returncode not in (0, 1):
             raise SystemExit(f"audiolens analyze failed:\n{proc.stderr}")
-    return wall
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "audiolens",
+                "export",
+                "--db",
+                str(Path(tmp) / "r.sqlite"),
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    answers = {}
+    for rec in json.loads(out):
+        f = files[int(Path(rec["path"]).stem)]
+        answers[f] = {
+            "verdict": rec.get("verdict", "error"),
+            "bitrate_class": rec.get("bitrate_class", ""),
+        }
+    return wall, answers
 
 
-def run_bitrater(files: list[str]) -> float | None:
-    """Wall seconds of ``bitrater analyze`` over ``files``, or None when it is not installed."""
-    exe = HERE / "_work" / "venv-bitrater" / "bin" / "bitrater"
-    if not exe.exists():
-        return None
+BITRATER = HERE / "_work" / "venv-bitrater" / "bin" / "bitrater"
+
+
+def run_bitrater(files: list[str]) -> tuple[float, dict[str, dict[str, str]]]:
+    """Wall seconds of ``bitrater analyze`` over ``files``, and its answers by file.
+
+    Its output lines read ``[OK|TRANSCODE] NAME: CLASS KBPSkbps (confidence: N%)``.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         for i, f in enumerate(files):
             os.symlink(f, Path(tmp) / f"{i:04d}{Path(f).suffix}")
         t = time.perf_counter()
-        subprocess.run([str(exe), "analyze", tmp], capture_output=True, text=True)
-        return time.perf_counter() - t
+        proc = subprocess.run([str(BITRATER), "analyze", tmp], capture_output=True, text=True)
+        wall = time.perf_counter() - t
+    answers = {}
+    for line in proc.stdout.splitlines():
+        if not line.startswith("["):
+            continue
+        status, rest = line[1:].split("]", 1)
+        name, _, claim = rest.strip().partition(": ")
+        cls = claim.split()[0] if claim else ""
+        cls = "lossless" if cls.upper() == "LOSSLESS" else cls
+        verdict = (
+            "transcode" if status == "TRANSCODE" else ("lossless" if cls == "lossless" else "lossy")
+        )
+        answers[files[int(Path(name).stem)]] = {"verdict": verdict, "bitrate_class": cls}
+    return wall, answers
+
+
+def accuracy(files: list[str], labels: dict[str, dict[str, str]], answers) -> str:
+    """Verdict accuracy on all files and 7-class accuracy on LAME + lossless files."""
+    verdict = [answers.get(f, {}).get("verdict") == labels[f]["verdict"] for f in files]
+    seven = [
+        answers.get(f, {}).get("bitrate_class") == labels[f]["bitrate_class"]
+        for f in files
+        if labels[f]["verdict"] == "lossless"
+        or (labels[f]["verdict"] == "lossy" and labels[f]["codec"] == "mp3")
+    ]
+    return (
+        f"verdict {100 * np.mean(verdict):5.1f}%, "
+        f"7-class (LAME + lossless) {100 * np.mean(seven):5.1f}%"
+    )
+
+
+def read_labels(root: Path) -> dict[str, dict[str, str]]:
+    """Ground truth of the speed set, from its manifest (when there is one)."""
+    import csv
+
+    manifest = root.parent / "manifest.csv" if root.name == "files" else root / "manifest.csv"
+    if not manifest.exists():
+        return {}
+    with open(manifest, newline="") as fh:
+        return {str((manifest.parent / r["path"]).resolve()): r for r in csv.DictReader(fh)}
 
 
 def decode_floor(files: list[str], workers: int) -> float:
@@ -163,14 +229,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'bitrater re-creation':28s}{t_rec:14.3f}{1.0:9.2f}")
     print(f"{'audiolens quality':28s}{t_ours:14.3f}{t_rec / t_ours:9.2f}x faster")
 
-    wall_ours = run_ours(files, args.workers)
+    wall_ours, ours_ans = run_ours(files, args.workers)
     wall_floor = decode_floor(files, args.workers)
-    wall_br = None if args.skip_bitrater else run_bitrater(files)
+    if args.skip_bitrater or not BITRATER.exists():
+        wall_br, br_ans = None, {}
+    else:
+        wall_br, br_ans = run_bitrater(files)
     n = len(files)
     print("\n2./3. per collection (wall clock, same files)")
     print(f"{'':36s}{'seconds':>10s}{'files/s':>10s}{'ours vs it':>12s}")
     if wall_br is None:
-        print(f"{'bitrater analyze (1 process)':36s}{'skipped: no venv-bitrater':>32s}")
+        why = "skipped" if args.skip_bitrater else f"skipped: no {BITRATER}"
+        print(f"{'bitrater analyze (1 process)':36s}  {why}")
     else:
         print(
             f"{'bitrater analyze (1 process)':36s}{wall_br:10.1f}{n / wall_br:10.2f}"
@@ -185,7 +255,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{n / wall_ours:10.2f}{1.0:11.2f}x"
     )
     print("\n'ours vs it' > 1 means audiolens is that many times faster.")
-    shutil.rmtree(HERE / "_work" / "tmp", ignore_errors=True)
+    labels = read_labels(args.files)
+    known = [f for f in files if str(Path(f).resolve()) in labels]
+    if known:
+        lab = {f: labels[str(Path(f).resolve())] for f in known}
+        print(f"\naccuracy on these {len(known)} files (labels from the speed set's manifest):")
+        print(f"  audiolens: {accuracy(known, lab, ours_ans)}")
+        if br_ans:
+            print(f"  bitrater:  {accuracy(known, lab, br_ans)}")
     return 0
 
 

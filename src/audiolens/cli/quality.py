@@ -6,34 +6,43 @@ import argparse
 import json
 import logging
 import os
-import sys
 from pathlib import Path
+from typing import Any
 
-log = logging.getLogger("audiolens")
+from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, error
 
-HELP = "tell whether files are really lossless, lossy, or transcodes"
-DESCRIPTION = """\
+__all__ = ["add_parser", "run"]
+
+logger = logging.getLogger("audiolens")
+
+_DESCRIPTION = """\
 For each file, print the verdict (lossless, lossy or transcode), bitrater's 7-class answer
 (128, V2, 192, V0, 256, 320, lossless), the lossy origin (codec and estimated bitrate), the
-spectral cutoff and a confidence. Exit status: 0 when every file was analysed, 1 when some
-could not be read. For whole folders and a resumable results store use `audiolens analyze`.
+spectral cutoff and a confidence in [0, 1].
+"""
+_EPILOG = """\
+examples:
+  audiolens quality song.flac                   # one line per file
+  audiolens quality *.mp3 --format jsonl        # one JSON record per line
+  audiolens quality song.flac --plot plots/     # and a spectrogram with the cutoff marked
+
+Exit status: 0 when every file was analysed, 1 when some could not be read (each is named on
+stderr with the problem), 2 for a bad command line. For folders and a resumable results store
+use `audiolens analyze`.
 """
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register the ``quality`` subcommand."""
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``quality`` to the CLI."""
     p = subparsers.add_parser(
         "quality",
-        help=HELP,
-        description=DESCRIPTION,
+        help="tell whether files are really lossless, lossy, or transcodes",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
-    p.add_argument(
-        "--device",
-        default="auto",
-        help="auto (default; $AUDIOLENS_DEVICE overrides), cpu, torch, cuda[:N], mps",
-    )
+    add_device_argument(p)
     p.add_argument(
         "--plot",
         metavar="DIR",
@@ -44,18 +53,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--format",
         choices=("text", "json", "jsonl"),
         default="text",
-        help="output format on stdout (default: text)",
+        help="what to print on stdout (default: text)",
     )
-    p.set_defaults(func=run)
     return p
-
-
-def _line(path: str, r) -> str:
-    origin = "-" if r.origin is None else f"{r.origin['codec']}@{r.origin['bitrate_kbps']}k"
-    return (
-        f"{r.verdict:9s} {r.bitrate_class:8s} origin={origin:12s} "
-        f"cutoff={r.cutoff_hz / 1000:5.1f}kHz conf={r.confidence:.2f}  {_show(path)}"
-    )
 
 
 def _show(path: str) -> str:
@@ -63,32 +63,44 @@ def _show(path: str) -> str:
     return text.replace("\n", "\\n").replace("\r", "\\r")
 
 
+def _line(path: str, r: Any) -> str:
+    origin = "-" if r.origin is None else f"{r.origin['codec']}@{r.origin['bitrate_kbps']}k"
+    return (
+        f"{r.verdict:9s} {r.bitrate_class:8s} origin={origin:12s} "
+        f"cutoff={r.cutoff_hz / 1000:5.1f}kHz conf={r.confidence:.2f}  {_show(path)}"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    """Analyse the files; return the exit status."""
+    """Analyse the files one by one; 0 when all were read, 1 when some were not."""
     from ..devices import resolve_device
-    from ..errors import AudiolensError
+    from ..errors import DecodeError
     from ..tasks.quality import QualityTask, read_input
 
     device = resolve_device(args.device)
     task = QualityTask()
+    records = []
     failed = 0
     for raw in args.files:
         path = os.fsdecode(raw)
         try:
             item = read_input(path, task)
-            result = task.run([item], device=device)[0]
-        except AudiolensError as exc:
+        except DecodeError as exc:
             failed += 1
-            print(f"error: {exc}", file=sys.stderr)
+            error(str(exc))
             continue
+        result = task.run([item], device=device)[0]
+        record = {"path": _show(path), "device": device.name, **result.to_dict()}
         if args.format == "text":
-            print(_line(path, result))
+            print(_line(path, result), flush=True)
+        elif args.format == "jsonl":
+            print(json.dumps(record), flush=True)
         else:
-            record = {"path": _show(path), "device": device.name, **result.to_dict()}
-            print(json.dumps(record, indent=None if args.format == "jsonl" else 2))
+            records.append(record)
         if args.plot is not None:
             from ..report.plots import plot_quality
 
-            out = plot_quality(item, result, args.plot)
-            log.info("wrote %s", out)
-    return 1 if failed else 0
+            logger.info("wrote %s", plot_quality(item, result, args.plot))
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+    return EXIT_FAILED if failed else EXIT_OK

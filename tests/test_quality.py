@@ -252,3 +252,36 @@ def test_real_lame_encodes_of_a_real_recording(tmp_path, args, klass):
     r = audiolens.quality(out, device="cpu")
     assert (r.verdict, r.bitrate_class) == ("lossy", klass)
     assert r.origin["codec"] == "mp3"
+
+
+def _wav(path: Path, y: np.ndarray, sr: int, subtype: str) -> Path:
+    import soundfile as sf
+
+    sf.write(path, y.T, sr, subtype=subtype)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "sr", "channels", "seconds", "subtype", "silent"),
+    [
+        ("silence", 44100, 2, 3.0, "PCM_16", True),
+        ("short", 44100, 2, 0.2, "PCM_16", False),
+        ("tiny", 44100, 1, 0.05, "PCM_16", False),
+        ("8k", 8000, 1, 2.0, "PCM_16", False),
+        ("192k", 192000, 2, 1.0, "PCM_24", False),
+        ("6ch", 48000, 6, 1.0, "PCM_16", False),
+        ("u8", 22050, 1, 1.0, "PCM_U8", False),
+        ("float", 44100, 2, 1.0, "FLOAT", False),
+    ],
+)
+def test_odd_but_valid_files_get_an_answer(tmp_path, name, sr, channels, seconds, subtype, silent):
+    rng = np.random.default_rng(3)
+    n = int(sr * seconds)
+    y = np.zeros((channels, n)) if silent else 0.3 * rng.standard_normal((channels, n))
+    path = _wav(tmp_path / f"{name}.wav", np.clip(y, -1, 1), sr, subtype)
+    r = audiolens.quality(path, device="cpu")
+    assert r.verdict == "lossless"  # a WAV of noise or silence: nothing says otherwise
+    assert 0.0 <= r.confidence <= 1.0
+    assert 0 < r.cutoff_hz <= sr / 2
+    if silent or seconds < 0.1:
+        assert r.confidence == 0.0  # no frames to judge: the container's word, no confidence

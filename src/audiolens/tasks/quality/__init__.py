@@ -228,13 +228,17 @@ def plan_windows(duration: float) -> tuple[tuple[float, float], ...] | None:
 
 
 def read_input(path: PathLike, task: QualityTask | None = None) -> TaskInput:
-    """Probe and decode what the quality task needs from one file (one open, one decode)."""
-    from ...audio import probe
+    """Probe and decode what the quality task needs from one file (only that is decoded)."""
+    from ...audio import load, probe
 
     task = task or QualityTask()
     info = probe(path)
-    windows = task.request(info).windows or ((0.0, max(info.duration, 0.0) + 3600.0),)
-    return TaskInput(info=info, pieces=load_windows(path, windows, mono=True, info=info))
+    windows = task.request(info).windows
+    if windows is None:
+        pieces = [load(path, mono=True)]
+    else:
+        pieces = load_windows(path, windows, mono=True, info=info)
+    return TaskInput(info=info, pieces=pieces)
 
 
 def quality(

@@ -1,0 +1,76 @@
+"""Device resolution: auto order, the environment override, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from audiolens import devices
+from audiolens.devices import Device, available_devices, resolve_device
+from audiolens.errors import DeviceError, MissingDependency, ParameterError
+
+
+@pytest.fixture
+def no_env(monkeypatch):
+    monkeypatch.delenv("AUDIOLENS_DEVICE", raising=False)
+
+
+def test_cpu_is_the_numpy_reference_in_float64(no_env):
+    d = resolve_device("cpu")
+    assert d == Device("cpu", "numpy", "float64")
+    assert resolve_device(d) is d
+
+
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"),
+    [(1, True, "cuda:0"), (0, True, "mps"), (0, False, "cpu")],
+)
+def test_auto_prefers_cuda_then_mps_then_cpu(monkeypatch, no_env, cuda, mps, expected):
+    monkeypatch.setattr(devices, "_cuda_count", lambda: cuda)
+    monkeypatch.setattr(devices, "_mps_ok", lambda: mps)
+    d = resolve_device("auto")
+    assert d.name == expected
+    assert d.precision == ("float64" if expected == "cpu" else "float32")
+    assert resolve_device(None).name == expected
+
+
+def test_environment_overrides_auto_only(monkeypatch):
+    monkeypatch.setenv("AUDIOLENS_DEVICE", "cpu")
+    monkeypatch.setattr(devices, "_cuda_count", lambda: 1)
+    assert resolve_device("auto").name == "cpu"
+    monkeypatch.setattr(devices, "_torch_installed", lambda: True)
+    assert resolve_device("cuda").name == "cuda:0"  # an explicit request wins over the env
+
+
+def test_missing_gpu_says_so(monkeypatch, no_env):
+    monkeypatch.setattr(devices, "_torch_installed", lambda: True)
+    monkeypatch.setattr(devices, "_cuda_count", lambda: 0)
+    monkeypatch.setattr(devices, "_mps_ok", lambda: False)
+    with pytest.raises(DeviceError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(DeviceError, match="MPS is not available"):
+        resolve_device("mps")
+    monkeypatch.setattr(devices, "_cuda_count", lambda: 2)
+    with pytest.raises(DeviceError, match=r"only 2 CUDA device\(s\)"):
+        resolve_device("cuda:5")
+
+
+def test_torch_devices_need_torch(monkeypatch, no_env):
+    monkeypatch.setattr(devices, "_torch_installed", lambda: False)
+    with pytest.raises(MissingDependency, match=r"audiolens\[torch\]"):
+        resolve_device("torch")
+    assert available_devices()[0]["name"] == "cpu"
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda:x", "tpu", "CUDA:-1"])
+def test_unknown_names_are_parameter_errors(no_env, bad):
+    with pytest.raises(ParameterError, match="is not a device"):
+        resolve_device(bad)
+
+
+def test_torch_on_cpu_when_installed(no_env):
+    pytest.importorskip("torch")
+    d = resolve_device("torch")
+    assert (d.name, d.backend, d.precision) == ("cpu", "torch", "float64")
+    assert str(d.torch_device) == "cpu"
+    names = [x["name"] for x in available_devices()]
+    assert names[:2] == ["cpu", "torch:cpu"]

@@ -40,7 +40,6 @@ import re
 import stat
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -989,8 +988,3 @@ def load_windows(
         piece.extra.update(extra)
         out.append(piece)
     return out
-
-
-def default_example() -> Path:
-    """Path of the example file bundled with the repository (for the README's first command)."""
-    return Path(__file__).resolve().parents[2] / "examples"

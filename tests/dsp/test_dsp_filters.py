@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from audiolens.dsp import (
+    LogFilterbankOptions,
     hz_to_mel,
     log_filterbank,
     log_filterbank_frequencies,
@@ -148,6 +149,27 @@ def test_log_filterbank_defaults_have_81_bands_and_peak_frequencies():
     np.testing.assert_allclose(log_filterbank_frequencies(), peaks)
     madmom = log_filterbank_frequencies(as_madmom=True)
     assert np.all((madmom == peaks) | (madmom == peaks - 44100 / 2048))
+
+
+def test_log_filterbank_options_equal_keywords():
+    options = LogFilterbankOptions(sr=22050, frame_size=1024, fmin=40, unique_filters=False)
+    assert options.sr == 22050.0 and isinstance(options.sr, float)
+    assert options == LogFilterbankOptions(sr=22050.0, frame_size=1024, fmin=40.0, unique_filters=0)
+    keywords = {"sr": 22050, "frame_size": 1024, "fmin": 40, "unique_filters": False}
+    np.testing.assert_array_equal(log_filterbank(options), log_filterbank(**keywords))
+    np.testing.assert_array_equal(
+        log_filterbank_frequencies(options, as_madmom=True),
+        log_filterbank_frequencies(as_madmom=True, **keywords),
+    )
+    # keywords replace the fields of the options
+    np.testing.assert_array_equal(
+        log_filterbank(options, fmin=30.0, unique_filters=True),
+        log_filterbank(sr=22050, frame_size=1024),
+    )
+    with pytest.raises(ParameterError, match="fref=0 must be a positive finite number"):
+        LogFilterbankOptions(fref=0)
+    with pytest.raises(TypeError, match="n_fft"):
+        log_filterbank(n_fft=1024)
 
 
 @pytest.mark.parametrize(

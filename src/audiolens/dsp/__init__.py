@@ -19,6 +19,9 @@ and 7.7e-7 (torch float32) of madmom 0.16.1's float32 output.
 from __future__ import annotations
 
 from .filters import (
+    LogFilterbankOptions as LogFilterbankOptions,
+)  # options type; __all__ lists functions
+from .filters import (
     hz_to_mel,
     log_filterbank,
     log_filterbank_frequencies,

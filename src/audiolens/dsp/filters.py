@@ -6,9 +6,11 @@ cached), then copied to the caller's backend, device and dtype when ``like`` is 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import numbers
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from ._backend import Array
 
 __all__ = [
+    "LogFilterbankOptions",
     "hz_to_mel",
     "log_filterbank",
     "log_filterbank_frequencies",
@@ -70,7 +73,7 @@ def mel_to_hz(mels: Any, *, htk: bool = False) -> np.ndarray:
     mels : float or np.ndarray [shape=(n,)]
         Mel values.
     htk : bool
-        Use the HTK formula instead of Slaney's.
+        As for :func:`hz_to_mel`.
 
     Returns
     -------
@@ -233,24 +236,81 @@ def _nearest_bins(freqs: np.ndarray, bin_freqs: np.ndarray) -> np.ndarray:
     return np.where(closer_below, lower, upper)
 
 
+@dataclass(frozen=True)
+class LogFilterbankOptions:
+    """The parameters of madmom's logarithmic filterbank, checked on construction.
+
+    With the defaults this is madmom's ``LogarithmicFilterbank`` for 44.1 kHz audio and
+    2048-sample frames (81 bands). ``dataclasses.replace(options, fmin=40.0)`` derives a variant.
+
+    Parameters
+    ----------
+    sr : float > 0
+        Sample rate [Hz].
+    frame_size : int > 0
+        FFT length; the filterbank has ``frame_size // 2`` bins.
+    bands_per_octave : int > 0
+        Filter spacing.
+    fmin, fmax : float > 0
+        Frequency range [Hz], ``fmin < fmax``.
+    fref : float > 0
+        Tuning (reference) frequency [Hz].
+    norm_filters : bool
+        Scale each filter to sum 1.
+    unique_filters : bool
+        Drop frequencies that map to an already used bin (otherwise degenerate filters of a
+        single bin are made).
+
+    Raises
+    ------
+    ParameterError
+        for a value out of range.
+    """
+
+    sr: float = 44100.0
+    frame_size: int = 2048
+    bands_per_octave: int = 12
+    fmin: float = 30.0
+    fmax: float = 17000.0
+    fref: float = 440.0
+    norm_filters: bool = True
+    unique_filters: bool = True
+
+    def __post_init__(self) -> None:
+        checked = {
+            "sr": positive_float("sr", self.sr),
+            "frame_size": positive_int("frame_size", self.frame_size),
+            "bands_per_octave": positive_int("bands_per_octave", self.bands_per_octave),
+            "fmin": positive_float("fmin", self.fmin),
+            "fmax": positive_float("fmax", self.fmax),
+        }
+        if checked["fmin"] >= checked["fmax"]:
+            raise ParameterError(f"fmin={checked['fmin']} must be below fmax={checked['fmax']}")
+        checked["fref"] = positive_float("fref", self.fref)
+        checked["norm_filters"] = bool(self.norm_filters)
+        checked["unique_filters"] = bool(self.unique_filters)
+        for name, value in checked.items():  # normalized values, so equal options hash equal
+            object.__setattr__(self, name, value)
+
+
+def _log_options(
+    options: LogFilterbankOptions | None, fields: dict[str, Any]
+) -> LogFilterbankOptions:
+    """``options`` (default: the defaults) with the keyword ``fields`` replaced."""
+    return dataclasses.replace(options or LogFilterbankOptions(), **fields)
+
+
 @functools.lru_cache(maxsize=16)
-def _log_bank(
-    sr: float,
-    frame_size: int,
-    bpo: int,
-    fmin: float,
-    fmax: float,
-    fref: float,
-    norm_filters: bool,
-    unique_filters: bool,
-) -> tuple[np.ndarray, np.ndarray]:
+def _log_bank(options: LogFilterbankOptions) -> tuple[np.ndarray, np.ndarray]:
     """The filterbank ``(n_bands, n_bins)`` and the centre bin of each band."""
+    sr, frame_size, bpo = options.sr, options.frame_size, options.bands_per_octave
+    fmin, fmax = options.fmin, options.fmax
     bin_freqs = np.fft.rfftfreq(frame_size, d=1.0 / sr)[: frame_size // 2]
     if len(bin_freqs) < 2:
         raise ParameterError(f"frame_size={frame_size} gives fewer than 2 FFT bins")
-    freqs = log_frequencies(bands_per_octave=bpo, fmin=fmin, fmax=fmax, fref=fref)
+    freqs = log_frequencies(bands_per_octave=bpo, fmin=fmin, fmax=fmax, fref=options.fref)
     bins = _nearest_bins(freqs, bin_freqs)
-    if unique_filters:
+    if options.unique_filters:
         bins = np.unique(bins)
     if len(bins) < 3:
         raise ParameterError(
@@ -266,7 +326,7 @@ def _log_bank(
         rise = np.arange(centre - start) / max(centre - start, 1)
         fall = 1.0 - np.arange(stop - centre) / (stop - centre)
         shape = np.concatenate([rise, fall])
-        if norm_filters:
+        if options.norm_filters:
             shape = shape / shape.sum()
         bank[band, start:stop] = shape
         centres[band] = centre
@@ -275,37 +335,8 @@ def _log_bank(
     return bank, centres
 
 
-def _log_args(
-    sr: float,
-    frame_size: int,
-    bands_per_octave: int,
-    fmin: float,
-    fmax: float,
-    fref: float,
-    norm_filters: bool,
-    unique_filters: bool,
-) -> tuple[Any, ...]:
-    sr = positive_float("sr", sr)
-    frame_size = positive_int("frame_size", frame_size)
-    bpo = positive_int("bands_per_octave", bands_per_octave)
-    fmin, fmax = positive_float("fmin", fmin), positive_float("fmax", fmax)
-    if fmin >= fmax:
-        raise ParameterError(f"fmin={fmin} must be below fmax={fmax}")
-    fref = positive_float("fref", fref)
-    return sr, frame_size, bpo, fmin, fmax, fref, bool(norm_filters), bool(unique_filters)
-
-
 def log_filterbank(
-    *,
-    sr: float = 44100.0,
-    frame_size: int = 2048,
-    bands_per_octave: int = 12,
-    fmin: float = 30.0,
-    fmax: float = 17000.0,
-    fref: float = 440.0,
-    norm_filters: bool = True,
-    unique_filters: bool = True,
-    like: Array | None = None,
+    options: LogFilterbankOptions | None = None, /, *, like: Array | None = None, **fields: float
 ) -> Array:
     """madmom's logarithmic filterbank: triangular filters centred on semitones (by default).
 
@@ -319,24 +350,15 @@ def log_filterbank(
 
     Parameters
     ----------
-    sr : float > 0
-        Sample rate [Hz].
-    frame_size : int > 0
-        FFT length; the filterbank has ``frame_size // 2`` bins.
-    bands_per_octave : int > 0
-        Filter spacing.
-    fmin, fmax : float > 0
-        Frequency range [Hz].
-    fref : float > 0
-        Tuning (reference) frequency [Hz].
-    norm_filters : bool
-        Scale each filter to sum 1.
-    unique_filters : bool
-        Drop frequencies that map to an already used bin (otherwise degenerate filters of a
-        single bin are made).
+    options : LogFilterbankOptions or None
+        The filterbank; None takes the defaults of :class:`LogFilterbankOptions`.
     like : np.ndarray or torch.Tensor or None
         Return the filterbank on ``like``'s backend, device and floating dtype; None returns a
         float64 numpy array.
+    **fields
+        Fields of :class:`LogFilterbankOptions` (``sr``, ``frame_size``, ``bands_per_octave``,
+        ``fmin``, ``fmax``, ``fref``, ``norm_filters``, ``unique_filters``) that replace those
+        of ``options``, e.g. ``log_filterbank(sr=22050, fmin=40.0)``.
 
     Returns
     -------
@@ -348,32 +370,22 @@ def log_filterbank(
     ------
     ParameterError
         for bad values, or a range that yields fewer than 3 distinct bins.
+    TypeError
+        for a keyword that is not a field of :class:`LogFilterbankOptions`.
     """
-    args = _log_args(
-        sr, frame_size, bands_per_octave, fmin, fmax, fref, norm_filters, unique_filters
-    )
-    bank, _ = _log_bank(*args)
+    bank, _ = _log_bank(_log_options(options, fields))
     return _on_backend(bank, like)
 
 
 def log_filterbank_frequencies(
-    *,
-    sr: float = 44100.0,
-    frame_size: int = 2048,
-    bands_per_octave: int = 12,
-    fmin: float = 30.0,
-    fmax: float = 17000.0,
-    fref: float = 440.0,
-    norm_filters: bool = True,
-    unique_filters: bool = True,
-    as_madmom: bool = False,
+    options: LogFilterbankOptions | None = None, /, *, as_madmom: bool = False, **fields: float
 ) -> np.ndarray:
     """Centre frequencies of the bands of :func:`log_filterbank`, in Hz.
 
     Parameters
     ----------
-    sr, frame_size, bands_per_octave, fmin, fmax, fref, norm_filters, unique_filters
-        As for :func:`log_filterbank`.
+    options, **fields
+        The filterbank, as for :func:`log_filterbank`.
     as_madmom : bool
         False (default): the frequency of each filter's peak bin. True: madmom 0.16's
         ``Filterbank.center_frequencies``, which looks for the peak among the non-zero bins
@@ -384,11 +396,9 @@ def log_filterbank_frequencies(
     -------
     center_frequencies : np.ndarray [shape=(n_bands,), dtype=float64]
     """
-    args = _log_args(
-        sr, frame_size, bands_per_octave, fmin, fmax, fref, norm_filters, unique_filters
-    )
-    bank, centres = _log_bank(*args)
-    bin_freqs = np.fft.rfftfreq(args[1], d=1.0 / args[0])
+    options = _log_options(options, fields)
+    bank, centres = _log_bank(options)
+    bin_freqs = np.fft.rfftfreq(options.frame_size, d=1.0 / options.sr)
     if not as_madmom:
         return bin_freqs[centres]
     reported = []

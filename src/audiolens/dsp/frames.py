@@ -66,10 +66,8 @@ def frame_centered(
     ----------
     y : np.ndarray or torch.Tensor [shape=(..., n)]
         Signal, any dtype, on any device.
-    frame_length : int > 0
-        Samples per frame.
-    hop_length : int > 0
-        Samples between the centres of consecutive frames.
+    frame_length, hop_length
+        As for :func:`frame` (the hop is also the distance between frame centres).
     pad_mode : {"constant", "reflect", "edge", "wrap"}
         How the signal is extended at its ends (see :func:`numpy.pad`); "constant" pads zeros.
 

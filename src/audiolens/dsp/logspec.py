@@ -16,7 +16,7 @@ from ._backend import (
     pad_last,
 )
 from ._params import nonnegative_float, positive_float, positive_int, signal_length
-from .filters import log_filterbank
+from .filters import LogFilterbankOptions, log_filterbank
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -116,7 +116,7 @@ def log_filtered_spectrogram(
     fps : float > 0
         Frames per second; the hop is ``sr / fps`` samples.
     bands_per_octave, fmin, fmax, fref, norm_filters, unique_filters
-        The filterbank, see :func:`log_filterbank`.
+        The filterbank, see :class:`LogFilterbankOptions`.
     mul, add : float
         The log is ``log10(mul * x + add)``; ``mul > 0``, ``add >= 0``.
 
@@ -140,16 +140,10 @@ def log_filtered_spectrogram(
     add = nonnegative_float("add", add)
     dtype = compute_dtype(xp, y)
     signal_length(y)
-    bank = log_filterbank(
-        sr=sr,
-        frame_size=frame_size,
-        bands_per_octave=bands_per_octave,
-        fmin=fmin,
-        fmax=fmax,
-        fref=fref,
-        norm_filters=norm_filters,
-        unique_filters=unique_filters,
+    options = LogFilterbankOptions(
+        sr, frame_size, bands_per_octave, fmin, fmax, fref, norm_filters, unique_filters
     )
+    bank = log_filterbank(options)
     window = np.hanning(frame_size)
     if xp.isdtype(y.dtype, "integral"):
         window = window / float(xp.iinfo(y.dtype).max)

@@ -95,8 +95,7 @@ def figures(rows, preds) -> dict[str, list[bool]]:
         p = preds.get(r["path"])
         if p is None:
             continue
-        genuine_lame = r["verdict"] == "lossy" and r["origin_codec"] == "mp3"
-        if genuine_lame or r["verdict"] == "lossless":
+        if _lame_or_lossless(r):
             out["lame7"].append(p["bitrate_class"] == r["bitrate_class"])
         if r["verdict"] == "lossless":
             out["lossless_kept"].append(p["verdict"] == "lossless")
@@ -121,6 +120,22 @@ def confusion(rows, preds, key: str, labels: tuple[str, ...], select) -> str:
     return "\n".join(lines)
 
 
+def _lame_or_lossless(r: dict[str, str]) -> bool:
+    return r["verdict"] == "lossless" or (r["verdict"] == "lossy" and r["origin_codec"] == "mp3")
+
+
+def _mp3_transcode(r: dict[str, str]) -> bool:
+    return r["verdict"] == "transcode" and r["origin_codec"] == "mp3"
+
+
+#: (title, label column, labels, which rows) of each confusion matrix in a report
+MATRICES = (
+    ("7 classes, LAME + lossless files", "bitrate_class", CLASSES, _lame_or_lossless),
+    ("verdict, all files", "verdict", VERDICTS, lambda r: True),
+    ("origin class of MP3-made transcodes", "bitrate_class", CLASSES, _mp3_transcode),
+)
+
+
 def report(name: str, rows, preds) -> None:
     """Print one system's figures and confusion matrices."""
     f = figures(rows, preds)
@@ -135,31 +150,9 @@ def report(name: str, rows, preds) -> None:
         f"transcodes found                          {_rate(f['transcode_found'])}   (target >= 97%)"
     )
     print(f"AAC/Vorbis/Opus origins found lossy       {_rate(f['codec_lossy'])}   (target >= 95%)")
-    print("\n7 classes, LAME + lossless files:")
-    print(
-        confusion(
-            rows,
-            preds,
-            "bitrate_class",
-            CLASSES,
-            lambda r: (
-                r["verdict"] == "lossless"
-                or (r["verdict"] == "lossy" and r["origin_codec"] == "mp3")
-            ),
-        )
-    )
-    print("\nverdict, all files:")
-    print(confusion(rows, preds, "verdict", VERDICTS, lambda r: True))
-    print("\norigin class of MP3-made transcodes:")
-    print(
-        confusion(
-            rows,
-            preds,
-            "bitrate_class",
-            CLASSES,
-            lambda r: r["verdict"] == "transcode" and r["origin_codec"] == "mp3",
-        )
-    )
+    for title, key, labels, select in MATRICES:
+        print(f"\n{title}:")
+        print(confusion(rows, preds, key, labels, select))
 
 
 def sources_with_evidence(rows: list[dict[str, str]]) -> set[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from _quality_data import CORPUS, content_label, features_for, read_manifest
+from audiolens.tasks.quality import lower_quality_mass
 from audiolens.tasks.quality.features import FEATURE_NAMES
 from audiolens.tasks.quality.model import CONTENT_CLASSES, MODEL_PATH, QualityModel
 
@@ -84,15 +85,13 @@ def _origin_table(rows, feats) -> dict[str, np.ndarray]:
 def _lower_threshold(rows, oof: np.ndarray, evidence: np.ndarray) -> float:
     """How sure the content must be that an MP3 came from a lower class to call it a transcode:
     high enough that out of fold at most 1% of genuine LAME files with evidence are flagged."""
-    rank = {"128": 0, "V2": 1, "192": 1, "V0": 2, "256": 3, "320": 4}
     genuine, upscaled = [], []
     for i, r in enumerate(rows):
         if not r["kind"].startswith("mp3_") or not evidence[i]:
             continue
         claim = "320" if r["verdict"] == "transcode" else r["bitrate_class"]
-        lower = [c for c in rank if rank[c] < rank[claim]]
-        p_lower = float(sum(oof[i, CONTENT_CLASSES.index(c)] for c in lower))
-        (genuine if r["verdict"] == "lossy" else upscaled).append(p_lower)
+        mass = lower_quality_mass(claim, dict(zip(CONTENT_CLASSES, oof[i])))
+        (genuine if r["verdict"] == "lossy" else upscaled).append(mass)
     t = max(0.5, float(np.quantile(genuine, 0.99))) if genuine else 0.5
     found = np.mean(np.array(upscaled) >= t) if upscaled else float("nan")
     print(

@@ -30,6 +30,7 @@ __all__ = [
     "QualityResult",
     "QualityTask",
     "container_class",
+    "lower_quality_mass",
     "quality",
     "read_input",
 ]
@@ -39,7 +40,6 @@ BITRATE_CLASSES: tuple[str, ...] = ("128", "V2", "192", "V0", "256", "320", "los
 _MP3_CLASSES = ("128", "V2", "192", "V0", "256", "320")
 _RANK = {"128": 0, "V2": 1, "192": 1, "V0": 2, "256": 3, "320": 4, "lossless": 5}
 _CLASS_KBPS = {"128": 128, "V2": 190, "192": 192, "V0": 245, "256": 256, "320": 320}
-_LOSSY_CODECS = ("aac", "vorbis", "opus")
 
 #: files up to this long are analysed whole; longer ones in WINDOWS stretches of WINDOW_S
 WHOLE_FILE_S = 30.0
@@ -168,21 +168,33 @@ def decide(
     own = {"codec": info.codec, "bitrate_kbps": claimed["bitrate_kbps"]}
     claim = container_class(info)
     if claim is None:  # AAC, Vorbis, Opus, ...: lossy by format; transcoded if it sounds MP3
-        rank = _RANK[min(_MP3_CLASSES, key=lambda c: abs(_CLASS_KBPS[c] - own["bitrate_kbps"]))]
-        lower = {c: p[c] for c in _MP3_CLASSES if _RANK[c] < rank - 1}
-    else:
-        lower = {c: p[c] for c in _MP3_CLASSES if _RANK[c] < _RANK[claim]}
-        if _RANK[claim] >= _RANK["V0"]:
-            lower.update({c: p[c] for c in _LOSSY_CODECS if c != info.codec})
-    p_lower = sum(lower.values())
-    if lower and p_lower >= model.thresholds.get("lower", 0.5):
-        src = max(lower, key=lower.__getitem__)
-        cls = src if src in _MP3_CLASSES else mp3_like
+        claim = min(_MP3_CLASSES, key=lambda c: abs(_CLASS_KBPS[c] - own["bitrate_kbps"]))
+    p_lower = lower_quality_mass(claim, p)
+    if p_lower >= model.thresholds.get("lower", 0.5):
+        src = max((c for c in _MP3_CLASSES if _RANK[c] < _RANK[claim]), key=p.__getitem__)
         return QualityResult(
-            "transcode", cls, _origin(model, src, cutoff), confidence=p_lower, **common
+            "transcode", src, _origin(model, src, cutoff), confidence=p_lower, **common
         )
-    cls = claim if claim is not None else mp3_like
+    cls = container_class(info) or mp3_like
     return QualityResult("lossy", cls, own, confidence=1.0 - p_lower, **common)
+
+
+def lower_quality_mass(claim: str, p: dict[str, float]) -> float:
+    """How strongly the content says it came from an MP3 class below ``claim``.
+
+    The probability of the MP3 classes ranked below the claimed one, counted only when the
+    single most likely class is one of them (so a file whose content best matches its claim is
+    never called a transcode); 0.0 otherwise.
+
+    Parameters
+    ----------
+    claim : the class the container claims ("128" ... "320")
+    p : content class -> probability, as the model gives them
+    """
+    lower = [c for c in _MP3_CLASSES if _RANK[c] < _RANK[claim]]
+    if not lower or max(p, key=p.__getitem__) not in lower:
+        return 0.0
+    return float(sum(p[c] for c in lower))
 
 
 class QualityTask:

@@ -165,51 +165,33 @@ def lame_encode(kind: str) -> Encode:
     return Encode(kind, "mp3", "mp3", "lossy", cls, "mp3", kbps, " ".join(args), args)
 
 
+#: FFmpeg lossy settings: (codec, container, encoder, option, values, nominal kb/s per value)
+FFMPEG_LOSSY = (
+    ("aac", "m4a", "aac", "-b:a", ("96k", "128k", "192k", "256k"), ("96", "128", "192", "256")),
+    ("vorbis", "ogg", "libvorbis", "-q:a", ("3", "5", "7"), ("112", "160", "224")),
+    ("opus", "opus", "libopus", "-b:a", ("64k", "96k", "128k", "160k"), ("64", "96", "128", "160")),
+)
+
+
 def ffmpeg_lossy() -> list[Encode]:
     """Return the AAC, Vorbis and Opus specs (FFmpeg encoders)."""
-    specs = [
-        Encode(
-            f"aac_{k}",
-            "m4a",
-            "aac",
-            "lossy",
-            "",
-            "aac",
-            str(k),
-            f"aac -b:a {k}k",
-            ("-c:a", "aac", "-b:a", f"{k}k"),
-        )
-        for k in (96, 128, 192, 256)
-    ]
-    nominal_vorbis = {3: 112, 5: 160, 7: 224}
-    specs += [
-        Encode(
-            f"vorbis_q{q}",
-            "ogg",
-            "vorbis",
-            "lossy",
-            "",
-            "vorbis",
-            str(nominal_vorbis[q]),
-            f"libvorbis -q:a {q}",
-            ("-c:a", "libvorbis", "-q:a", str(q)),
-        )
-        for q in (3, 5, 7)
-    ]
-    specs += [
-        Encode(
-            f"opus_{k}",
-            "opus",
-            "opus",
-            "lossy",
-            "",
-            "opus",
-            str(k),
-            f"libopus -b:a {k}k",
-            ("-c:a", "libopus", "-b:a", f"{k}k"),
-        )
-        for k in (64, 96, 128, 160)
-    ]
+    specs = []
+    for codec, container, encoder, option, values, nominal in FFMPEG_LOSSY:
+        for value, kbps in zip(values, nominal):
+            tag = f"q{value}" if option == "-q:a" else value.rstrip("k")
+            specs.append(
+                Encode(
+                    f"{codec}_{tag}",
+                    container,
+                    codec,
+                    "lossy",
+                    "",
+                    codec,
+                    kbps,
+                    f"{encoder} {option} {value}",
+                    ("-c:a", encoder, option, value),
+                )
+            )
     return specs
 
 

@@ -74,3 +74,9 @@ def test_torch_on_cpu_when_installed(no_env):
     assert str(d.torch_device) == "cpu"
     names = [x["name"] for x in available_devices()]
     assert names[:2] == ["cpu", "torch:cpu"]
+
+
+def test_label_tells_the_torch_cpu_backend_apart(no_env):
+    assert resolve_device("cpu").label == "cpu"
+    assert Device("cpu", "torch", "float64").label == "torch:cpu"
+    assert str(Device("cuda:0", "torch", "float32")) == "cuda:0"

@@ -28,7 +28,8 @@ class Device:
 
     Attributes
     ----------
-    name : what is shown to users and stored with results: ``"cpu"``, ``"cuda:0"``, ``"mps"``
+    name : the torch device name (``"cpu"``, ``"cuda:0"``, ``"mps"``); :attr:`label` is what
+        users see and results store
     backend : ``"numpy"`` (numpy/scipy, the reference) or ``"torch"``
     precision : ``"float64"`` or ``"float32"``, the dtype used for DSP on this device
     """
@@ -37,8 +38,14 @@ class Device:
     backend: Literal["numpy", "torch"]
     precision: Literal["float32", "float64"]
 
+    @property
+    def label(self) -> str:
+        """What users see and results store: ``"cpu"`` (numpy), ``"torch:cpu"``, ``"cuda:0"``,
+        ``"mps"``."""
+        return "torch:cpu" if self.backend == "torch" and self.name == "cpu" else self.name
+
     def __str__(self) -> str:
-        return self.name if self.backend == "torch" or self.name != "cpu" else "cpu"
+        return self.label
 
     @property
     def torch_device(self):

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             error(str(exc))
             continue
         result = task.run([item], device=device)[0]
-        record = {"path": _show(path), "device": device.name, **result.to_dict()}
+        record = {"path": _show(path), "device": device.label, **result.to_dict()}
         if args.format == "text":
             print(_line(path, result), flush=True)
         elif args.format == "jsonl":

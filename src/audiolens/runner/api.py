@@ -271,7 +271,7 @@ def analyze(
     specs, instances = resolve_tasks(tasks)
     versions = {s.name: s.version for s in specs}
     store, owned = _open_store(db)
-    summary = RunSummary(device=dev.name, tasks=tuple(versions), db=store.path)
+    summary = RunSummary(device=dev.label, tasks=tuple(versions), db=store.path)
     chain = HookChain([TqdmHook() if progress and _isatty(sys.stderr) else None, hook])
     run_id, status = None, "finished"
     executor: LocalExecutor | None = None
@@ -286,18 +286,18 @@ def analyze(
         n_workers = _check_workers(workers, len(jobs))
         if n_workers > 1:
             _check_picklable(specs)
-        run_id = store.begin_run(list(versions), dev.name)
+        run_id = store.begin_run(list(versions), dev.label)
         todo = len(jobs) + len(broken)
         logger.info(
             "%d files found, %d to analyze, %d already done; %s on %s with %d worker(s)",
-            *(summary.total, todo, summary.skipped, "+".join(versions), dev.name, n_workers),
+            *(summary.total, todo, summary.skipped, "+".join(versions), dev.label, n_workers),
         )
         chain(
             "start",
             total=summary.total,
             todo=todo,
             skipped=summary.skipped,
-            device=dev.name,
+            device=dev.label,
             tasks=list(versions),
             workers=n_workers,
         )
@@ -308,7 +308,7 @@ def analyze(
         else:
             outcomes = _per_file(executor, jobs, versions)
         for outcome in _chain_outcomes((_broken_outcome(c, specs) for c in broken), outcomes):
-            _record(store, outcome, dev.name, run_id, summary, chain, todo)
+            _record(store, outcome, dev.label, run_id, summary, chain, todo)
     except BaseException as exc:
         summary.interrupted = True
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"

@@ -127,56 +127,39 @@ def decide(
     """Turn the container's claims and the content model's probabilities into a result."""
     p = dict(zip(model.classes, (float(v) for v in proba)))
     content = max(p, key=p.__getitem__)
-    mp3_like = max(_MP3_CLASSES, key=lambda c: p.get(c, 0.0))
+    mp3_like = max(_MP3_CLASSES, key=p.__getitem__)
     claimed = _claims(info)
-    cutoff = round(summary.cutoff_hz, 1)
-    common = {
-        "cutoff_hz": cutoff,
-        "claimed": claimed,
-        "content": {"class": content, "p": round(p[content], 4)},
-    }
-    evidence = summary.features[FEATURE_NAMES.index("hf_abs_db")] >= model.thresholds.get(
-        "evidence_db", -95.0
+    evidence = summary.frames > 0 and bool(
+        summary.features[FEATURE_NAMES.index("hf_abs_db")] >= model.thresholds["evidence_db"]
     )
-    common["content"]["evidence"] = bool(evidence and summary.frames > 0)
-    if summary.frames == 0 or not evidence:
-        # digital silence, or nothing above 12 kHz: the content cannot contradict the container
-        verdict: Verdict = "lossless" if info.lossless else "lossy"
-        cls = "lossless" if info.lossless else (container_class(info) or mp3_like)
-        origin = (
-            None
-            if info.lossless
-            else {"codec": info.codec, "bitrate_kbps": claimed["bitrate_kbps"]}
-        )
-        return QualityResult(
-            verdict, cls, origin, confidence=0.5 if summary.frames else 0.0, **common
-        )
+    unsure = 0.5 if summary.frames else 0.0  # the container's word alone
+    common = {
+        "cutoff_hz": round(summary.cutoff_hz, 1),
+        "claimed": claimed,
+        "content": {"class": content, "p": round(p[content], 4), "evidence": evidence},
+    }
     if info.lossless:
-        p_lossless = p.get("lossless", 0.0)
-        t = model.thresholds.get("lossless", 0.5)
-        if p_lossless >= t:
-            conf = 0.5 + 0.5 * (p_lossless - t) / max(1.0 - t, 1e-9)
+        p_lossless = p["lossless"]
+        t = model.thresholds["lossless"]
+        if not evidence or p_lossless >= t:
+            # without evidence (silence, nothing above 12 kHz) nothing contradicts the container
+            conf = 0.5 + 0.5 * (p_lossless - t) / max(1.0 - t, 1e-9) if evidence else unsure
             return QualityResult("lossless", "lossless", None, confidence=conf, **common)
         lossy = max((c for c in model.classes if c != "lossless"), key=p.__getitem__)
-        return QualityResult(
-            "transcode",
-            mp3_like,
-            _origin(model, lossy, cutoff),
-            confidence=0.5 + 0.5 * (t - p_lossless) / max(t, 1e-9),
-            **common,
-        )
+        origin = _origin(model, lossy, summary.cutoff_hz)
+        conf = 0.5 + 0.5 * (t - p_lossless) / max(t, 1e-9)
+        return QualityResult("transcode", mp3_like, origin, confidence=conf, **common)
     own = {"codec": info.codec, "bitrate_kbps": claimed["bitrate_kbps"]}
     claim = container_class(info)
-    if claim is None:  # AAC, Vorbis, Opus, ...: lossy by format; transcoded if it sounds MP3
-        claim = min(_MP3_CLASSES, key=lambda c: abs(_CLASS_KBPS[c] - own["bitrate_kbps"]))
-    p_lower = lower_quality_mass(claim, p)
-    if p_lower >= model.thresholds.get("lower", 0.5):
-        src = max((c for c in _MP3_CLASSES if _RANK[c] < _RANK[claim]), key=p.__getitem__)
-        return QualityResult(
-            "transcode", src, _origin(model, src, cutoff), confidence=p_lower, **common
-        )
-    cls = container_class(info) or mp3_like
-    return QualityResult("lossy", cls, own, confidence=1.0 - p_lower, **common)
+    # AAC, Vorbis, Opus, ...: lossy by format, and a transcode if it sounds like a worse MP3
+    rank_as = claim or min(_MP3_CLASSES, key=lambda c: abs(_CLASS_KBPS[c] - own["bitrate_kbps"]))
+    p_lower = lower_quality_mass(rank_as, p) if evidence else 0.0
+    if p_lower >= model.thresholds["lower"]:
+        src = max((c for c in _MP3_CLASSES if _RANK[c] < _RANK[rank_as]), key=p.__getitem__)
+        origin = _origin(model, src, summary.cutoff_hz)
+        return QualityResult("transcode", src, origin, confidence=p_lower, **common)
+    conf = 1.0 - p_lower if evidence else unsure
+    return QualityResult("lossy", claim or mp3_like, own, confidence=conf, **common)
 
 
 def lower_quality_mass(claim: str, p: dict[str, float]) -> float:

@@ -775,10 +775,20 @@ def noise(rng: np.random.Generator, shape: tuple[int, int], pink: bool) -> np.nd
     return w / (np.sqrt(np.mean(w**2)) + 1e-20)
 
 
+#: songs from this index on are mastered dark (see :func:`master`); the first 64 songs had
+#: 16-20 kHz content of -96 to -49 dBFS, far more than many real recordings keep
+DARK_FROM = 64
+
+
 def master(
-    x: np.ndarray, sr: int, seconds: float, rng: np.random.Generator
+    x: np.ndarray, sr: int, seconds: float, rng: np.random.Generator, dark: bool = False
 ) -> tuple[np.ndarray, str]:
-    """Trim, fade, EQ-tilt, set the level, add a noise floor and dither to 16 bits."""
+    """Trim, fade, EQ-tilt, set the level, add a noise floor and dither to 16 bits.
+
+    ``dark`` adds a deep high-shelf cut (-25 to -45 dB from 5-9 kHz up), like recordings whose
+    content above 12 kHz is little more than noise; its draws come after all the others, so
+    the songs made before it existed are unchanged.
+    """
     n = min(len(x), int(seconds * sr))
     x = x[:n].copy()
     fade = np.linspace(0.0, 1.0, int(1.5 * sr))[:, None]
@@ -798,6 +808,10 @@ def master(
         level, pink = float(rng.uniform(-90, -60)), bool(rng.random() < 0.5)
         x += 10 ** (level / 20) * noise(rng, x.shape, pink)
         notes.append(f"{'pink' if pink else 'white'} noise {level:.0f} dBFS")
+    if dark:
+        f0, g = float(rng.uniform(5000, 9000)), float(rng.uniform(-45, -25))
+        x = high_shelf(high_shelf(x, sr, f0, g / 2), sr, f0 * 1.3, g / 2)
+        notes.append(f"dark: shelf {g:+.0f} dB @ {f0 / 1000:.1f} kHz")
     dither = (rng.random(x.shape) - rng.random(x.shape)) / 32768.0
     return np.round((x + dither) * 32768.0) / 32768.0, "; ".join(notes)
 
@@ -811,7 +825,7 @@ def synth_song(out_flac: Path, seed: int, index: int, seconds: float | None, sr:
     mid = compose(plan, rng)
     with tempfile.TemporaryDirectory(prefix="qc-") as tmp:
         x = render(mid, sr, Path(tmp))
-    y, master_note = master(x, sr, seconds, rng)
+    y, master_note = master(x, sr, seconds, rng, dark=index >= DARK_FROM)
     write_pcm16(out_flac, y, sr)
     progs = ",".join(str(p) for p in plan.programs.values())
     kit = "no drums" if plan.kit is None else f"kit {plan.kit}"

@@ -285,3 +285,28 @@ def test_odd_but_valid_files_get_an_answer(tmp_path, name, sr, channels, seconds
     assert 0 < r.cutoff_hz <= sr / 2
     if silent or seconds < 0.1:
         assert r.confidence == 0.0  # no frames to judge: the container's word, no confidence
+
+
+TRANSCODE = EVAL / "transcode"
+
+
+@pytest.mark.skipif(not TRANSCODE.exists(), reason="needs ../shared/eval")
+def test_real_lossless_and_aac_pair_from_shared_eval():
+    flac = audiolens.quality(TRANSCODE / "madmom_stereo_sample.flac", device="cpu")
+    assert flac.verdict == "lossless" and flac.origin is None
+    aac = audiolens.quality(TRANSCODE / "madmom_stereo_sample.m4a", device="cpu")
+    assert aac.verdict == "lossy"
+    assert aac.origin["codec"] == "aac" and 120 <= aac.origin["bitrate_kbps"] <= 136
+    assert 15500 < aac.cutoff_hz < 18000  # FFmpeg's AAC low-pass at 128 kb/s
+
+
+@pytest.mark.skipif(not TRANSCODE.exists(), reason="needs ../shared/eval")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss: this recording has little content above 12 kHz and the model, trained "
+    "on rendered songs, keeps its AAC decode lossless although the 16.7 kHz wall is found",
+)
+def test_real_aac_decode_in_a_wav_is_a_transcode():
+    r = audiolens.quality(TRANSCODE / "madmom_stereo_sample_decoded_from_aac.wav", device="cpu")
+    assert 16000 < r.cutoff_hz < 17500
+    assert r.verdict == "transcode"

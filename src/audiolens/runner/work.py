@@ -120,7 +120,7 @@ class Worker:
         for request, names in self._requests(out).items():
             t1 = time.perf_counter()
             try:
-                inp = self._load(job.path, out.info, request)
+                inp = decode_request(job.path, out.info, request)
             except Exception as exc:
                 for name in names:
                     out.failed[name] = self._failure(name, exc, job.path, probe_s)
@@ -141,19 +141,6 @@ class Worker:
                 continue
             groups.setdefault(request, []).append(name)
         return groups
-
-    @staticmethod
-    def _load(path: str, info: Any, request: AudioRequest) -> Any:
-        from ..audio import load, load_windows
-        from ..tasks.base import TaskInput
-
-        if request.windows is None:
-            pieces = [load(path, sr=request.sr, mono=request.mono)]
-        else:
-            pieces = load_windows(
-                path, request.windows, sr=request.sr, mono=request.mono, info=info
-            )
-        return TaskInput(info=info, pieces=pieces)
 
     # -- stage 2: run the tasks ---------------------------------------------------------------
 
@@ -263,3 +250,19 @@ def call(method: str, job: FileJob) -> Any:
     if _WORKER is None:
         raise RuntimeError(f"the worker process could not start its tasks ({_START_ERROR})")
     return getattr(_WORKER, method)(job)
+
+
+def decode_request(path: str, info: Any, request: AudioRequest) -> Any:
+    """Decode what one :class:`AudioRequest` asks of a probed file, as a ``TaskInput``.
+
+    The one place that turns a task's request into audio: the runner's workers and the
+    single-file API (:func:`audiolens.quality`) both use it.
+    """
+    from ..audio import load, load_windows
+    from ..tasks.base import TaskInput
+
+    if request.windows is None:
+        pieces = [load(path, sr=request.sr, mono=request.mono)]
+    else:
+        pieces = load_windows(path, request.windows, sr=request.sr, mono=request.mono, info=info)
+    return TaskInput(info=info, pieces=pieces)

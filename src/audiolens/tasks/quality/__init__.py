@@ -19,7 +19,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from ...audio import AudioInfo, PathLike, load_windows
+from ...audio import AudioInfo, PathLike
 from ...devices import Device, resolve_device
 from ..base import AudioRequest, Result, TaskInput
 from .features import FEATURE_NAMES, SpectralSummary, summarize
@@ -223,17 +223,13 @@ def plan_windows(duration: float) -> tuple[tuple[float, float], ...] | None:
 
 
 def read_input(path: PathLike, task: QualityTask | None = None) -> TaskInput:
-    """Probe and decode what the quality task needs from one file (only that is decoded)."""
-    from ...audio import load, probe
+    """Probe a file and decode what the quality task asks of it (only that is decoded)."""
+    from ...audio import probe
+    from ...runner.work import decode_request
 
     task = task or QualityTask()
     info = probe(path)
-    windows = task.request(info).windows
-    if windows is None:
-        pieces = [load(path, mono=True)]
-    else:
-        pieces = load_windows(path, windows, mono=True, info=info)
-    return TaskInput(info=info, pieces=pieces)
+    return decode_request(info.path, info, task.request(info))
 
 
 def quality(

@@ -191,18 +191,9 @@ def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> Spect
         energy = power.sum(axis=1)
         power = power[energy > max(energy.max(), 1e-30) * 1e-7]
     frames = int(power.shape[0])
-    ltas_db = np.full(freqs.shape, _FLOOR_DB) if frames == 0 else _db(power.mean(axis=0))
-    ref = float(
-        _db(
-            np.array(
-                [
-                    _band_mean(
-                        power.mean(axis=0) if frames else np.zeros_like(freqs), freqs, *_REF_BAND
-                    )
-                ]
-            )
-        )[0]
-    )
+    mean_power = power.mean(axis=0) if frames else np.zeros_like(freqs)
+    ltas_db = _db(mean_power)  # all at the floor when there are no frames
+    ref = float(_db(np.asarray(_band_mean(mean_power, freqs, *_REF_BAND))))
     bands = []
     for lo, hi in itertools.pairwise(BAND_EDGES):
         v = _band_mean(ltas_db, freqs, lo, hi)

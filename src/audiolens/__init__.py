@@ -4,6 +4,7 @@ The public API, imported lazily so ``import audiolens`` stays fast:
 
 - :func:`load`, :func:`probe`, :class:`Audio`, :class:`AudioInfo` -- decoding
 - :func:`quality` -- is this file really lossless? what was it encoded from?
+- :func:`transcribe` -- the notes of a music file (MIDI), :class:`NotesOptions`
 - :func:`analyze` -- run tasks over files and folders into a results store
 - :func:`resolve_device`, :func:`available_devices` -- hardware
 - the errors in :mod:`audiolens.errors`
@@ -32,12 +33,17 @@ _LAZY = {
     "AudioInfo": "audiolens.audio",
     "load": "audiolens.audio",
     "load_windows": "audiolens.audio",
+    "stream": "audiolens.audio",
     "probe": "audiolens.audio",
     "Device": "audiolens.devices",
     "resolve_device": "audiolens.devices",
     "available_devices": "audiolens.devices",
     "quality": "audiolens.tasks.quality",
     "QualityResult": "audiolens.tasks.quality",
+    "transcribe": "audiolens.tasks.notes",
+    "Note": "audiolens.tasks.notes",
+    "NotesOptions": "audiolens.tasks.notes",
+    "NotesResult": "audiolens.tasks.notes",
     "analyze": "audiolens.runner",
 }
 
@@ -50,6 +56,9 @@ __all__ = [
     "DeviceError",
     "MissingDependency",
     "ModelNotFound",
+    "Note",
+    "NotesOptions",
+    "NotesResult",
     "ParameterError",
     "QualityResult",
     "__version__",
@@ -60,12 +69,15 @@ __all__ = [
     "probe",
     "quality",
     "resolve_device",
+    "stream",
+    "transcribe",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .audio import Audio, AudioInfo, load, load_windows, probe
+    from .audio import Audio, AudioInfo, load, load_windows, probe, stream
     from .devices import Device, available_devices, resolve_device
     from .runner import analyze
+    from .tasks.notes import Note, NotesOptions, NotesResult, transcribe
     from .tasks.quality import QualityResult, quality
 
 

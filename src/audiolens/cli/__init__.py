@@ -29,8 +29,8 @@ from ._common import (
 __all__ = ["build_parser", "main"]
 
 #: subcommand modules, in the order ``--help`` lists them; optional ones may be absent
-SUBCOMMANDS: tuple[str, ...] = ("analyze", "quality", "export", "devices")
-_OPTIONAL = frozenset({"quality"})
+SUBCOMMANDS: tuple[str, ...] = ("analyze", "quality", "notes", "export", "devices")
+_OPTIONAL = frozenset({"quality", "notes"})
 
 
 def _load(name: str) -> ModuleType | None:

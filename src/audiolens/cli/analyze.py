@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from ._common import EXIT_FAILED, EXIT_OK, add_device_argument
@@ -18,6 +19,7 @@ examples:
   audiolens analyze ~/Music                      # every audio file under ~/Music
   audiolens analyze a.flac b.mp3 --db lib.sqlite
   audiolens analyze ~/Music --workers 4 --device cpu
+  audiolens analyze ~/Music --tasks notes --out midi/   # and a MIDI file per song
   audiolens export --format csv -o results.csv   # then look at the results
 
 A rerun skips files already analyzed (same path, size, modification time and task version)
@@ -45,7 +47,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--tasks",
         default="quality",
         metavar="T[,T...]",
-        help="comma-separated tasks to run (default: quality)",
+        help="comma-separated tasks to run: quality, notes (default: quality)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for the files tasks write (notes: a MIDI file per input, named "
+        "<stem>.<hash>.mid); the stored result has its path",
     )
     p.add_argument(
         "--db",
@@ -65,6 +75,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--force", action="store_true", help="analyze every file again, even if already done"
     )
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    from .notes import add_note_options
+
+    add_note_options(p)
     return p
 
 
@@ -87,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     with logging_redirect_tqdm(loggers=[logger]):
         summary = analyze(
             [_arg_path(p) for p in args.paths],
-            tasks=args.tasks,
+            tasks=_tasks(args),
             db=args.db,
             workers=args.workers,
             device=args.device,
@@ -97,6 +110,22 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "quiet", False):
         print(f"{'+'.join(summary.tasks)}: {summary}; results in {summary.db}", file=sys.stderr)
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _tasks(args: argparse.Namespace) -> list[Any]:
+    """Task names, with the tasks that take options made as objects."""
+    out: list[Any] = []
+    for name in (t.strip() for t in args.tasks.split(",")):
+        if name == "notes":
+            from ..tasks.notes import NotesTask
+            from .notes import note_options
+
+            out.append(
+                NotesTask(options=note_options(args), out_dir=args.out, model_path=args.model)
+            )
+        elif name:
+            out.append(name)
+    return out
 
 
 def _arg_path(text: str) -> str:

@@ -259,8 +259,11 @@ def decode_request(path: str, info: Any, request: AudioRequest) -> Any:
     single-file API (:func:`audiolens.quality`) both use it.
     """
     from ..audio import load, load_windows
-    from ..tasks.base import TaskInput
+    from ..tasks.base import AudioStream, TaskInput
 
+    if request.block is not None:
+        stream = AudioStream(path, request.sr, request.mono, request.block, info)
+        return TaskInput(info=info, pieces=[], stream=stream)
     if request.windows is None:
         pieces = [load(path, sr=request.sr, mono=request.mono)]
     else:

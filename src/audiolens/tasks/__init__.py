@@ -9,6 +9,7 @@ __all__ = ["TASKS", "AudioRequest", "Result", "Task", "TaskInput", "get_task"]
 #: task name -> "module:attribute" of the task's class; imported only when used
 TASKS: dict[str, str] = {
     "quality": "audiolens.tasks.quality:QualityTask",
+    "notes": "audiolens.tasks.notes:NotesTask",
 }
 
 

@@ -9,14 +9,15 @@ and never picks a device: the runner does those and hands the task what it asked
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from ..audio import Audio, AudioInfo
 from ..devices import Device
 
-__all__ = ["AudioRequest", "Result", "Task", "TaskInput"]
+__all__ = ["AudioRequest", "AudioStream", "Result", "Task", "TaskInput"]
 
 
 @dataclass(frozen=True)
@@ -28,22 +29,54 @@ class AudioRequest:
     sr : resample to this rate, or None for the file's own
     mono : average channels
     windows : (start, duration) stretches in seconds, or None for the whole file
+    block : seconds per block to STREAM the whole file in (``TaskInput.stream``), decoded
+        only while the task reads it, so memory stays bounded on long files; None decodes
+        up front into ``TaskInput.pieces``
     """
 
     sr: int | None = None
     mono: bool = False
     windows: tuple[tuple[float, float], ...] | None = None
+    block: float | None = None
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    """A file to be decoded block by block when iterated (see :func:`audiolens.audio.stream`).
+
+    Small and picklable: it is the file's name and how to read it, not audio.
+    """
+
+    path: str | bytes | os.PathLike
+    sr: int | None
+    mono: bool
+    block: float
+    info: AudioInfo | None = None
+
+    def __iter__(self) -> Iterator[Audio]:
+        from ..audio import stream
+
+        return iter(stream(self.path, sr=self.sr, mono=self.mono, block=self.block, info=self.info))
 
 
 @dataclass
 class TaskInput:
     """What the runner hands a task for one file: the container's claims and the audio asked for.
 
-    ``pieces`` holds one :class:`Audio` per requested window (a single one for the whole file).
+    ``pieces`` holds one :class:`Audio` per requested window (a single one for the whole file);
+    for a streamed request (``AudioRequest.block``) it is empty and ``stream`` gives the blocks.
     """
 
     info: AudioInfo
     pieces: list[Audio]
+    stream: AudioStream | None = field(default=None)
+
+    def blocks(self) -> Iterator[Audio]:
+        """The audio in order: the streamed blocks, or else the decoded pieces."""
+        if self.stream is not None:
+            yield from self.stream
+        else:
+            yield from self.pieces
 
 
 @dataclass

@@ -86,8 +86,8 @@ class NotesOptions:
                 raise ParameterError(f"{name}={v!r} must be a positive frequency in Hz or None")
         if self.min_hz is not None and self.max_hz is not None and self.min_hz >= self.max_hz:
             raise ParameterError(f"min_hz={self.min_hz!r} must be below max_hz={self.max_hz!r}")
-        if not isinstance(self.midi_tempo, (int, float)) or not 1 <= self.midi_tempo <= 1000:
-            raise ParameterError(f"midi_tempo={self.midi_tempo!r} must be 1-1000 BPM")
+        if not isinstance(self.midi_tempo, (int, float)) or not 4 <= self.midi_tempo <= 1000:
+            raise ParameterError(f"midi_tempo={self.midi_tempo!r} must be 4-1000 BPM")
 
 
 @dataclass

@@ -1,0 +1,251 @@
+"""``audiolens notes FILE...``: transcribe music to MIDI files and JSON note lists."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, error
+
+__all__ = ["add_parser", "run"]
+
+logger = logging.getLogger("audiolens")
+
+_DESCRIPTION = """\
+Transcribe the notes of music files (polyphonic: piano, guitar, voice, ensembles) with
+Spotify's basic-pitch model run by ONNX Runtime. For each FILE, write FILE's stem + .mid
+(a Standard MIDI File) and + .json (the note list: onset and offset in seconds, MIDI pitch,
+velocity) into the output folder, and print one line per file.
+
+Needs: pip install 'audiolens[notes]' && pip install --no-deps basic-pitch==0.4.0
+(the second command installs only basic-pitch's model file, without TensorFlow).
+"""
+_EPILOG = """\
+examples:
+  audiolens notes song.flac                      # song.mid and song.json here
+  audiolens notes *.wav -o midi/ --plot rolls/   # and a piano roll over the spectrogram
+  audiolens notes take.m4a --onset-threshold 0.6 --min-note-ms 80 --pitch-bends
+  audiolens notes song.flac --format jsonl       # the note lists on stdout
+
+For folders and a resumable results store: audiolens analyze DIR --tasks notes --out midi/
+Exit status: 0 when every file was transcribed, 1 when some could not be read (each is named
+on stderr with the problem), 2 for a bad command line or a missing model.
+"""
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} must be from 0 to 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} must be positive")
+    return value
+
+
+def add_note_options(p: argparse.ArgumentParser) -> None:
+    """The note-creation options (shared with ``analyze --tasks notes``)."""
+    g = p.add_argument_group("note creation (defaults are basic-pitch's)")
+    g.add_argument(
+        "--onset-threshold",
+        type=_fraction,
+        default=0.5,
+        metavar="X",
+        help="onset activation that starts a note, 0-1 (default: 0.5)",
+    )
+    g.add_argument(
+        "--frame-threshold",
+        type=_fraction,
+        default=0.3,
+        metavar="X",
+        help="frame activation that keeps a note on, 0-1 (default: 0.3)",
+    )
+    g.add_argument(
+        "--min-note-ms",
+        type=_positive,
+        default=127.70,
+        metavar="MS",
+        help="drop notes this short or shorter (default: 127.7)",
+    )
+    g.add_argument(
+        "--min-hz",
+        type=_positive,
+        default=None,
+        metavar="HZ",
+        help="drop notes below this frequency",
+    )
+    g.add_argument(
+        "--max-hz",
+        type=_positive,
+        default=None,
+        metavar="HZ",
+        help="drop notes above this frequency",
+    )
+    g.add_argument(
+        "--no-melodia",
+        action="store_true",
+        help="only notes with a detected onset (no melodia pass)",
+    )
+    g.add_argument(
+        "--pitch-bends",
+        action="store_true",
+        help="estimate pitch bends and write them in the MIDI file",
+    )
+    g.add_argument(
+        "--multiple-pitch-bends",
+        action="store_true",
+        help="one MIDI channel per pitch, so overlapping notes keep their bends",
+    )
+    g.add_argument(
+        "--midi-tempo",
+        type=_positive,
+        default=120.0,
+        metavar="BPM",
+        help="tempo written in the MIDI file (default: 120)",
+    )
+    g.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="basic-pitch's nmp.onnx (default: the installed basic-pitch package's)",
+    )
+
+
+def note_options(args: argparse.Namespace) -> Any:
+    """The :class:`NotesOptions` the command line asks for."""
+    from ..tasks.notes import NotesOptions
+
+    return NotesOptions(
+        onset_threshold=args.onset_threshold,
+        frame_threshold=args.frame_threshold,
+        min_note_ms=args.min_note_ms,
+        min_hz=args.min_hz,
+        max_hz=args.max_hz,
+        melodia=not args.no_melodia,
+        pitch_bends=args.pitch_bends or args.multiple_pitch_bends,
+        multiple_pitch_bends=args.multiple_pitch_bends,
+        midi_tempo=args.midi_tempo,
+    )
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``notes`` to the CLI."""
+    p = subparsers.add_parser(
+        "notes",
+        help="transcribe music to MIDI (polyphonic notes)",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
+    p.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="folder for the .mid and .json files (default: the current folder)",
+    )
+    add_device_argument(p)
+    p.add_argument(
+        "--plot",
+        metavar="DIR",
+        type=Path,
+        help="also write a piano-roll picture per file over its spectrogram",
+    )
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl"),
+        default="text",
+        help="what to print on stdout (default: text)",
+    )
+    add_note_options(p)
+    return p
+
+
+def _show(path: str) -> str:
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _stems_clash(paths: list[str]) -> bool:
+    stems = [Path(p).stem for p in paths]
+    return len(set(stems)) != len(stems)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe the files; 0 when all were transcribed, 1 when some were not."""
+    from ..devices import resolve_device
+    from ..errors import DecodeError
+    from ..models.basic_pitch import find_model
+    from ..tasks.notes import NotesTask, _read
+
+    options = note_options(args)
+    device = resolve_device(args.device)
+    find_model(args.model)  # a missing model is a setup error: say so before any file
+    paths = [os.fsdecode(raw) for raw in args.files]
+    task = NotesTask(
+        options=options, out_dir=args.out, unique_names=_stems_clash(paths), model_path=args.model
+    )
+    records, failed = [], 0
+    for path in paths:
+        try:
+            item = _read(path, task)
+            result = task.run([item], device=device)[0]
+        except DecodeError as exc:
+            failed += 1
+            error(str(exc))
+            continue
+        note_list = Path(result.midi_path).with_suffix(".json") if result.midi_path else None
+        if note_list is not None:
+            _write_json(note_list, [n.to_dict() for n in result.notes])
+        record = {"path": _show(path), "device": device.label, **result.to_dict()}
+        if args.format == "text":
+            print(
+                f"{len(result.notes):5d} notes  {result.duration:7.1f} s  "
+                f"-> {_show(result.midi_path or '-')}  {_show(path)}",
+                flush=True,
+            )
+        elif args.format == "jsonl":
+            print(json.dumps(record), flush=True)
+        else:
+            records.append(record)
+        if args.plot is not None:
+            _plot(path, item, result, args.plot)
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _plot(path: str, item: Any, result: Any, folder: Path) -> None:
+    import numpy as np
+
+    from ..audio import load
+    from ..report.plots import _picture_name, plot_notes
+
+    # a streamed (long) file has no audio left in memory: decode it again at a low rate
+    a = item.pieces[0] if item.pieces else load(path, sr=11025, mono=True)
+    samples = np.asarray(a.samples).reshape(-1)
+    out = plot_notes(samples, a.sample_rate, result.notes, folder / _picture_name(path, "notes"))
+    logger.info("wrote %s", out)

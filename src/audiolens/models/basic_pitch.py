@@ -1,0 +1,146 @@
+"""Spotify's basic-pitch (ICASSP 2022) as a frame engine for the ``notes`` task.
+
+The weights are the ONNX file that the ``basic-pitch`` wheel ships
+(``basic_pitch/saved_models/icassp_2022/nmp.onnx``, Apache-2.0). They are found WITHOUT
+importing basic-pitch (whose ``__init__`` imports TensorFlow when it is there): the package's
+folder comes from ``importlib.util.find_spec``. Install it without its TensorFlow dependency::
+
+    pip install 'audiolens[notes]'              # onnxruntime
+    pip install --no-deps basic-pitch==0.4.0    # only for its model file
+
+or point ``AUDIOLENS_BASIC_PITCH_MODEL`` (or ``model_path=``) at a copy of ``nmp.onnx``.
+
+The model takes mono audio at 22050 Hz in windows of 43844 samples and gives, per window, 172
+frames (hop 256 samples, 86.13 frames/s) of note and onset activations (88 piano keys, A0-C8)
+and a pitch contour (264 bins, thirds of a semitone from A0).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ModelNotFound
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..devices import Device
+
+__all__ = ["ENV_VAR", "INSTALL_HINT", "BasicPitch", "find_model"]
+
+ENV_VAR = "AUDIOLENS_BASIC_PITCH_MODEL"
+INSTALL_HINT = (
+    "install the basic-pitch package without its TensorFlow dependency "
+    "(pip install 'audiolens[notes]' && pip install --no-deps basic-pitch==0.4.0), "
+    f"or set {ENV_VAR} (or pass model_path) to a copy of its nmp.onnx"
+)
+_RELATIVE = Path("saved_models") / "icassp_2022" / "nmp.onnx"
+_INPUT = "serving_default_input_2:0"
+_OUTPUTS = ("StatefulPartitionedCall:1", "StatefulPartitionedCall:2", "StatefulPartitionedCall:0")
+
+
+def find_model(model_path: str | os.PathLike | None = None) -> Path:
+    """The basic-pitch ONNX model file to use.
+
+    Looks, in order, at ``model_path``, ``$AUDIOLENS_BASIC_PITCH_MODEL``, then the installed
+    ``basic_pitch`` package (found without importing it). A folder is searched for
+    ``nmp.onnx`` (also under ``saved_models/icassp_2022``).
+
+    Raises
+    ------
+    ModelNotFound
+        naming every place looked at and how to install the model.
+    """
+    looked: list[str] = []
+    for given, what in ((model_path, "model_path"), (os.environ.get(ENV_VAR), ENV_VAR)):
+        if given:
+            found = _in(Path(os.fspath(given)))
+            if found is not None:
+                return found
+            raise ModelNotFound(f"{what}={os.fspath(given)!s} is not a basic-pitch nmp.onnx file")
+    try:
+        spec = importlib.util.find_spec("basic_pitch")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            candidate = Path(folder) / _RELATIVE
+            looked.append(str(candidate))
+            if candidate.is_file():
+                return candidate
+    where = f" (looked at {', '.join(looked)})" if looked else " (the package is not installed)"
+    raise ModelNotFound(f"the basic-pitch model nmp.onnx was not found{where}; {INSTALL_HINT}")
+
+
+def _in(path: Path) -> Path | None:
+    if path.is_file():
+        return path
+    for candidate in (path / "nmp.onnx", path / _RELATIVE):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@dataclass
+class BasicPitch:
+    """basic-pitch's model behind the frame-engine contract of :mod:`audiolens.tasks.notes`.
+
+    The ONNX session is made on first use (once per process) and kept.
+
+    Parameters
+    ----------
+    model_path : the ``nmp.onnx`` file or a folder holding it; None looks it up
+        (see :func:`find_model`)
+    """
+
+    model_path: str | os.PathLike | None = None
+    name: str = "basic-pitch/icassp_2022"
+    sample_rate: int = 22050
+    window: int = 43844
+    frame_hop: int = 256
+    frames_per_window: int = 172
+    edge_frames: int = 15
+    pitch_bins: int = 88
+    contour_bins_per_semitone: int = 3
+    lowest_pitch: int = 21
+    _session: Any = field(default=None, init=False, repr=False, compare=False)
+    _device: str | None = field(default=None, init=False, repr=False, compare=False)
+    provider: str = field(default="", init=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:  # sessions never travel between processes
+        state = dict(self.__dict__)
+        state["_session"] = None
+        state["_device"] = None
+        return state
+
+    def load(self, device: Device) -> None:
+        """Make the ONNX Runtime session for ``device`` (once; again if the device changes)."""
+        if self._session is not None and self._device == device.name:
+            return
+        from .onnx import make_session
+
+        self._session = make_session(find_model(self.model_path), device)
+        self._device = device.name
+        self.provider = self._session.get_providers()[0]
+
+    def run(self, windows: np.ndarray, *, device: Device) -> dict[str, np.ndarray]:
+        """Activations of a batch of windows.
+
+        Parameters
+        ----------
+        windows : np.ndarray [shape=(n, 43844)], float32 mono audio at 22050 Hz
+        device : where to run
+
+        Returns
+        -------
+        activations : dict with ``"note"`` and ``"onset"`` [shape=(n, 172, 88)] and
+            ``"contour"`` [shape=(n, 172, 264)], float32 in 0-1
+        """
+        self.load(device)
+        x = np.ascontiguousarray(windows, dtype=np.float32)[:, :, np.newaxis]
+        note, onset, contour = self._session.run(list(_OUTPUTS), {_INPUT: x})
+        return {"note": note, "onset": onset, "contour": contour}

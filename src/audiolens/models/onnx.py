@@ -1,0 +1,96 @@
+"""ONNX Runtime sessions: one per model and worker process, providers chosen by device.
+
+``onnxruntime`` (CPU) or ``onnxruntime-gpu`` (CUDA) is an optional dependency, imported only
+here and only when a session is made. Threads: a session uses as many intra-op threads as this
+process may use (the runner's workers limit themselves through ``OMP_NUM_THREADS``; the main
+process uses every core), so several worker processes do not oversubscribe the machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MissingDependency, ModelNotFound
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..devices import Device
+
+__all__ = ["make_session", "onnx_threads", "providers_for"]
+
+logger = logging.getLogger("audiolens")
+
+
+def _ort(extra: str = "notes") -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise MissingDependency(
+            f"this model runs on ONNX Runtime, which is not installed: "
+            f"pip install 'audiolens[{extra}]' (or 'audiolens[{extra}-gpu]' for CUDA)"
+        ) from exc
+    return onnxruntime
+
+
+def onnx_threads() -> int:
+    """Intra-op threads for a session in this process.
+
+    ``OMP_NUM_THREADS`` when set (the runner sets it in its worker processes), else the CPUs
+    this process may run on.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def providers_for(device: Device, available: list[str]) -> list[str]:
+    """Execution providers for ``device``, best first, among the ``available`` ones.
+
+    CUDA devices use ``CUDAExecutionProvider`` when onnxruntime-gpu provides it; everything
+    else (and CUDA without onnxruntime-gpu) runs on ``CPUExecutionProvider``.
+    """
+    if device.name.startswith("cuda") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def make_session(path: str | os.PathLike, device: Device, *, extra: str = "notes") -> Any:
+    """An ``onnxruntime.InferenceSession`` for the model file at ``path`` on ``device``.
+
+    Raises
+    ------
+    MissingDependency
+        when onnxruntime is not installed (the message names the extra to install)
+    ModelNotFound
+        when ``path`` is not a file
+    """
+    ort = _ort(extra)
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFound(f"no ONNX model file at {path}")
+    available = list(ort.get_available_providers())
+    providers = providers_for(device, available)
+    if device.name.startswith("cuda") and providers[0] != "CUDAExecutionProvider":
+        logger.warning(
+            "ONNX Runtime has no CUDA provider here (install 'audiolens[%s-gpu]'); "
+            "running the model on the CPU",
+            extra,
+        )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = onnx_threads()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    options: list[dict[str, Any]] = [{} for _ in providers]
+    if providers[0] == "CUDAExecutionProvider":
+        index = int(device.name.split(":")[1]) if ":" in device.name else 0
+        options[0] = {"device_id": index}
+    return ort.InferenceSession(
+        str(path), sess_options=opts, providers=providers, provider_options=options
+    )

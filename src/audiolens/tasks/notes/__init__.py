@@ -1,0 +1,345 @@
+"""``notes``: polyphonic music transcription to MIDI.
+
+A frame engine (by default Spotify's basic-pitch, run with ONNX Runtime; see
+:mod:`audiolens.models.basic_pitch`) turns windows of mono 22050 Hz audio into note, onset and
+pitch-contour activations; :mod:`.creation` turns those into notes; :mod:`.midi` writes them
+as a Standard MIDI File. The model contract, which also admits MT3-style engines that write
+notes themselves, is in :mod:`.engine`.
+
+Windows from every file of a batch go through the model together (``window_batch`` at a
+time), and long files are streamed: they are decoded, windowed and run block by block, so the
+audio held at once stays small whatever the file's length.
+
+Use :func:`transcribe` for one file, or ``audiolens.analyze(paths, tasks=[NotesTask(...)])``
+(or ``tasks=["notes"]``) for a collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...errors import ParameterError
+from ..base import AudioRequest, TaskInput
+from .creation import activations_to_notes
+from .engine import (
+    Activations,
+    EventEngine,
+    FrameEngine,
+    frame_times,
+    merge_event_windows,
+    window_stream,
+)
+from .types import Note, NotesOptions, NotesResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...audio import AudioInfo
+    from ...devices import Device
+
+__all__ = [
+    "Note",
+    "NotesOptions",
+    "NotesResult",
+    "NotesTask",
+    "file_activations",
+    "midi_name",
+    "transcribe",
+]
+
+logger = logging.getLogger("audiolens")
+
+#: files longer than this (seconds) are streamed rather than decoded whole
+STREAM_ABOVE_S = 600.0
+#: seconds of audio per decoded block when streaming
+BLOCK_S = 60.0
+PathLike = str | bytes | os.PathLike
+
+
+def _default_engine() -> FrameEngine:
+    from ...models.basic_pitch import BasicPitch
+
+    return BasicPitch()
+
+
+def midi_name(path: PathLike, *, unique: bool) -> str:
+    """The MIDI file name for an input: ``<stem>.mid``, or ``<stem>.<hash>.mid`` when
+    ``unique`` (for collections, where two folders may hold files of the same name)."""
+    stem = Path(os.fsdecode(path)).stem.encode("utf-8", "surrogateescape")
+    safe = stem.decode("utf-8", "replace").replace(os.sep, "_") or "audio"
+    if not unique:
+        return f"{safe}.mid"
+    tag = hashlib.blake2b(os.fsencode(path), digest_size=4).hexdigest()
+    return f"{safe}.{tag}.mid"
+
+
+@dataclass
+class _Pending:
+    """One file's activations as its windows come back from the model."""
+
+    item: TaskInput
+    note: list[np.ndarray] = field(default_factory=list)
+    onset: list[np.ndarray] = field(default_factory=list)
+    contour: list[np.ndarray] = field(default_factory=list)
+    n_samples: int | None = None
+
+
+class NotesTask:
+    """The ``notes`` task for the runner (see :mod:`audiolens.tasks.base`).
+
+    Parameters
+    ----------
+    options : how activations become notes (basic-pitch's defaults when None)
+    out_dir : write a MIDI file per input there (None: no files; ``midi_path`` is None)
+    unique_names : name MIDI files ``<stem>.<hash>.mid`` (collections) instead of ``<stem>.mid``
+    engine : the model (a frame or event engine, see :mod:`.engine`); basic-pitch when None
+    model_path : basic-pitch's ``nmp.onnx`` to use instead of the installed package's
+    window_batch : windows per model call; None picks 8 on CPU and 64 on accelerators
+    """
+
+    name = "notes"
+    version = 1
+
+    def __init__(
+        self,
+        *,
+        options: NotesOptions | None = None,
+        out_dir: str | os.PathLike | None = None,
+        unique_names: bool = True,
+        engine: FrameEngine | EventEngine | None = None,
+        model_path: str | os.PathLike | None = None,
+        window_batch: int | None = None,
+    ) -> None:
+        if window_batch is not None and (
+            isinstance(window_batch, bool) or not isinstance(window_batch, int) or window_batch < 1
+        ):
+            raise ParameterError(f"window_batch={window_batch!r} must be a positive integer")
+        if options is not None and not isinstance(options, NotesOptions):
+            raise ParameterError(f"options must be a NotesOptions, not {type(options).__name__}")
+        self.options = options or NotesOptions()
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.unique_names = unique_names
+        if engine is None:
+            from ...models.basic_pitch import BasicPitch
+
+            engine = BasicPitch(model_path=model_path)
+        self.engine = engine
+        self.window_batch = window_batch
+
+    # -- the runner's contract ----------------------------------------------------------------
+
+    def request(self, info: AudioInfo) -> AudioRequest:
+        """Mono at the engine's rate; streamed in blocks when the file is long."""
+        long = info.duration is None or not info.duration <= STREAM_ABOVE_S
+        return AudioRequest(sr=self.engine.sample_rate, mono=True, block=BLOCK_S if long else None)
+
+    def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[NotesResult]:
+        """Transcribe a batch of files; one NotesResult per input, in order."""
+        if isinstance(self.engine, FrameEngine):
+            acts = self.activations(batch, device=device)
+            found = [activations_to_notes(a, self.options) for a in acts]
+            durations = [a.duration for a in acts]
+        elif isinstance(self.engine, EventEngine):
+            found, durations = [], []
+            for item in batch:
+                notes, seconds = self._events(item, device)
+                found.append(notes)
+                durations.append(seconds)
+        else:
+            raise ParameterError(f"{self.engine!r} is neither a frame nor an event engine")
+        return [
+            self._result(item, notes, seconds)
+            for item, notes, seconds in zip(batch, found, durations)
+        ]
+
+    # -- frame engines ------------------------------------------------------------------------
+
+    def _batch_size(self, device: Device) -> int:
+        if self.window_batch is not None:
+            return self.window_batch
+        return 64 if device.backend == "torch" and device.name != "cpu" else 8
+
+    def activations(self, batch: Sequence[TaskInput], *, device: Device) -> list[Activations]:
+        """Each file's activations, running windows of all files through the model together.
+
+        Windows are taken file after file and sent ``window_batch`` at a time, so one model
+        call may hold the end of one file and the start of the next.
+        """
+        engine = self.engine
+        assert isinstance(engine, FrameEngine)
+        size = self._batch_size(device)
+        pending = [_Pending(item) for item in batch]
+        want_contour = self.options.pitch_bends
+        lo, hi = engine.edge_frames, engine.frames_per_window - engine.edge_frames
+        buf: list[np.ndarray] = []
+        owners: list[int] = []
+
+        def flush() -> None:
+            out = engine.run(np.stack(buf), device=device)
+            for j, k in enumerate(owners):
+                p = pending[k]
+                p.note.append(np.asarray(out["note"][j, lo:hi], dtype=np.float32))
+                p.onset.append(np.asarray(out["onset"][j, lo:hi], dtype=np.float32))
+                if want_contour:
+                    p.contour.append(np.asarray(out["contour"][j, lo:hi], dtype=np.float32))
+            buf.clear()
+            owners.clear()
+
+        for k, p in enumerate(pending):
+            for window, total in window_stream(_mono_blocks(p.item), engine):
+                buf.append(window)
+                owners.append(k)
+                if total:
+                    p.n_samples = total
+                if len(buf) >= size:
+                    flush()
+            if p.n_samples is None:
+                p.n_samples = 0
+        if buf:
+            flush()
+        return [self._assemble(p) for p in pending]
+
+    def _assemble(self, p: _Pending) -> Activations:
+        engine = self.engine
+        times = frame_times(int(p.n_samples or 0), engine)
+        n_frames = times.size
+        contour = np.concatenate(p.contour)[:n_frames] if p.contour else None
+        return Activations(
+            note=np.concatenate(p.note)[:n_frames],
+            onset=np.concatenate(p.onset)[:n_frames],
+            contour=contour,
+            times=times,
+            frame_rate=engine.sample_rate / engine.frame_hop,
+            lowest_pitch=engine.lowest_pitch,
+            contour_bins_per_semitone=engine.contour_bins_per_semitone,
+            duration=int(p.n_samples or 0) / engine.sample_rate,
+        )
+
+    # -- event engines ------------------------------------------------------------------------
+
+    def _events(self, item: TaskInput, device: Device) -> tuple[list[Note], float]:
+        engine = self.engine
+        assert isinstance(engine, EventEngine)
+        chunks, total = [], 0
+        buf = np.zeros(0, dtype=np.float32)
+        for x in _mono_blocks(item):
+            total += x.size
+            buf = np.concatenate([buf, x])
+            while buf.size >= engine.window:
+                chunks.append(buf[: engine.window])
+                buf = buf[engine.window :]
+        if buf.size or not chunks:
+            chunks.append(np.pad(buf, (0, engine.window - buf.size)))
+        per_window = engine.run_events(np.stack(chunks), device=device)
+        merged = merge_event_windows(per_window, window_seconds=engine.window / engine.sample_rate)
+        notes = [Note(a, b, p, int(min(127, max(1, v)))) for a, b, p, v in merged]
+        return notes, total / engine.sample_rate
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _result(self, item: TaskInput, notes: list[Note], seconds: float) -> NotesResult:
+        midi_path = None
+        if self.out_dir is not None:
+            from .midi import write_midi
+
+            target = self.out_dir / midi_name(item.info.path, unique=self.unique_names)
+            midi_path = str(
+                write_midi(
+                    notes,
+                    target,
+                    tempo=self.options.midi_tempo,
+                    multiple_pitch_bends=self.options.multiple_pitch_bends,
+                )
+            )
+        return NotesResult(
+            notes=notes,
+            midi_path=midi_path,
+            duration=float(seconds),
+            engine=_engine_label(self.engine),
+        )
+
+
+def _engine_label(engine: Any) -> str:
+    provider = getattr(engine, "provider", "")
+    return f"{engine.name} ({provider})" if provider else str(engine.name)
+
+
+def _mono_blocks(item: TaskInput) -> Iterator[np.ndarray]:
+    for a in item.blocks():
+        x = np.asarray(a.samples, dtype=np.float32)
+        yield x.mean(axis=0) if x.ndim == 2 and x.shape[0] > 1 else x.reshape(-1)
+
+
+def file_activations(
+    path: PathLike, *, device: str | Device = "auto", engine: FrameEngine | None = None
+) -> Activations:
+    """The model's activations for one file (what note creation starts from).
+
+    Returns
+    -------
+    activations : Activations with ``note`` and ``onset`` [shape=(frames, 88)] and
+        ``contour`` [shape=(frames, 264)], frame ``i`` at ``i / frame_rate`` seconds
+    """
+    from ...devices import resolve_device
+
+    task = NotesTask(engine=engine, options=NotesOptions(pitch_bends=True))
+    item = _read(path, task)
+    return task.activations([item], device=resolve_device(device))[0]
+
+
+def _read(path: PathLike, task: NotesTask) -> TaskInput:
+    from ...audio import probe
+    from ...runner.work import decode_request
+
+    info = probe(path)
+    return decode_request(info.path, info, task.request(info))
+
+
+def transcribe(
+    path: PathLike,
+    *,
+    options: NotesOptions | None = None,
+    device: str | Device = "auto",
+    out_dir: str | os.PathLike | None = None,
+    model_path: str | os.PathLike | None = None,
+    engine: FrameEngine | EventEngine | None = None,
+) -> NotesResult:
+    """Transcribe the notes of one music file.
+
+    Parameters
+    ----------
+    path : an audio file in any format FFmpeg reads (any rate, any number of channels)
+    options : thresholds and switches of note creation (basic-pitch's defaults when None)
+    device : "auto", "cpu", "cuda", ... (CUDA needs onnxruntime-gpu; else the CPU runs it)
+    out_dir : also write ``<stem>.mid`` there
+    model_path : basic-pitch's ``nmp.onnx`` instead of the installed package's
+    engine : another model (see :mod:`audiolens.tasks.notes.engine`)
+
+    Returns
+    -------
+    result : NotesResult
+        ``notes`` (onset and offset in seconds, MIDI pitch, velocity), ``midi_path``,
+        ``duration``, ``engine``. Silence gives no notes.
+
+    Raises
+    ------
+    DecodeError
+        when the file cannot be read as audio (the message names the file and the problem)
+    ModelNotFound
+        when basic-pitch's model is not installed (the message says how to install it)
+    MissingDependency
+        when onnxruntime is not installed
+    """
+    from ...devices import resolve_device
+
+    task = NotesTask(
+        options=options, out_dir=out_dir, unique_names=False, model_path=model_path, engine=engine
+    )
+    dev = resolve_device(device)
+    return task.run([_read(path, task)], device=dev)[0]

@@ -208,12 +208,17 @@ class NotesTask:
     def _assemble(self, p: _Pending) -> Activations:
         engine = self.engine
         times = frame_times(int(p.n_samples or 0), engine)
-        n_frames = times.size
-        contour = np.concatenate(p.contour)[:n_frames] if p.contour else None
+        n = times.size
+
+        def joined(parts: list[np.ndarray]) -> np.ndarray:
+            out = np.concatenate(parts)[:n]
+            parts.clear()  # one copy at a time: the parts go as soon as they are joined
+            return out
+
         return Activations(
-            note=np.concatenate(p.note)[:n_frames],
-            onset=np.concatenate(p.onset)[:n_frames],
-            contour=contour,
+            note=joined(p.note),
+            onset=joined(p.onset),
+            contour=joined(p.contour) if p.contour else None,
             times=times,
             frame_rate=engine.sample_rate / engine.frame_hop,
             lowest_pitch=engine.lowest_pitch,

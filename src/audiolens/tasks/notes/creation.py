@@ -51,29 +51,59 @@ def _limit_pitches(act: np.ndarray, options: NotesOptions, lowest_pitch: int) ->
         act[:, : max(0, _hz_to_bin(options.min_hz, lowest_pitch))] = 0
 
 
-def _inferred_onsets(onsets: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """Onsets where the frame activation rises, rescaled to the onset peak, merged by max."""
-    f = frames.astype(np.float64)
-    rise = np.zeros_like(f)
-    if f.shape[0] > 2:
-        one = f[2:] - f[1:-1]
-        two = f[2:] - f[:-2]
-        rise[2:] = np.maximum(np.minimum(one, two), 0.0)
-    top = rise.max(initial=0.0)
-    if top > 0:
-        rise *= onsets.max(initial=0.0) / top
-    return np.maximum(onsets, rise)
+CHUNK = 4096  # frames per step of the onset search (bounds its temporary arrays)
 
 
-def _onset_peaks(onsets: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """(frame, pitch) of strict local maxima in time that reach ``threshold``, latest first."""
-    if onsets.shape[0] < 3:
+def _rise(frames: np.ndarray, a: int, b: int) -> np.ndarray:
+    """How much the frame activation rises at frames ``a..b-1`` (over one and two frames,
+    the smaller of the two, never negative; 0 at frames 0 and 1), in float64."""
+    lo = max(a - 2, 0)
+    f = frames[lo:b].astype(np.float64)
+    out = np.zeros((b - a, frames.shape[1]))
+    first = max(a, 2)
+    if first < b:
+        t = np.arange(first, b) - lo
+        out[first - a :] = np.maximum(np.minimum(f[t] - f[t - 1], f[t] - f[t - 2]), 0.0)
+    return out
+
+
+def _onset_peaks(
+    onsets: np.ndarray, frames: np.ndarray, threshold: float, infer: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(frame, pitch) of strict local maxima in time of the onset activation that reach
+    ``threshold``, latest first (pitch descending within a frame).
+
+    With ``infer``, the onset activation is the larger of the model's onsets and the frame
+    activation's rise rescaled to the onsets' peak (``peak * rise / max rise``). The search
+    goes through the file in chunks, so its temporaries stay small on long files.
+    """
+    n = onsets.shape[0]
+    if n < 3:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    mid = onsets[1:-1]
-    peak = (mid > onsets[:-2]) & (mid > onsets[2:]) & (mid >= threshold)
-    t, p = np.nonzero(peak)
+    top_rise = 0.0
+    if infer:
+        for a in range(0, n, CHUNK):
+            top_rise = max(top_rise, float(_rise(frames, a, min(n, a + CHUNK)).max()))
+    top_onset = onsets.max()
+
+    def activation(a: int, b: int) -> np.ndarray:
+        x = onsets[a:b].astype(np.float64)
+        if infer and top_rise > 0:
+            np.maximum(x, top_onset * _rise(frames, a, b) / top_rise, out=x)
+        return x
+
+    ts, ps = [], []
+    for a in range(1, n - 1, CHUNK):
+        b = min(n - 1, a + CHUNK)
+        seg = activation(a - 1, b + 1)
+        mid = seg[1:-1]
+        peak = (mid > seg[:-2]) & (mid > seg[2:]) & (mid >= threshold)
+        t, p = np.nonzero(peak)
+        ts.append(t + a)
+        ps.append(p)
+    t, p = np.concatenate(ts), np.concatenate(ps)
     order = np.lexsort((-p, -t))  # time descending, then pitch descending
-    return t[order] + 1, p[order]
+    return t[order], p[order]
 
 
 def _use_up(energy: np.ndarray, lo: int, hi: int, pitch: int) -> None:
@@ -166,16 +196,19 @@ def activations_to_notes(act: Activations, options: NotesOptions | None = None) 
     notes : list of Note, sorted by onset then pitch; times in seconds
     """
     options = options or NotesOptions()
-    frames = np.array(act.note, dtype=np.float32, copy=True)
-    onsets = np.array(act.onset, dtype=np.float32, copy=True)
+    frames = np.asarray(act.note, dtype=np.float32)
+    onsets = np.asarray(act.onset, dtype=np.float32)
     if frames.shape[0] == 0:
         return []
-    _limit_pitches(onsets, options, act.lowest_pitch)
-    _limit_pitches(frames, options, act.lowest_pitch)
-    onset_act = _inferred_onsets(onsets, frames) if options.infer_onsets else onsets
+    if options.min_hz is not None or options.max_hz is not None:
+        frames, onsets = frames.copy(), onsets.copy()
+        _limit_pitches(onsets, options, act.lowest_pitch)
+        _limit_pitches(frames, options, act.lowest_pitch)
     min_len = min_note_frames(options, act.frame_rate)
-    energy = frames.astype(np.float64)
-    peaks = _onset_peaks(onset_act, options.onset_threshold)
+    peaks = _onset_peaks(onsets, frames, options.onset_threshold, options.infer_onsets)
+    # float32 energy compares with the thresholds exactly as float64 would: no float32 lies
+    # between a threshold and its nearest float32
+    energy = frames.copy()
     found = _track_onsets(energy, frames, peaks, options.frame_threshold, min_len)
     if options.melodia:
         found += _melodia(energy, frames, options.frame_threshold, min_len)

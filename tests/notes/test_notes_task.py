@@ -319,3 +319,20 @@ def test_importing_the_task_does_not_import_onnxruntime_or_basic_pitch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_silent_windows_skip_the_model_and_change_nothing(tmp_path):
+    sr = 8000
+    t = np.arange(2 * sr) / sr
+    tone = 0.5 * np.sin(2 * np.pi * 440 * t)
+    x = np.concatenate([np.zeros(6 * sr), tone, np.zeros(6 * sr), tone]).astype(np.float32)
+    f = tmp_path / "gaps.wav"
+    sf.write(f, x, sr, subtype="FLOAT")
+    skipping = NotesTask(engine=ToneEngine())
+    (a,) = skipping.run([_read(f, skipping)], device=CPU)
+    plain = NotesTask(engine=ToneEngine())
+    plain.skip_silence = False
+    (b,) = plain.run([_read(f, plain)], device=CPU)
+    assert a.to_dict() == b.to_dict() and [n.pitch for n in a.notes] == [69, 69]
+    sent = sum(skipping.engine.calls) - 1  # minus the one all-zero window it computed
+    assert sent < sum(plain.engine.calls) - 8

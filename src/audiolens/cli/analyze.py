@@ -121,7 +121,12 @@ def _tasks(args: argparse.Namespace) -> list[Any]:
             from .notes import note_options
 
             out.append(
-                NotesTask(options=note_options(args), out_dir=args.out, model_path=args.model)
+                NotesTask(
+                    options=note_options(args),
+                    out_dir=args.out,
+                    model_path=args.model,
+                    runtime=args.runtime,
+                )
             )
         elif name:
             out.append(name)

@@ -118,6 +118,13 @@ def add_note_options(p: argparse.ArgumentParser) -> None:
         help="tempo written in the MIDI file (default: 120)",
     )
     g.add_argument(
+        "--runtime",
+        choices=("auto", "onnxruntime", "torch"),
+        default="auto",
+        help="what runs the model: onnxruntime, torch (the same weights through PyTorch: "
+        "GPUs without onnxruntime-gpu, Apple MPS), or auto (default)",
+    )
+    g.add_argument(
         "--model",
         type=Path,
         default=None,
@@ -200,7 +207,11 @@ def run(args: argparse.Namespace) -> int:
     find_model(args.model)  # a missing model is a setup error: say so before any file
     paths = [os.fsdecode(raw) for raw in args.files]
     task = NotesTask(
-        options=options, out_dir=args.out, unique_names=_stems_clash(paths), model_path=args.model
+        options=options,
+        out_dir=args.out,
+        unique_names=_stems_clash(paths),
+        model_path=args.model,
+        runtime=args.runtime,
     )
     records, failed = [], 0
     for path in paths:

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ModelNotFound
+from ..errors import ModelNotFound, ParameterError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
 
-__all__ = ["ENV_VAR", "INSTALL_HINT", "BasicPitch", "find_model"]
+__all__ = ["ENV_VAR", "INSTALL_HINT", "BasicPitch", "BasicPitchTorch", "find_model", "make_engine"]
 
 ENV_VAR = "AUDIOLENS_BASIC_PITCH_MODEL"
 INSTALL_HINT = (
@@ -144,3 +144,82 @@ class BasicPitch:
         x = np.ascontiguousarray(windows, dtype=np.float32)[:, :, np.newaxis]
         note, onset, contour = self._session.run(list(_OUTPUTS), {_INPUT: x})
         return {"note": note, "onset": onset, "contour": contour}
+
+
+@dataclass
+class BasicPitchTorch(BasicPitch):
+    """The same basic-pitch model run by PyTorch (CPU, CUDA or MPS) instead of ONNX Runtime.
+
+    The ONNX file's weights are compiled into torch operations by
+    :class:`~audiolens.models.onnx_torch.TorchGraph`. This is the way to run the model on a
+    GPU without onnxruntime-gpu (and on Apple's MPS); its activations agree with ONNX
+    Runtime's to about 1e-6, so the notes are the same. On a CPU, ONNX Runtime is as fast or
+    faster and is what ``runtime="auto"`` uses.
+    """
+
+    _graph: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_graph"] = None
+        return state
+
+    @staticmethod
+    def _torch_device(device: Device) -> str:
+        return device.name if device.name.startswith(("cuda", "mps")) else "cpu"
+
+    def load(self, device: Device) -> None:
+        """Compile the graph for ``device`` (once; again if the device changes)."""
+        if self._graph is not None and self._device == device.name:
+            return
+        from .onnx_torch import TorchGraph
+
+        self._graph = TorchGraph(find_model(self.model_path), self._torch_device(device))
+        self._device = device.name
+        self.provider = f"torch:{self._torch_device(device)}"
+
+    def run(self, windows: np.ndarray, *, device: Device) -> dict[str, np.ndarray]:
+        """As :meth:`BasicPitch.run`, computed with PyTorch on ``device``."""
+        import torch
+
+        self.load(device)
+        x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)[:, :, np.newaxis])
+        with torch.inference_mode():
+            outs = dict(zip(self._graph.outputs, self._graph(x.to(self._graph.device))))
+        note, onset, contour = (outs[name].float().cpu().numpy() for name in _OUTPUTS)
+        return {"note": note, "onset": onset, "contour": contour}
+
+
+def make_engine(
+    runtime: str = "auto", device: Device | None = None, model_path: str | os.PathLike | None = None
+) -> BasicPitch:
+    """basic-pitch on the runtime asked for.
+
+    ``"auto"`` uses ONNX Runtime, except on a GPU that onnxruntime cannot drive here (MPS,
+    or CUDA without onnxruntime-gpu) when PyTorch is installed: then PyTorch runs it.
+    """
+    if runtime not in ("auto", "onnxruntime", "torch"):
+        raise ParameterError(
+            f"runtime={runtime!r} is not known; use 'auto', 'onnxruntime' or 'torch'"
+        )
+    if runtime == "auto":
+        runtime = "torch" if device is not None and _gpu_needs_torch(device) else "onnxruntime"
+    cls = BasicPitchTorch if runtime == "torch" else BasicPitch
+    return cls(model_path=model_path)
+
+
+def _gpu_needs_torch(device: Device) -> bool:
+    if device.name == "cpu" or device.backend != "torch":
+        return False
+    if device.name.startswith("cuda"):
+        try:
+            import onnxruntime
+
+            if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+                return False
+        except ImportError:
+            pass
+    return (
+        importlib.util.find_spec("torch") is not None
+        and importlib.util.find_spec("onnx") is not None
+    )

@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -62,12 +62,6 @@ BLOCK_S = 60.0
 PathLike = str | bytes | os.PathLike
 
 
-def _default_engine() -> FrameEngine:
-    from ...models.basic_pitch import BasicPitch
-
-    return BasicPitch()
-
-
 def midi_name(path: PathLike, *, unique: bool) -> str:
     """The MIDI file name for an input: ``<stem>.mid``, or ``<stem>.<hash>.mid`` when
     ``unique`` (for collections, where two folders may hold files of the same name)."""
@@ -84,9 +78,10 @@ class _Pending:
     """One file's activations as its windows come back from the model."""
 
     item: TaskInput
-    note: list[np.ndarray] = field(default_factory=list)
-    onset: list[np.ndarray] = field(default_factory=list)
-    contour: list[np.ndarray] = field(default_factory=list)
+    note: dict[int, np.ndarray] = field(default_factory=dict)  # window index -> kept frames
+    onset: dict[int, np.ndarray] = field(default_factory=dict)
+    contour: dict[int, np.ndarray] = field(default_factory=dict)
+    windows: int = 0
     n_samples: int | None = None
 
 
@@ -100,11 +95,19 @@ class NotesTask:
     unique_names : name MIDI files ``<stem>.<hash>.mid`` (collections) instead of ``<stem>.mid``
     engine : the model (a frame or event engine, see :mod:`.engine`); basic-pitch when None
     model_path : basic-pitch's ``nmp.onnx`` to use instead of the installed package's
+    runtime : what runs basic-pitch: ``"onnxruntime"``, ``"torch"`` (the same weights through
+        PyTorch, for GPUs without onnxruntime-gpu and Apple MPS), or ``"auto"`` (ONNX Runtime,
+        or PyTorch on a GPU that onnxruntime cannot use here)
     window_batch : windows per model call; None picks 8 on CPU and 64 on accelerators
+
+    Windows of digital silence are not sent to the model: its answer to an all-zero window is
+    computed once and reused (it is always the same), which saves most of the work on stems.
     """
 
     name = "notes"
     version = 1
+    #: send windows of digital silence to the model too (False: reuse its answer for zeros)
+    skip_silence = True
 
     def __init__(
         self,
@@ -114,6 +117,7 @@ class NotesTask:
         unique_names: bool = True,
         engine: FrameEngine | EventEngine | None = None,
         model_path: str | os.PathLike | None = None,
+        runtime: Literal["auto", "onnxruntime", "torch"] = "auto",
         window_batch: int | None = None,
     ) -> None:
         if window_batch is not None and (
@@ -125,12 +129,14 @@ class NotesTask:
         self.options = options or NotesOptions()
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.unique_names = unique_names
-        if engine is None:
-            from ...models.basic_pitch import BasicPitch
+        from ...models.basic_pitch import make_engine
 
-            engine = BasicPitch(model_path=model_path)
-        self.engine = engine
+        self._pick = engine is None  # choose basic-pitch's runtime once the device is known
+        self.runtime = runtime
+        self.model_path = model_path
+        self.engine: FrameEngine | EventEngine = engine or make_engine(runtime, None, model_path)
         self.window_batch = window_batch
+        self._silent_out: dict[str, dict[str, np.ndarray]] = {}
 
     # -- the runner's contract ----------------------------------------------------------------
 
@@ -141,6 +147,13 @@ class NotesTask:
 
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[NotesResult]:
         """Transcribe a batch of files; one NotesResult per input, in order."""
+        if self._pick:
+            from ...models.basic_pitch import make_engine
+
+            engine = make_engine(self.runtime, device, self.model_path)
+            if type(engine) is not type(self.engine):
+                self.engine = engine
+            self._pick = False
         if isinstance(self.engine, FrameEngine):
             acts = self.activations(batch, device=device)
             found = [activations_to_notes(a, self.options) for a in acts]
@@ -178,25 +191,32 @@ class NotesTask:
         want_contour = self.options.pitch_bends
         lo, hi = engine.edge_frames, engine.frames_per_window - engine.edge_frames
         buf: list[np.ndarray] = []
-        owners: list[int] = []
+        owners: list[tuple[int, int]] = []  # (file, window index) of each window in buf
+
+        def keep(k: int, w: int, out: dict[str, np.ndarray], j: int) -> None:
+            p = pending[k]
+            p.note[w] = np.asarray(out["note"][j, lo:hi], dtype=np.float32)
+            p.onset[w] = np.asarray(out["onset"][j, lo:hi], dtype=np.float32)
+            if want_contour:
+                p.contour[w] = np.asarray(out["contour"][j, lo:hi], dtype=np.float32)
 
         def flush() -> None:
             out = engine.run(np.stack(buf), device=device)
-            for j, k in enumerate(owners):
-                p = pending[k]
-                p.note.append(np.asarray(out["note"][j, lo:hi], dtype=np.float32))
-                p.onset.append(np.asarray(out["onset"][j, lo:hi], dtype=np.float32))
-                if want_contour:
-                    p.contour.append(np.asarray(out["contour"][j, lo:hi], dtype=np.float32))
+            for j, (k, w) in enumerate(owners):
+                keep(k, w, out, j)
             buf.clear()
             owners.clear()
 
         for k, p in enumerate(pending):
             for window, total in window_stream(_mono_blocks(p.item), engine):
-                buf.append(window)
-                owners.append(k)
                 if total:
                     p.n_samples = total
+                w, p.windows = p.windows, p.windows + 1
+                if self.skip_silence and not window.any():  # digital silence: the model's answer is always the same
+                    keep(k, w, self._silence(device), 0)
+                    continue
+                buf.append(window)
+                owners.append((k, w))
                 if len(buf) >= size:
                     flush()
             if p.n_samples is None:
@@ -210,8 +230,8 @@ class NotesTask:
         times = frame_times(int(p.n_samples or 0), engine)
         n = times.size
 
-        def joined(parts: list[np.ndarray]) -> np.ndarray:
-            out = np.concatenate(parts)[:n]
+        def joined(parts: dict[int, np.ndarray]) -> np.ndarray:
+            out = np.concatenate([parts[w] for w in range(p.windows)])[:n]
             parts.clear()  # one copy at a time: the parts go as soon as they are joined
             return out
 
@@ -225,6 +245,16 @@ class NotesTask:
             contour_bins_per_semitone=engine.contour_bins_per_semitone,
             duration=int(p.n_samples or 0) / engine.sample_rate,
         )
+
+    def _silence(self, device: Device) -> dict[str, np.ndarray]:
+        """The engine's output for a window of zeros (computed once per device)."""
+        cached = self._silent_out.get(device.name)
+        if cached is None:
+            engine = self.engine
+            assert isinstance(engine, FrameEngine)
+            cached = engine.run(np.zeros((1, engine.window), np.float32), device=device)
+            self._silent_out[device.name] = cached
+        return cached
 
     # -- event engines ------------------------------------------------------------------------
 
@@ -313,6 +343,7 @@ def transcribe(
     device: str | Device = "auto",
     out_dir: str | os.PathLike | None = None,
     model_path: str | os.PathLike | None = None,
+    runtime: Literal["auto", "onnxruntime", "torch"] = "auto",
     engine: FrameEngine | EventEngine | None = None,
 ) -> NotesResult:
     """Transcribe the notes of one music file.
@@ -324,6 +355,7 @@ def transcribe(
     device : "auto", "cpu", "cuda", ... (CUDA needs onnxruntime-gpu; else the CPU runs it)
     out_dir : also write ``<stem>.mid`` there
     model_path : basic-pitch's ``nmp.onnx`` instead of the installed package's
+    runtime : ``"auto"``, ``"onnxruntime"`` or ``"torch"`` (see :class:`NotesTask`)
     engine : another model (see :mod:`audiolens.tasks.notes.engine`)
 
     Returns
@@ -344,7 +376,12 @@ def transcribe(
     from ...devices import resolve_device
 
     task = NotesTask(
-        options=options, out_dir=out_dir, unique_names=False, model_path=model_path, engine=engine
+        options=options,
+        out_dir=out_dir,
+        unique_names=False,
+        model_path=model_path,
+        runtime=runtime,
+        engine=engine,
     )
     dev = resolve_device(device)
     return task.run([_read(path, task)], device=dev)[0]

@@ -286,6 +286,9 @@ def analyze(
         n_workers = _check_workers(workers, len(jobs))
         if n_workers > 1:
             _check_picklable(specs)
+            # biggest files first, so the last ones to finish are short and no worker waits
+            # long for another at the end (longest-processing-time-first scheduling)
+            jobs.sort(key=lambda j: -j.size)
         run_id = store.begin_run(list(versions), dev.label)
         todo = len(jobs) + len(broken)
         logger.info(

@@ -212,7 +212,8 @@ class NotesTask:
                 if total:
                     p.n_samples = total
                 w, p.windows = p.windows, p.windows + 1
-                if self.skip_silence and not window.any():  # digital silence: the model's answer is always the same
+                # digital silence: the model's answer to it is always the same
+                if self.skip_silence and not window.any():
                     keep(k, w, self._silence(device), 0)
                     continue
                 buf.append(window)

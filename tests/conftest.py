@@ -161,6 +161,19 @@ def make_audio(
     return Made(path=out, source=x, sr=sr)
 
 
+def zero_frames_wav(directory: Path) -> Path:
+    """A WAV file with a valid header (2 channels, 16-bit, 44.1 kHz) and no samples."""
+    import wave
+
+    out = Path(directory) / "zero frames.wav"
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(b"")
+    return out
+
+
 def lag_of(x: np.ndarray, ref: np.ndarray) -> int:
     """Samples by which 1-D ``x`` lags ``ref`` (positive: x starts later), by cross-correlation."""
     from scipy.signal import correlate

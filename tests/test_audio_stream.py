@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audiolens_testkit import make_audio, requires_ffmpeg
+from audiolens_testkit import make_audio, requires_ffmpeg, zero_frames_wav
 
 from audiolens import audio as audio_mod
 from audiolens.audio import AudioInfo, load, probe, stream
@@ -185,16 +185,6 @@ def test_close_calls_for_every_ending(made, monkeypatch):
 # -- bad input -------------------------------------------------------------------------------
 
 
-def _zero_frames_wav(tmp_path: Path) -> Path:
-    out = tmp_path / "zero frames.wav"
-    with wave.open(str(out), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(44100)
-        w.writeframes(b"")
-    return out
-
-
 def _missing(tmp_path: Path) -> Path:
     return tmp_path / "missing.flac"
 
@@ -236,7 +226,7 @@ def test_files_that_cannot_be_opened_raise_before_any_block(tmp_path, make, patt
 
 
 def test_a_file_without_samples_raises_like_load(tmp_path):
-    path = _zero_frames_wav(tmp_path)
+    path = zero_frames_wav(tmp_path)
     with pytest.raises(DecodeError, match="audio stream is empty") as loaded:
         load(path)
     for kwargs in ({}, {"sr": 16000, "mono": True}):

@@ -14,14 +14,20 @@ from __future__ import annotations
 import logging
 import os
 import re
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
-from audiolens_testkit import ffmpeg, make_audio, requires_ffmpeg, signal, write_wav
+from audiolens_testkit import (
+    ffmpeg,
+    make_audio,
+    requires_ffmpeg,
+    signal,
+    write_wav,
+    zero_frames_wav,
+)
 from scipy.signal import correlate
 
 from audiolens import audio as audio_mod
@@ -65,16 +71,6 @@ def _bad_streaminfo(tmp_path):
     data[8:30] = bytes(22)  # block sizes, sample rate, channels, bits: all zero
     out = tmp_path / "bad header.flac"
     out.write_bytes(bytes(data))
-    return out
-
-
-def _zero_frames_wav(tmp_path):
-    out = tmp_path / "zero frames.wav"
-    with wave.open(str(out), "wb") as w:
-        w.setnchannels(2)
-        w.setsampwidth(2)
-        w.setframerate(44100)
-        w.writeframes(b"")
     return out
 
 
@@ -167,7 +163,7 @@ NO_AUDIO = {
     ),
     "m4a-without-index": (_moov_missing, r"header is damaged"),
     "flac-bad-header": (_bad_streaminfo, r"audio is corrupt: none of its \d+ packet"),
-    "wav-zero-frames": (_zero_frames_wav, r"audio stream is empty"),
+    "wav-zero-frames": (zero_frames_wav, r"audio stream is empty"),
     "mkv-empty-audio-track": (_empty_track_mkv, r"audio stream is empty"),
     "video-without-audio": (_video_only, r"has no audio stream \(only video\)"),
 }
@@ -466,7 +462,7 @@ def _library(tmp_path):
         "text.mp3": _text,
         "cut.flac": lambda p: _cut(_good(p), p / "cut.flac", 30),
         "bad header.flac": _bad_streaminfo,
-        "zero frames.wav": _zero_frames_wav,
+        "zero frames.wav": zero_frames_wav,
         "video only.mp4": _video_only,
         "random.wav": _random,
     }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "EXIT_FAILED",
@@ -12,9 +14,11 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "add_device_argument",
+    "add_files_command",
     "add_verbosity_arguments",
     "configure_logging",
     "error",
+    "number",
 ]
 
 EXIT_OK = 0  #: everything worked
@@ -23,6 +27,43 @@ EXIT_USAGE = 2  #: bad command line or configuration (argparse's own code)
 EXIT_INTERRUPTED = 130  #: Ctrl-C
 
 logger = logging.getLogger("audiolens")
+
+
+def number(
+    kind: type = float, *, low: float | None = None, high: float | None = None, above: bool = False
+) -> Callable[[str], Any]:
+    """An argparse ``type`` for a number of ``kind`` from ``low`` (exclusive when ``above``)
+    to ``high``, with a message that says what is allowed."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if low is not None and (value <= low if above else value < low):
+            bound = f"above {low:g}" if above else f"at least {low:g}"
+            raise argparse.ArgumentTypeError(f"{value} must be {bound}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} must be at most {high:g}")
+        return value
+
+    return parse
+
+
+def add_files_command(
+    subparsers: Any, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A subcommand that takes audio FILEs, with its help texts laid out as written."""
+    p = subparsers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
+    return p
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_FAILED, EXIT_OK, add_device_argument
+from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, number
 
 __all__ = ["add_parser", "run"]
 
@@ -65,7 +65,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=_positive_int,
+        type=number(int, low=1),
         default=None,
         metavar="N",
         help="worker processes (default: one per CPU core; 1 = no subprocesses)",
@@ -79,16 +79,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     add_note_options(p)
     return p
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

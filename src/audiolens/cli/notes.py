@@ -9,7 +9,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, error
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_device_argument,
+    add_files_command,
+    error,
+    number,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -37,24 +44,8 @@ on stderr with the problem), 2 for a bad command line or a missing model.
 """
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} must be from 0 to 1")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{value} must be positive")
-    return value
+_fraction = number(low=0.0, high=1.0)
+_positive = number(low=0.0, above=True)
 
 
 def add_note_options(p: argparse.ArgumentParser) -> None:
@@ -152,14 +143,13 @@ def note_options(args: argparse.Namespace) -> Any:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``notes`` to the CLI."""
-    p = subparsers.add_parser(
+    p = add_files_command(
+        subparsers,
         "notes",
         help="transcribe music to MIDI (polyphonic notes)",
         description=_DESCRIPTION,
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
     p.add_argument(
         "-o",
         "--out",

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, error
+from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, add_files_command, error
 
 __all__ = ["add_parser", "run"]
 
@@ -34,14 +34,13 @@ use `audiolens analyze`.
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``quality`` to the CLI."""
-    p = subparsers.add_parser(
+    p = add_files_command(
+        subparsers,
         "quality",
         help="tell whether files are really lossless, lossy, or transcodes",
         description=_DESCRIPTION,
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
     add_device_argument(p)
     p.add_argument(
         "--plot",

@@ -537,8 +537,21 @@ def hour_file(coll: Collection, corpus: Path) -> Path:
     return path
 
 
-def table_hour(coll: Collection, corpus: Path) -> None:
-    """Peak memory and time for one 1-hour file: ours (streamed) and basic-pitch's predict()."""
+def _peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (Linux /proc), in MB; 0 when unknown."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def table_hour(coll: Collection, corpus: Path, limit: float) -> None:
+    """Peak memory and time for one 1-hour file: ours (streamed) and basic-pitch's predict(),
+    each in its own process, stopped after ``limit`` seconds."""
     import subprocess
 
     path = hour_file(coll, corpus)
@@ -548,16 +561,32 @@ def table_hour(coll: Collection, corpus: Path) -> None:
         ("audiolens transcribe()", _OURS_HOUR, []),
         ("basic-pitch predict()", _REF_HOUR, [str(HERE)]),
     ):
-        out = subprocess.run(
-            [sys.executable, "-c", code, str(path), *extra], capture_output=True, text=True
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(path), *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        if out.returncode != 0:
-            print(f"{label:36s} failed: {out.stderr.strip().splitlines()[-1:]}")
+        t0, peak = time.perf_counter(), 0.0
+        while proc.poll() is None and time.perf_counter() - t0 < limit:
+            peak = max(peak, _peak_rss_mb(proc.pid))
+            time.sleep(0.5)
+        if proc.poll() is None:
+            peak = max(peak, _peak_rss_mb(proc.pid))
+            proc.kill()
+            proc.communicate()
+            print(f"{label:36s}{'-':>8s}{'>' + format(limit, '.0f'):>9s}{peak:13.0f}  (stopped)")
             continue
-        n, secs, rss_kb = out.stdout.split()[-3:]
-        print(f"{label:36s}{int(n):8d}{float(secs):9.1f}{int(rss_kb) / 1024:13.0f}")
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            print(f"{label:36s} failed: {err.strip().splitlines()[-1:]}")
+            continue
+        n, secs, rss_kb = out.split()[-3:]
+        peak = max(peak, int(rss_kb) / 1024)
+        print(f"{label:36s}{int(n):8d}{float(secs):9.1f}{peak:13.0f}")
     print("audiolens decodes the file in 60 s blocks and keeps only note and onset activations;")
-    print("basic-pitch loads the whole file and keeps every window's outputs.")
+    print("basic-pitch loads the whole file, keeps every window's outputs, and its melodia pass")
+    print("takes an argmax over the whole activation matrix for every note it adds.")
 
 
 # --------------------------------------------------------------------------- main
@@ -572,6 +601,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-ours", action="store_true", help="basic-pitch's columns only")
     ap.add_argument("--per-file", action="store_true", help="also print seconds per file")
     ap.add_argument("--no-hour", action="store_true", help="skip the 1-hour memory table")
+    ap.add_argument(
+        "--hour-limit", type=float, default=900, help="seconds each side gets on the hour"
+    )
     args = ap.parse_args(argv)
 
     coll = Collection(eval_music_clips(), None if args.quick else args.corpus.resolve())
@@ -623,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
     if why is None:
         table_model_bound(coll, args.workers, walls)
         if not args.quick and not args.no_hour:
-            table_hour(coll, args.corpus.resolve())
+            table_hour(coll, args.corpus.resolve(), args.hour_limit)
     if args.per_file:
         table_per_file(coll, ref, ref_model, elapsed)
     else:

@@ -20,7 +20,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -73,14 +73,31 @@ def midi_name(path: PathLike, *, unique: bool) -> str:
     return f"{safe}.{tag}.mid"
 
 
+class _Rows:
+    """A growing (frames, bins) float32 array, filled window by window at known rows."""
+
+    def __init__(self, rows: int, bins: int) -> None:
+        self.data = np.zeros((max(rows, 1), bins), dtype=np.float32)
+
+    def put(self, row: int, block: np.ndarray) -> None:
+        end = row + block.shape[0]
+        if end > self.data.shape[0]:  # the container said less than there is: grow by half
+            grown = np.zeros(
+                (max(end, self.data.shape[0] * 3 // 2), self.data.shape[1]), np.float32
+            )
+            grown[: self.data.shape[0]] = self.data
+            self.data = grown
+        self.data[row:end] = block
+
+
 @dataclass
 class _Pending:
     """One file's activations as its windows come back from the model."""
 
     item: TaskInput
-    note: dict[int, np.ndarray] = field(default_factory=dict)  # window index -> kept frames
-    onset: dict[int, np.ndarray] = field(default_factory=dict)
-    contour: dict[int, np.ndarray] = field(default_factory=dict)
+    note: _Rows | None = None
+    onset: _Rows | None = None
+    contour: _Rows | None = None
     windows: int = 0
     n_samples: int | None = None
 
@@ -195,10 +212,18 @@ class NotesTask:
 
         def keep(k: int, w: int, out: dict[str, np.ndarray], j: int) -> None:
             p = pending[k]
-            p.note[w] = np.asarray(out["note"][j, lo:hi], dtype=np.float32)
-            p.onset[w] = np.asarray(out["onset"][j, lo:hi], dtype=np.float32)
-            if want_contour:
-                p.contour[w] = np.asarray(out["contour"][j, lo:hi], dtype=np.float32)
+            if p.note is None:  # sized from the container's duration; grown if it is short
+                est = int((p.item.info.duration or 0) * engine.sample_rate) + engine.window
+                rows = frame_times(est, engine).size
+                p.note = _Rows(rows, out["note"].shape[2])
+                p.onset = _Rows(rows, out["onset"].shape[2])
+                if want_contour:
+                    p.contour = _Rows(rows, out["contour"].shape[2])
+            row = w * (hi - lo)
+            p.note.put(row, out["note"][j, lo:hi])
+            p.onset.put(row, out["onset"][j, lo:hi])
+            if p.contour is not None:
+                p.contour.put(row, out["contour"][j, lo:hi])
 
         def flush() -> None:
             out = engine.run(np.stack(buf), device=device)
@@ -230,16 +255,11 @@ class NotesTask:
         engine = self.engine
         times = frame_times(int(p.n_samples or 0), engine)
         n = times.size
-
-        def joined(parts: dict[int, np.ndarray]) -> np.ndarray:
-            out = np.concatenate([parts[w] for w in range(p.windows)])[:n]
-            parts.clear()  # one copy at a time: the parts go as soon as they are joined
-            return out
-
+        assert p.note is not None and p.onset is not None  # every file has a window
         return Activations(
-            note=joined(p.note),
-            onset=joined(p.onset),
-            contour=joined(p.contour) if p.contour else None,
+            note=p.note.data[:n],
+            onset=p.onset.data[:n],
+            contour=None if p.contour is None else p.contour.data[:n],
             times=times,
             frame_rate=engine.sample_rate / engine.frame_hop,
             lowest_pitch=engine.lowest_pitch,

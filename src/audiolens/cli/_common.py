@@ -15,6 +15,7 @@ __all__ = [
     "EXIT_USAGE",
     "add_device_argument",
     "add_files_command",
+    "add_report_arguments",
     "add_verbosity_arguments",
     "configure_logging",
     "error",
@@ -64,6 +65,20 @@ def add_files_command(
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
     return p
+
+
+def add_report_arguments(parser: argparse.ArgumentParser, *, plot: str) -> None:
+    """``--device``, ``--plot DIR`` (``plot`` says what picture) and ``--format``."""
+    from pathlib import Path
+
+    add_device_argument(parser)
+    parser.add_argument("--plot", metavar="DIR", type=Path, help=plot)
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl"),
+        default="text",
+        help="what to print on stdout (default: text)",
+    )
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:

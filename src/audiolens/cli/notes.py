@@ -12,8 +12,8 @@ from typing import Any
 from ._common import (
     EXIT_FAILED,
     EXIT_OK,
-    add_device_argument,
     add_files_command,
+    add_report_arguments,
     error,
     number,
 )
@@ -158,19 +158,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder for the .mid and .json files (default: the current folder)",
     )
-    add_device_argument(p)
-    p.add_argument(
-        "--plot",
-        metavar="DIR",
-        type=Path,
-        help="also write a piano-roll picture per file over its spectrogram",
-    )
-    p.add_argument(
-        "--format",
-        choices=("text", "json", "jsonl"),
-        default="text",
-        help="what to print on stdout (default: text)",
-    )
+    add_report_arguments(p, plot="also write a piano-roll picture per file over its spectrogram")
     add_note_options(p)
     return p
 

@@ -6,10 +6,9 @@ import argparse
 import json
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, add_files_command, error
+from ._common import EXIT_FAILED, EXIT_OK, add_files_command, add_report_arguments, error
 
 __all__ = ["add_parser", "run"]
 
@@ -41,19 +40,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         epilog=_EPILOG,
     )
-    add_device_argument(p)
-    p.add_argument(
-        "--plot",
-        metavar="DIR",
-        type=Path,
-        help="write a spectrogram picture per file with the cutoff marked",
-    )
-    p.add_argument(
-        "--format",
-        choices=("text", "json", "jsonl"),
-        default="text",
-        help="what to print on stdout (default: text)",
-    )
+    add_report_arguments(p, plot="write a spectrogram picture per file with the cutoff marked")
     return p
 
 

@@ -171,15 +171,26 @@ def _melodia(
     return out
 
 
-def _bends(contour: np.ndarray, start: int, end: int, pitch_bin: int, per_semitone: int) -> tuple:
+def _bend_weights() -> np.ndarray:
+    """The Gaussian (std 5 bins) that favours contour bins near a note's own pitch."""
     from scipy.signal.windows import gaussian
 
-    n_bins = contour.shape[1]
+    return gaussian(2 * BEND_TOLERANCE + 1, std=5)
+
+
+def _bends(
+    contour: np.ndarray,
+    start: int,
+    end: int,
+    pitch_bin: int,
+    per_semitone: int,
+    weights: np.ndarray,
+) -> tuple[int, ...]:
+    """Per-frame pitch deviation of a note, in contour bins, from the contour around it."""
     tol = BEND_TOLERANCE
     centre = per_semitone * pitch_bin
-    lo, hi = max(centre - tol, 0), min(n_bins, centre + tol + 1)
-    weights = gaussian(2 * tol + 1, std=5)[lo - (centre - tol) : hi - (centre - tol)]
-    sub = contour[start:end, lo:hi] * weights
+    lo, hi = max(centre - tol, 0), min(contour.shape[1], centre + tol + 1)
+    sub = contour[start:end, lo:hi] * weights[lo - (centre - tol) : hi - (centre - tol)]
     return tuple(int(b) for b in np.argmax(sub, axis=1) - (centre - lo))
 
 
@@ -214,11 +225,13 @@ def activations_to_notes(act: Activations, options: NotesOptions | None = None) 
         found += _melodia(energy, frames, options.frame_threshold, min_len)
     times = np.asarray(act.times, dtype=np.float64)
     after = times[-1] + 1.0 / float(act.frame_rate)  # the end of the last frame
+    weights = _bend_weights() if options.pitch_bends and act.contour is not None else None
     notes = []
     for start, end, pitch, amp in found:
         bends = None
-        if options.pitch_bends and act.contour is not None:
-            bends = _bends(act.contour, start, end, pitch, act.contour_bins_per_semitone)
+        if weights is not None:
+            per = act.contour_bins_per_semitone
+            bends = _bends(act.contour, start, end, pitch, per, weights)
         velocity = int(min(127, max(1, np.round(127 * amp))))
         offset = float(times[end]) if end < times.size else float(after)
         notes.append(Note(float(times[start]), offset, pitch + act.lowest_pitch, velocity, bends))

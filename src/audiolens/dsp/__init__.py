@@ -1,4 +1,5 @@
-"""Spectral features on any backend: frames, STFT, Welch PSD, Mel and logarithmic filterbanks.
+"""Spectral features on any backend: frames, STFT, Welch PSD, Mel and logarithmic filterbanks,
+onset envelopes (spectral flux) and tempo (autocorrelation tempogram).
 
 Every function takes a numpy array or a torch tensor (on any device) and returns the same kind;
 the numpy/scipy path is the reference, and the torch path runs the same code through the
@@ -33,6 +34,7 @@ from .filters import (
 from .frames import frame, frame_centered
 from .logspec import log_filtered_spectrogram, madmom_frames
 from .melspec import mel_spectrogram
+from .rhythm import spectral_flux, tempo, tempo_frequencies, tempogram
 from .spectral import fft_frequencies, magnitude, power_spectrogram, stft
 from .welch import welch
 from .windows import get_window
@@ -54,6 +56,10 @@ __all__ = [
     "mel_spectrogram",
     "mel_to_hz",
     "power_spectrogram",
+    "spectral_flux",
     "stft",
+    "tempo",
+    "tempo_frequencies",
+    "tempogram",
     "welch",
 ]

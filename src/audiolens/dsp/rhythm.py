@@ -177,8 +177,19 @@ def tempogram(
 
 
 def tempo_frequencies(n_bins: int, *, sr: float, hop_length: float) -> np.ndarray:
-    """The tempo (BPM) of each lag of a tempogram: ``60 * sr / (hop_length * lag)``, with
-    ``inf`` for lag 0 (:func:`librosa.tempo_frequencies`)."""
+    """The tempo of each lag of a tempogram (:func:`librosa.tempo_frequencies`).
+
+    Parameters
+    ----------
+    n_bins : int > 0
+        Lags ``0 .. n_bins - 1``.
+    sr, hop_length : the envelope's frame rate is ``sr / hop_length``
+
+    Returns
+    -------
+    bpm : np.ndarray [shape=(n_bins,)]
+        ``60 * sr / (hop_length * lag)`` beats per minute; ``inf`` for lag 0.
+    """
     n_bins = positive_int("n_bins", n_bins)
     sr = positive_float("sr", sr)
     hop_length = positive_float("hop_length", hop_length)

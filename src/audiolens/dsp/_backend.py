@@ -188,16 +188,23 @@ _CHUNK_BYTES = 1 << 20
 def map_frames(fn: Callable[[Any], Any], frames: Any, xp: ModuleType) -> Any:
     """``fn(frames)`` for a function that maps ``(..., n_frames, a)`` to ``(..., n_frames, b)``.
 
-    numpy runs it over blocks of frames into one preallocated output (a loop over blocks, not
-    frames); torch runs it in one call, which suits GPUs.
+    On CPUs (numpy, and torch on the CPU) it runs over blocks of frames into one preallocated
+    output (a loop over blocks, not frames), so the temporaries stay in cache; on GPUs torch
+    runs it in one call.
     """
     n_frames = frames.shape[-2]
-    per_frame = max(1, math.prod(frames.shape[:-2]) * frames.shape[-1] * frames.itemsize)
+    itemsize = frames.itemsize if is_numpy(xp) else frames.element_size()
+    per_frame = max(1, math.prod(frames.shape[:-2]) * frames.shape[-1] * itemsize)
     step = max(1, _CHUNK_BYTES // per_frame)
-    if not is_numpy(xp) or n_frames <= 2 * step:
+    on_cpu = is_numpy(xp) or str(array_api_compat.device(frames)) == "cpu"
+    if not on_cpu or n_frames <= 2 * step:
         return fn(frames)
     first = fn(frames[..., :step, :])
-    out = np.empty((*first.shape[:-2], n_frames, first.shape[-1]), dtype=first.dtype)
+    shape = (*first.shape[:-2], n_frames, first.shape[-1])
+    if is_numpy(xp):
+        out = np.empty(shape, dtype=first.dtype)
+    else:
+        out = xp.empty(shape, dtype=first.dtype, device=array_api_compat.device(first))
     out[..., :step, :] = first
     for start in range(step, n_frames, step):
         out[..., start : start + step, :] = fn(frames[..., start : start + step, :])

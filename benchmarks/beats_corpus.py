@@ -62,8 +62,6 @@ import argparse
 import json
 import math
 import os
-import shutil
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -77,13 +75,12 @@ import soundfile as sf
 from scipy import signal
 from scipy.ndimage import uniform_filter1d
 
-from notes_corpus import GM_NAMES, PIANOS, ROLE_PROGRAMS, TempoMap
+from notes_corpus import GM_NAMES, PIANOS, ROLE_PROGRAMS, TempoMap, require_render_tools
 from quality_corpus import (
     DRUM_KITS,
     DRUM_NOTES,
     PROGRESSIONS,
     SCALES,
-    SOUNDFONT,
     TPB,
     Track,
     lame,
@@ -898,11 +895,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--check", type=int, default=0, metavar="N", help="check kick onsets of N pieces"
     )
     args = ap.parse_args(argv)
-    for tool in ("fluidsynth", "lame", "ffmpeg"):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not on PATH (Debian: apt-get install fluidsynth lame ffmpeg)")
-    if not SOUNDFONT.exists():
-        sys.exit(f"soundfont not found: {SOUNDFONT} (Debian package fluid-soundfont-gm)")
+    require_render_tools()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     n_make = min(args.n, args.limit) if args.limit else args.n

@@ -404,6 +404,15 @@ def check(out: Path, rows: list[dict[str, object]]) -> None:
     print(f"MIDI read back with _notes_truth.load_midi: {len(rows) - bad}/{len(rows)} match")
 
 
+def require_render_tools() -> None:
+    """Exit with the install command when fluidsynth, lame, ffmpeg or the soundfont is missing."""
+    for tool in ("fluidsynth", "lame", "ffmpeg"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not on PATH (Debian: apt-get install fluidsynth lame ffmpeg)")
+    if not SOUNDFONT.exists():
+        sys.exit(f"soundfont not found: {SOUNDFONT} (Debian package fluid-soundfont-gm)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -412,11 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="pieces rendered at once")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    for tool in ("fluidsynth", "lame", "ffmpeg"):
-        if shutil.which(tool) is None:
-            sys.exit(f"{tool} is not on PATH (Debian: apt-get install fluidsynth lame ffmpeg)")
-    if not SOUNDFONT.exists():
-        sys.exit(f"soundfont not found: {SOUNDFONT} (Debian package fluid-soundfont-gm)")
+    require_render_tools()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

@@ -105,15 +105,23 @@ def track_beats(activation: np.ndarray, model: BeatDBN | None = None) -> np.ndar
     log_beat = np.log(act)
     log_other = np.log((1.0 - act) / (model.observation_lambda - 1))
 
-    delta = np.where(is_beat, log_beat[0], log_other[0]) - np.log(n_states)
+    beat_states = np.flatnonzero(is_beat)
+    gain = log_beat - log_other  # what a beat state gets on top of a non-beat state
+    delta = np.full(n_states, log_other[0] - np.log(n_states))
+    delta[beat_states] += gain[0]
     back = np.empty((act.size, n_per), dtype=np.int16)
+    columns = np.arange(n_per)
+    shifted = np.empty_like(delta)
+    entering = np.empty_like(log_trans)
     for t in range(1, act.size):
-        entering = delta[last][:, None] + log_trans  # (from period, to period)
-        back[t] = np.argmax(entering, axis=0)
-        best_in = entering[back[t], np.arange(n_per)]
-        delta = np.roll(delta, 1)
-        delta[start] = best_in
-        delta += np.where(is_beat, log_beat[t], log_other[t])
+        np.add(delta[last][:, None], log_trans, out=entering)  # (from period, to period)
+        arg = entering.argmax(axis=0)
+        back[t] = arg
+        shifted[1:] = delta[:-1]  # every position advances by one frame
+        shifted[start] = entering[arg, columns]  # a new beat starts, maybe at a new period
+        shifted += log_other[t]
+        shifted[beat_states] += gain[t]
+        delta, shifted = shifted, delta
     # back-track: within a beat the predecessor is the previous position
     s = int(np.argmax(delta))
     k = int(np.searchsorted(start, s, side="right") - 1)

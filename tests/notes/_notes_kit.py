@@ -43,10 +43,11 @@ class ToneEngine:
     pitch_bins = 88
     lowest_pitch = 21
     contour_bins_per_semitone = 3
+    dft_size = 400  # samples of each frame's DFT
 
     def __init__(self) -> None:
         self.calls: list[int] = []
-        n = 400
+        n = self.dft_size
         t = np.arange(n) / self.sample_rate
         hz = 440.0 * 2.0 ** ((np.arange(88) + 21 - 69) / 12.0)
         hz = np.minimum(hz, self.sample_rate / 2 - 1)

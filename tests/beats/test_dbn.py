@@ -76,3 +76,56 @@ def test_spectral_flux_of_a_real_clip():
     ref = np.loadtxt(EVAL / "beats" / "ballroom_Media-105901.beats", ndmin=2)[:, 0]
     # a plain onset function, no learned activation yet: measured 0.62 (librosa's tracker 0.91)
     assert f(ref, track_beats(act)) >= 0.55
+
+
+def frame_by_frame_viterbi(act: np.ndarray, model: BeatDBN) -> np.ndarray:
+    """The textbook decoding: Viterbi over every (period, position) state, frame by frame."""
+    from audiolens.tasks.beats.dbn import _log_transitions
+
+    act = np.clip(act, 1e-7, 1 - 1e-7)
+    periods = model.periods()
+    start = np.concatenate([[0], np.cumsum(periods)[:-1]])
+    last = start + periods - 1
+    n_states = int(periods.sum())
+    position = np.arange(n_states) - np.repeat(start, periods)
+    beat = position < np.repeat(model.beat_states(periods), periods)
+    trans = _log_transitions(periods, model.transition_lambda)
+    log_b = np.log(act)
+    log_o = np.log((1.0 - act) / (model.observation_lambda - 1))
+    delta = np.where(beat, log_b[0], log_o[0]) - np.log(n_states)
+    back = []
+    for t in range(1, act.size):
+        entering = delta[last][:, None] + trans
+        arg = entering.argmax(axis=0)
+        back.append(arg)
+        new = np.empty_like(delta)
+        new[1:] = delta[:-1]
+        new[start] = entering[arg, np.arange(periods.size)]
+        delta = new + np.where(beat, log_b[t], log_o[t])
+    s = int(np.argmax(delta))
+    k = int(np.searchsorted(start, s, side="right") - 1)
+    phi = s - int(start[k])
+    found = []
+    for t in range(act.size - 1, -1, -1):
+        if phi == 0:
+            found.append(t)
+            if t > 0:
+                k = int(back[t - 1][k])
+                phi = int(periods[k]) - 1
+        else:
+            phi -= 1
+    frames = np.array(found[::-1])
+    if frames.size and frames[0] == 0 and act[0] < model.threshold:
+        frames = frames[1:]
+    return frames / model.fps
+
+
+@pytest.mark.parametrize("seed,width", [(0, None), (1, None), (2, 4)])
+def test_the_blocked_recursion_equals_frame_by_frame_viterbi(seed, width):
+    rng = np.random.default_rng(seed)
+    bpm = rng.uniform(70, 190)
+    beats = np.arange(rng.uniform(0, 1), 12.0, 60.0 / bpm)
+    beats = beats + rng.normal(0, 0.01, beats.size)  # a little timing noise
+    act = pulses(beats[rng.random(beats.size) > 0.2], 12.0, noise=0.3, seed=seed)
+    model = BeatDBN(min_bpm=60, max_bpm=200, beat_width=width)
+    np.testing.assert_array_equal(track_beats(act, model), frame_by_frame_viterbi(act, model))

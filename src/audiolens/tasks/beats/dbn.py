@@ -8,8 +8,15 @@ with a probability ``exp(-lambda * |tau' / tau - 1|)`` (normalised), so tempo ch
 possible but smooth. The first ``tau / observation_lambda`` positions of a beat are "beat"
 states that expect a high activation ``a``; the others expect ``(1 - a) / (lambda_o - 1)``.
 
-Decoding keeps a back-pointer only where a state has more than one predecessor (the first
-position of a beat), so memory grows with frames x periods, not frames x states.
+Decoding: within a beat the path is fixed (the position advances one state per frame), so the
+Viterbi path over (period, position) states is a path over beat starts, and its best score is
+a semi-Markov recursion over (frame, period): ``D[s, k]`` = the score of the frames of a beat
+of period ``tau_k`` starting at frame ``s`` (two look-ups in cumulative sums) plus the best
+``D[s - tau_j, j] + log P(tau_k | tau_j)``. Every predecessor lies at least ``min(tau)``
+frames back, so ``min(tau)`` frames at a time are solved in one vectorised step. The decoded
+beats are exactly those of the frame-by-frame Viterbi decoding of the same model (a test
+compares the two); back-pointers take frames x periods (16 bits each), scores only the last
+``max(tau) + min(tau)`` frames.
 """
 
 from __future__ import annotations
@@ -32,7 +39,11 @@ class BeatDBN:
     fps : activation frames per second
     min_bpm, max_bpm : the tempo range the periods cover
     transition_lambda : how strongly tempo changes between beats are penalised
-    observation_lambda : a beat's first ``1 / observation_lambda`` is its "beat" part
+    observation_lambda : a beat's first ``1 / observation_lambda`` is its "beat" part, and a
+        non-beat frame expects ``(1 - a) / (observation_lambda - 1)``
+    beat_width : when set, the "beat" part is this many frames at every tempo instead (for
+        activations whose peaks are equally narrow at every tempo: the proportional part would
+        make slow tempi pay for frames after the peak and favour doubled tempi)
     threshold : activations below this at every frame give no beats at all
     """
 
@@ -42,6 +53,7 @@ class BeatDBN:
     transition_lambda: float = 100.0
     observation_lambda: int = 16
     threshold: float = 0.05
+    beat_width: int | None = None
 
     def __post_init__(self) -> None:
         if not self.fps > 0:
@@ -53,12 +65,23 @@ class BeatDBN:
             )
         if self.observation_lambda < 2:
             raise ParameterError(f"observation_lambda={self.observation_lambda!r} must be >= 2")
+        if self.beat_width is not None and not 1 <= self.beat_width < self.periods()[0]:
+            raise ParameterError(
+                f"beat_width={self.beat_width!r} must be at least 1 and shorter than the "
+                f"shortest beat ({self.periods()[0]} frames)"
+            )
 
     def periods(self) -> np.ndarray:
         """The beat periods (frames per beat), one per whole number of frames in range."""
         lo = int(np.floor(60.0 * self.fps / self.max_bpm))
         hi = int(np.ceil(60.0 * self.fps / self.min_bpm))
         return np.arange(max(lo, 2), hi + 1)
+
+    def beat_states(self, periods: np.ndarray) -> np.ndarray:
+        """How many frames at the start of a beat of each period are its "beat" part."""
+        if self.beat_width is not None:
+            return np.full(periods.shape, self.beat_width, dtype=np.int64)
+        return np.ceil(periods / self.observation_lambda).astype(np.int64)
 
 
 def _log_transitions(periods: np.ndarray, lam: float) -> np.ndarray:
@@ -93,51 +116,68 @@ def track_beats(activation: np.ndarray, model: BeatDBN | None = None) -> np.ndar
         return np.zeros(0)
     if act.max() < model.threshold:
         return np.zeros(0)
-    act = np.clip(act, 1e-7, 1 - 1e-7)
-    periods = model.periods()
-    n_per = periods.size
-    start = np.concatenate([[0], np.cumsum(periods)[:-1]])  # first state of each period
-    last = start + periods - 1
-    n_states = int(periods.sum())
-    position = np.arange(n_states) - np.repeat(start, periods)
-    is_beat = position < np.repeat(periods, periods) / model.observation_lambda
-    log_trans = _log_transitions(periods, model.transition_lambda)
-    log_beat = np.log(act)
-    log_other = np.log((1.0 - act) / (model.observation_lambda - 1))
-
-    beat_states = np.flatnonzero(is_beat)
-    gain = log_beat - log_other  # what a beat state gets on top of a non-beat state
-    delta = np.full(n_states, log_other[0] - np.log(n_states))
-    delta[beat_states] += gain[0]
-    back = np.empty((act.size, n_per), dtype=np.int16)
-    columns = np.arange(n_per)
-    shifted = np.empty_like(delta)
-    entering = np.empty_like(log_trans)
-    for t in range(1, act.size):
-        np.add(delta[last][:, None], log_trans, out=entering)  # (from period, to period)
-        arg = entering.argmax(axis=0)
-        back[t] = arg
-        shifted[1:] = delta[:-1]  # every position advances by one frame
-        shifted[start] = entering[arg, columns]  # a new beat starts, maybe at a new period
-        shifted += log_other[t]
-        shifted[beat_states] += gain[t]
-        delta, shifted = shifted, delta
-    # back-track: within a beat the predecessor is the previous position
-    s = int(np.argmax(delta))
-    k = int(np.searchsorted(start, s, side="right") - 1)
-    phi = s - int(start[k])
-    beats = []
-    for t in range(act.size - 1, -1, -1):
-        if phi == 0:
-            beats.append(t)
-            if t > 0:
-                k = int(back[t, k])
-                phi = int(periods[k]) - 1
-        else:
-            phi -= 1
-    frames = np.array(beats[::-1], dtype=np.int64)
+    frames = _decode(np.clip(act, 1e-7, 1 - 1e-7), model)
     # a beat is where the path enters a beat's first position; drop one at frame 0 that is
     # only the path's start
     if frames.size and frames[0] == 0 and act[0] < model.threshold:
         frames = frames[1:]
     return frames / model.fps
+
+
+def _decode(act: np.ndarray, model: BeatDBN) -> np.ndarray:
+    """The frames where the Viterbi path starts a beat (see the module docstring)."""
+    n = act.size
+    tau = model.periods()
+    K = tau.size
+    lam = model.observation_lambda
+    m = model.beat_states(tau)  # the "beat" states at the start of each beat
+    tmax, tmin = int(tau.max()), int(tau.min())
+    # cumulative log-likelihoods of "beat" and "no beat"; past the end, no evidence (0)
+    lb = np.zeros(n + tmax + 1)
+    lo = np.zeros(n + tmax + 1)
+    lb[:n] = np.log(act)
+    lo[:n] = np.log((1.0 - act) / (lam - 1))
+    CB = np.concatenate([[0.0], np.cumsum(lb)])
+    CO = np.concatenate([[0.0], np.cumsum(lo)])
+    log_init = -np.log(float(tau.sum()))  # uniform over all (period, position) states
+    to_from = np.ascontiguousarray(_log_transitions(tau, model.transition_lambda).T)
+    to_from = to_from.astype(np.float32)
+    # the path's first, partial beat: period j, its last frame at s - 1 (s <= tau_j)
+    s0 = np.arange(tmax + 1)[:, None]
+    nb = np.clip(m[None, :] - tau[None, :] + s0, 0, s0)
+    first = CB[nb] + CO[s0] - CO[nb] + log_init
+    first[(s0 > tau[None, :]) | (s0 == 0)] = -np.inf
+    # D[s, k] lives in a ring of the last R frames: a predecessor is at most tmax frames back
+    R = tmax + tmin + 1
+    ring = np.empty((R, K))
+    ring[0] = CB[m] - CB[0] + CO[tau] - CO[m] + log_init
+    back = np.empty((n, K), dtype=np.int16)
+    flat = ring.reshape(-1)
+    cols = np.arange(K)
+    lag = np.arange(tmin)[:, None] - tau[None, :]  # (frame in block, from) -> s - tau_j - b
+    for b in range(1, n, tmin):
+        e = min(b + tmin, n)
+        s = np.arange(b, e)[:, None]
+        idx = lag[: e - b] + b
+        F = flat[(idx % R) * K + cols]
+        if b <= tmax:
+            F = np.where(idx >= 1, F, first[np.minimum(s[:, 0], tmax)])
+        top = F.max(axis=1, keepdims=True)
+        X = (F - top).astype(np.float32)[:, None, :] + to_from  # (frame, to, from)
+        arg = X.argmax(axis=2)
+        back[b:e] = arg
+        own = CB[s + m] - CB[s] + CO[s + tau] - CO[s + m]
+        ring[s[:, 0] % R] = own + np.take_along_axis(X, arg[..., None], axis=2)[..., 0] + top
+    # the path ends in the beat that covers the last frame
+    tail = np.arange(max(n - tmax, 0), n)
+    score = np.where(tail[:, None] + tau[None, :] > n - 1, ring[tail % R], -np.inf)
+    i, k = divmod(int(np.argmax(score)), K)
+    s = int(tail[i])
+    starts = [s]
+    while s > 0:
+        j = int(back[s, k])
+        if s <= tau[j]:  # its predecessor is the partial first beat
+            break
+        s, k = s - int(tau[j]), j
+        starts.append(s)
+    return np.array(starts[::-1], dtype=np.int64)

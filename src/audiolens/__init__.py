@@ -5,6 +5,7 @@ The public API, imported lazily so ``import audiolens`` stays fast:
 - :func:`load`, :func:`probe`, :class:`Audio`, :class:`AudioInfo` -- decoding
 - :func:`quality` -- is this file really lossless? what was it encoded from?
 - :func:`transcribe` -- the notes of a music file (MIDI), :class:`NotesOptions`
+- :func:`beats` -- beats, downbeats, tempo and meter of music, :class:`BeatsOptions`
 - :func:`analyze` -- run tasks over files and folders into a results store
 - :func:`resolve_device`, :func:`available_devices` -- hardware
 - the errors in :mod:`audiolens.errors`
@@ -44,6 +45,9 @@ _LAZY = {
     "Note": "audiolens.tasks.notes",
     "NotesOptions": "audiolens.tasks.notes",
     "NotesResult": "audiolens.tasks.notes",
+    "beats": "audiolens.tasks.beats",
+    "BeatsOptions": "audiolens.tasks.beats",
+    "BeatsResult": "audiolens.tasks.beats",
     "analyze": "audiolens.runner",
 }
 
@@ -51,6 +55,8 @@ __all__ = [
     "Audio",
     "AudioInfo",
     "AudiolensError",
+    "BeatsOptions",
+    "BeatsResult",
     "DecodeError",
     "Device",
     "DeviceError",
@@ -64,6 +70,7 @@ __all__ = [
     "__version__",
     "analyze",
     "available_devices",
+    "beats",
     "load",
     "load_windows",
     "probe",
@@ -77,6 +84,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .audio import Audio, AudioInfo, load, load_windows, probe, stream
     from .devices import Device, available_devices, resolve_device
     from .runner import analyze
+    from .tasks.beats import BeatsOptions, BeatsResult, beats
     from .tasks.notes import Note, NotesOptions, NotesResult, transcribe
     from .tasks.quality import QualityResult, quality
 

@@ -29,8 +29,16 @@ from ._common import (
 __all__ = ["build_parser", "main"]
 
 #: subcommand modules, in the order ``--help`` lists them; optional ones may be absent
-SUBCOMMANDS: tuple[str, ...] = ("analyze", "quality", "notes", "export", "devices")
-_OPTIONAL = frozenset({"quality", "notes"})
+SUBCOMMANDS: tuple[str, ...] = (
+    "analyze",
+    "quality",
+    "notes",
+    "beats",
+    "structure",
+    "export",
+    "devices",
+)
+_OPTIONAL = frozenset({"quality", "notes", "beats", "structure"})
 
 
 def _load(name: str) -> ModuleType | None:

@@ -10,6 +10,7 @@ __all__ = ["TASKS", "AudioRequest", "Result", "Task", "TaskInput", "get_task"]
 TASKS: dict[str, str] = {
     "quality": "audiolens.tasks.quality:QualityTask",
     "notes": "audiolens.tasks.notes:NotesTask",
+    "beats": "audiolens.tasks.beats:BeatsTask",
 }
 
 

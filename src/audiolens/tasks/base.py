@@ -10,14 +10,16 @@ and never picks a device: the runner does those and hands the task what it asked
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from ..audio import Audio, AudioInfo
 from ..devices import Device
 
 __all__ = ["AudioRequest", "AudioStream", "Result", "Task", "TaskInput"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,26 @@ class TaskInput:
 
     ``pieces`` holds one :class:`Audio` per requested window (a single one for the whole file);
     for a streamed request (``AudioRequest.block``) it is empty and ``stream`` gives the blocks.
+    Tasks that ask for the same audio get the same TaskInput, and share what they compute from
+    it through :meth:`feature` (one spectrogram per file, not one per task).
     """
 
     info: AudioInfo
     pieces: list[Audio]
     stream: AudioStream | None = field(default=None)
+    features: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def feature(self, key: str, compute: Callable[[TaskInput], T]) -> T:
+        """``compute(self)``, computed once per input and kept under ``key`` for the next task.
+
+        Parameters
+        ----------
+        key : names what is computed, with its settings (e.g. ``"logspec/44100/2048/100"``)
+        compute : makes it from this input
+        """
+        if key not in self.features:
+            self.features[key] = compute(self)
+        return self.features[key]
 
     def blocks(self) -> Iterator[Audio]:
         """The audio in order: the streamed blocks, or else the decoded pieces."""

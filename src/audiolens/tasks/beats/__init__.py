@@ -1,9 +1,235 @@
-"""``beats`` (in progress): beat tracking on the log-filtered spectrogram.
+"""The ``beats`` task: beats, downbeats, tempo, tempo curve and meter of music.
 
-Only the decoding model is here so far (:mod:`.dbn`); the task, its activation, downbeats and
-meter come next (see the project's issue 4).
+How: madmom's log-filtered spectrogram (:mod:`.features`, streamed for long files) gives a
+beat activation and a downbeat activation (:mod:`.activation`); a dynamic Bayesian network
+over beat periods decodes the beats (:mod:`.dbn`), and a bar model over the beats chooses the
+meter and the bar position of every beat (:mod:`.track`). Tempo is the median beat period; the
+tempo curve, the periods smoothed over a few beats.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ...audio import AudioInfo
+from ...devices import Device
+from ...errors import ParameterError
+from ..base import AudioRequest, TaskInput
+from .features import FPS, SAMPLE_RATE, logspec, stream_logspec
+from .track import BeatTrack, track
+from .types import BeatsOptions, BeatsResult
+
+__all__ = [
+    "BeatTrack",
+    "BeatsOptions",
+    "BeatsResult",
+    "BeatsTask",
+    "beats",
+    "beats_name",
+    "read_beats_file",
+    "spectrogram",
+    "track",
+    "tracked",
+    "write_beats_file",
+]
+
+PathLike = str | bytes | os.PathLike
+
+#: files longer than this (seconds) are streamed rather than decoded whole
+STREAM_ABOVE_S = 600.0
+#: seconds of audio per decoded block when streaming
+BLOCK_S = 60.0
+
+
+def beats_name(path: PathLike, *, unique: bool, suffix: str = ".beats") -> str:
+    """The output file name for an input: ``<stem>.beats``, or ``<stem>.<hash>.beats`` when
+    ``unique`` (collections, where two folders may hold files of the same name)."""
+    stem = Path(os.fsdecode(path)).stem.encode("utf-8", "surrogateescape")
+    safe = stem.decode("utf-8", "replace").replace(os.sep, "_") or "audio"
+    if not unique:
+        return f"{safe}{suffix}"
+    tag = hashlib.blake2b(os.fsencode(path), digest_size=4).hexdigest()
+    return f"{safe}.{tag}{suffix}"
+
+
+def write_beats_file(result: BeatsResult, path: str | os.PathLike) -> Path:
+    """Write ``time<TAB>bar position`` per beat (the Ballroom / madmom ``.beats`` format).
+
+    Written to a temporary name and renamed, so a reader never sees half a file.
+
+    Returns
+    -------
+    path : the file written
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lines = "".join(f"{t:.3f}\t{p}\n" for t, p in zip(result.beats, result.positions))
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(lines, encoding="ascii")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def read_beats_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a ``.beats`` file: beat times and bar positions (0 where a line has none).
+
+    Returns
+    -------
+    times : np.ndarray [shape=(n,)] seconds
+    positions : np.ndarray [shape=(n,)] int
+    """
+    times, positions = [], []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            try:
+                times.append(float(parts[0]))
+                positions.append(int(float(parts[1])) if len(parts) > 1 else 0)
+            except ValueError:
+                raise ParameterError(
+                    f"{os.fsdecode(path)}: line {number} is not 'time [position]': {line!r}"
+                ) from None
+    return np.asarray(times, dtype=float), np.asarray(positions, dtype=int)
+
+
+class BeatsTask:
+    """The ``beats`` task for the runner (see :mod:`audiolens.tasks.base`).
+
+    Parameters
+    ----------
+    options : tempo range and meters (defaults when None)
+    out_dir : write a ``.beats`` file per input there (None: no files)
+    unique_names : name files ``<stem>.<hash>.beats`` (collections) instead of ``<stem>.beats``
+    """
+
+    name = "beats"
+    version = 1
+
+    def __init__(
+        self,
+        *,
+        options: BeatsOptions | None = None,
+        out_dir: str | os.PathLike | None = None,
+        unique_names: bool = True,
+    ) -> None:
+        if options is not None and not isinstance(options, BeatsOptions):
+            raise ParameterError(f"options must be a BeatsOptions, not {type(options).__name__}")
+        self.options = options or BeatsOptions()
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.unique_names = unique_names
+
+    def request(self, info: AudioInfo) -> AudioRequest:
+        """Mono 44.1 kHz; streamed in blocks when the file is long."""
+        long = info.duration is None or not info.duration <= STREAM_ABOVE_S
+        return AudioRequest(sr=SAMPLE_RATE, mono=True, block=BLOCK_S if long else None)
+
+    def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[BeatsResult]:
+        """Track the beats of a batch of files; one BeatsResult per input, in order."""
+        return [self.analyze(item) for item in batch]
+
+    def analyze(self, item: TaskInput) -> BeatsResult:
+        """The result for one decoded input."""
+        found, seconds = tracked(item, self.options)
+        result = found.result(duration=seconds)
+        if self.out_dir is not None:
+            target = self.out_dir / beats_name(item.info.path, unique=self.unique_names)
+            result.beats_path = str(write_beats_file(result, target))
+        return result
+
+
+def _mono_blocks(item: TaskInput) -> Iterator[np.ndarray]:
+    for a in item.blocks():
+        x = np.asarray(a.samples, dtype=np.float32)
+        yield x.mean(axis=0) if x.ndim == 2 and x.shape[0] > 1 else x.reshape(-1)
+
+
+def spectrogram(item: TaskInput) -> tuple[np.ndarray, float]:
+    """The log-filtered spectrogram of a decoded (or streamed) input and its duration [s].
+
+    Computed once per input and shared with the other tasks that read it (``structure``).
+
+    Returns
+    -------
+    S : np.ndarray [shape=(81, n_frames)] float32, 100 frames per second
+    seconds : float
+    """
+    return item.feature("logspec/44100/2048/100", _spectrogram)
+
+
+def tracked(item: TaskInput, options: BeatsOptions | None = None) -> tuple[BeatTrack, float]:
+    """The beats of an input (computed once per input and options) and its duration [s]."""
+    options = options or BeatsOptions()
+
+    def compute(it: TaskInput) -> tuple[BeatTrack, float]:
+        S, seconds = spectrogram(it)
+        return track(S, fps=FPS, options=options), seconds
+
+    return item.feature(f"beats/{options!r}", compute)
+
+
+def _spectrogram(item: TaskInput) -> tuple[np.ndarray, float]:
+    if item.stream is None and len(item.pieces) == 1:
+        y = next(_mono_blocks(item))
+        return logspec(y), y.size / SAMPLE_RATE
+    n = 0
+
+    def counted() -> Iterator[np.ndarray]:
+        nonlocal n
+        for b in _mono_blocks(item):
+            n += b.size
+            yield b
+
+    S = stream_logspec(counted())
+    return S, n / SAMPLE_RATE
+
+
+def _read(path: PathLike, task: BeatsTask) -> TaskInput:
+    from ...audio import probe
+    from ...runner.work import decode_request
+
+    info = probe(path)
+    return decode_request(info.path, info, task.request(info))
+
+
+def beats(
+    path: PathLike,
+    *,
+    options: BeatsOptions | None = None,
+    device: str | Device = "auto",
+    out_dir: str | os.PathLike | None = None,
+) -> BeatsResult:
+    """The beats, downbeats, tempo and meter of one music file.
+
+    Parameters
+    ----------
+    path : an audio file in any format FFmpeg reads (any rate, any number of channels)
+    options : tempo range and meters to choose from (defaults when None)
+    device : "auto", "cpu", ... (the tracker runs on the CPU; the device is recorded)
+    out_dir : also write ``<stem>.beats`` there (time and bar position per line)
+
+    Returns
+    -------
+    result : BeatsResult
+        ``beats``, ``positions``, ``downbeats`` (seconds), ``tempo`` (BPM), ``meter`` (beats
+        per bar), ``tempo_curve``, ``confidence``. Audio without a beat (silence, noise,
+        speech) gives no beats, tempo None and a confidence near 0.
+
+    Raises
+    ------
+    DecodeError
+        when the file cannot be read as audio (the message names the file and the problem)
+    """
+    from ...devices import resolve_device
+
+    task = BeatsTask(options=options, out_dir=out_dir, unique_names=False)
+    return task.run([_read(path, task)], device=resolve_device(device))[0]

@@ -1,0 +1,190 @@
+"""Train the beat and downbeat activation network of the ``beats`` task.
+
+Data: the ``train`` split of ``benchmarks/_corpus_beats`` (made by ``beats_corpus.py``: rendered
+MIDI in 3/4, 4/4 and 6/8, 60-200 BPM, with exact beats and bar positions), plus every piece of
+any ``--extra`` corpus made by ``beats_corpus.py --seed 1 --out ...`` (other seeds compose other
+pieces). The ``test`` split of ``_corpus_beats`` is never read here.
+
+Input: madmom's log-filtered spectrogram (81 bands, 100 frames/s, ``audiolens.tasks.beats.
+features.logspec``) and its positive first difference, each band standardised with the
+training set's mean and deviation. Targets per frame: beat (1 at the annotated frame, 0.5 on
+its neighbours) and downbeat (the same at bar position 1).
+
+Network (``audiolens.tasks.beats.activation``): a 1x1 convolution to C channels, then a stack
+of dilated non-causal convolutions (kernel 3, dilations 1, 2, 4, ... 512: a receptive field of
+about 20 s) with residual connections and ELU, then a 1x1 convolution to two sigmoid outputs.
+Trained with Adam on random 15 s crops, random gain (a constant added to the log spectrogram)
+and a little noise. The weights go to ``src/audiolens/tasks/beats/beat_model.npz`` (float32,
+BSD-3-Clause like the package), read by numpy at run time; torch is needed only here.
+
+Usage::
+
+    python benchmarks/beats_corpus.py --jobs 2      # once
+    python benchmarks/beats_corpus.py --seed 1 --n 150 --out benchmarks/_corpus_beats_seed1
+    python benchmarks/train_beats.py --extra benchmarks/_corpus_beats_seed1 [--epochs 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE / "_corpus_beats"
+OUT = HERE.parent / "src" / "audiolens" / "tasks" / "beats" / "beat_model.npz"
+CROP = 1500
+
+
+def pieces(split: str, holdout: int = 0, corpus: Path = CORPUS) -> list[dict[str, str]]:
+    """The manifest rows of a split; ``holdout`` > 0 keeps back the last ``holdout`` rows of
+    ``train`` (``split="train"`` gives the rest, ``split="validation"`` those)."""
+    with open(corpus / "manifest.csv", newline="") as fh:
+        rows = [{**r, "path": str(corpus / r["path"])} for r in csv.DictReader(fh)]
+    if split == "validation":
+        return [r for r in rows if r["split"] == "train"][-holdout:] if holdout else []
+    rows = [r for r in rows if r["split"] == split]
+    return rows[:-holdout] if split == "train" and holdout else rows
+
+
+def load_split(rows: list[dict[str, str]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(features [frames, 162], targets [frames, 2]) per piece."""
+    from audiolens import load
+    from audiolens.tasks.beats.activation import input_features
+    from audiolens.tasks.beats.features import FPS, logspec
+
+    out = []
+    for r in rows:
+        path = Path(r["path"])
+        S = logspec(load(path, sr=44100, mono=True).samples[0])
+        x = input_features(S, standardize=False)
+        ann = np.loadtxt(path.with_suffix(".beats"), ndmin=2)
+        y = np.zeros((x.shape[0], 2), dtype=np.float32)
+        for t, pos in ann:
+            i = int(round(t * FPS))
+            for d, v in ((-1, 0.5), (1, 0.5), (0, 1.0)):
+                if 0 <= i + d < y.shape[0]:
+                    y[i + d, 0] = max(y[i + d, 0], v)
+                    if int(pos) == 1:
+                        y[i + d, 1] = max(y[i + d, 1], v)
+        out.append((x, y))
+    return out
+
+
+def build(channels: int, dilations: list[int]):
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inp = nn.Conv1d(162, channels, 1)
+            self.convs = nn.ModuleList(
+                nn.Conv1d(channels, channels, 3, dilation=d, padding=d) for d in dilations
+            )
+            self.drop = nn.Dropout(0.1)
+            self.out = nn.Conv1d(channels, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = nn.functional.elu(self.inp(x))
+            for conv in self.convs:
+                h = h + self.drop(nn.functional.elu(conv(h)))
+            return self.out(h)
+
+    return Net()
+
+
+def main() -> None:
+    import torch
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--channels", type=int, default=20)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another corpus made with a different --seed (all its pieces are new, so all "
+        "train the network); may be repeated",
+    )
+    ap.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="keep the last N train pieces out (a validation set for the decoder's settings)",
+    )
+    args = ap.parse_args()
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    t0 = time.perf_counter()
+    rows = pieces("train", args.holdout)
+    for extra in args.extra:
+        rows += pieces("train", corpus=extra) + pieces("test", corpus=extra)
+    data = load_split(rows)
+    allx = np.concatenate([x for x, _ in data])
+    mean, std = allx.mean(axis=0), allx.std(axis=0) + 1e-5
+    print(f"{len(data)} pieces, {allx.shape[0] / 6000:.1f} min, features in "
+          f"{time.perf_counter() - t0:.1f} s")
+    dilations = [2**i for i in range(10)]
+    net = build(args.channels, dilations)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
+    lossf = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([[4.0], [12.0]]))
+    steps = max(allx.shape[0] // (CROP * args.batch), 1)
+    for epoch in range(args.epochs):
+        net.train()
+        total = 0.0
+        for _ in range(steps):
+            xs, ys = [], []
+            for _ in range(args.batch):
+                x, y = data[rng.integers(len(data))]
+                a = rng.integers(max(x.shape[0] - CROP, 1))
+                xc, yc = x[a : a + CROP], y[a : a + CROP]
+                if xc.shape[0] < CROP:
+                    pad = CROP - xc.shape[0]
+                    xc = np.pad(xc, ((0, pad), (0, 0)))
+                    yc = np.pad(yc, ((0, pad), (0, 0)))
+                gain = rng.uniform(-0.3, 0.3)
+                xc = xc.copy()
+                xc[:, :81] = np.maximum(xc[:, :81] + gain * (xc[:, :81] > 0), 0)
+                xc += rng.normal(0, 0.02, xc.shape).astype(np.float32)
+                xs.append((xc - mean) / std)
+                ys.append(yc)
+            xb = torch.from_numpy(np.stack(xs).transpose(0, 2, 1).astype(np.float32))
+            yb = torch.from_numpy(np.stack(ys).transpose(0, 2, 1).astype(np.float32))
+            loss = lossf(net(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item()
+        sched.step()
+        print(f"epoch {epoch + 1:3d}  loss {total / steps:.4f}  {time.perf_counter() - t0:.0f} s",
+              flush=True)
+    sd = net.state_dict()
+    weights = {
+        "mean": mean.astype(np.float32),
+        "std": std.astype(np.float32),
+        "dilations": np.array(dilations, dtype=np.int32),
+        "inp_w": sd["inp.weight"].numpy()[:, :, 0],
+        "inp_b": sd["inp.bias"].numpy(),
+        "out_w": sd["out.weight"].numpy()[:, :, 0],
+        "out_b": sd["out.bias"].numpy(),
+    }
+    for i in range(len(dilations)):
+        weights[f"conv{i}_w"] = sd[f"convs.{i}.weight"].numpy()
+        weights[f"conv{i}_b"] = sd[f"convs.{i}.bias"].numpy()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(args.out, **{k: np.asarray(v, dtype=v.dtype) for k, v in weights.items()})
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
+
+
+if __name__ == "__main__":
+    main()

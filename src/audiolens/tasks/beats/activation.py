@@ -1,0 +1,144 @@
+"""The beat and downbeat activation: a small dilated convolutional network run by numpy.
+
+The network (trained by ``benchmarks/train_beats.py`` on pieces that script's corpus renders,
+weights in ``beat_model.npz`` beside this module, BSD-3-Clause like the package) reads the
+log-filtered spectrogram and its positive first difference, standardised per band, and gives
+two numbers per frame: how likely a beat starts there, and a downbeat. Its layers: a 1x1
+convolution, ten dilated convolutions (kernel 3, dilations 1 ... 512, residual, ELU: a
+receptive field of about 20 s), a 1x1 convolution and a sigmoid. Each layer is three matrix
+products over all frames, so a 3-minute song costs a few tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit
+
+from ...errors import ModelNotFound
+
+__all__ = ["BeatNet", "input_features", "load_net"]
+
+MODEL_PATH = Path(__file__).with_name("beat_model.npz")
+#: frames run at once; longer spectrograms go in pieces of this many frames plus the network's
+#: reach on each side, so memory stays bounded and the result is the same as in one piece
+CHUNK = 30000
+
+
+def input_features(S: np.ndarray, *, standardize: bool = True, net: BeatNet | None = None):
+    """The network's input: the spectrogram and its positive difference, frames first.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(81, n_frames)] the log-filtered spectrogram
+    standardize : subtract the training mean and divide by the deviation (``net``'s)
+    net : the network whose statistics to use (the shipped one when None)
+
+    Returns
+    -------
+    x : np.ndarray [shape=(n_frames, 162)] float32
+    """
+    S = np.asarray(S, dtype=np.float32)
+    diff = np.zeros_like(S)
+    diff[:, 1:] = np.maximum(S[:, 1:] - S[:, :-1], 0.0)
+    x = np.concatenate([S, diff], axis=0).T
+    if standardize:
+        net = net or load_net()
+        x = (x - net.mean) / net.std
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class BeatNet:
+    """The network's weights (see the module docstring)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+    inp_w: np.ndarray
+    inp_b: np.ndarray
+    convs: tuple[tuple[int, np.ndarray, np.ndarray], ...]  # (dilation, weight, bias)
+    out_w: np.ndarray
+    out_b: np.ndarray
+
+    def __call__(self, S: np.ndarray) -> np.ndarray:
+        """Beat and downbeat activations of a spectrogram.
+
+        Parameters
+        ----------
+        S : np.ndarray [shape=(81, n_frames)]
+
+        Returns
+        -------
+        act : np.ndarray [shape=(2, n_frames)] float32 in 0-1: beat, downbeat
+        """
+        S = np.asarray(S, dtype=np.float32)
+        n = S.shape[-1]
+        reach = sum(d for d, _, _ in self.convs)  # frames each side an output depends on
+        if n <= CHUNK + 2 * reach:
+            return self._run(S)
+        out = np.empty((2, n), dtype=np.float32)
+        for a in range(0, n, CHUNK):
+            b = min(a + CHUNK, n)
+            lo, hi = max(a - reach, 0), min(b + reach, n)
+            # the positive difference at `lo` needs the frame before it
+            first = max(lo - 1, 0)
+            act = self._run(S[:, first:hi])[:, lo - first :]
+            out[:, a:b] = act[:, a - lo : b - lo]
+        return out
+
+    def _run(self, S: np.ndarray) -> np.ndarray:
+        x = input_features(S, net=self)
+        n = x.shape[0]
+        if n == 0:
+            return np.zeros((2, 0), dtype=np.float32)
+        h = _elu(x @ self.inp_w.T + self.inp_b)
+        for d, w, b in self.convs:
+            p = np.zeros((n + 2 * d, h.shape[1]), dtype=np.float32)
+            p[d : d + n] = h
+            z = p[:n] @ w[:, :, 0].T
+            z += h @ w[:, :, 1].T
+            z += p[2 * d :] @ w[:, :, 2].T
+            z += b
+            h = h + _elu(z)
+        logits = h @ self.out_w.T + self.out_b
+        return expit(logits).T.astype(np.float32)
+
+
+def _elu(z: np.ndarray) -> np.ndarray:
+    return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+
+
+@lru_cache(maxsize=4)
+def load_net(path: str | os.PathLike | None = None) -> BeatNet:
+    """The activation network (the one shipped with the package when ``path`` is None).
+
+    Raises
+    ------
+    ModelNotFound
+        when the weights file is missing (a broken installation)
+    """
+    where = Path(path) if path is not None else MODEL_PATH
+    if not where.is_file():
+        raise ModelNotFound(
+            f"the beat model {where} is missing; reinstall audiolens, or train one with "
+            "benchmarks/train_beats.py"
+        )
+    with np.load(where) as z:
+        dil = [int(d) for d in z["dilations"]]
+        convs = tuple(
+            (d, z[f"conv{i}_w"].astype(np.float32), z[f"conv{i}_b"].astype(np.float32))
+            for i, d in enumerate(dil)
+        )
+        return BeatNet(
+            mean=z["mean"].astype(np.float32),
+            std=z["std"].astype(np.float32),
+            inp_w=z["inp_w"].astype(np.float32),
+            inp_b=z["inp_b"].astype(np.float32),
+            convs=convs,
+            out_w=z["out_w"].astype(np.float32),
+            out_b=z["out_b"].astype(np.float32),
+        )

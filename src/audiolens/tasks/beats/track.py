@@ -1,0 +1,198 @@
+"""From the log-filtered spectrogram to beats, bar positions, tempo and meter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activation import BeatNet, load_net
+from .bars import bar_positions, beat_values
+from .dbn import BeatDBN, track_beats
+from .types import BeatsOptions, BeatsResult
+
+__all__ = ["BeatTrack", "beat_confidence", "tempo_curve", "track", "track_activations"]
+
+#: frames of each beat's "beat" part in the decoder, and its observation lambda (chosen on the
+#: training set's held-out pieces, see benchmarks/train_beats.py)
+BEAT_WIDTH = 4
+OBSERVATION_LAMBDA = 16
+
+
+@dataclass
+class BeatTrack:
+    """What the tracker found in one spectrogram.
+
+    Attributes
+    ----------
+    beats : np.ndarray [shape=(n,)] beat times in seconds
+    positions : np.ndarray [shape=(n,)] bar position of each beat, 1 = downbeat
+    meter : beats per bar, None without beats
+    confidence : 0-1 (:func:`beat_confidence`; 0 without beats)
+    """
+
+    beats: np.ndarray
+    positions: np.ndarray
+    meter: int | None
+    confidence: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def downbeats(self) -> np.ndarray:
+        """Times of the beats at bar position 1."""
+        return self.beats[self.positions == 1]
+
+    @property
+    def tempo(self) -> float | None:
+        """Beats per minute from the median beat period; None with fewer than 2 beats."""
+        if self.beats.size < 2:
+            return None
+        return float(60.0 / np.median(np.diff(self.beats)))
+
+    def result(self, *, duration: float) -> BeatsResult:
+        """The task's record."""
+        return BeatsResult(
+            beats=[float(t) for t in self.beats],
+            positions=[int(p) for p in self.positions],
+            downbeats=[float(t) for t in self.downbeats],
+            tempo=self.tempo,
+            meter=self.meter if self.beats.size else None,
+            tempo_curve=tempo_curve(self.beats),
+            confidence=float(self.confidence),
+            duration=float(duration),
+        )
+
+
+def tempo_curve(beats: np.ndarray, *, smooth: int = 4) -> list[list[float]]:
+    """The local tempo at each beat from the second on: ``[time, bpm]`` pairs.
+
+    Parameters
+    ----------
+    beats : np.ndarray [shape=(n,)] beat times in seconds
+    smooth : the median of this many neighbouring beat periods (centred) gives each value
+    """
+    beats = np.asarray(beats, dtype=float)
+    if beats.size < 2:
+        return []
+    periods = np.diff(beats)
+    half = max(smooth // 2, 0)
+    out = []
+    for i in range(periods.size):
+        local = periods[max(i - half, 0) : i + half + 1]
+        out.append([float(beats[i + 1]), float(60.0 / np.median(local))])
+    return out
+
+
+#: the beat activation must reach this somewhere for any beats to be tracked, and the beats
+#: are tracked from the first to the last frame where it does
+ACTIVE = 0.2
+#: beats whose confidence (:func:`beat_confidence`) is below this are not reported; chosen
+#: between speech and free rhythm (0.1-0.25) and the rendered music of the training set
+#: (0.44 and up)
+MIN_CONFIDENCE = 0.3
+#: fewer beats than this are not a beat
+MIN_BEATS = 4
+
+
+def beat_confidence(beat: np.ndarray, frames: np.ndarray) -> float:
+    """How clearly the activation shows the beats found, 0-1: the product of
+
+    - support: the mean activation at the beats (a beat where nothing happens counts 0),
+    - precision: the share of the activation's clear peaks (>= 0.3) within 30 ms of a beat
+      (speech and free rhythm have many peaks between the beats),
+    - steadiness: ``exp(-max(0, d - 0.02) / 0.025)`` with ``d`` the median change of log beat
+      period from beat to beat (0 for a steady or stepping tempo; rubato and guesses wander).
+
+    Parameters
+    ----------
+    beat : np.ndarray [shape=(n_frames,)] the beat activation
+    frames : np.ndarray [shape=(n_beats,)] the beat frames, at least 3
+    """
+    from scipy.signal import find_peaks
+
+    support = float(beat_values(beat, frames, radius=2).mean())
+    peaks, _ = find_peaks(beat, height=0.3, distance=5)
+    if peaks.size == 0:
+        return 0.0
+    pos = np.searchsorted(frames, peaks)
+    gap = np.minimum(
+        np.abs(peaks - frames[np.clip(pos - 1, 0, frames.size - 1)]),
+        np.abs(frames[np.clip(pos, 0, frames.size - 1)] - peaks),
+    )
+    precision = float(np.mean(gap <= 3))
+    change = np.abs(np.diff(np.log(np.diff(frames).astype(float))))
+    d = float(np.median(change)) if change.size else 0.0
+    steadiness = float(np.exp(-max(0.0, d - 0.02) / 0.025))
+    return support * precision * steadiness
+
+
+def decoder(options: BeatsOptions, fps: float) -> BeatDBN:
+    """The beat decoder's settings for these options (see :mod:`.dbn`)."""
+    return BeatDBN(
+        fps=fps,
+        min_bpm=options.min_bpm,
+        max_bpm=options.max_bpm,
+        threshold=ACTIVE,
+        beat_width=BEAT_WIDTH,
+        observation_lambda=OBSERVATION_LAMBDA,
+    )
+
+
+def track(
+    S: np.ndarray,
+    *,
+    fps: float = 100.0,
+    options: BeatsOptions | None = None,
+    net: BeatNet | None = None,
+) -> BeatTrack:
+    """Beats, bar positions and meter from a log-filtered spectrogram.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(81, n_frames)] the log-filtered spectrogram (100 frames/s)
+    fps : its frames per second
+    options : tempo range and meters
+    net : the activation network (the shipped one when None)
+
+    Returns
+    -------
+    found : BeatTrack
+        Empty (no beats, meter None) when the audio shows no steady beat: the activation never
+        reaches :data:`ACTIVE`, fewer than :data:`MIN_BEATS` beats are found, or their
+        confidence (:func:`beat_confidence`) is below :data:`MIN_CONFIDENCE`.
+    """
+    options = options or BeatsOptions()
+    net = net or load_net()
+    act = net(np.asarray(S, dtype=np.float32))
+    return track_activations(act, fps=fps, options=options)
+
+
+def track_activations(
+    act: np.ndarray, *, fps: float = 100.0, options: BeatsOptions | None = None
+) -> BeatTrack:
+    """:func:`track` from the network's activations.
+
+    Parameters
+    ----------
+    act : np.ndarray [shape=(2, n_frames)] beat and downbeat activations, 0-1
+    """
+    options = options or BeatsOptions()
+    nothing = BeatTrack(np.zeros(0), np.zeros(0, dtype=int), None)
+    beat = np.asarray(act[0], dtype=np.float64)
+    if beat.size < 2:
+        return nothing
+    active = np.flatnonzero(beat >= ACTIVE)
+    if active.size == 0:
+        return nothing
+    lo, hi = int(active[0]), int(active[-1]) + 1
+    times = track_beats(beat[lo:hi], decoder(options, fps)) + lo / fps
+    if times.size < MIN_BEATS:
+        return nothing
+    frames = np.round(times * fps).astype(np.int64)
+    confidence = beat_confidence(beat, frames)
+    if confidence < MIN_CONFIDENCE:
+        return nothing
+    positions, meter, _ = bar_positions(
+        beat_values(act[1], frames, radius=2), meters=options.meters
+    )
+    return BeatTrack(times, positions, meter, confidence=confidence)

@@ -1,0 +1,84 @@
+"""The records of the ``beats`` task: its options and its result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ...errors import ParameterError
+from ..base import Result
+
+__all__ = ["BeatsOptions", "BeatsResult"]
+
+
+@dataclass(frozen=True)
+class BeatsOptions:
+    """What the beat tracker may find.
+
+    Attributes
+    ----------
+    min_bpm, max_bpm : the tempo range of the beat (in 6/8, the dotted quarter)
+    meters : the beats per bar it chooses from (2 covers 6/8 and 2/4 counted in dotted
+        quarters or halves)
+    """
+
+    min_bpm: float = 55.0
+    max_bpm: float = 215.0
+    meters: tuple[int, ...] = (2, 3, 4)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_bpm < self.max_bpm:
+            raise ParameterError(
+                f"min_bpm={self.min_bpm!r} and max_bpm={self.max_bpm!r} must satisfy "
+                "0 < min_bpm < max_bpm"
+            )
+        if self.max_bpm > 400:
+            raise ParameterError(f"max_bpm={self.max_bpm!r} must be at most 400")
+        if not self.meters or any(not isinstance(m, int) or m < 2 or m > 12 for m in self.meters):
+            raise ParameterError(
+                f"meters={self.meters!r} must be beats per bar, whole numbers from 2 to 12"
+            )
+
+
+@dataclass
+class BeatsResult(Result):
+    """The answer of the ``beats`` task for one file.
+
+    Attributes
+    ----------
+    beats : beat times in seconds, ascending
+    positions : the bar position of each beat (1 = downbeat ... ``meter``); same length
+    downbeats : the times of the beats at position 1
+    tempo : the tempo in beats per minute (the median of the beat periods), None without beats
+    meter : beats per bar, None without beats
+    tempo_curve : ``[time, bpm]`` pairs, one per beat from the second on: the local tempo (the
+        beat periods smoothed over a few beats), for songs whose tempo changes
+    confidence : 0-1, how clearly the audio shows the beats found (0 when there are none)
+    duration : the file's duration in seconds
+    beats_path : the ``.beats`` file written for it, when one was asked for
+    """
+
+    task: ClassVar[str] = "beats"
+    beats: list[float]
+    positions: list[int]
+    downbeats: list[float]
+    tempo: float | None
+    meter: int | None
+    tempo_curve: list[list[float]] = field(default_factory=list)
+    confidence: float = 0.0
+    duration: float = 0.0
+    beats_path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready record (times rounded to the microsecond)."""
+        return {
+            "beats": [round(float(t), 6) for t in self.beats],
+            "positions": [int(p) for p in self.positions],
+            "downbeats": [round(float(t), 6) for t in self.downbeats],
+            "tempo": None if self.tempo is None else round(float(self.tempo), 3),
+            "meter": self.meter,
+            "tempo_curve": [[round(float(t), 6), round(float(b), 3)] for t, b in self.tempo_curve],
+            "confidence": round(float(self.confidence), 4),
+            "duration": round(float(self.duration), 6),
+            "beats_path": self.beats_path,
+        }

@@ -21,32 +21,39 @@ needs_eval = pytest.mark.skipif(not EVAL.is_dir(), reason="needs shared/eval")
 
 
 def groove(bpm: float, seconds: float, *, meter: int = 4, seed: int = 0, start: float = 0.3):
-    """A drum-and-bass groove: kick and a bass note on the downbeat, snare on the other
-    beats, hi-hat on eighths. Returns (signal, beat times, bar positions)."""
+    """A small band: a chord and a bass note that change every bar, kick on the strong beats
+    (1, and 3 in 4/4), snare on the others, hi-hat on eighths.
+
+    Returns (signal, beat times, bar positions)."""
     rng = np.random.default_rng(seed)
     n = int(seconds * SR)
-    y = np.zeros(n, dtype=np.float64)
-    times = np.arange(start, seconds - 0.5, 60.0 / bpm)
+    y = np.zeros(n)
+    beat = 60.0 / bpm
+    times = np.arange(start, seconds - 0.5, beat)
     positions = np.arange(times.size) % meter + 1
     t = np.arange(int(0.25 * SR)) / SR
 
     def add(at: float, sound: np.ndarray) -> None:
         i = int(at * SR)
         j = min(i + sound.size, n)
-        y[i:j] += sound[: j - i]
+        if j > i:
+            y[i:j] += sound[: j - i]
 
     kick = np.sin(2 * np.pi * (50 + 80 * np.exp(-t * 30)) * t) * np.exp(-t * 12)
     snare = rng.normal(0, 0.4, t.size) * np.exp(-t * 25)
     hat = rng.normal(0, 0.15, t.size) * np.exp(-t * 80)
+    progression = [0, 5, 7, 3, 8, 10]
+    tb = np.arange(int(beat * meter * SR)) / SR
+    for bar, at in enumerate(times[positions == 1]):
+        root = 110.0 * 2 ** (progression[bar % len(progression)] / 12)
+        chord = sum(np.sin(2 * np.pi * root * r * tb) for r in (1, 1.26, 1.5, 2))
+        add(at, 0.15 * chord * np.exp(-tb * 0.8))
+        add(at, 0.4 * np.sin(2 * np.pi * root / 2 * tb) * np.exp(-tb * 2))
     for when, pos in zip(times, positions):
-        root = 55.0 * 2 ** (rng.integers(0, 5) / 12)
-        if pos == 1:
-            add(when, kick)
-            add(when, 0.3 * np.sin(2 * np.pi * root * t) * np.exp(-t * 4))
-        else:
-            add(when, snare)
+        strong = pos == 1 or (meter == 4 and pos == 3)
+        add(when, kick if strong else snare)
         add(when, hat)
-        add(when + 30.0 / bpm, hat)
+        add(when + beat / 2, hat)
     y = (0.5 * y / np.abs(y).max()).astype(np.float32)
     return y, times, positions
 
@@ -74,15 +81,19 @@ def f(ref: np.ndarray, est: np.ndarray) -> float:
     return mir_eval.beat.f_measure(mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est))
 
 
-@pytest.mark.parametrize("bpm,meter", [(110.0, 4), (128.0, 4), (150.0, 3)])
-def test_a_groove_gives_its_beats_downbeats_tempo_and_meter(bpm, meter):
-    y, times, positions = groove(bpm, 30.0, meter=meter)
-    found = track(logspec(y))
-    assert f(times, found.beats) >= 0.9
-    assert found.tempo == pytest.approx(bpm, rel=0.04)
-    assert found.meter == meter
-    assert f(times[positions == 1], found.downbeats) >= 0.8
-    assert found.confidence >= 0.5
+def test_grooves_from_70_to_175_bpm_give_beats_tempo_meter_and_downbeats():
+    meters_right = 0
+    cases = [(bpm, meter) for meter in (3, 4) for bpm in (70, 80, 92, 100, 110, 128, 150, 175)]
+    for bpm, meter in cases:
+        y, times, positions = groove(bpm, 30.0, meter=meter)
+        found = track(logspec(y))
+        assert f(times, found.beats) >= 0.95, (bpm, meter)
+        assert found.tempo == pytest.approx(bpm, rel=0.04), (bpm, meter)
+        assert f(times[positions == 1], found.downbeats) >= 0.6, (bpm, meter)
+        assert found.confidence >= 0.5
+        meters_right += found.meter == meter
+    # 4/4 is sometimes taken for two bars of 2 (its kick is on 1 and 3): measured 13 of 16
+    assert meters_right >= 12
 
 
 def test_the_task_result_is_consistent_and_writes_a_beats_file(tmp_path):

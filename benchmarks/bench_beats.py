@@ -11,12 +11,13 @@ annotated beat period; Acc1), and within 4% of it or of its double, half, triple
 Speed: one 3-minute song (``_work/beats_180s.*``: corpus test pieces joined, as WAV, FLAC and
 MP3), from the file to beats, downbeats and tempo, on one thread (``OMP_NUM_THREADS=1`` and
 friends are set before numpy loads), median of 7 runs, side by side with ``librosa.load`` +
-``beat_track`` on the same file; and the same over every file of the accuracy run.
+``beat_track`` on the same file; the same over every file of the accuracy run; and one 1-hour
+FLAC, each tracker in a fresh process, with its peak memory.
 
 Usage::
 
     python benchmarks/beats_corpus.py --jobs 2     # the corpus, once
-    python benchmarks/bench_beats.py [--limit N] [--repeat 7]
+    python benchmarks/bench_beats.py [--limit N] [--repeat 7] [--no-hour]
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=None, help="corpus test pieces to use")
     ap.add_argument("--repeat", type=int, default=7, help="runs per timing of the 3-min song")
+    ap.add_argument("--no-hour", action="store_true", help="skip the 1-hour file")
     args = ap.parse_args()
     todo = files(args.limit)
     librosa.beat.beat_track(y=np.zeros(22050 * 6, np.float32), sr=22050)  # numba's first call
@@ -204,6 +206,47 @@ def main() -> None:
         b = median_time(theirs, path, args.repeat)
         print(f"{path.name:22s}{a:9.3f}{a / 180 * 100:12.3f}{b:11.3f}{b / a:7.2f}x")
     stages(three_minute_song()[0], args.repeat)
+    if not args.no_hour:
+        hour()
+
+
+_CHILD = """
+import resource, sys, time
+t = time.perf_counter()
+if sys.argv[1] == "ours":
+    from audiolens import beats
+    r = beats(sys.argv[2], device="cpu")
+    n, bpm = len(r.beats), r.tempo
+else:
+    import librosa
+    y, sr = librosa.load(sys.argv[2], sr=22050, mono=True)
+    bpm, b = librosa.beat.beat_track(y=y, sr=sr, units="time")
+    n, bpm = len(b), float(bpm[0] if hasattr(bpm, "__len__") else bpm)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, n, bpm)
+"""
+
+
+def hour() -> None:
+    """One 1-hour FLAC (the 3-minute song 20 times), each tracker in its own process."""
+    import sys
+
+    flac = WORK / "beats_3600s.flac"
+    if not flac.exists():
+        song = WORK / "beats_180s.flac"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-y", "-stream_loop", "19", "-i", str(song), "-c:a",
+             "flac", str(flac)],
+            check=True,
+        )  # fmt: skip
+    print(f"\n1-hour FLAC ({flac.name}), one thread, each in a fresh process:")
+    print(f"{'':10s}{'seconds':>9s}{'peak RSS MB':>13s}{'beats':>7s}{'tempo':>8s}")
+    for name in ("ours", "librosa"):
+        out = subprocess.run(
+            [sys.executable, "-c", _CHILD, name, str(flac)],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        secs, rss, n, bpm = float(out[0]), float(out[1]), int(out[2]), float(out[3])
+        print(f"{name:10s}{secs:9.1f}{rss:13.0f}{n:7d}{bpm:8.1f}")
 
 
 def stages(path: Path, repeat: int) -> None:

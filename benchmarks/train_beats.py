@@ -131,8 +131,10 @@ def main() -> None:
     data = load_split(rows)
     allx = np.concatenate([x for x, _ in data])
     mean, std = allx.mean(axis=0), allx.std(axis=0) + 1e-5
-    print(f"{len(data)} pieces, {allx.shape[0] / 6000:.1f} min, features in "
-          f"{time.perf_counter() - t0:.1f} s")
+    print(
+        f"{len(data)} pieces, {allx.shape[0] / 6000:.1f} min, features in "
+        f"{time.perf_counter() - t0:.1f} s"
+    )
     dilations = [2**i for i in range(10)]
     net = build(args.channels, dilations)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
@@ -166,8 +168,10 @@ def main() -> None:
             opt.step()
             total += loss.item()
         sched.step()
-        print(f"epoch {epoch + 1:3d}  loss {total / steps:.4f}  {time.perf_counter() - t0:.0f} s",
-              flush=True)
+        print(
+            f"epoch {epoch + 1:3d}  loss {total / steps:.4f}  {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
     sd = net.state_dict()
     weights = {
         "mean": mean.astype(np.float32),

@@ -155,19 +155,25 @@ def _decode(act: np.ndarray, model: BeatDBN) -> np.ndarray:
     flat = ring.reshape(-1)
     cols = np.arange(K)
     lag = np.arange(tmin)[:, None] - tau[None, :]  # (frame in block, from) -> s - tau_j - b
-    for b in range(1, n, tmin):
-        e = min(b + tmin, n)
-        s = np.arange(b, e)[:, None]
-        idx = lag[: e - b] + b
-        F = flat[(idx % R) * K + cols]
-        if b <= tmax:
-            F = np.where(idx >= 1, F, first[np.minimum(s[:, 0], tmax)])
-        top = F.max(axis=1, keepdims=True)
-        X = (F - top).astype(np.float32)[:, None, :] + to_from  # (frame, to, from)
-        arg = X.argmax(axis=2)
-        back[b:e] = arg
-        own = CB[s + m] - CB[s] + CO[s + tau] - CO[s + m]
-        ring[s[:, 0] % R] = own + np.take_along_axis(X, arg[..., None], axis=2)[..., 0] + top
+    rows = np.arange(tmin)
+    chunk = 64 * tmin  # frames whose beat scores and ring indices are prepared at once
+    for c in range(1, n, chunk):
+        ce = min(c + chunk, n)
+        sc = np.arange(c, ce)[:, None]
+        own_all = CB[sc + m] - CB[sc] + CO[sc + tau] - CO[sc + m]
+        for b in range(c, ce, tmin):
+            e = min(b + tmin, ce)
+            L = e - b
+            idx = lag[:L] + b
+            F = flat[(idx % R) * K + cols]
+            if b <= tmax:
+                F = np.where(idx >= 1, F, first[np.minimum(np.arange(b, e), tmax)])
+            top = F.max(axis=1, keepdims=True)
+            X = (F - top).astype(np.float32)[:, None, :] + to_from  # (frame, to, from)
+            arg = X.argmax(axis=2)
+            back[b:e] = arg
+            best = np.take_along_axis(X, arg[..., None], axis=2)[..., 0]
+            ring[(rows[:L] + b) % R] = own_all[b - c : e - c] + best + top
     # the path ends in the beat that covers the last frame
     tail = np.arange(max(n - tmax, 0), n)
     score = np.where(tail[:, None] + tau[None, :] > n - 1, ring[tail % R], -np.inf)

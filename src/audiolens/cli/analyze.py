@@ -20,6 +20,7 @@ examples:
   audiolens analyze a.flac b.mp3 --db lib.sqlite
   audiolens analyze ~/Music --workers 4 --device cpu
   audiolens analyze ~/Music --tasks notes --out midi/   # and a MIDI file per song
+  audiolens analyze ~/Music --tasks beats,structure     # tempo, meter, sections
   audiolens export --format csv -o results.csv   # then look at the results
 
 A rerun skips files already analyzed (same path, size, modification time and task version)
@@ -47,7 +48,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--tasks",
         default="quality",
         metavar="T[,T...]",
-        help="comma-separated tasks to run: quality, notes (default: quality)",
+        help="comma-separated tasks to run: quality, notes, beats, structure (default: quality)",
     )
     p.add_argument(
         "--out",
@@ -55,7 +56,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="folder for the files tasks write (notes: a MIDI file per input, named "
-        "<stem>.<hash>.mid); the stored result has its path",
+        "<stem>.<hash>.mid; beats: <stem>.<hash>.beats); the stored result has its path",
     )
     p.add_argument(
         "--db",
@@ -75,9 +76,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--force", action="store_true", help="analyze every file again, even if already done"
     )
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    from .beats import add_beats_options
     from .notes import add_note_options
 
     add_note_options(p)
+    add_beats_options(p)
     return p
 
 
@@ -118,6 +121,11 @@ def _tasks(args: argparse.Namespace) -> list[Any]:
                     runtime=args.runtime,
                 )
             )
+        elif name == "beats":
+            from ..tasks.beats import BeatsTask
+            from .beats import beats_options
+
+            out.append(BeatsTask(options=beats_options(args), out_dir=args.out))
         elif name:
             out.append(name)
     return out

@@ -44,18 +44,19 @@ def f(ref: np.ndarray, est: np.ndarray) -> float:
 
 
 def test_grooves_from_70_to_175_bpm_give_beats_tempo_meter_and_downbeats():
-    meters_right = 0
-    cases = [(bpm, meter) for meter in (3, 4) for bpm in (70, 80, 92, 100, 110, 128, 150, 175)]
-    for bpm, meter in cases:
-        y, times, positions = groove(bpm, 30.0, meter=meter)
-        found = track(logspec(y))
-        assert f(times, found.beats) >= 0.95, (bpm, meter)
-        assert found.tempo == pytest.approx(bpm, rel=0.04), (bpm, meter)
-        assert f(times[positions == 1], found.downbeats) >= 0.6, (bpm, meter)
-        assert found.confidence >= 0.5
-        meters_right += found.meter == meter
-    # 4/4 is sometimes taken for two bars of 2 (its kick is on 1 and 3): measured 13 of 16
-    assert meters_right >= 12
+    for meter in (3, 4):
+        for bpm in (70, 80, 92, 100, 110, 128, 150, 175):
+            y, times, positions = groove(bpm, 30.0, meter=meter)
+            found = track(logspec(y))
+            assert f(times, found.beats) >= 0.95, (bpm, meter)
+            assert found.tempo == pytest.approx(bpm, rel=0.04), (bpm, meter)
+            assert found.confidence >= 0.5
+            truth = mir_eval.beat.trim_beats(times[positions == 1])
+            hit = np.abs(truth[:, None] - found.downbeats[None, :]).min(axis=1) <= 0.07
+            assert hit.mean() >= 0.9, (bpm, meter)  # every true downbeat is a downbeat
+            # a 4/4 groove with its kick on 1 and 3 may be counted in bars of 2 (then every
+            # other downbeat is extra); a 3/4 one must be 3
+            assert found.meter == meter or (meter == 4 and found.meter == 2), (bpm, meter)
 
 
 def test_the_task_result_is_consistent_and_writes_a_beats_file(tmp_path):

@@ -6,6 +6,7 @@ The public API, imported lazily so ``import audiolens`` stays fast:
 - :func:`quality` -- is this file really lossless? what was it encoded from?
 - :func:`transcribe` -- the notes of a music file (MIDI), :class:`NotesOptions`
 - :func:`beats` -- beats, downbeats, tempo and meter of music, :class:`BeatsOptions`
+- :func:`structure` -- the sections of a song and which repeat, :class:`StructureOptions`
 - :func:`analyze` -- run tasks over files and folders into a results store
 - :func:`resolve_device`, :func:`available_devices` -- hardware
 - the errors in :mod:`audiolens.errors`
@@ -48,6 +49,9 @@ _LAZY = {
     "beats": "audiolens.tasks.beats",
     "BeatsOptions": "audiolens.tasks.beats",
     "BeatsResult": "audiolens.tasks.beats",
+    "structure": "audiolens.tasks.structure",
+    "StructureOptions": "audiolens.tasks.structure",
+    "StructureResult": "audiolens.tasks.structure",
     "analyze": "audiolens.runner",
 }
 
@@ -67,6 +71,8 @@ __all__ = [
     "NotesResult",
     "ParameterError",
     "QualityResult",
+    "StructureOptions",
+    "StructureResult",
     "__version__",
     "analyze",
     "available_devices",
@@ -77,6 +83,7 @@ __all__ = [
     "quality",
     "resolve_device",
     "stream",
+    "structure",
     "transcribe",
 ]
 
@@ -87,6 +94,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks.beats import BeatsOptions, BeatsResult, beats
     from .tasks.notes import Note, NotesOptions, NotesResult, transcribe
     from .tasks.quality import QualityResult, quality
+    from .tasks.structure import StructureOptions, StructureResult, structure
 
 
 def __getattr__(name: str) -> Any:

@@ -126,6 +126,10 @@ def _tasks(args: argparse.Namespace) -> list[Any]:
             from .beats import beats_options
 
             out.append(BeatsTask(options=beats_options(args), out_dir=args.out))
+        elif name == "structure":
+            from ..tasks.structure import StructureTask
+
+            out.append(StructureTask())
         elif name:
             out.append(name)
     return out

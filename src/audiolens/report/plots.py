@@ -18,8 +18,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..tasks.base import TaskInput
     from ..tasks.notes.types import Note
     from ..tasks.quality import QualityResult
+    from ..tasks.structure import StructureResult
 
-__all__ = ["plot_notes", "plot_quality"]
+__all__ = ["plot_notes", "plot_quality", "plot_structure"]
 
 
 def _pyplot():
@@ -253,6 +254,61 @@ def plot_notes(
         out = Path(out_path)
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=100)
+    finally:
+        plt.close(fig)
+    return out
+
+
+def plot_structure(
+    result: StructureResult, out_path: str | Path, *, title: str | None = None
+) -> Path:
+    """Draw the self-similarity matrix of a song with its sections marked.
+
+    The matrix (bar by bar, brighter = more alike) fills the square; each section's boundary is
+    a white line across it, and its label is written along the top and the left edge, so the
+    repeats show as bright blocks off the diagonal between sections of the same letter.
+
+    Parameters
+    ----------
+    result : the ``structure`` task's answer for one file (it carries the matrix and the times
+        of its rows in ``details``)
+    out_path : the PNG file to write (its folder is created when missing); use
+        ``_picture_name(path, "structure")`` in a folder for the usual name
+    title : the picture's title (default: the form, e.g. "ABAC")
+
+    Returns
+    -------
+    path : ``out_path`` as a :class:`~pathlib.Path`
+    """
+    ssm = np.asarray(result.details.get("ssm", np.zeros((0, 0))), dtype=np.float32)
+    edges = np.asarray(result.details.get("edges", [0.0, result.duration]), dtype=float)
+    if ssm.ndim != 2 or ssm.shape[0] != ssm.shape[1] or edges.size != ssm.shape[0] + 1:
+        raise ParameterError(
+            f"the result has no self-similarity matrix to draw (shape {ssm.shape}, "
+            f"{edges.size} edges)"
+        )
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 8))
+    try:
+        end = float(edges[-1]) if edges.size else float(result.duration)
+        if ssm.size:
+            ax.pcolormesh(edges, edges, ssm, cmap="magma", shading="flat")
+        ax.set_xlim(0, end)
+        ax.set_ylim(end, 0)
+        for seg in result.segments:
+            if seg.start > 0:
+                ax.axvline(seg.start, color="white", lw=1.2)
+                ax.axhline(seg.start, color="white", lw=1.2)
+            mid = (seg.start + min(seg.end, end)) / 2
+            ax.text(mid, 0, seg.label, ha="center", va="bottom", fontsize=12, weight="bold")
+            ax.text(0, mid, seg.label + " ", ha="right", va="center", fontsize=12, weight="bold")
+        ax.set_xlabel("time [s]")
+        ax.set_ylabel("time [s]")
+        ax.set_title(title or f"sections {result.form or '-'}", pad=22)
+        ax.set_aspect("equal")
+        out = Path(out_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=90, bbox_inches="tight")
     finally:
         plt.close(fig)
     return out

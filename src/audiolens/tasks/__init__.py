@@ -11,6 +11,7 @@ TASKS: dict[str, str] = {
     "quality": "audiolens.tasks.quality:QualityTask",
     "notes": "audiolens.tasks.notes:NotesTask",
     "beats": "audiolens.tasks.beats:BeatsTask",
+    "structure": "audiolens.tasks.structure:StructureTask",
 }
 
 

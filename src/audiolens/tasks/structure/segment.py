@@ -1,0 +1,327 @@
+"""Sections of a song from its log-filtered spectrogram and its beats.
+
+The chain:
+
+1. Bar-synchronous features: a chroma folded from the semitone bands of the spectrogram and
+   a timbre vector (the DCT of the log bands, like MFCCs), each averaged over every bar (over
+   every four beats when there are beats but no bars, over 2 s steps without beats), and
+   optionally stacked over ``embed`` consecutive bars.
+2. A self-similarity matrix (cosine) of those rows and, from it, a recurrence matrix that keeps
+   each row's nearest neighbours (mutual k-nearest neighbours).
+3. Boundaries where either the repetition pattern changes (Serrà et al.'s structure features:
+   the recurrence matrix in time-lag form, smoothed, differenced over time) or the sound
+   changes (Foote's checkerboard novelty on the self-similarity matrix, a kernel of
+   ``min_bars`` bars on each side); peaks of their sum, at least ``min_bars`` apart, on bar
+   lines.
+4. Labels: two sections are the same when their passages match beat for beat (the mean
+   similarity along the aligned diagonal of the two sections, over the shorter one); each
+   section takes the label of its best match among the earlier ones, or a new letter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.fft import dct
+from scipy.ndimage import gaussian_filter1d
+from scipy.signal import find_peaks
+
+from ...dsp import log_filterbank_frequencies
+from ...errors import ParameterError
+
+__all__ = [
+    "Segment",
+    "StructureOptions",
+    "beat_features",
+    "label_letters",
+    "segment",
+    "self_similarity",
+]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One section: ``start`` and ``end`` in seconds, and its ``label`` (A, B, ...)."""
+
+    start: float
+    end: float
+    label: str
+
+    def to_dict(self) -> dict[str, object]:
+        """``{start, end, label}`` with times rounded to the millisecond."""
+        return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label}
+
+
+@dataclass(frozen=True)
+class StructureOptions:
+    """Settings of the segmentation (see the module docstring).
+
+    Attributes
+    ----------
+    embed : bars stacked into one row (a passage)
+    min_bars : the shortest section, in bars (or 4-beat groups, or 2 s steps)
+    threshold : a boundary's novelty (the sum of two standardised curves) must exceed their
+        medians by this many robust deviations each
+    same : similarity above which two sections are the same (0-1)
+    min_change : below this variation of the timbre between units (the mean deviation of the
+        unstandardised DCT coefficients) the file is one section: steady noise measures about
+        0.02, the rendered songs of the corpus 0.075 and more
+    max_rows : rows of the similarity matrix at most; longer files are pooled (memory)
+    """
+
+    embed: int = 1
+    min_bars: int = 4
+    threshold: float = 0.5
+    same: float = 0.85
+    min_change: float = 0.04
+    max_rows: int = 1500
+
+    def __post_init__(self) -> None:
+        for name in ("embed", "min_bars", "max_rows"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ParameterError(f"{name}={v!r} must be a positive integer")
+        if not 0 < self.same < 1:
+            raise ParameterError(f"same={self.same!r} must be between 0 and 1")
+        if not self.threshold >= 0:
+            raise ParameterError(f"threshold={self.threshold!r} must be >= 0")
+
+
+def _chroma_matrix(n_bands: int) -> np.ndarray:
+    freqs = log_filterbank_frequencies(sr=44100, frame_size=2048)[:n_bands]
+    keep = (freqs >= 100) & (freqs <= 5000)
+    pc = np.round(12 * np.log2(freqs / 440.0)).astype(int) % 12
+    M = np.zeros((12, n_bands), dtype=np.float32)
+    M[pc[keep], np.flatnonzero(keep)] = 1.0
+    return M
+
+
+def unit_times(
+    duration: float, *, beats: np.ndarray | None = None, downbeats: np.ndarray | None = None
+) -> np.ndarray:
+    """The starts of the units sections are made of: bars, else groups of 4 beats, else 2 s.
+
+    Returns
+    -------
+    starts : np.ndarray [shape=(n,)] seconds, ascending, within [0, duration)
+    """
+    if downbeats is not None and len(downbeats) >= 8:
+        t = np.asarray(downbeats, dtype=float)
+    elif beats is not None and len(beats) >= 32:
+        t = np.asarray(beats, dtype=float)[::4]
+    else:
+        t = np.arange(0.0, duration, 2.0)
+    return t[(t >= 0) & (t < duration)]
+
+
+def beat_features(
+    S: np.ndarray, *, fps: float, beats: np.ndarray | None = None, raw: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chroma and timbre averaged between beats (or any unit starts, e.g. bars).
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(81, n_frames)] the log-filtered spectrogram (log10(1 + x))
+    fps : its frames per second
+    beats : unit start times [s]; None averages over half-second steps
+    raw : return the timbre unstandardised
+
+    Returns
+    -------
+    F : np.ndarray [shape=(n_units, 12 + 13)] per unit: unit-norm chroma, standardised timbre
+    edges : np.ndarray [shape=(n_units + 1,)] the units' edges [s]
+    """
+    S = np.asarray(S, dtype=np.float32)
+    n = S.shape[-1]
+    if beats is not None and len(beats) >= 1:
+        inner = np.round(np.asarray(beats) * fps).astype(np.int64)
+        inner = inner[(inner > 0) & (inner < n)]
+        cuts = np.unique(np.concatenate([[0], inner, [n]]))
+    else:
+        cuts = np.unique(np.concatenate([np.arange(0, n, max(int(fps / 2), 1)), [n]]))
+    lin = np.power(10.0, S, dtype=np.float32) - 1.0
+    chroma = _chroma_matrix(S.shape[0]) @ lin
+    timbre = dct(S, type=2, axis=0, norm="ortho")[1:14]
+    both = np.concatenate([chroma, timbre], axis=0)
+    csum = np.concatenate([np.zeros((both.shape[0], 1), np.float64), np.cumsum(both, axis=1)], 1)
+    width = np.diff(cuts).astype(np.float64)
+    mean = (csum[:, cuts[1:]] - csum[:, cuts[:-1]]) / np.maximum(width, 1)
+    c = np.log1p(100.0 * mean[:12])
+    c /= np.linalg.norm(c, axis=0, keepdims=True) + 1e-9
+    t = mean[12:]
+    if not raw:
+        t = (t - t.mean(axis=1, keepdims=True)) / (t.std(axis=1, keepdims=True) + 1e-6)
+        t /= np.sqrt(t.shape[0])
+    F = np.concatenate([c, t], axis=0).T.astype(np.float32)
+    return F, cuts / fps
+
+
+def _embed(F: np.ndarray, m: int) -> np.ndarray:
+    if m <= 1:
+        return F
+    pad = np.concatenate([F, np.repeat(F[-1:], m - 1, axis=0)], axis=0)
+    return np.concatenate([pad[i : i + F.shape[0]] for i in range(m)], axis=1)
+
+
+def self_similarity(F: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row with every other, mapped to 0-1.
+
+    Parameters
+    ----------
+    F : np.ndarray [shape=(n, d)]
+
+    Returns
+    -------
+    A : np.ndarray [shape=(n, n)] float32, 1 on the diagonal
+    """
+    X = F / (np.linalg.norm(F, axis=1, keepdims=True) + 1e-9)
+    return ((X @ X.T + 1.0) / 2.0).astype(np.float32)
+
+
+def _recurrence(A: np.ndarray, k: int) -> np.ndarray:
+    n = A.shape[0]
+    k = min(max(k, 1), n - 1)
+    B = A.copy()
+    np.fill_diagonal(B, -np.inf)
+    # the k-th largest similarity of each row
+    kth = -np.partition(-B, k - 1, axis=1)[:, k - 1 : k]
+    R = kth <= B
+    return (R & R.T).astype(np.float32)
+
+
+def _structure_novelty(R: np.ndarray, sigma: float) -> np.ndarray:
+    n = R.shape[0]
+    idx = (np.arange(n)[:, None] + np.arange(n)[None, :]) % n
+    L = R[np.arange(n)[:, None], idx]  # L[i, l] = R[i, i + l]
+    L = gaussian_filter1d(L, sigma, axis=0, mode="nearest")
+    d = np.sum(np.diff(L, axis=0) ** 2, axis=1)
+    return np.concatenate([[0.0], d])
+
+
+def _foote_novelty(A: np.ndarray, half: int) -> np.ndarray:
+    n = A.shape[0]
+    g = np.exp(-0.5 * (np.arange(-half, half) + 0.5) ** 2 / (0.5 * half) ** 2)
+    sign = np.sign(np.arange(-half, half) + 0.5)
+    K = np.outer(g * sign, g * sign)
+    P = np.pad(A, half, mode="constant", constant_values=float(A.mean()))
+    out = np.zeros(n)
+    for i in range(n):
+        out[i] = np.sum(P[i : i + 2 * half, i : i + 2 * half] * K)
+    return np.maximum(out, 0.0)
+
+
+def _standard(x: np.ndarray) -> np.ndarray:
+    med = np.median(x)
+    mad = np.median(np.abs(x - med)) * 1.4826 + 1e-9
+    return (x - med) / mad
+
+
+def label_letters(n: int) -> list[str]:
+    """``A, B, ..., Z, AA, AB, ...`` for ``n`` labels."""
+    out = []
+    for i in range(n):
+        s, k = "", i
+        while True:
+            s = chr(ord("A") + k % 26) + s
+            k = k // 26 - 1
+            if k < 0:
+                break
+        out.append(s)
+    return out
+
+
+def _section_similarity(A: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> float:
+    la, lb = a[1] - a[0], b[1] - b[0]
+    m = min(la, lb)
+    if m <= 0:
+        return 0.0
+    i = np.arange(m)
+    best = 0.0
+    # allow the shorter one to sit anywhere in the longer one (whole units)
+    if la >= lb:
+        for off in range(0, la - m + 1, max((la - m) // 8, 1)):
+            best = max(best, float(A[a[0] + off + i, b[0] + i].mean()))
+    else:
+        for off in range(0, lb - m + 1, max((lb - m) // 8, 1)):
+            best = max(best, float(A[a[0] + i, b[0] + off + i].mean()))
+    return best
+
+
+def segment(
+    S: np.ndarray,
+    *,
+    fps: float = 100.0,
+    beats: np.ndarray | None = None,
+    downbeats: np.ndarray | None = None,
+    options: StructureOptions | None = None,
+) -> tuple[list[Segment], dict[str, np.ndarray]]:
+    """Sections of a song and which of them repeat.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(81, n_frames)] the log-filtered spectrogram
+    fps : its frames per second
+    beats : beat times [s]
+    downbeats : bar starts [s] (see :func:`unit_times` for what is used without them)
+    options : the segmentation's settings
+
+    Returns
+    -------
+    segments : list of Segment, covering 0 to the end without gaps (one segment when nothing
+        changes: silence, noise, a very short clip)
+    details : ``"ssm"`` [shape=(n, n)] the self-similarity matrix of the units, ``"edges"``
+        [shape=(n + 1,)] the units' times [s], ``"novelty"`` [shape=(n,)]
+    """
+    options = options or StructureOptions()
+    S = np.asarray(S, dtype=np.float32)
+    duration = S.shape[-1] / fps
+    whole = [Segment(0.0, float(duration), "A")]
+    if S.shape[-1] < 2:
+        empty = np.zeros((0, 0), np.float32)
+        return whole, {"ssm": empty, "edges": np.zeros(1), "novelty": np.zeros(0)}
+    units = unit_times(duration, beats=beats, downbeats=downbeats)
+    F, edges = beat_features(S, fps=fps, beats=units, raw=True)
+    change = float(F[:, 12:].std(axis=0).mean()) if F.shape[0] > 1 else 0.0
+    t = F[:, 12:]
+    F[:, 12:] = (t - t.mean(axis=0)) / (t.std(axis=0) + 1e-6) / np.sqrt(t.shape[1])
+    n = F.shape[0]
+    # pool very long files so the matrix stays small
+    pool = int(np.ceil(n / options.max_rows)) if n > options.max_rows else 1
+    if pool > 1:
+        m = n // pool * pool
+        F = F[:m].reshape(-1, pool, F.shape[1]).mean(axis=1)
+        edges = np.concatenate([edges[:m:pool], [edges[-1]]])
+        n = F.shape[0]
+    steady = change < options.min_change
+    if n < 2 * max(options.min_bars // pool, 2) or steady or not np.isfinite(F).all():
+        return whole, {"ssm": np.ones((n, n), np.float32), "edges": edges, "novelty": np.zeros(n)}
+    A = self_similarity(_embed(F, options.embed))
+    R = _recurrence(A, k=max(2, int(0.05 * n)))
+    min_units = max(options.min_bars // pool, 2)
+    nov = _standard(_structure_novelty(R, sigma=1.0)) + _standard(_foote_novelty(A, half=min_units))
+    peaks, _ = find_peaks(nov, height=options.threshold * 2, distance=min_units)
+    peaks = peaks[(peaks >= min_units // 2) & (peaks <= n - min_units // 2)]
+    times = edges[peaks]
+    times = np.unique(times[(times > 0) & (times < duration)])
+    bounds = np.concatenate([[0.0], times, [duration]])
+    unit = np.searchsorted(edges, bounds, side="left")
+    unit[-1] = n
+    spans = [(int(unit[i]), int(unit[i + 1])) for i in range(len(bounds) - 1)]
+    labels: list[int] = []
+    for i, sp in enumerate(spans):
+        best, which = 0.0, -1
+        for j in range(i):
+            sim = _section_similarity(A, spans[j], sp)
+            if sim > best:
+                best, which = sim, j
+        if which >= 0 and best >= options.same:
+            labels.append(labels[which])
+        else:
+            labels.append(max(labels, default=-1) + 1)
+    letters = label_letters(max(labels) + 1)
+    segs = [
+        Segment(float(bounds[i]), float(bounds[i + 1]), letters[labels[i]])
+        for i in range(len(spans))
+    ]
+    return segs, {"ssm": A, "edges": edges, "novelty": nov}

@@ -19,7 +19,8 @@ import audiolens.tasks.notes as notes_mod
 from audiolens.cli import main
 from audiolens.devices import resolve_device
 from audiolens.errors import MissingDependency, ModelNotFound, ParameterError
-from audiolens.tasks.notes import NotesOptions, NotesTask, _read, transcribe
+from audiolens.tasks.base import read_input as _read
+from audiolens.tasks.notes import NotesOptions, NotesTask, transcribe
 from audiolens.tasks.notes.engine import merge_event_windows
 
 CPU = resolve_device("cpu")

@@ -67,6 +67,13 @@ def add_files_command(
     return p
 
 
+def add_out_argument(parser: argparse.ArgumentParser, *, default: Any, help: str) -> None:
+    """``-o/--out DIR``: the folder for the files a command writes."""
+    from pathlib import Path
+
+    parser.add_argument("-o", "--out", type=Path, default=default, metavar="DIR", help=help)
+
+
 def add_report_arguments(parser: argparse.ArgumentParser, *, plot: str) -> None:
     """``--device``, ``--plot DIR`` (``plot`` says what picture) and ``--format``."""
     from pathlib import Path
@@ -148,3 +155,73 @@ def restore_logging(handler: logging.Handler, previous: int) -> None:
 def error(message: str) -> None:
     """Print ``audiolens: error: message`` on stderr."""
     print(f"audiolens: error: {message}", file=sys.stderr)
+
+
+def show_path(path: str) -> str:
+    """A path as printable text: undecodable bytes as escapes, newlines escaped."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def stems_clash(paths: list[str]) -> bool:
+    """Whether two inputs share a file stem (then output names get a hash of the path)."""
+    from pathlib import Path
+
+    stems = [Path(p).stem for p in paths]
+    return len(set(stems)) != len(stems)
+
+
+def write_json(path: Any, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically (a temporary name, then a rename)."""
+    import json
+    import os
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+
+
+def for_each_file(
+    paths: list[str],
+    analyse: Callable[[str], Any],
+    summary: Callable[[str, Any], str],
+    *,
+    fmt: str,
+    device_label: str,
+) -> int:
+    """Run ``analyse(path)`` on each file and print what it found; the exit status.
+
+    A file that cannot be read (DecodeError, OSError) is named on stderr with the problem and
+    the next one is tried. ``fmt`` is ``text`` (``summary(path, result)`` per line), ``jsonl``
+    (one record per line as it goes) or ``json`` (one list at the end); a record is the path,
+    the device and the result's ``to_dict()``.
+
+    Returns
+    -------
+    status : EXIT_OK, or EXIT_FAILED when some file failed
+    """
+    import json
+
+    from ..errors import DecodeError
+
+    records, failed = [], 0
+    for path in paths:
+        try:
+            result = analyse(path)
+        except (DecodeError, OSError) as exc:
+            failed += 1
+            error(str(exc) if isinstance(exc, DecodeError) else f"{show_path(path)}: {exc}")
+            continue
+        record = {"path": show_path(path), "device": device_label, **result.to_dict()}
+        if fmt == "text":
+            print(summary(path, result), flush=True)
+        elif fmt == "jsonl":
+            print(json.dumps(record), flush=True)
+        else:
+            records.append(record)
+    if fmt == "json":
+        print(json.dumps(records, indent=2))
+    return EXIT_FAILED if failed else EXIT_OK

@@ -14,6 +14,7 @@ from ._common import (
     EXIT_OK,
     add_device_argument,
     add_files_command,
+    add_out_argument,
     error,
     number,
 )
@@ -98,14 +99,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         epilog=_EPILOG,
     )
-    p.add_argument(
-        "-o",
-        "--out",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write <stem>.beats and <stem>.json per file there",
-    )
+    add_out_argument(p, default=None, help="write <stem>.beats and <stem>.json per file there")
     p.add_argument(
         "--click",
         type=Path,
@@ -151,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     """Track the files; 0 when all were analysed, 1 when some were not."""
     from ..devices import resolve_device
     from ..errors import DecodeError
-    from ..tasks.beats import BeatsTask, _read, beats_name
+    from ..tasks.base import read_input
+    from ..tasks.beats import BeatsTask, beats_name
 
     options = beats_options(args)  # a ParameterError here is a usage error: exit status 2
     device = resolve_device(args.device)
@@ -161,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     records, failed = [], 0
     for path in paths:
         try:
-            item = _read(path, task)
+            item = read_input(path, task)
             result = task.run([item], device=device)[0]
             if args.out is not None:
                 target = args.out / beats_name(path, unique=unique, suffix=".json")

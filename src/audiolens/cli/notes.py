@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from ._common import (
-    EXIT_FAILED,
-    EXIT_OK,
     add_files_command,
+    add_out_argument,
     add_report_arguments,
-    error,
+    for_each_file,
     number,
+    show_path,
+    stems_clash,
+    write_json,
 )
 
 __all__ = ["add_parser", "run"]
@@ -150,35 +151,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=_DESCRIPTION,
         epilog=_EPILOG,
     )
-    p.add_argument(
-        "-o",
-        "--out",
-        type=Path,
-        default=Path("."),
-        metavar="DIR",
-        help="folder for the .mid and .json files (default: the current folder)",
+    add_out_argument(
+        p, default=Path("."), help="folder for the .mid and .json files (default: here)"
     )
     add_report_arguments(p, plot="also write a piano-roll picture per file over its spectrogram")
     add_note_options(p)
     return p
 
 
-def _show(path: str) -> str:
-    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text.replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _stems_clash(paths: list[str]) -> bool:
-    stems = [Path(p).stem for p in paths]
-    return len(set(stems)) != len(stems)
-
-
 def run(args: argparse.Namespace) -> int:
     """Transcribe the files; 0 when all were transcribed, 1 when some were not."""
     from ..devices import resolve_device
-    from ..errors import DecodeError
     from ..models.basic_pitch import find_model
-    from ..tasks.notes import NotesTask, _read
+    from ..tasks.base import read_input
+    from ..tasks.notes import NotesTask
 
     options = note_options(args)
     device = resolve_device(args.device)
@@ -187,44 +173,28 @@ def run(args: argparse.Namespace) -> int:
     task = NotesTask(
         options=options,
         out_dir=args.out,
-        unique_names=_stems_clash(paths),
+        unique_names=stems_clash(paths),
         model_path=args.model,
         runtime=args.runtime,
     )
-    records, failed = [], 0
-    for path in paths:
-        try:
-            item = _read(path, task)
-            result = task.run([item], device=device)[0]
-        except DecodeError as exc:
-            failed += 1
-            error(str(exc))
-            continue
-        note_list = Path(result.midi_path).with_suffix(".json") if result.midi_path else None
-        if note_list is not None:
-            _write_json(note_list, [n.to_dict() for n in result.notes])
-        record = {"path": _show(path), "device": device.label, **result.to_dict()}
-        if args.format == "text":
-            print(
-                f"{len(result.notes):5d} notes  {result.duration:7.1f} s  "
-                f"-> {_show(result.midi_path or '-')}  {_show(path)}",
-                flush=True,
-            )
-        elif args.format == "jsonl":
-            print(json.dumps(record), flush=True)
-        else:
-            records.append(record)
+
+    def analyse(path: str) -> Any:
+        item = read_input(path, task)
+        result = task.run([item], device=device)[0]
+        if result.midi_path:
+            note_list = Path(result.midi_path).with_suffix(".json")
+            write_json(note_list, [n.to_dict() for n in result.notes])
         if args.plot is not None:
             _plot(path, item, result, args.plot)
-    if args.format == "json":
-        print(json.dumps(records, indent=2))
-    return EXIT_FAILED if failed else EXIT_OK
+        return result
 
+    def summary(path: str, result: Any) -> str:
+        return (
+            f"{len(result.notes):5d} notes  {result.duration:7.1f} s  "
+            f"-> {show_path(result.midi_path or '-')}  {show_path(path)}"
+        )
 
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    return for_each_file(paths, analyse, summary, fmt=args.format, device_label=device.label)
 
 
 def _plot(path: str, item: Any, result: Any, folder: Path) -> None:

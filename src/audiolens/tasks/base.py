@@ -17,7 +17,16 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 from ..audio import Audio, AudioInfo
 from ..devices import Device
 
-__all__ = ["AudioRequest", "AudioStream", "Result", "Task", "TaskInput"]
+__all__ = [
+    "AudioRequest",
+    "AudioStream",
+    "Result",
+    "Task",
+    "TaskInput",
+    "mono_blocks",
+    "output_name",
+    "read_input",
+]
 
 T = TypeVar("T")
 
@@ -139,3 +148,42 @@ class Task(Protocol):
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[Result]:
         """Analyze a batch of files; one Result per input, in order."""
         ...
+
+
+def mono_blocks(item: TaskInput) -> Iterator[Any]:
+    """The input's audio in order as 1-D float32 numpy arrays (channels averaged)."""
+    import numpy as np
+
+    for a in item.blocks():
+        x = np.asarray(a.samples, dtype=np.float32)
+        yield x.mean(axis=0) if x.ndim == 2 and x.shape[0] > 1 else x.reshape(-1)
+
+
+def read_input(path: str | bytes | os.PathLike, task: Task) -> TaskInput:
+    """Probe a file and decode what ``task`` asks of it, as the runner would.
+
+    Raises
+    ------
+    DecodeError
+        when the file cannot be read as audio (the message names the file and the problem)
+    """
+    from ..audio import probe
+    from ..runner.work import decode_request
+
+    info = probe(path)
+    return decode_request(info.path, info, task.request(info))
+
+
+def output_name(path: str | bytes | os.PathLike, *, unique: bool, suffix: str) -> str:
+    """The name of a file a task writes for an input: ``<stem><suffix>``, or
+    ``<stem>.<hash of the path><suffix>`` when ``unique`` (collections, where two folders may
+    hold files of the same name)."""
+    import hashlib
+    from pathlib import Path
+
+    stem = Path(os.fsdecode(path)).stem.encode("utf-8", "surrogateescape")
+    safe = stem.decode("utf-8", "replace").replace(os.sep, "_") or "audio"
+    if not unique:
+        return f"{safe}{suffix}"
+    tag = hashlib.blake2b(os.fsencode(path), digest_size=4).hexdigest()
+    return f"{safe}.{tag}{suffix}"

@@ -9,7 +9,6 @@ tempo curve, the periods smoothed over a few beats.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ import numpy as np
 from ...audio import AudioInfo
 from ...devices import Device
 from ...errors import ParameterError
-from ..base import AudioRequest, TaskInput
+from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from .features import FPS, SAMPLE_RATE, logspec, stream_logspec
 from .track import BeatTrack, track
 from .types import BeatsOptions, BeatsResult
@@ -49,12 +48,7 @@ BLOCK_S = 60.0
 def beats_name(path: PathLike, *, unique: bool, suffix: str = ".beats") -> str:
     """The output file name for an input: ``<stem>.beats``, or ``<stem>.<hash>.beats`` when
     ``unique`` (collections, where two folders may hold files of the same name)."""
-    stem = Path(os.fsdecode(path)).stem.encode("utf-8", "surrogateescape")
-    safe = stem.decode("utf-8", "replace").replace(os.sep, "_") or "audio"
-    if not unique:
-        return f"{safe}{suffix}"
-    tag = hashlib.blake2b(os.fsencode(path), digest_size=4).hexdigest()
-    return f"{safe}.{tag}{suffix}"
+    return output_name(path, unique=unique, suffix=suffix)
 
 
 def write_beats_file(result: BeatsResult, path: str | os.PathLike) -> Path:
@@ -147,12 +141,6 @@ class BeatsTask:
         return result
 
 
-def _mono_blocks(item: TaskInput) -> Iterator[np.ndarray]:
-    for a in item.blocks():
-        x = np.asarray(a.samples, dtype=np.float32)
-        yield x.mean(axis=0) if x.ndim == 2 and x.shape[0] > 1 else x.reshape(-1)
-
-
 def spectrogram(item: TaskInput) -> tuple[np.ndarray, float]:
     """The log-filtered spectrogram of a decoded (or streamed) input and its duration [s].
 
@@ -179,26 +167,18 @@ def tracked(item: TaskInput, options: BeatsOptions | None = None) -> tuple[BeatT
 
 def _spectrogram(item: TaskInput) -> tuple[np.ndarray, float]:
     if item.stream is None and len(item.pieces) == 1:
-        y = next(_mono_blocks(item))
+        y = next(mono_blocks(item))
         return logspec(y), y.size / SAMPLE_RATE
     n = 0
 
     def counted() -> Iterator[np.ndarray]:
         nonlocal n
-        for b in _mono_blocks(item):
+        for b in mono_blocks(item):
             n += b.size
             yield b
 
     S = stream_logspec(counted())
     return S, n / SAMPLE_RATE
-
-
-def _read(path: PathLike, task: BeatsTask) -> TaskInput:
-    from ...audio import probe
-    from ...runner.work import decode_request
-
-    info = probe(path)
-    return decode_request(info.path, info, task.request(info))
 
 
 def beats(
@@ -232,4 +212,4 @@ def beats(
     from ...devices import resolve_device
 
     task = BeatsTask(options=options, out_dir=out_dir, unique_names=False)
-    return task.run([_read(path, task)], device=resolve_device(device))[0]
+    return task.run([read_input(path, task)], device=resolve_device(device))[0]

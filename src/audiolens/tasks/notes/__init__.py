@@ -16,10 +16,9 @@ Use :func:`transcribe` for one file, or ``audiolens.analyze(paths, tasks=[NotesT
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from ...errors import ParameterError
-from ..base import AudioRequest, TaskInput
+from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from .creation import activations_to_notes
 from .engine import (
     Activations,
@@ -65,12 +64,7 @@ PathLike = str | bytes | os.PathLike
 def midi_name(path: PathLike, *, unique: bool) -> str:
     """The MIDI file name for an input: ``<stem>.mid``, or ``<stem>.<hash>.mid`` when
     ``unique`` (for collections, where two folders may hold files of the same name)."""
-    stem = Path(os.fsdecode(path)).stem.encode("utf-8", "surrogateescape")
-    safe = stem.decode("utf-8", "replace").replace(os.sep, "_") or "audio"
-    if not unique:
-        return f"{safe}.mid"
-    tag = hashlib.blake2b(os.fsencode(path), digest_size=4).hexdigest()
-    return f"{safe}.{tag}.mid"
+    return output_name(path, unique=unique, suffix=".mid")
 
 
 class _Rows:
@@ -233,7 +227,7 @@ class NotesTask:
             owners.clear()
 
         for k, p in enumerate(pending):
-            for window, total in window_stream(_mono_blocks(p.item), engine):
+            for window, total in window_stream(mono_blocks(p.item), engine):
                 if total:
                     p.n_samples = total
                 w, p.windows = p.windows, p.windows + 1
@@ -284,7 +278,7 @@ class NotesTask:
         assert isinstance(engine, EventEngine)
         chunks, total = [], 0
         buf = np.zeros(0, dtype=np.float32)
-        for x in _mono_blocks(item):
+        for x in mono_blocks(item):
             total += x.size
             buf = np.concatenate([buf, x])
             while buf.size >= engine.window:
@@ -326,12 +320,6 @@ def _engine_label(engine: Any) -> str:
     return f"{engine.name} ({provider})" if provider else str(engine.name)
 
 
-def _mono_blocks(item: TaskInput) -> Iterator[np.ndarray]:
-    for a in item.blocks():
-        x = np.asarray(a.samples, dtype=np.float32)
-        yield x.mean(axis=0) if x.ndim == 2 and x.shape[0] > 1 else x.reshape(-1)
-
-
 def file_activations(
     path: PathLike, *, device: str | Device = "auto", engine: FrameEngine | None = None
 ) -> Activations:
@@ -345,16 +333,8 @@ def file_activations(
     from ...devices import resolve_device
 
     task = NotesTask(engine=engine, options=NotesOptions(pitch_bends=True))
-    item = _read(path, task)
+    item = read_input(path, task)
     return task.activations([item], device=resolve_device(device))[0]
-
-
-def _read(path: PathLike, task: NotesTask) -> TaskInput:
-    from ...audio import probe
-    from ...runner.work import decode_request
-
-    info = probe(path)
-    return decode_request(info.path, info, task.request(info))
 
 
 def transcribe(
@@ -405,4 +385,4 @@ def transcribe(
         engine=engine,
     )
     dev = resolve_device(device)
-    return task.run([_read(path, task)], device=dev)[0]
+    return task.run([read_input(path, task)], device=dev)[0]

@@ -131,7 +131,8 @@ def structure(
         when the file cannot be read as audio (the message names the file and the problem)
     """
     from ...devices import resolve_device
-    from ..beats import BeatsTask, _read
+    from ..base import read_input
+    from ..beats import BeatsTask
 
-    item = _read(path, BeatsTask())
+    item = read_input(path, BeatsTask())
     return StructureTask(options=options).run([item], device=resolve_device(device))[0]

@@ -28,6 +28,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
 from ...dsp import log_filterbank_frequencies
+from ...dsp._params import positive_int
 from ...errors import ParameterError
 
 __all__ = [
@@ -79,9 +80,7 @@ class StructureOptions:
 
     def __post_init__(self) -> None:
         for name in ("embed", "min_bars", "max_rows"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ParameterError(f"{name}={v!r} must be a positive integer")
+            positive_int(name, getattr(self, name))
         if not 0 < self.same < 1:
             raise ParameterError(f"same={self.same!r} must be between 0 and 1")
         if not self.threshold >= 0:

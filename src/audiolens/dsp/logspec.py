@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["log_filtered_spectrogram", "madmom_frames"]
 
 #: frames per step of the numpy path: a step's buffers stay in the CPU's caches
-_STEP = 256
+_STEP = 128
 
 
 def _frame_count(n: int, hop: float) -> int:
@@ -189,16 +189,17 @@ def _numpy_logspec(
 
     lead, (n, size) = frames.shape[:-2], frames.shape[-2:]
     flat = frames.reshape(-1, n, size)
-    blocks = _band_blocks(bank)
+    blocks = _band_blocks(bank, size=12)
     lo, hi = blocks[0][2], max(b[3] for b in blocks)
     out = np.zeros((flat.shape[0], bank.shape[0], n), dtype=bank.dtype)
     buf = np.empty((min(_STEP, n), size), dtype=bank.dtype)
+    mags = np.empty((min(_STEP, n), hi - lo), dtype=bank.dtype)
     for i in range(flat.shape[0]):
         for a in range(0, n, _STEP):
             m = min(_STEP, n - a)
             np.multiply(flat[i, a : a + m], window, out=buf[:m])
             spec = scipy.fft.rfft(buf[:m], axis=-1, workers=1)
-            mag = np.abs(spec[:, lo:hi])
+            mag = np.abs(spec[:, lo:hi], out=mags[:m])
             for b0, b1, k0, k1, block in blocks:
                 out[i, b0:b1, a : a + m] = block @ mag[:, k0 - lo : k1 - lo].T
     out *= mul

@@ -11,12 +11,22 @@ from .bars import bar_positions, beat_values
 from .dbn import BeatDBN, track_beats
 from .types import BeatsOptions, BeatsResult
 
-__all__ = ["BeatTrack", "beat_confidence", "tempo_curve", "track", "track_activations"]
+__all__ = [
+    "BeatTrack",
+    "beat_confidence",
+    "decode_beats",
+    "tempo_curve",
+    "track",
+    "track_activations",
+]
 
 #: frames of each beat's "beat" part in the decoder, and its observation lambda (chosen on the
 #: training set's held-out pieces, see benchmarks/train_beats.py)
 BEAT_WIDTH = 4
 OBSERVATION_LAMBDA = 16
+#: the frame rate the beat DBN runs at (the activation's pairs of frames max-pooled); measured
+#: on the held-out pieces: the same beat F and tempo as at 100 frames/s, 2.4x faster
+DECODE_FPS = 50.0
 
 
 @dataclass
@@ -127,15 +137,39 @@ def beat_confidence(beat: np.ndarray, frames: np.ndarray) -> float:
 
 
 def decoder(options: BeatsOptions, fps: float) -> BeatDBN:
-    """The beat decoder's settings for these options (see :mod:`.dbn`)."""
+    """The beat decoder's settings for these options at ``fps`` (see :mod:`.dbn`)."""
     return BeatDBN(
         fps=fps,
         min_bpm=options.min_bpm,
         max_bpm=options.max_bpm,
         threshold=ACTIVE,
-        beat_width=BEAT_WIDTH,
+        beat_width=max(int(round(BEAT_WIDTH * fps / 100.0)), 1),
         observation_lambda=OBSERVATION_LAMBDA,
     )
+
+
+def decode_beats(beat: np.ndarray, *, fps: float, options: BeatsOptions) -> np.ndarray:
+    """Beat frames of a beat activation: the DBN at about :data:`DECODE_FPS` frames per
+    second (pairs of frames max-pooled: half the frames and half the periods, a quarter of the
+    work), then each beat moved to the activation's peak among the frames it stands for and
+    their neighbours.
+
+    Parameters
+    ----------
+    beat : np.ndarray [shape=(n,)] the beat activation at ``fps``
+
+    Returns
+    -------
+    frames : np.ndarray [shape=(n_beats,)] int, at ``fps``
+    """
+    k = max(int(round(fps / DECODE_FPS)), 1)
+    if k == 1:
+        return np.round(track_beats(beat, decoder(options, fps)) * fps).astype(np.int64)
+    m = -(-beat.size // k) * k
+    pooled = np.pad(beat, (0, m - beat.size)).reshape(-1, k).max(axis=1)
+    coarse = np.round(track_beats(pooled, decoder(options, fps / k)) * fps / k).astype(np.int64)
+    idx = np.clip(coarse[:, None] * k + np.arange(-1, k + 1)[None, :], 0, beat.size - 1)
+    return idx[np.arange(idx.shape[0]), beat[idx].argmax(axis=1)]
 
 
 def track(
@@ -185,10 +219,10 @@ def track_activations(
     if active.size == 0:
         return nothing
     lo, hi = int(active[0]), int(active[-1]) + 1
-    times = track_beats(beat[lo:hi], decoder(options, fps)) + lo / fps
-    if times.size < MIN_BEATS:
+    frames = np.unique(decode_beats(beat[lo:hi], fps=fps, options=options) + lo)
+    if frames.size < MIN_BEATS:
         return nothing
-    frames = np.round(times * fps).astype(np.int64)
+    times = frames / fps
     confidence = beat_confidence(beat, frames)
     if confidence < MIN_CONFIDENCE:
         return nothing

@@ -250,10 +250,19 @@ def _not_audio(path: str, head: bytes, problem: str) -> DecodeError:
     return DecodeError(path, problem)
 
 
+#: bytes FFmpeg reads to find the streams before the first try falls back to its default
+#: (5 MB); a small first read saves ~15 ms per open on plain audio files
+_QUICK_PROBE = "65536"
+
+
 def _open(path: str, head: bytes = b""):
     av = _av()
     try:
-        container = av.open(path, metadata_errors="ignore")
+        container = av.open(path, metadata_errors="ignore", options={"probesize": _QUICK_PROBE})
+        audio = container.streams.audio
+        if not audio or not (audio[0].sample_rate and audio[0].channels):
+            container.close()  # not found in the first bytes: look as far as FFmpeg would
+            container = av.open(path, metadata_errors="ignore")
     except FileNotFoundError:
         raise DecodeError(path, "file not found (it vanished before decoding)") from None
     except PermissionError:

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from ._common import (
-    EXIT_FAILED,
-    EXIT_OK,
     add_device_argument,
     add_files_command,
     add_out_argument,
-    error,
+    for_each_file,
     number,
+    show_path,
+    stems_clash,
+    write_json,
 )
 
-__all__ = ["add_beats_options", "add_parser", "beats_options", "run"]
+__all__ = ["add_beats_options", "add_parser", "beats_options", "run", "write_click_file"]
 
 logger = logging.getLogger("audiolens")
 
@@ -28,7 +28,8 @@ Track the beats of music files: beat times, downbeats (the bar position of every
 tempo in BPM with a tempo curve, and the meter (beats per bar: 2, 3 or 4; 6/8 counts two
 dotted-quarter beats). Prints one line per file; with -o, writes FILE's stem + .beats (time
 and bar position per line, like the Ballroom and madmom annotations) and + .json there;
-with --click, the audio with a click on every beat (downbeats higher and louder).
+with --click, FILE's stem + .click.wav there: the audio at its own rate and channels with a
+click on every beat (downbeats higher and louder), to check the beats by ear.
 
 Audio without a steady beat (speech, free rubato, noise, silence) gets no beats and a low
 confidence rather than invented ones.
@@ -42,8 +43,8 @@ examples:
   audiolens beats song.flac --format jsonl       # the results on stdout
 
 For folders and a resumable results store: audiolens analyze DIR --tasks beats
-Exit status: 0 when every file was analysed, 1 when some could not be read (each is named on
-stderr with the problem), 2 for a bad command line.
+Exit status: 0 when every file was analysed, 1 when some could not be read or written (each
+is named on stderr with the problem), 2 for a bad command line.
 """
 
 
@@ -118,84 +119,88 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _show(path: str) -> str:
-    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text.replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _summary(result: Any) -> str:
+def _summary(path: str, result: Any) -> str:
+    """``song.flac: 128.0 BPM, meter 4, 312 beats, 78 downbeats, confidence 0.83``."""
     if not result.beats:
-        return f"no steady beat (confidence {result.confidence:.2f}), {result.duration:.1f} s"
+        what = f"no steady beat (confidence {result.confidence:.2f}), {result.duration:.1f} s"
+        return f"{show_path(path)}: {what}"
     curve = [b for _, b in result.tempo_curve]
     change = ""
     if curve and max(curve) > 1.08 * min(curve):
         change = f" (from {curve[0]:.0f} to {curve[-1]:.0f})"
     return (
-        f"{result.tempo:.1f} BPM{change}, meter {result.meter}, {len(result.beats)} beats, "
-        f"{len(result.downbeats)} downbeats, confidence {result.confidence:.2f}"
+        f"{show_path(path)}: {result.tempo:.1f} BPM{change}, meter {result.meter}, "
+        f"{len(result.beats)} beats, {len(result.downbeats)} downbeats, "
+        f"confidence {result.confidence:.2f}"
     )
-
-
-def _stems_clash(paths: list[str]) -> bool:
-    stems = [Path(p).stem for p in paths]
-    return len(set(stems)) != len(stems)
 
 
 def run(args: argparse.Namespace) -> int:
     """Track the files; 0 when all were analysed, 1 when some were not."""
     from ..devices import resolve_device
-    from ..errors import DecodeError
     from ..tasks.base import read_input
     from ..tasks.beats import BeatsTask, beats_name
 
     options = beats_options(args)  # a ParameterError here is a usage error: exit status 2
     device = resolve_device(args.device)
     paths = [os.fsdecode(raw) for raw in args.files]
-    unique = _stems_clash(paths)
+    unique = stems_clash(paths)
     task = BeatsTask(options=options, out_dir=args.out, unique_names=unique)
-    records, failed = [], 0
-    for path in paths:
-        try:
-            item = read_input(path, task)
-            result = task.run([item], device=device)[0]
-            if args.out is not None:
-                target = args.out / beats_name(path, unique=unique, suffix=".json")
-                _write_json(target, {"path": _show(path), **result.to_dict()})
-            if args.click is not None:
-                _click(path, result, args.click, unique)
-        except (DecodeError, OSError) as exc:
-            failed += 1
-            error(str(exc) if isinstance(exc, DecodeError) else f"{_show(path)}: {exc}")
-            continue
-        record = {"path": _show(path), "device": device.label, **result.to_dict()}
-        if args.format == "text":
-            print(f"{_show(path)}: {_summary(result)}", flush=True)
-        elif args.format == "jsonl":
-            print(json.dumps(record), flush=True)
-        else:
-            records.append(record)
-    if args.format == "json":
-        print(json.dumps(records, indent=2))
-    return EXIT_FAILED if failed else EXIT_OK
+
+    def analyse(path: str) -> Any:
+        result = task.run([read_input(path, task)], device=device)[0]
+        if args.out is not None:
+            target = args.out / beats_name(path, unique=unique, suffix=".json")
+            write_json(target, {"path": show_path(path), **result.to_dict()})
+        if args.click is not None:
+            target = args.click / beats_name(path, unique=unique, suffix=".click.wav")
+            logger.info("wrote %s", write_click_file(path, target, result))
+        return result
+
+    return for_each_file(paths, analyse, _summary, fmt=args.format, device_label=device.label)
 
 
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+def write_click_file(
+    path: str | os.PathLike, target: str | os.PathLike, result: Any, *, block: float = 60.0
+) -> Path:
+    """Write ``path``'s audio (its own rate and channels) with a click on every beat of
+    ``result`` (a BeatsResult; downbeats accented) as the WAV ``target``.
 
+    The file is decoded twice, ``block`` seconds at a time: once for the peak of the mix, then
+    to write it scaled so that it does not clip; memory stays bounded on long files.
 
-def _click(path: str, result: Any, folder: Path, unique: bool) -> None:
-    from ..audio import load
-    from ..tasks.beats import beats_name
+    Raises
+    ------
+    DecodeError
+        when the file cannot be decoded (any more)
+    OSError
+        when the click track cannot be written (also for audio WAV cannot hold)
+    """
+    from ..audio import stream
+    from ..errors import ParameterError
     from ..tasks.beats.click import click_track, write_audio
 
-    audio = load(path)
-    mixed = click_track(
-        audio.samples, sr=audio.sample_rate, beats=result.beats, downbeats=result.downbeats
-    )
-    out = write_audio(
-        folder / beats_name(path, unique=unique, suffix=".click.wav"), mixed, sr=audio.sample_rate
-    )
-    logger.info("wrote %s", out)
+    def mixed() -> Any:
+        for a in stream(path, block=block):
+            yield (
+                click_track(
+                    a.samples,
+                    sr=a.sample_rate,
+                    beats=result.beats,
+                    downbeats=result.downbeats,
+                    offset=a.offset,
+                    normalize=False,
+                ),
+                a.sample_rate,
+            )
+
+    peak, rate = 1.0, 0
+    for y, sr in mixed():
+        peak, rate = max(peak, float(abs(y).max())) if y.size else peak, sr
+    if not rate:  # nothing decoded: no click track to write
+        raise OSError("no audio to write a click track from")
+    blocks = (y / peak if peak > 1.0 else y for y, _ in mixed())
+    try:
+        return write_audio(target, blocks, sr=rate)
+    except ParameterError as exc:  # a file's own problem, not the command line's
+        raise OSError(f"cannot write its click track: {exc}") from None

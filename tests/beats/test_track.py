@@ -219,3 +219,16 @@ def test_streamed_and_whole_spectrograms_agree():
     streamed, secs2 = spectrogram(TaskInput(info=info, pieces=[], stream=Blocks()))  # type: ignore[arg-type]
     assert secs == secs2 == pytest.approx(9.0)
     np.testing.assert_allclose(streamed, whole, atol=1e-6)
+
+
+def test_the_torch_backend_gives_the_same_spectrogram_and_beats():
+    pytest.importorskip("torch")
+    from audiolens.devices import resolve_device
+
+    y, _, _ = groove(128.0, 20.0)
+    device = resolve_device("torch")
+    S_np, S_torch = logspec(y), logspec(y, device=device)
+    np.testing.assert_allclose(S_torch, S_np, atol=2e-6)
+    a = BeatsTask().run([as_input(y)], device=resolve_device("cpu"))[0]
+    b = BeatsTask().run([as_input(y)], device=device)[0]
+    assert a.beats == b.beats and a.positions == b.positions and a.meter == b.meter

@@ -129,11 +129,11 @@ class BeatsTask:
 
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[BeatsResult]:
         """Track the beats of a batch of files; one BeatsResult per input, in order."""
-        return [self.analyze(item) for item in batch]
+        return [self.analyze(item, device=device) for item in batch]
 
-    def analyze(self, item: TaskInput) -> BeatsResult:
-        """The result for one decoded input."""
-        found, seconds = tracked(item, self.options)
+    def analyze(self, item: TaskInput, *, device: Device | None = None) -> BeatsResult:
+        """The result for one decoded input (the spectrogram computed on ``device``)."""
+        found, seconds = tracked(item, self.options, device=device)
         result = found.result(duration=seconds)
         if self.out_dir is not None:
             target = self.out_dir / beats_name(item.info.path, unique=self.unique_names)
@@ -141,34 +141,41 @@ class BeatsTask:
         return result
 
 
-def spectrogram(item: TaskInput) -> tuple[np.ndarray, float]:
+def spectrogram(item: TaskInput, *, device: Device | None = None) -> tuple[np.ndarray, float]:
     """The log-filtered spectrogram of a decoded (or streamed) input and its duration [s].
 
-    Computed once per input and shared with the other tasks that read it (``structure``).
+    Computed once per input and shared with the other tasks that read it (``structure``), on
+    ``device`` (numpy when None or a numpy device; PyTorch on a torch device).
 
     Returns
     -------
     S : np.ndarray [shape=(81, n_frames)] float32, 100 frames per second
     seconds : float
     """
-    return item.feature("logspec/44100/2048/100", _spectrogram)
+    return item.feature("logspec/44100/2048/100", lambda it: _spectrogram(it, device))
 
 
-def tracked(item: TaskInput, options: BeatsOptions | None = None) -> tuple[BeatTrack, float]:
-    """The beats of an input (computed once per input and options) and its duration [s]."""
+def tracked(
+    item: TaskInput, options: BeatsOptions | None = None, *, device: Device | None = None
+) -> tuple[BeatTrack, float]:
+    """The beats of an input (computed once per input and options) and its duration [s].
+
+    The spectrogram is computed on ``device`` (see :func:`spectrogram`); the network and the
+    decoders run on numpy (a few tens of milliseconds per song).
+    """
     options = options or BeatsOptions()
 
     def compute(it: TaskInput) -> tuple[BeatTrack, float]:
-        S, seconds = spectrogram(it)
+        S, seconds = spectrogram(it, device=device)
         return track(S, fps=FPS, options=options), seconds
 
     return item.feature(f"beats/{options!r}", compute)
 
 
-def _spectrogram(item: TaskInput) -> tuple[np.ndarray, float]:
+def _spectrogram(item: TaskInput, device: Device | None = None) -> tuple[np.ndarray, float]:
     if item.stream is None and len(item.pieces) == 1:
         y = next(mono_blocks(item))
-        return logspec(y), y.size / SAMPLE_RATE
+        return logspec(y, device=device), y.size / SAMPLE_RATE
     n = 0
 
     def counted() -> Iterator[np.ndarray]:
@@ -177,7 +184,7 @@ def _spectrogram(item: TaskInput) -> tuple[np.ndarray, float]:
             n += b.size
             yield b
 
-    S = stream_logspec(counted())
+    S = stream_logspec(counted(), device=device)
     return S, n / SAMPLE_RATE
 
 
@@ -194,7 +201,8 @@ def beats(
     ----------
     path : an audio file in any format FFmpeg reads (any rate, any number of channels)
     options : tempo range and meters to choose from (defaults when None)
-    device : "auto", "cpu", ... (the tracker runs on the CPU; the device is recorded)
+    device : "auto", "cpu", "cuda", ...: where the spectrogram is computed (the network and
+        the decoders run on numpy, a few tens of milliseconds per song)
     out_dir : also write ``<stem>.beats`` there (time and bar position per line)
 
     Returns

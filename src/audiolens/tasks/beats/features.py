@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ...devices import Device
 from ...dsp import log_filtered_spectrogram
 
 __all__ = ["FPS", "FRAME_SIZE", "SAMPLE_RATE", "logspec", "stream_logspec"]
@@ -23,12 +24,14 @@ _HOP = int(SAMPLE_RATE / FPS)  # 441 samples, exactly
 _CONTEXT = -(-FRAME_SIZE // 2 // _HOP)
 
 
-def logspec(y: np.ndarray) -> np.ndarray:
+def logspec(y: np.ndarray, *, device: Device | None = None) -> np.ndarray:
     """The log-filtered spectrogram of a mono 44.1 kHz signal, float32.
 
     Parameters
     ----------
     y : np.ndarray [shape=(n,)]
+    device : where to compute it: the numpy path (None or a numpy device) or PyTorch on the
+        device's torch device (CUDA, MPS, CPU); the result comes back as numpy either way
 
     Returns
     -------
@@ -37,15 +40,22 @@ def logspec(y: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=np.float32).reshape(-1)
     if y.size == 0:
         return np.zeros((81, 0), dtype=np.float32)
+    if device is not None and device.backend == "torch":
+        import torch
+
+        x = torch.from_numpy(y).to(device.torch_device)
+        S = log_filtered_spectrogram(x, sr=SAMPLE_RATE, frame_size=FRAME_SIZE, fps=FPS)
+        return S.to("cpu").numpy().astype(np.float32, copy=False)
     return log_filtered_spectrogram(y, sr=SAMPLE_RATE, frame_size=FRAME_SIZE, fps=FPS)
 
 
-def stream_logspec(blocks: Iterable[np.ndarray]) -> np.ndarray:
+def stream_logspec(blocks: Iterable[np.ndarray], *, device: Device | None = None) -> np.ndarray:
     """:func:`logspec` of the concatenation of ``blocks``, without ever holding it whole.
 
     Parameters
     ----------
     blocks : mono 44.1 kHz pieces of one signal, in order (any lengths)
+    device : as in :func:`logspec`
 
     Returns
     -------
@@ -68,25 +78,34 @@ def stream_logspec(blocks: Iterable[np.ndarray]) -> np.ndarray:
         last = (total - FRAME_SIZE // 2) // _HOP  # highest frame index computable now
         if last < done + 2 * _CONTEXT:
             continue
-        out.append(_frames(buf, start, done, last + 1, total, final=False))
+        out.append(_frames(buf, start, done, last + 1, total, final=False, device=device))
         done = last + 1
         keep_from = max(done * _HOP - pad - _HOP, 0)
         buf = buf[keep_from - start :]
         start = keep_from
     n_frames = -(-total // _HOP)
     if done < n_frames:
-        out.append(_frames(buf, start, done, n_frames, total, final=True))
+        out.append(_frames(buf, start, done, n_frames, total, final=True, device=device))
     if not out:
         return np.zeros((81, 0), dtype=np.float32)
     return np.concatenate(out, axis=1)
 
 
-def _frames(buf: np.ndarray, start: int, first: int, stop: int, total: int, *, final: bool):
+def _frames(
+    buf: np.ndarray,
+    start: int,
+    first: int,
+    stop: int,
+    total: int,
+    *,
+    final: bool,
+    device: Device | None = None,
+) -> np.ndarray:
     """Frames ``first .. stop - 1`` of the signal from ``buf`` (samples from ``start``)."""
     # compute from a piece that starts _CONTEXT frames before `first` (or at the signal's start)
     lead = min(first, _CONTEXT)
     a = (first - lead) * _HOP
     b = total if final else min(total, (stop - 1) * _HOP + FRAME_SIZE // 2 + 1)
     piece = buf[a - start : b - start]
-    S = log_filtered_spectrogram(piece, sr=SAMPLE_RATE, frame_size=FRAME_SIZE, fps=FPS)
+    S = logspec(piece, device=device)
     return S[:, lead : lead + stop - first]

@@ -83,14 +83,14 @@ class StructureTask:
 
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[StructureResult]:
         """Segment a batch of files; one StructureResult per input, in order."""
-        return [self.analyze(item) for item in batch]
+        return [self.analyze(item, device=device) for item in batch]
 
-    def analyze(self, item: TaskInput) -> StructureResult:
-        """The result for one decoded input."""
+    def analyze(self, item: TaskInput, *, device: Device | None = None) -> StructureResult:
+        """The result for one decoded input (the spectrogram computed on ``device``)."""
         from ..beats import FPS, spectrogram, tracked
 
-        S, seconds = spectrogram(item)
-        found, _ = tracked(item)
+        S, seconds = spectrogram(item, device=device)
+        found, _ = tracked(item, device=device)
         segs, details = segment(
             S, fps=FPS, beats=found.beats, downbeats=found.downbeats, options=self.options
         )

@@ -150,7 +150,9 @@ def test_analyze_runs_beats_and_structure_on_one_spectrogram(tmp_path, capsys, m
     calls = []
     original = beats_module._spectrogram
     monkeypatch.setattr(
-        beats_module, "_spectrogram", lambda item: calls.append(1) or original(item)
+        beats_module,
+        "_spectrogram",
+        lambda item, device=None: calls.append(1) or original(item, device),
     )
     db = tmp_path / "r.sqlite"
     args = ["analyze", str(path), "--tasks", "beats,structure", "--db", str(db)]

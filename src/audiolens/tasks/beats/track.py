@@ -110,8 +110,9 @@ def beat_confidence(beat: np.ndarray, frames: np.ndarray) -> float:
     - support: the mean activation at the beats (a beat where nothing happens counts 0),
     - precision: the share of the activation's clear peaks (>= 0.3) within 30 ms of a beat
       (speech and free rhythm have many peaks between the beats),
-    - steadiness: ``exp(-max(0, d - 0.02) / 0.025)`` with ``d`` the median change of log beat
-      period from beat to beat (0 for a steady or stepping tempo; rubato and guesses wander).
+    - steadiness: ``exp(-max(0, d - 0.04) / 0.025)`` with ``d`` the median distance of each
+      log beat period from the median of its 9 neighbours (a frame or two of jitter and tempo
+      steps cost nothing; rubato and guesses wander).
 
     Parameters
     ----------
@@ -130,9 +131,15 @@ def beat_confidence(beat: np.ndarray, frames: np.ndarray) -> float:
         np.abs(frames[np.clip(pos, 0, frames.size - 1)] - peaks),
     )
     precision = float(np.mean(gap <= 3))
-    change = np.abs(np.diff(np.log(np.diff(frames).astype(float))))
-    d = float(np.median(change)) if change.size else 0.0
-    steadiness = float(np.exp(-max(0.0, d - 0.02) / 0.025))
+    log_ibi = np.log(np.diff(frames).astype(float))
+    if log_ibi.size >= 3:
+        # each beat period against the median of its neighbourhood (9 periods)
+        pad = np.pad(log_ibi, 4, mode="edge")
+        local = np.median(np.lib.stride_tricks.sliding_window_view(pad, 9), axis=1)
+        d = float(np.median(np.abs(log_ibi - local)))
+    else:
+        d = 0.0
+    steadiness = float(np.exp(-max(0.0, d - 0.04) / 0.025))
     return support * precision * steadiness
 
 

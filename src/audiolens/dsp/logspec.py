@@ -198,7 +198,7 @@ def _numpy_logspec(
         for a in range(0, n, _STEP):
             m = min(_STEP, n - a)
             np.multiply(flat[i, a : a + m], window, out=buf[:m])
-            spec = scipy.fft.rfft(buf[:m], axis=-1, workers=1)
+            spec = scipy.fft.rfft(buf[:m], axis=-1, workers=1, overwrite_x=True)
             mag = np.abs(spec[:, lo:hi], out=mags[:m])
             for b0, b1, k0, k1, block in blocks:
                 out[i, b0:b1, a : a + m] = block @ mag[:, k0 - lo : k1 - lo].T

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,7 +45,6 @@ class BeatTrack:
     positions: np.ndarray
     meter: int | None
     confidence: float = 0.0
-    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def downbeats(self) -> np.ndarray:

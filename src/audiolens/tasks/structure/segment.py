@@ -115,7 +115,7 @@ def unit_times(
 
 
 def beat_features(
-    S: np.ndarray, *, fps: float, beats: np.ndarray | None = None, raw: bool = False
+    S: np.ndarray, *, fps: float, beats: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Chroma and timbre averaged between beats (or any unit starts, e.g. bars).
 
@@ -124,11 +124,12 @@ def beat_features(
     S : np.ndarray [shape=(81, n_frames)] the log-filtered spectrogram (log10(1 + x))
     fps : its frames per second
     beats : unit start times [s]; None averages over half-second steps
-    raw : return the timbre unstandardised
 
     Returns
     -------
-    F : np.ndarray [shape=(n_units, 12 + 13)] per unit: unit-norm chroma, standardised timbre
+    F : np.ndarray [shape=(n_units, 12 + 13)] per unit: unit-norm chroma, then the timbre
+        (DCT coefficients 1-13 of the log bands, as measured: :func:`segment` standardises
+        them after using their spread to tell steady sound from music)
     edges : np.ndarray [shape=(n_units + 1,)] the units' edges [s]
     """
     S = np.asarray(S, dtype=np.float32)
@@ -148,11 +149,7 @@ def beat_features(
     mean = (csum[:, cuts[1:]] - csum[:, cuts[:-1]]) / np.maximum(width, 1)
     c = np.log1p(100.0 * mean[:12])
     c /= np.linalg.norm(c, axis=0, keepdims=True) + 1e-9
-    t = mean[12:]
-    if not raw:
-        t = (t - t.mean(axis=1, keepdims=True)) / (t.std(axis=1, keepdims=True) + 1e-6)
-        t /= np.sqrt(t.shape[0])
-    F = np.concatenate([c, t], axis=0).T.astype(np.float32)
+    F = np.concatenate([c, mean[12:]], axis=0).T.astype(np.float32)
     return F, cuts / fps
 
 
@@ -231,20 +228,18 @@ def label_letters(n: int) -> list[str]:
 
 
 def _section_similarity(A: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -> float:
-    la, lb = a[1] - a[0], b[1] - b[0]
-    m = min(la, lb)
+    """The best mean similarity along the diagonal of two sections, the shorter one placed at
+    up to 9 offsets (whole units) inside the longer one."""
+    (long0, long1), (short0, short1) = (a, b) if a[1] - a[0] >= b[1] - b[0] else (b, a)
+    m = short1 - short0
     if m <= 0:
         return 0.0
     i = np.arange(m)
-    best = 0.0
-    # allow the shorter one to sit anywhere in the longer one (whole units)
-    if la >= lb:
-        for off in range(0, la - m + 1, max((la - m) // 8, 1)):
-            best = max(best, float(A[a[0] + off + i, b[0] + i].mean()))
-    else:
-        for off in range(0, lb - m + 1, max((lb - m) // 8, 1)):
-            best = max(best, float(A[a[0] + i, b[0] + off + i].mean()))
-    return best
+    spare = long1 - long0 - m
+    return max(
+        float(A[long0 + off + i, short0 + i].mean())
+        for off in range(0, spare + 1, max(spare // 8, 1))
+    )
 
 
 def segment(
@@ -280,7 +275,7 @@ def segment(
         empty = np.zeros((0, 0), np.float32)
         return whole, {"ssm": empty, "edges": np.zeros(1), "novelty": np.zeros(0)}
     units = unit_times(duration, beats=beats, downbeats=downbeats)
-    F, edges = beat_features(S, fps=fps, beats=units, raw=True)
+    F, edges = beat_features(S, fps=fps, beats=units)
     change = float(F[:, 12:].std(axis=0).mean()) if F.shape[0] > 1 else 0.0
     t = F[:, 12:]
     F[:, 12:] = (t - t.mean(axis=0)) / (t.std(axis=0) + 1e-6) / np.sqrt(t.shape[1])

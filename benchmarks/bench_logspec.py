@@ -4,7 +4,8 @@ Times, in one run on the same 3:15 WAV (44.1 kHz, decoding included in every row
 floor): audiolens' ``log_filtered_spectrogram`` on numpy (float32 input) and on torch (one
 thread); the floor, the batched real FFT of the same windowed frames alone (scipy.fft, float32,
 one worker); and librosa's STFT followed by the same filterbank and log. Each is the median of
-``--repeat`` runs; the script pins every math library to one thread before importing them.
+``--repeat`` rounds, the rows interleaved in each round; the script pins every math library to
+one thread before importing them.
 
 Usage::
 
@@ -57,14 +58,18 @@ def make_wav(path: Path) -> Path:
     return path
 
 
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up
-    runs = []
+def timed(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median time of each function; the runs are interleaved (one of each per round), so that
+    the machine's slow spells fall on every row alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    runs: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t)
-    return statistics.median(runs)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            runs[name].append(time.perf_counter() - t)
+    return {name: statistics.median(r) for name, r in runs.items()}
 
 
 def main() -> None:
@@ -120,7 +125,7 @@ def main() -> None:
     except ImportError:
         pass
     rows += [(lib_name, with_librosa, True), (floor_name, floor, False)]
-    times = {name: timed(fn, args.repeat) for name, fn, _ in rows}
+    times = timed({name: fn for name, fn, _ in rows}, args.repeat)
     base, lib = times[floor_name], times[lib_name]
     print(f"{wav.name}: {len(y0) / 44100:.1f} s, 44.1 kHz; one thread; median of {args.repeat}")
     print(f"{'':36s}{'ms':>8s}{'x floor':>9s}{'librosa/x':>11s}")

@@ -104,6 +104,17 @@ def test_against_naive_loop(sr, fps, tol):
     np.testing.assert_allclose(ours, ref, rtol=0, atol=tol.f64)
 
 
+@pytest.mark.parametrize("n", [1, 300, 441, 511, 512, 513, 883, 1023, 1024, 1025, 1466, 2048])
+def test_short_signals_against_naive_loop(n, tol):
+    """Signals around the frame and hop sizes: the numpy path frames the signal's start, middle
+    and end separately, with no padded copy; every frame must still be madmom's."""
+    y = np.random.default_rng(n).integers(-20000, 20000, n).astype(np.int16)
+    ours = log_filtered_spectrogram(y, sr=44100, fps=100.0, frame_size=1024)
+    np.testing.assert_allclose(ours, _naive_logspec(y, 44100, 1024, 100.0), rtol=0, atol=tol.f64)
+    two = log_filtered_spectrogram(np.stack([y, y[::-1]]), sr=44100, fps=100.0, frame_size=1024)
+    np.testing.assert_array_equal(two[0], ours)
+
+
 def test_batch_axes_and_float_input(peak_close, tol):
     rng = np.random.default_rng(1)
     y = rng.standard_normal((2, 3, 3000))

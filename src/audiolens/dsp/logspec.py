@@ -151,9 +151,14 @@ def log_filtered_spectrogram(
     if xp.isdtype(y.dtype, "integral"):
         window = window / float(xp.iinfo(y.dtype).max)
     x = y if y.dtype == dtype else xp.astype(y, dtype)
-    frames = _madmom_frames(x, xp, frame_size, sr / fps)
+    hop = sr / fps
     if isinstance(x, np.ndarray):
-        return _numpy_logspec(frames, window.astype(dtype), bank.astype(dtype), mul, add)
+        if hop.is_integer():
+            pieces = _frame_pieces(x, frame_size, int(hop))
+        else:
+            pieces = [_madmom_frames(x, xp, frame_size, hop)]
+        return _numpy_logspec(pieces, window.astype(dtype), bank.astype(dtype), mul, add)
+    frames = _madmom_frames(x, xp, frame_size, hop)
     win = constant_like(window, xp, x, dtype)
     half = frame_size // 2
     mag = map_frames(lambda f: xp.abs(xp.fft.rfft(f * win, axis=-1)[..., :half]), frames, xp)
@@ -176,32 +181,76 @@ def _band_blocks(bank: np.ndarray, size: int = 8) -> list[tuple[int, int, int, i
     return blocks
 
 
+def _segment(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """``x[..., lo:hi]`` with zeros where the range leaves the signal (a small new array)."""
+    n = x.shape[-1]
+    out = np.zeros((*x.shape[:-1], hi - lo), dtype=x.dtype)
+    a, b = max(lo, 0), min(hi, n)
+    if b > a:
+        out[..., a - lo : b - lo] = x[..., a:b]
+    return out
+
+
+def _frame_pieces(x: np.ndarray, frame_size: int, hop: int) -> list[np.ndarray]:
+    """madmom's centred frames (as :func:`madmom_frames`, whole-sample hop) in up to three
+    consecutive pieces: the frames that reach before the signal's start, the frames inside it
+    (a strided view of ``x``, nothing copied) and the frames that reach past its end (copies
+    of a few frames' worth of zero-padded samples). Same frames, without padding the signal."""
+    n = x.shape[-1]
+    n_frames = _frame_count(n, hop)
+    half = frame_size // 2
+    first = min(n_frames, -(-half // hop))  # frames before this one start before sample 0
+    end = max(first, min(n_frames, (n + half - frame_size) // hop + 1))  # ... inside up to here
+
+    def padded(i0: int, i1: int) -> np.ndarray:
+        lo = i0 * hop - half
+        seg = _segment(x, lo, (i1 - 1) * hop - half + frame_size)
+        return frames_last(seg, np, frame_size, hop)[..., : i1 - i0, :]
+
+    pieces = []
+    if first > 0:
+        pieces.append(padded(0, first))
+    if end > first:
+        inner = x[..., first * hop - half :]
+        pieces.append(frames_last(inner, np, frame_size, hop)[..., : end - first, :])
+    if n_frames > end:
+        pieces.append(padded(end, n_frames))
+    return pieces
+
+
 def _numpy_logspec(
-    frames: np.ndarray, window: np.ndarray, bank: np.ndarray, mul: float, add: float
+    pieces: list[np.ndarray], window: np.ndarray, bank: np.ndarray, mul: float, add: float
 ) -> np.ndarray:
     """The numpy chain, a few hundred frames at a time, with the filterbank's zeros skipped.
 
     Same arithmetic as the array-API chain (window, real FFT, magnitude, filterbank, log), but
     each step's frames go through it while they are in cache, only the bins the filterbank
     uses get a magnitude, and the filterbank is applied block by block (:func:`_band_blocks`).
+    ``pieces`` are consecutive runs of frames ``(..., frames, frame_size)``, e.g. views of the
+    signal, so that no padded copy of the whole signal is needed.
     """
     import scipy.fft
 
-    lead, (n, size) = frames.shape[:-2], frames.shape[-2:]
-    flat = frames.reshape(-1, n, size)
+    lead, size = pieces[0].shape[:-2], pieces[0].shape[-1]
+    n = sum(p.shape[-2] for p in pieces)
+    flats = [p.reshape(-1, p.shape[-2], size) for p in pieces]
     blocks = _band_blocks(bank, size=12)
     lo, hi = blocks[0][2], max(b[3] for b in blocks)
-    out = np.zeros((flat.shape[0], bank.shape[0], n), dtype=bank.dtype)
+    out = np.zeros((flats[0].shape[0], bank.shape[0], n), dtype=bank.dtype)
     buf = np.empty((min(_STEP, n), size), dtype=bank.dtype)
     mags = np.empty((min(_STEP, n), hi - lo), dtype=bank.dtype)
-    for i in range(flat.shape[0]):
-        for a in range(0, n, _STEP):
-            m = min(_STEP, n - a)
-            np.multiply(flat[i, a : a + m], window, out=buf[:m])
-            spec = scipy.fft.rfft(buf[:m], axis=-1, workers=1, overwrite_x=True)
-            mag = np.abs(spec[:, lo:hi], out=mags[:m])
-            for b0, b1, k0, k1, block in blocks:
-                out[i, b0:b1, a : a + m] = block @ mag[:, k0 - lo : k1 - lo].T
+    for i in range(out.shape[0]):
+        done = 0
+        for flat in flats:
+            for a in range(0, flat.shape[1], _STEP):
+                m = min(_STEP, flat.shape[1] - a)
+                np.multiply(flat[i, a : a + m], window, out=buf[:m])
+                spec = scipy.fft.rfft(buf[:m], axis=-1, workers=1, overwrite_x=True)
+                mag = np.abs(spec[:, lo:hi], out=mags[:m])
+                at = done + a
+                for b0, b1, k0, k1, block in blocks:
+                    out[i, b0:b1, at : at + m] = block @ mag[:, k0 - lo : k1 - lo].T
+            done += flat.shape[1]
     out *= mul
     out += add
     np.log10(out, out=out)

@@ -1,9 +1,10 @@
 """Speed of the log-filtered spectrogram (the beat-tracking front end) on one CPU core.
 
 Times, in one run on the same 3:15 WAV (44.1 kHz, decoding included in every row but the
-floor): audiolens' ``log_filtered_spectrogram`` on numpy (float32 input) and on torch (one
-thread); the floor, the batched real FFT of the same windowed frames alone (scipy.fft, float32,
-one worker); and librosa's STFT followed by the same filterbank and log. Each is the median of
+floor): audiolens' ``log_filtered_spectrogram`` on numpy (float32 input), on torch (one
+thread) and, when there is one, on a CUDA GPU (the copies to and from it included); the
+floor, the batched real FFT of the same windowed frames alone (scipy.fft, float32, one
+worker); and librosa's STFT followed by the same filterbank and log. Each is the median of
 ``--repeat`` rounds, the rows interleaved in each round; the script pins every math library to
 one thread before importing them.
 
@@ -122,6 +123,13 @@ def main() -> None:
 
         torch.set_num_threads(1)
         rows.append(("audiolens torch CPU, 1 thread", ours_torch, False))
+        if torch.cuda.is_available():  # the decoded signal copied in, the spectrogram back out
+
+            def ours_cuda():
+                s = log_filtered_spectrogram(torch.from_numpy(y0).to("cuda"), sr=44100)
+                return s.cpu()
+
+            rows.append(("audiolens torch CUDA (copies incl.)", ours_cuda, False))
     except ImportError:
         pass
     rows += [(lib_name, with_librosa, True), (floor_name, floor, False)]

@@ -81,7 +81,7 @@ def test_sections_of_synthetic_songs(tmp_path, form, seed):
     path = write_audio(tmp_path / "song.flac", y, sr=SR)
     result = structure(path)
     hit, pair = scores(truth, result.segments)
-    assert hit >= 0.75 and pair >= 0.7, (result.form, hit, pair)
+    assert hit >= 0.75 - 1e-9 and pair >= 0.7, (result.form, hit, pair)  # 0.75: 3 of 5 found
     assert result.segments[0].start == 0.0
     assert result.segments[-1].end == pytest.approx(len(y) / SR)
     assert all(a.end == b.start for a, b in zip(result.segments, result.segments[1:]))
@@ -90,6 +90,20 @@ def test_sections_of_synthetic_songs(tmp_path, form, seed):
     record = result.to_dict()
     assert set(record) == {"segments", "duration", "form"}
     assert set(record["segments"][0]) == {"start", "end", "label"}
+
+
+@pytest.mark.parametrize("form,seed", [("ABAB", 0), ("AABA", 4), ("ABAB", 3)])
+def test_same_sections_from_the_float32_torch_spectrogram(tmp_path, form, seed):
+    """The torch spectrogram (what a GPU computes) differs from numpy's by rounding (~5e-7):
+    the sections must not change with it, even in exactly repeated (tied) material."""
+    pytest.importorskip("torch")
+    from audiolens.devices import Device
+
+    y, _ = song(form, seed=seed)
+    path = write_audio(tmp_path / "song.flac", y, sr=SR)
+    ref = structure(path, device="cpu").segments
+    got = structure(path, device=Device("cpu", "torch", "float32")).segments
+    assert [(s.start, s.end, s.label) for s in got] == [(s.start, s.end, s.label) for s in ref]
 
 
 def test_silence_noise_a_click_and_a_short_clip_are_one_section():

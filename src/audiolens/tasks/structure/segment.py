@@ -175,14 +175,19 @@ def self_similarity(F: np.ndarray) -> np.ndarray:
     return ((X @ X.T + 1.0) / 2.0).astype(np.float32)
 
 
+#: similarities this close to a row's k-th largest count as tied with it
+_TIE = 1e-4
+
+
 def _recurrence(A: np.ndarray, k: int) -> np.ndarray:
     n = A.shape[0]
     k = min(max(k, 1), n - 1)
     B = A.copy()
     np.fill_diagonal(B, -np.inf)
-    # the k-th largest similarity of each row
+    # the k-th largest similarity of each row; near-ties count as neighbours too, so that
+    # repeats (equal up to rounding) do not depend on the rounding of the spectrogram
     kth = -np.partition(-B, k - 1, axis=1)[:, k - 1 : k]
-    R = kth <= B
+    R = kth - _TIE <= B
     return (R & R.T).astype(np.float32)
 
 

@@ -35,10 +35,12 @@ SUBCOMMANDS: tuple[str, ...] = (
     "notes",
     "beats",
     "structure",
+    "speech",
+    "speakers",
     "export",
     "devices",
 )
-_OPTIONAL = frozenset({"quality", "notes", "beats", "structure"})
+_OPTIONAL = frozenset({"quality", "notes", "beats", "structure", "speech", "speakers"})
 
 
 def _load(name: str) -> ModuleType | None:

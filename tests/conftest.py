@@ -207,3 +207,13 @@ def audio_file(tmp_path):
         return make_audio(tmp_path, fmt, **kwargs)
 
     return make
+
+
+def eval_root() -> Path:
+    """``../shared/eval`` beside the checkout, or ``$AUDIOLENS_EVAL_DIR``."""
+    import os
+
+    env = os.environ.get("AUDIOLENS_EVAL_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "shared" / "eval"

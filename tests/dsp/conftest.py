@@ -15,7 +15,6 @@ test says otherwise):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -125,10 +124,9 @@ def torch_case(request) -> TorchCase:
 
 
 def _eval_dir() -> Path:
-    env = os.environ.get("AUDIOLENS_EVAL_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "eval"
+    from audiolens_testkit import eval_root
+
+    return eval_root()
 
 
 @pytest.fixture(scope="session")

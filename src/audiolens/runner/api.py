@@ -231,7 +231,8 @@ def analyze(
     progress : draw a progress bar on stderr (only when stderr is a terminal)
     hook : called as ``hook(event, **info)`` on ``"start"``, each ``"file"``, and ``"end"``
         (see :mod:`audiolens.runner.progress`)
-    batch_size : files per task call when the tasks run on an accelerator
+    batch_size : files per task call when the tasks run on an accelerator, or when a task
+        batches across files (``batch_files``, e.g. speech)
 
     Returns
     -------
@@ -304,9 +305,14 @@ def analyze(
             tasks=list(versions),
             workers=n_workers,
         )
-        main = Worker(specs, dev, instances) if n_workers == 1 or _uses_accelerator(dev) else None
+        # model tasks that batch across files (speech) run here on batches of decoded files,
+        # on any device; so does everything on an accelerator
+        batches = _uses_accelerator(dev) or any(
+            getattr(t, "batch_files", False) for t in (instances.get(s.name) for s in specs)
+        )
+        main = Worker(specs, dev, instances) if n_workers == 1 or batches else None
         executor = LocalExecutor(specs, dev, n_workers, main=main)
-        if _uses_accelerator(dev):
+        if batches:
             outcomes = _batched(executor, jobs, versions, batch_size)
         else:
             outcomes = _per_file(executor, jobs, versions)
@@ -379,6 +385,7 @@ def _record(
         completed=summary.done + summary.failed,
         todo=todo,
         failed=summary.failed,
+        seconds=outcome.seconds,
     )
 
 

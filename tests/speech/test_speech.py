@@ -1,0 +1,277 @@
+"""The ``speech`` task: accuracy on real clips, cross-file batching, outputs and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiolens.cli import main
+from audiolens.devices import resolve_device
+from audiolens.errors import ModelNotFound, ParameterError
+from audiolens.tasks.base import read_input
+from audiolens.tasks.beats.click import write_audio
+
+pytest.importorskip("faster_whisper")
+jiwer = pytest.importorskip("jiwer")
+
+from audiolens.tasks.speech import SpeechOptions, SpeechTask, speech  # noqa: E402
+from audiolens.tasks.speech import engine as engine_mod  # noqa: E402
+from audiolens.tasks.speech.engine import Piece, speech_pieces  # noqa: E402
+from audiolens.tasks.speech.types import SpeechResult, SpeechSegment, Word  # noqa: E402
+from audiolens.tasks.speech.writers import to_srt, to_txt, to_vtt  # noqa: E402
+
+CPU = resolve_device("cpu")
+
+
+def _norm(text: str) -> str:
+    text = re.sub(r"[^\w\s']", " ", text.lower())
+    return re.sub(r"\s+", " ", text.replace("'", "")).strip()
+
+
+def _references(speech_dir: Path) -> dict[Path, str]:
+    refs = {
+        speech_dir / "jfk.flac": (speech_dir / "jfk.txt").read_text(),
+        speech_dir / "librispeech_2412-153948-0000.flac": (
+            speech_dir / "librispeech_2412-153948-0000.txt"
+        ).read_text(),
+        speech_dir / "LDC93S1.wav": (speech_dir / "LDC93S1.txt").read_text().split(maxsplit=2)[2],
+    }
+    tsv = (speech_dir / "speechbrain_harvard" / "transcripts.tsv").read_text().splitlines()
+    for line in tsv[1:]:
+        utt, words, *_ = line.split("\t")
+        refs[speech_dir / "speechbrain_harvard" / f"{utt}.wav"] = words
+    return refs
+
+
+def _run(paths, whisper_base, **kw):
+    task = SpeechTask(options=SpeechOptions(model=str(whisper_base), cpu_threads=2, **kw))
+    return task.run([read_input(p, task) for p in paths], device=CPU)
+
+
+@pytest.fixture(scope="module")
+def batch_results(speech_dir, whisper_base):
+    refs = _references(speech_dir)
+    return refs, _run(list(refs), whisper_base)
+
+
+def test_wer_of_a_batch_on_the_trustworthy_clips(batch_results):
+    """S1, S2, S3, S9 decoded together: pooled WER as faster-whisper's (4.5% with base)."""
+    refs, results = batch_results
+    ref = [_norm(t) for t in refs.values()]
+    hyp = [_norm(r.text) or "<empty>" for r in results]
+    assert jiwer.wer(ref, hyp) <= 0.07
+    assert all(r.language == "en" and r.language_probability > 0.5 for r in results)
+    jfk = results[0]
+    assert _norm(jfk.text) == _norm(refs[next(iter(refs))])
+    americans = [w for s in jfk.segments for w in s.words if "Americans" in w.word]
+    assert americans and 1.0 <= americans[0].start <= 2.6  # whisper's own test: about 1.8 s
+    for r in results:
+        words = [w for s in r.segments for w in s.words]
+        assert words and all(0 <= w.start <= w.end <= r.duration + 0.05 for w in words)
+        assert all(0 <= w.probability <= 1 for w in words)
+        assert [w.start for w in words] == sorted(w.start for w in words)
+
+
+def test_one_file_alone_gives_what_the_batch_gave(batch_results, whisper_base):
+    refs, results = batch_results
+    path = list(refs)[2]
+    alone = speech(
+        path, options=SpeechOptions(model=str(whisper_base), cpu_threads=2), device="cpu"
+    )
+    assert alone.text == results[2].text
+
+
+def test_packed_windows_are_as_accurate(batch_results, whisper_base):
+    """With the language given, short files share 30-s windows; each keeps its own words
+    (a piece a shared window loses is decoded again on its own): the pooled WER stays
+    within a point of the file-by-file windows'."""
+    refs, results = batch_results
+    paths = list(refs)
+    packed = _run(paths, whisper_base, language="en")
+    ref = [_norm(t) for t in refs.values()]
+    alone = jiwer.wer(ref, [_norm(r.text) or "<empty>" for r in results])
+    shared = jiwer.wer(ref, [_norm(r.text) or "<empty>" for r in packed])
+    assert shared <= alone + 0.01
+    assert all(r.text and r.language == "en" and r.language_probability == 1.0 for r in packed)
+
+
+def test_silence_music_and_a_short_clip(tmp_path, whisper_base):
+    rng = np.random.default_rng(0)
+    sr = 16000
+    t = np.arange(8 * sr) / sr
+    chords = sum(np.sin(2 * np.pi * f * t) for f in (220, 277.2, 329.6)) * (
+        0.5 + 0.5 * (t % 0.5 < 0.25)
+    )
+    files = {
+        "silence": np.zeros(5 * sr, np.float32),
+        "tones": (0.1 * chords).astype(np.float32),
+        "hiss": (0.01 * rng.standard_normal(3 * sr)).astype(np.float32),
+        "short": (0.1 * np.sin(2 * np.pi * 200 * np.arange(int(0.3 * sr)) / sr)).astype(np.float32),
+    }
+    paths = [write_audio(tmp_path / f"{k}.wav", v[None, :], sr=sr) for k, v in files.items()]
+    results = _run(paths, whisper_base)
+    for name, r in zip(files, results, strict=True):
+        assert r.segments == [] and r.text == "", (name, r.text)
+        assert r.duration == pytest.approx(files[name].size / sr, abs=0.01)
+
+
+def test_bad_language_and_model_names(whisper_base, speech_dir):
+    with pytest.raises(ParameterError, match=r"language='xx'.*\bde\b.*\ben\b"):
+        _run([speech_dir / "LDC93S1.wav"], whisper_base, language="xx")
+    with pytest.raises(ParameterError, match=r"model='huge'.*tiny.*large-v3.*turbo"):
+        speech(speech_dir / "LDC93S1.wav", options=SpeechOptions(model="huge"), device="cpu")
+    with pytest.raises(ParameterError, match="beam_size"):
+        SpeechOptions(beam_size=0)
+
+
+def test_model_not_found_offline_says_where_it_looked(tmp_path, monkeypatch, speech_dir):
+    from audiolens.models.whisper import resolve_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("AUDIOLENS_WHISPER_DIR", raising=False)
+    with pytest.raises(ModelNotFound) as info:
+        resolve_model("tiny", model_dir=tmp_path / "models")
+    text = str(info.value)
+    assert "models" in text and "Systran/faster-whisper-tiny" in text and "--model-dir" in text
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(ModelNotFound, match=r"model\.bin"):
+        resolve_model(tmp_path / "half")
+
+
+def test_model_dir_lookup(tmp_path, whisper_base):
+    from audiolens.models.whisper import resolve_model
+
+    link = tmp_path / "faster-whisper-base"
+    link.symlink_to(whisper_base, target_is_directory=True)
+    assert resolve_model("base", model_dir=tmp_path) == link
+
+
+def test_joined_parts_are_checked(tmp_path):
+    from audiolens.models.whisper import join_model_parts
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_bytes(b"12")
+    b.write_bytes(b"34")
+    import hashlib
+
+    good = hashlib.sha256(b"1234").hexdigest()
+    out = join_model_parts([a, b], into=tmp_path / "m", sha256=good)
+    assert (out / "model.bin").read_bytes() == b"1234"
+    with pytest.raises(ModelNotFound, match="sha256"):
+        join_model_parts([b, a], into=tmp_path / "n", sha256=good)
+    assert not (tmp_path / "n" / "model.bin").exists()
+
+
+def test_streamed_voice_activity_is_the_same(speech_dir):
+    """VAD pieces from 7-s blocks are those of the whole signal (regions carried over)."""
+    from audiolens import load
+
+    parts = [
+        load(speech_dir / n, sr=16000, mono=True).samples[0]
+        for n in ("jfk.flac", "LDC93S1.wav", "librispeech_2412-153948-0000.flac")
+    ]
+    y = np.concatenate([np.concatenate([p, np.zeros(8000, np.float32)]) for p in parts])
+    whole = [(p.start, p.start + p.duration) for p in speech_pieces([y], key=0)]
+    blocks = [y[i : i + 7 * 16000] for i in range(0, y.size, 7 * 16000)]
+    streamed = [(p.start, p.start + p.duration) for p in speech_pieces(blocks, key=0)]
+    assert len(whole) >= 5
+    # the same regions; silero's state restarts where a carried region starts, which can
+    # move an edge by a window or two (32 ms each), never split or lose a region
+    assert len(streamed) == len(whole)
+    np.testing.assert_allclose(np.array(streamed), np.array(whole), atol=0.1)
+
+
+def test_out_of_memory_halves_the_batch(monkeypatch):
+    """A batch that runs out of memory is split in two and retried, down to one window."""
+
+    class Loaded:
+        model = None
+        multilingual = False
+        languages = ("en",)
+
+    seen = []
+
+    def fake_run(self, batch):
+        if len(batch) > 2:
+            raise RuntimeError("CUDA failed with error out of memory")
+        seen.append(len(batch))
+        for w in batch:
+            self.files[w.pieces[0].key].parts.append({"start": 0.0})
+
+    monkeypatch.setattr(engine_mod.WhisperBatcher, "_run", fake_run)
+    b = engine_mod.WhisperBatcher(Loaded(), SpeechOptions(pack=False), batch_size=8)
+    for k in range(8):
+        b.add(k, [Piece(k, 0.0, np.ones(16000, np.float32))])
+    files = b.finish()
+    assert sum(seen) == 8 and max(seen) <= 2 and b.batch_size <= 2
+    assert all(len(files[k].parts) == 1 for k in range(8))
+
+
+def _result() -> SpeechResult:
+    words = [
+        Word(0.5, 0.9, " Hello", 0.9, "SPEAKER_1"),
+        Word(0.9, 1.3, " there.", 0.8, "SPEAKER_1"),
+        Word(3601.0, 3601.5, " Bye", 0.7, "SPEAKER_2"),
+    ]
+    segs = [
+        SpeechSegment(0.5, 1.3, "Hello there.", words[:2], speaker="SPEAKER_1"),
+        SpeechSegment(3601.0, 3601.5, "Bye", words[2:], speaker="SPEAKER_2"),
+    ]
+    return SpeechResult("Hello there. Bye", "en", segs, 1.0, 3602.0, 2.0, "base")
+
+
+def test_subtitle_and_text_formats():
+    r = _result()
+    assert to_srt(r) == (
+        "1\n00:00:00,500 --> 00:00:01,300\n[SPEAKER_1] Hello there.\n\n"
+        "2\n01:00:01,000 --> 01:00:01,500\n[SPEAKER_2] Bye\n"
+    )
+    vtt = to_vtt(r)
+    assert vtt.startswith("WEBVTT\n\n00:00:00.500 --> 00:00:01.300\n[SPEAKER_1] Hello there.")
+    assert to_txt(r) == "[SPEAKER_1] Hello there.\n[SPEAKER_2] Bye\n"
+    record = r.to_dict()
+    assert {"text", "language", "segments"} <= set(record)
+    assert set(record["segments"][0]) >= {"start", "end", "text", "words", "speaker"}
+    assert set(record["segments"][0]["words"][0]) >= {"start", "end", "word", "probability"}
+
+
+def test_long_segments_become_short_cues():
+    words = [Word(i * 0.5, i * 0.5 + 0.4, f" w{i}", 0.9) for i in range(40)]
+    r = SpeechResult("x", "en", [SpeechSegment(0.0, 20.0, "x", words)], 1.0, 20.0, 20.0)
+    cues = to_srt(r).split("\n\n")
+    assert len(cues) >= 3
+    for cue in cues:
+        a, b = cue.splitlines()[1].split(" --> ")
+        secs = [
+            int(x[:2]) * 3600 + int(x[3:5]) * 60 + float(x[6:].replace(",", ".")) for x in (a, b)
+        ]
+        assert secs[1] - secs[0] <= 7.0
+
+
+def test_cli_writes_transcripts_and_names_a_bad_file(tmp_path, whisper_base, speech_dir, capsys):
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio")
+    out = tmp_path / "out"
+    args = [str(speech_dir / "LDC93S1.wav"), str(bad), "--model", str(whisper_base)]
+    code = main(["speech", *args, "-o", str(out), "--format", "jsonl", "--threads", "2"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "notes.wav" in captured.err and "not an audio file" in captured.err
+    record = json.loads(captured.out.splitlines()[0])
+    assert record["language"] == "en" and "dark suit" in record["text"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "LDC93S1.json",
+        "LDC93S1.srt",
+        "LDC93S1.txt",
+        "LDC93S1.vtt",
+    ]
+    assert (out / "LDC93S1.srt").read_text().startswith("1\n00:00:00,")
+    assert main(["speech", str(speech_dir / "LDC93S1.wav"), "--formats", "doc"]) == 2
+    assert main(["speech", str(speech_dir / "LDC93S1.wav"), "--model", "nope"]) == 2
+    assert "tiny" in capsys.readouterr().err

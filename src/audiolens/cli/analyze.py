@@ -21,6 +21,7 @@ examples:
   audiolens analyze ~/Music --workers 4 --device cpu
   audiolens analyze ~/Music --tasks notes --out midi/   # and a MIDI file per song
   audiolens analyze ~/Music --tasks beats,structure     # tempo, meter, sections
+  audiolens analyze talks/ --tasks speech --out subs/   # transcripts (.srt .vtt .txt .json)
   audiolens export --format csv -o results.csv   # then look at the results
 
 A rerun skips files already analyzed (same path, size, modification time and task version)
@@ -48,7 +49,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--tasks",
         default="quality",
         metavar="T[,T...]",
-        help="comma-separated tasks to run: quality, notes, beats, structure (default: quality)",
+        help="comma-separated tasks to run: quality, notes, beats, structure, speech "
+        "(default: quality)",
     )
     p.add_argument(
         "--out",
@@ -81,6 +83,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
     add_note_options(p)
     add_beats_options(p)
+    g = p.add_argument_group("speech")
+    g.add_argument(
+        "--speech-model", default="base", metavar="M", help="Whisper model name or folder"
+    )
+    g.add_argument("--model-dir", metavar="DIR", help="folder of local Whisper models")
+    g.add_argument("--language", metavar="CODE", help="spoken language (default: detect per file)")
+    g.add_argument("--translate", action="store_true", help="translate speech into English")
     return p
 
 
@@ -130,6 +139,16 @@ def _tasks(args: argparse.Namespace) -> list[Any]:
             from ..tasks.structure import StructureTask
 
             out.append(StructureTask())
+        elif name == "speech":
+            from ..tasks.speech import SpeechOptions, SpeechTask
+
+            opts = SpeechOptions(
+                model=args.speech_model,
+                model_dir=args.model_dir,
+                language=args.language,
+                translate=args.translate,
+            )
+            out.append(SpeechTask(options=opts, out_dir=args.out, unique_names=True))
         elif name:
             out.append(name)
     return out

@@ -275,3 +275,40 @@ def test_cli_writes_transcripts_and_names_a_bad_file(tmp_path, whisper_base, spe
     assert main(["speech", str(speech_dir / "LDC93S1.wav"), "--formats", "doc"]) == 2
     assert main(["speech", str(speech_dir / "LDC93S1.wav"), "--model", "nope"]) == 2
     assert "tiny" in capsys.readouterr().err
+
+
+def test_words_get_the_speaker_of_their_time():
+    from dataclasses import dataclass
+
+    from audiolens.tasks.speech import attribute_speakers
+
+    @dataclass
+    class Turn:
+        start: float
+        end: float
+        speaker: str
+
+    words = [
+        Word(0.0, 0.4, " Hi", 0.9),
+        Word(0.5, 0.9, " Ann.", 0.9),
+        Word(1.2, 1.5, " Hello", 0.9),  # mostly in B's turn
+        Word(1.6, 1.9, " Bob.", 0.9),
+        Word(9.0, 9.2, " far", 0.9),  # no turn within a second
+    ]
+    r = SpeechResult("Hi Ann. Hello Bob. far", "en", [SpeechSegment(0.0, 9.2, "x", words)])
+    turns = [Turn(0.0, 1.25, "SPEAKER_1"), Turn(1.25, 2.0, "SPEAKER_2")]
+    out = attribute_speakers(r, turns)
+    assert [w.speaker for s in out.segments for w in s.words] == [
+        "SPEAKER_1",
+        "SPEAKER_1",
+        "SPEAKER_2",
+        "SPEAKER_2",
+        None,
+    ]
+    assert [(s.speaker, s.text) for s in out.segments] == [
+        ("SPEAKER_1", "Hi Ann."),
+        ("SPEAKER_2", "Hello Bob."),
+        (None, "far"),
+    ]
+    assert r.segments[0].speaker is None  # the input is not changed
+    assert to_srt(out).splitlines()[2] == "[SPEAKER_1] Hi Ann."

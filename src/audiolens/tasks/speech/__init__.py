@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from .engine import SR, FileText, WhisperBatcher, speech_pieces
+from .speakers import attribute_speakers
 from .types import SpeechOptions, SpeechResult, SpeechSegment, Word
 from .writers import FORMATS, write_transcript
 
@@ -37,6 +38,7 @@ __all__ = [
     "SpeechSegment",
     "SpeechTask",
     "Word",
+    "attribute_speakers",
     "speech",
     "transcript_name",
     "write_transcript",

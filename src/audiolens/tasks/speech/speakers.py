@@ -1,0 +1,81 @@
+"""A speaker-attributed transcript: each word gets the speaker active at its time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Protocol
+
+import numpy as np
+
+from .types import SpeechResult, SpeechSegment, Word
+
+__all__ = ["attribute_speakers"]
+
+#: a word with no turn over it takes the nearest turn's speaker within this many seconds
+NEAREST_S = 1.0
+
+
+class _Turn(Protocol):
+    start: float
+    end: float
+    speaker: str
+
+
+def _speaker_at(start: float, end: float, turns: Sequence[_Turn]) -> str | None:
+    best, overlap = None, 0.0
+    for t in turns:
+        o = min(end, t.end) - max(start, t.start)
+        if o > overlap:
+            best, overlap = t.speaker, o
+    if best is not None:
+        return best
+    mid = (start + end) / 2
+    gaps = [(min(abs(mid - t.start), abs(mid - t.end)), t.speaker) for t in turns]
+    gap, speaker = min(gaps, default=(np.inf, None))
+    return speaker if gap <= NEAREST_S else None
+
+
+def attribute_speakers(result: SpeechResult, turns: Sequence[_Turn]) -> SpeechResult:
+    """A copy of ``result`` whose words carry the speaker of the turn that overlaps them most
+    (or the nearest turn within :data:`NEAREST_S`), whose segments are split where the speaker
+    changes, and whose segments carry their speaker (``[SPEAKER_1]`` prefixes in SRT, VTT and
+    TXT; ``speaker`` fields in JSON).
+
+    Parameters
+    ----------
+    result : a transcript with word times
+    turns : speaker turns, each with ``start``, ``end`` [s] and ``speaker`` (e.g. the
+        ``turns`` of a SpeakersResult)
+
+    Returns
+    -------
+    SpeechResult
+    """
+    segments: list[SpeechSegment] = []
+    for seg in result.segments:
+        if not seg.words:
+            speaker = _speaker_at(seg.start, seg.end, turns)
+            segments.append(replace(seg, speaker=speaker))
+            continue
+        words = [replace(w, speaker=_speaker_at(w.start, w.end, turns)) for w in seg.words]
+        group: list[Word] = []
+        for w in words:
+            if group and w.speaker != group[-1].speaker:
+                segments.append(_segment(group, seg))
+                group = []
+            group.append(w)
+        segments.append(_segment(group, seg))
+    return replace(result, segments=segments, paths=dict(result.paths))
+
+
+def _segment(words: list[Word], like: SpeechSegment) -> SpeechSegment:
+    text = "".join(w.word for w in words).strip()
+    return replace(
+        like,
+        start=words[0].start,
+        end=words[-1].end,
+        text=text,
+        words=words,
+        speaker=words[0].speaker,
+    )

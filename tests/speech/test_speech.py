@@ -86,17 +86,18 @@ def test_one_file_alone_gives_what_the_batch_gave(batch_results, whisper_base):
 
 
 def test_packed_windows_are_as_accurate(batch_results, whisper_base):
-    """With the language given, short files share 30-s windows; each keeps its own words
-    (a piece a shared window loses is decoded again on its own): the pooled WER stays
-    within a point of the file-by-file windows'."""
+    """With ``pack``, short files of one language share 30-s windows; each keeps its own
+    words (a piece a shared window loses is decoded again on its own): the pooled WER stays
+    within a point of the file-by-file windows', with the language given or detected."""
     refs, results = batch_results
     paths = list(refs)
-    packed = _run(paths, whisper_base, language="en")
     ref = [_norm(t) for t in refs.values()]
     alone = jiwer.wer(ref, [_norm(r.text) or "<empty>" for r in results])
-    shared = jiwer.wer(ref, [_norm(r.text) or "<empty>" for r in packed])
-    assert shared <= alone + 0.01
-    assert all(r.text and r.language == "en" and r.language_probability == 1.0 for r in packed)
+    for language in ("en", None):
+        packed = _run(paths, whisper_base, language=language, pack=True)
+        shared = jiwer.wer(ref, [_norm(r.text) or "<empty>" for r in packed])
+        assert shared <= alone + 0.01, language
+        assert all(r.text and r.language == "en" for r in packed)
 
 
 def test_silence_music_and_a_short_clip(tmp_path, whisper_base):
@@ -312,3 +313,48 @@ def test_words_get_the_speaker_of_their_time():
     ]
     assert r.segments[0].speaker is None  # the input is not changed
     assert to_srt(out).splitlines()[2] == "[SPEAKER_1] Hi Ann."
+
+
+class _HourStream:
+    """A 1-hour recording as 60-s blocks made on the fly: quiet room noise, and the jfk clip
+    at the start of every 10th minute."""
+
+    def __init__(self, clip: np.ndarray, info) -> None:
+        self.clip, self.info = clip, info
+
+    def __iter__(self):
+        from audiolens.audio import Audio
+
+        rng = np.random.default_rng(0)
+        for minute in range(60):
+            block = (0.002 * rng.standard_normal(60 * 16000)).astype(np.float32)
+            if minute % 10 == 0:
+                block[: self.clip.size] += self.clip
+            yield Audio(block[None, :], 16000, self.info)
+
+
+@pytest.mark.slow
+def test_an_hour_streams_in_bounded_memory(speech_dir, whisper_base):
+    import tracemalloc
+
+    from audiolens import load
+    from audiolens.audio import AudioInfo
+    from audiolens.tasks.base import TaskInput
+
+    clip = load(speech_dir / "jfk.flac", sr=16000, mono=True).samples[0]
+    info = AudioInfo("hour.flac", "flac", "flac", 16000, 1, 3600.0, 0, 16, True)
+    task = SpeechTask(options=SpeechOptions(model=str(whisper_base), cpu_threads=2))
+    task.run([read_input(speech_dir / "LDC93S1.wav", task)], device=CPU)  # model loaded
+    item = TaskInput(info=info, pieces=[], stream=_HourStream(clip, info))  # type: ignore[arg-type]
+    tracemalloc.start()
+    try:
+        result = task.run([item], device=CPU)[0]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    decoded = 3600 * 16000 * 4
+    assert peak < 0.25 * decoded, f"peak {peak / 1e6:.0f} MB"  # 36 MB here: blocks, windows
+    assert result.duration == pytest.approx(3600.0)
+    starts = sorted({round(s.start // 600) for s in result.segments})
+    assert starts == list(range(6))  # the clip found in each of the six 10-minute stretches
+    assert result.text.lower().count("my fellow americ") == 6

@@ -7,13 +7,15 @@ faster-whisper's batched pipeline already packs the voice-activity regions of ON
 This engine does the same across files:
 
 - a file's speech regions (:mod:`faster_whisper.vad`'s silero VAD, the pipeline's settings)
-  become pieces; pieces fill windows of at most 30 s; when the language is given (and
-  ``pack`` is on) a window may hold pieces of several files, separated by a short silence,
-  so a folder of short clips needs a fraction of the encoder passes;
-- when the language is to be detected, a window holds one file's pieces, and the file's first
-  window is encoded once for both the language and the transcript (faster-whisper encodes it
-  twice);
-- a batch of windows is encoded, its languages detected, decoded with beam search, and its
+  become pieces; pieces fill windows of at most 30 s, and a window may hold pieces of several
+  files of the same language, separated by a short silence (``pack``), so a folder of short
+  clips needs a fraction of the encoder passes;
+- a file's language, when it is not given, is detected from its first
+  :data:`DETECT_S` seconds of speech encoded alone: CTranslate2's encoder takes inputs shorter
+  than 30 s, and 10 s cost a tenth of a full pass (faster-whisper encodes the first 30 s, then
+  encodes them again for the transcript);
+- a batch of windows is encoded, decoded with beam search (each window with its language's
+  prompt), and its
   words aligned (cross-attention, as faster-whisper does); every word goes back to its file
   and its time there through the window's piece map;
 - on out-of-memory the batch is halved and retried.
@@ -41,6 +43,8 @@ SR = 16000
 WINDOW = 30 * SR
 #: silence between two files' pieces in a shared window (samples)
 GAP = int(0.4 * SR)
+#: seconds of a file's first speech its language is detected from
+DETECT_S = 10.0
 #: Whisper's "no speech" rule: a window with this no-speech probability and a mean log
 #: probability below the next value is dropped (music, noise)
 NO_SPEECH = 0.6
@@ -68,7 +72,7 @@ class _Window:
     offsets: list[int] = field(default_factory=list)  # each piece's first sample in the window
     parts: list[np.ndarray] = field(default_factory=list)
     size: int = 0
-    first_of: int | None = None  # the file whose first window this is (language detection)
+    language: str | None = None
 
     def fits(self, piece: Piece, gap: int) -> bool:
         return self.size + gap + piece.audio.size <= WINDOW
@@ -181,11 +185,8 @@ class WhisperBatcher:
                 f"language={lang!r} is not a language Whisper knows; use one of "
                 f"{', '.join(sorted(loaded.languages))}"
             )
-        if not loaded.multilingual:
-            self._fixed = "en"
-        else:
-            self._fixed = lang
-        self._pack = options.pack and self._fixed is not None
+        self._fixed = "en" if not loaded.multilingual else lang
+        self._pack = options.pack
         self._retry: list[Piece] = []  # pieces a shared window lost, decoded again alone
 
     # -- feeding ------------------------------------------------------------------------------
@@ -193,27 +194,41 @@ class WhisperBatcher:
     def add(self, key: int, pieces: Iterable[Piece]) -> None:
         """Queue a file's speech pieces (call once per file; the file may have none)."""
         info = self.files.setdefault(key, FileText())
+        pieces = iter(pieces)
+        head: list[Piece] = []
         if self._fixed is not None:
-            info.language = self._fixed
-            info.language_probability = 1.0
-        first = True
-        for piece in pieces:
+            info.language, info.language_probability = self._fixed, 1.0
+        else:  # the first seconds of speech tell the language
+            for piece in pieces:
+                head.append(piece)
+                if sum(p.duration for p in head) >= DETECT_S:
+                    break
+            if head:
+                info.language, info.language_probability = self._detect(head)
+        for piece in (*head, *pieces) if head else pieces:
             info.speech += piece.duration
-            self._place(piece, first=first)
-            first = False
+            self._place(piece, info.language or "en")
         if not self._pack:
             self._close()
 
-    def _place(self, piece: Piece, *, first: bool) -> None:
+    def _detect(self, head: list[Piece]) -> tuple[str, float]:
+        from faster_whisper.audio import pad_or_trim
+
+        audio = np.concatenate([p.audio for p in head])[: int(DETECT_S * SR)]
+        frames = int(DETECT_S * self.model.frames_per_second)
+        features = pad_or_trim(self.model.feature_extractor(audio)[..., :-1], frames)
+        found = self.model.model.detect_language(self.model.encode(features[None]))[0][0]
+        return found[0][2:-2], float(found[1])
+
+    def _place(self, piece: Piece, language: str) -> None:
         w = self._open
         same_file = self._open_key == piece.key
         gap = 0 if same_file else GAP
-        if w is None or not (same_file or self._pack) or not w.fits(piece, gap):
+        shared = self._pack and w is not None and w.language == language
+        if w is None or not (same_file or shared) or not w.fits(piece, gap):
             self._close()
-            w = self._open = _Window()
+            w = self._open = _Window(language=language)
             gap = 0
-        if first and self._fixed is None:
-            w.first_of = piece.key
         w.add(piece, gap)
         self._open_key = piece.key
 
@@ -226,7 +241,7 @@ class WhisperBatcher:
             logger.info("decoding %d piece(s) again on their own", len(retry))
             pack, self._pack = self._pack, False
             for piece in retry:
-                self._place(piece, first=False)
+                self._place(piece, self.files[piece.key].language or "en")
                 self._close()
             self._flush(force=True)
             self._pack = pack
@@ -280,15 +295,7 @@ class WhisperBatcher:
         model = self.model
         features = self._features(batch)
         encoded = model.encode(features)
-        for w, langs in zip(
-            batch,
-            model.model.detect_language(encoded) if self._fixed is None else [None] * len(batch),
-            strict=True,
-        ):
-            if w.first_of is not None and langs is not None:
-                info = self.files[w.first_of]
-                info.language, info.language_probability = langs[0][0][2:-2], float(langs[0][1])
-        languages = [self.files[w.pieces[0].key].language or "en" for w in batch]
+        languages = [w.language or "en" for w in batch]
         prompts = [
             model.get_prompt(self._tokenizer(lang), [], without_timestamps=True)
             for lang in languages
@@ -348,7 +355,7 @@ class WhisperBatcher:
         for i, lang in enumerate(languages):
             groups.setdefault(lang, []).append(i)
         for lang, idx in groups.items():
-            enc = encoded if len(idx) == len(batch) else self.model.encode(features[idx])
+            enc = encoded if len(idx) == len(batch) else _rows(encoded, idx, self.model, features)
             segs = [[outputs[i]] for i in idx]
             if not any(outputs[i]["tokens"] for i in idx):
                 continue
@@ -399,6 +406,15 @@ class WhisperBatcher:
                 {"start": ws[0]["start"], "end": ws[-1]["end"], "text": text, "words": ws}
                 | _scores(out)
             )
+
+
+def _rows(encoded: Any, idx: list[int], model: Any, features: np.ndarray) -> Any:
+    """Some batch items of an encoder output: sliced on the CPU, encoded again elsewhere."""
+    import ctranslate2
+
+    if encoded.device == "cpu":
+        return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(encoded)[idx]))
+    return model.encode(features[idx])
 
 
 def _scores(out: dict[str, Any]) -> dict[str, float]:

@@ -28,9 +28,9 @@ class SpeechOptions:
     compute_type : CTranslate2's precision; None picks int8 on a CPU and float16 on CUDA
     batch_size : 30-second windows per model call; None picks by device and memory
     cpu_threads : CTranslate2's threads on a CPU; 0 lets it choose
-    pack : let windows hold speech from several files (only when ``language`` is given, so
-        that every file keeps its own language); fewer 30-second encoder passes for short
-        files
+    pack : let a 30-second window hold speech from several files of the same language:
+        fewer encoder passes for short files, but a file's words then depend on its
+        neighbours in the batch (off: every file gets what it gets alone)
     """
 
     model: str = "base"
@@ -42,7 +42,7 @@ class SpeechOptions:
     compute_type: str | None = None
     batch_size: int | None = None
     cpu_threads: int = 0
-    pack: bool = True
+    pack: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:

@@ -26,6 +26,7 @@ suppressed tokens, word alignment), so a file transcribed alone gives what that 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -154,7 +155,7 @@ class WhisperBatcher:
     """Feeds pieces of many files through one Whisper model in batches of windows.
 
     Use :meth:`add` for each file's pieces in turn (a file's pieces in time order), then
-    :meth:`finish`; results are in :attr:`files`, by key. ``on_window`` is called with the
+    :meth:`finish`; results are in :attr:`files`, by key. ``on_batch`` is called with the
     seconds of speech each batch decoded (for progress).
     """
 
@@ -205,7 +206,7 @@ class WhisperBatcher:
                     break
             if head:
                 info.language, info.language_probability = self._detect(head)
-        for piece in (*head, *pieces) if head else pieces:
+        for piece in itertools.chain(head, pieces):  # lazily: a long file streams
             info.speech += piece.duration
             self._place(piece, info.language or "en")
         if not self._pack:
@@ -335,7 +336,8 @@ class WhisperBatcher:
                     "size": int(np.ceil(duration) * model.frames_per_second),
                 }
             )
-        words_wanted = self.options.word_timestamps or any(len(w.pieces) > 1 for w in batch)
+        # words are needed to share a window's text out among its files
+        words_wanted = self.options.word_timestamps or any(_shared(w) for w in batch)
         if words_wanted:
             self._align(batch, outputs, languages, features, encoded)
         for w, out, lang in zip(batch, outputs, languages, strict=True):
@@ -391,7 +393,7 @@ class WhisperBatcher:
             lo, hi = p.start, p.start + p.duration
             start, end = min(max(start, lo), hi), min(max(end, lo), hi)
             per_piece.setdefault(i, []).append({**word, "start": start, "end": max(end, start)})
-        if len({p.key for p in w.pieces}) > 1:  # a shared window may skip a file's speech
+        if _shared(w):  # a shared window may skip a file's speech
             self._retry += [
                 p for i, p in enumerate(w.pieces) if i not in per_piece and p.duration >= 0.3
             ]
@@ -402,10 +404,15 @@ class WhisperBatcher:
             text = "".join(x["word"] for x in ws).strip()
             if not text:
                 continue
+            keep = ws if self.options.word_timestamps else None
             self.files[key].parts.append(
-                {"start": ws[0]["start"], "end": ws[-1]["end"], "text": text, "words": ws}
+                {"start": ws[0]["start"], "end": ws[-1]["end"], "text": text, "words": keep}
                 | _scores(out)
             )
+
+
+def _shared(w: _Window) -> bool:
+    return len({p.key for p in w.pieces}) > 1
 
 
 def _rows(encoded: Any, idx: list[int], model: Any, features: np.ndarray) -> Any:

@@ -52,6 +52,12 @@ _LAZY = {
     "structure": "audiolens.tasks.structure",
     "StructureOptions": "audiolens.tasks.structure",
     "StructureResult": "audiolens.tasks.structure",
+    "speech": "audiolens.tasks.speech",
+    "SpeechOptions": "audiolens.tasks.speech",
+    "SpeechResult": "audiolens.tasks.speech",
+    "speakers": "audiolens.tasks.speakers",
+    "SpeakersOptions": "audiolens.tasks.speakers",
+    "SpeakersResult": "audiolens.tasks.speakers",
     "analyze": "audiolens.runner",
 }
 
@@ -71,6 +77,10 @@ __all__ = [
     "NotesResult",
     "ParameterError",
     "QualityResult",
+    "SpeakersOptions",
+    "SpeakersResult",
+    "SpeechOptions",
+    "SpeechResult",
     "StructureOptions",
     "StructureResult",
     "__version__",
@@ -82,6 +92,8 @@ __all__ = [
     "probe",
     "quality",
     "resolve_device",
+    "speakers",
+    "speech",
     "stream",
     "structure",
     "transcribe",
@@ -94,6 +106,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks.beats import BeatsOptions, BeatsResult, beats
     from .tasks.notes import Note, NotesOptions, NotesResult, transcribe
     from .tasks.quality import QualityResult, quality
+    from .tasks.speakers import SpeakersOptions, SpeakersResult, speakers
+    from .tasks.speech import SpeechOptions, SpeechResult, speech
     from .tasks.structure import StructureOptions, StructureResult, structure
 
 

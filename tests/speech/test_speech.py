@@ -294,9 +294,11 @@ def test_words_get_the_speaker_of_their_time():
         Word(0.5, 0.9, " Ann.", 0.9),
         Word(1.2, 1.5, " Hello", 0.9),  # mostly in B's turn
         Word(1.6, 1.9, " Bob.", 0.9),
-        Word(9.0, 9.2, " far", 0.9),  # no turn within a second
+        Word(9.0, 9.2, " far", 0.9),  # no turn within a second: its neighbour's speaker
     ]
-    r = SpeechResult("Hi Ann. Hello Bob. far", "en", [SpeechSegment(0.0, 9.2, "x", words)])
+    lone = [Word(20.0, 20.5, " alone", 0.9)]  # a segment no turn is near
+    segs = [SpeechSegment(0.0, 9.2, "x", words), SpeechSegment(20.0, 20.5, "alone", lone)]
+    r = SpeechResult("Hi Ann. Hello Bob. far alone", "en", segs)
     turns = [Turn(0.0, 1.25, "SPEAKER_1"), Turn(1.25, 2.0, "SPEAKER_2")]
     out = attribute_speakers(r, turns)
     assert [w.speaker for s in out.segments for w in s.words] == [
@@ -304,12 +306,13 @@ def test_words_get_the_speaker_of_their_time():
         "SPEAKER_1",
         "SPEAKER_2",
         "SPEAKER_2",
+        "SPEAKER_2",
         None,
     ]
     assert [(s.speaker, s.text) for s in out.segments] == [
         ("SPEAKER_1", "Hi Ann."),
-        ("SPEAKER_2", "Hello Bob."),
-        (None, "far"),
+        ("SPEAKER_2", "Hello Bob. far"),
+        (None, "alone"),
     ]
     assert r.segments[0].speaker is None  # the input is not changed
     assert to_srt(out).splitlines()[2] == "[SPEAKER_1] Hi Ann."
@@ -358,3 +361,32 @@ def test_an_hour_streams_in_bounded_memory(speech_dir, whisper_base):
     starts = sorted({round(s.start // 600) for s in result.segments})
     assert starts == list(range(6))  # the clip found in each of the six 10-minute stretches
     assert result.text.lower().count("my fellow americ") == 6
+
+
+def test_speaker_attributed_transcript(whisper_base, speech_dir, tmp_path):
+    """speech + speakers on the two-speaker pyannote sample: every word has a speaker, both
+    voices appear, and subtitle lines carry the prefix."""
+    pytest.importorskip("onnxruntime")
+    from audiolens.errors import ModelNotFound as Missing
+
+    opts = SpeechOptions(model=str(whisper_base), cpu_threads=2)
+    try:
+        r = speech(
+            speech_dir / "pyannote_sample.wav",
+            options=opts,
+            device="cpu",
+            speakers=True,
+            out_dir=tmp_path,
+            formats=("srt", "json"),
+        )
+    except Missing as exc:  # silero-vad / resemblyzer weights not installed
+        pytest.skip(str(exc))
+    words = [w for s in r.segments for w in s.words]
+    assert words and all(w.speaker is not None for w in words)
+    assert len({w.speaker for w in words}) >= 2
+    assert all(s.speaker == s.words[0].speaker for s in r.segments)
+    cues = (tmp_path / "pyannote_sample.srt").read_text().split("\n\n")
+    assert all(c.splitlines()[2].startswith("[SPEAKER_") for c in cues if c.strip())
+    record = json.loads((tmp_path / "pyannote_sample.json").read_text())
+    assert record["segments"][0]["speaker"].startswith("SPEAKER_")
+    assert record["segments"][0]["words"][0]["speaker"].startswith("SPEAKER_")

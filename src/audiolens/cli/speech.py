@@ -36,6 +36,7 @@ examples:
   audiolens speech talk.mp3                          # talk.mp3: en, 12 segments, 1532 words
   audiolens speech *.wav -o subs/ --formats srt,vtt  # subtitles per file
   audiolens speech interview.m4a --language de --translate -o out/
+  audiolens speech meeting.wav --speakers -o out/    # [SPEAKER_1] ... subtitle lines
   audiolens speech call.wav --model small --model-dir ~/models   # offline
   audiolens speech clip.flac --format json           # the results on stdout
 
@@ -125,6 +126,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="F[,F...]",
         help="files to write with -o: srt, vtt, txt, json (default: all)",
     )
+    p.add_argument(
+        "--speakers",
+        action="store_true",
+        help="also find who spoke when: words, segments and subtitle lines get [SPEAKER_N]",
+    )
+    p.add_argument("--num-speakers", type=_positive, metavar="N", help="with --speakers")
+    p.add_argument("--min-speakers", type=_positive, metavar="N", help="with --speakers")
+    p.add_argument("--max-speakers", type=_positive, metavar="N", help="with --speakers")
     add_device_argument(p)
     p.add_argument(
         "--format",
@@ -141,9 +150,11 @@ def _summary(path: str, result: Any) -> str:
     if not result.segments:
         return f"{show_path(path)}: no speech ({result.duration:.1f} s)"
     head = result.text if len(result.text) <= 60 else result.text[:57] + "..."
+    who = {s.speaker for s in result.segments if s.speaker}
+    speakers = f", {len(who)} speakers" if who else ""
     return (
         f"{show_path(path)}: {result.language}, {len(result.segments)} segments, "
-        f"{words} words: {head}"
+        f"{words} words{speakers}: {head}"
     )
 
 
@@ -155,10 +166,23 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.speech import SpeechTask
 
     options = speech_options(args)  # a ParameterError here is a usage error: exit status 2
+    who = None
+    if args.speakers or args.num_speakers or args.min_speakers or args.max_speakers:
+        from ..tasks.speakers import SpeakersOptions
+
+        who = SpeakersOptions(
+            num_speakers=args.num_speakers,
+            min_speakers=args.min_speakers,
+            max_speakers=args.max_speakers,
+        )
     device = resolve_device(args.device)
     paths = [os.fsdecode(raw) for raw in args.files]
     task = SpeechTask(
-        options=options, out_dir=args.out, formats=args.formats, unique_names=stems_clash(paths)
+        options=options,
+        out_dir=args.out,
+        formats=args.formats,
+        unique_names=stems_clash(paths),
+        speakers=who,
     )
     failed, records = 0, []
     for i in range(0, len(paths), GROUP):

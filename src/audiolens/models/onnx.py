@@ -29,7 +29,8 @@ def _ort(extra: str = "notes") -> Any:
     except ImportError as exc:
         raise MissingDependency(
             f"this model runs on ONNX Runtime, which is not installed: "
-            f"pip install 'audiolens[{extra}]' (or 'audiolens[{extra}-gpu]' for CUDA)"
+            f"pip install 'audiolens[{extra}]'"
+            + (f" (or 'audiolens[{extra}-gpu]' for CUDA)" if extra == "notes" else "")
         ) from exc
     return onnxruntime
 

@@ -13,6 +13,7 @@ TASKS: dict[str, str] = {
     "beats": "audiolens.tasks.beats:BeatsTask",
     "structure": "audiolens.tasks.structure:StructureTask",
     "speech": "audiolens.tasks.speech:SpeechTask",
+    "speakers": "audiolens.tasks.speakers:SpeakersTask",
 }
 
 

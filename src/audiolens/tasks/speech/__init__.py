@@ -72,6 +72,8 @@ class SpeechTask:
     formats : which files to write there, of ``srt``, ``vtt``, ``txt``, ``json``
     unique_names : add a hash of the path to output names (collections)
     on_progress : called with (seconds of speech decoded, seconds of wall time) per batch
+    speakers : also diarize each file (the ``speakers`` task with these options) and give
+        every word and segment its speaker (:func:`attribute_speakers`)
     """
 
     options: SpeechOptions = field(default_factory=SpeechOptions)
@@ -79,6 +81,7 @@ class SpeechTask:
     formats: tuple[str, ...] = ("srt", "vtt", "txt", "json")
     unique_names: bool = False
     on_progress: Callable[[float, float], None] | None = None
+    speakers: Any = None  # SpeakersOptions
     name: str = "speech"
     version: int = 1
     #: the runner gives this task batches of files on every device (cross-file batching)
@@ -132,13 +135,23 @@ class SpeechTask:
             engine.add(key, speech_pieces(blocks(), key=key))
             durations.append(seconds[0])
         found = engine.finish()
+        turns = self._diarize(batch, device)
         results = []
         for key, item in enumerate(batch):
             result = _result(found.get(key, FileText()), durations[key], model=opts.model)
+            if turns is not None:
+                result = attribute_speakers(result, turns[key].turns)
             if self.out_dir is not None:
                 self.write(result, item.info.path)
             results.append(result)
         return results
+
+    def _diarize(self, batch: Sequence[TaskInput], device: Device) -> list[Any] | None:
+        if self.speakers is None:
+            return None
+        from ..speakers import SpeakersTask
+
+        return SpeakersTask(options=self.speakers).run(batch, device=device)
 
     def write(self, result: SpeechResult, path: PathLike) -> None:
         """Write ``result``'s transcript files for the input ``path`` into :attr:`out_dir`."""
@@ -224,6 +237,7 @@ def speech(
     device: str | Device = "auto",
     out_dir: str | os.PathLike | None = None,
     formats: Sequence[str] = ("srt", "vtt", "txt", "json"),
+    speakers: Any = None,
 ) -> SpeechResult:
     """Transcribe one file.
 
@@ -235,6 +249,9 @@ def speech(
         ``"cuda"``, ``"cuda:N"``
     out_dir : write ``<stem>.srt``, ``.vtt``, ``.txt`` and ``.json`` there
     formats : which of those to write
+    speakers : a :class:`~audiolens.tasks.speakers.SpeakersOptions` (or True for the
+        defaults) to diarize the file too: every word and segment then carries its speaker,
+        and subtitle lines a ``[SPEAKER_1]``-style prefix
 
     Returns
     -------
@@ -256,5 +273,14 @@ def speech(
     """
     from ...devices import resolve_device
 
-    task = SpeechTask(options=options or SpeechOptions(), out_dir=out_dir, formats=tuple(formats))
+    if speakers is True:
+        from ..speakers import SpeakersOptions
+
+        speakers = SpeakersOptions()
+    task = SpeechTask(
+        options=options or SpeechOptions(),
+        out_dir=out_dir,
+        formats=tuple(formats),
+        speakers=speakers or None,
+    )
     return task.run([read_input(path, task)], device=resolve_device(device))[0]

@@ -38,9 +38,9 @@ def _speaker_at(start: float, end: float, turns: Sequence[_Turn]) -> str | None:
 
 def attribute_speakers(result: SpeechResult, turns: Sequence[_Turn]) -> SpeechResult:
     """A copy of ``result`` whose words carry the speaker of the turn that overlaps them most
-    (or the nearest turn within :data:`NEAREST_S`), whose segments are split where the speaker
-    changes, and whose segments carry their speaker (``[SPEAKER_1]`` prefixes in SRT, VTT and
-    TXT; ``speaker`` fields in JSON).
+    (or the nearest turn within :data:`NEAREST_S`, or else its neighbour's in the segment),
+    whose segments are split where the speaker changes and carry their speaker
+    (``[SPEAKER_1]`` prefixes in SRT, VTT and TXT; ``speaker`` fields in JSON).
 
     Parameters
     ----------
@@ -59,6 +59,7 @@ def attribute_speakers(result: SpeechResult, turns: Sequence[_Turn]) -> SpeechRe
             segments.append(replace(seg, speaker=speaker))
             continue
         words = [replace(w, speaker=_speaker_at(w.start, w.end, turns)) for w in seg.words]
+        _fill_gaps(words)
         group: list[Word] = []
         for w in words:
             if group and w.speaker != group[-1].speaker:
@@ -67,6 +68,19 @@ def attribute_speakers(result: SpeechResult, turns: Sequence[_Turn]) -> SpeechRe
             group.append(w)
         segments.append(_segment(group, seg))
     return replace(result, segments=segments, paths=dict(result.paths))
+
+
+def _fill_gaps(words: list[Word]) -> None:
+    """A word of a segment that no turn covers (a pause the diarization left out) keeps the
+    speaker of the word before it (or after it, at the segment's start)."""
+    known = [w.speaker for w in words if w.speaker is not None]
+    if not known:
+        return
+    last = known[0]
+    for w in words:
+        if w.speaker is None:
+            w.speaker = last
+        last = w.speaker
 
 
 def _segment(words: list[Word], like: SpeechSegment) -> SpeechSegment:

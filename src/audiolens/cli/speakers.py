@@ -1,0 +1,133 @@
+"""``audiolens speakers FILE...``: who spoke when, as RTTM and JSON files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from ._common import (
+    add_device_argument,
+    add_files_command,
+    add_out_argument,
+    for_each_file,
+    number,
+    show_path,
+    stems_clash,
+    write_json,
+)
+
+__all__ = ["add_parser", "add_speakers_options", "run", "speakers_options"]
+
+_DESCRIPTION = """\
+Find who spoke when in recordings of people talking (speaker diarization): the number of
+speakers and their turns, named SPEAKER_1, SPEAKER_2, ... in order of first appearance.
+Prints one line per file; with -o, writes FILE's stem + .rttm (one SPEAKER line per turn, the
+NIST format that diarization scorers read) and + .json there.
+
+Runs offline on the CPU: silero VAD finds the speech, resemblyzer's speaker encoder embeds it,
+and the embeddings are clustered. Audio without speech gets no turns.
+"""
+_EPILOG = """\
+examples:
+  audiolens speakers meeting.wav                   # meeting.wav: 3 speakers, 41 turns, ...
+  audiolens speakers *.flac -o rttm/               # call.rttm + call.json per file
+  audiolens speakers interview.mp3 --num-speakers 2
+  audiolens speakers panel.wav --min-speakers 3 --max-speakers 6 --format jsonl
+
+For folders and a resumable results store: audiolens analyze DIR --tasks speakers
+Exit status: 0 when every file was analysed, 1 when some could not be read or written (each
+is named on stderr with the problem), 2 for a bad command line.
+"""
+
+
+def add_speakers_options(p: argparse.ArgumentParser) -> None:
+    """The number of speakers (shared with ``analyze --tasks speakers``)."""
+    g = p.add_argument_group("speakers")
+    count = number(int, low=1, high=100)
+    g.add_argument(
+        "--num-speakers",
+        type=count,
+        default=None,
+        metavar="N",
+        help="exactly N speakers (default: estimate the number)",
+    )
+    g.add_argument(
+        "--min-speakers",
+        type=count,
+        default=None,
+        metavar="N",
+        help="at least N speakers when estimating",
+    )
+    g.add_argument(
+        "--max-speakers",
+        type=count,
+        default=None,
+        metavar="N",
+        help="at most N speakers when estimating (default: 20)",
+    )
+
+
+def speakers_options(args: argparse.Namespace) -> Any:
+    """The :class:`SpeakersOptions` the command line asks for (ParameterError when invalid)."""
+    from ..tasks.speakers import SpeakersOptions
+
+    return SpeakersOptions(
+        num_speakers=args.num_speakers,
+        min_speakers=args.min_speakers,
+        max_speakers=args.max_speakers,
+    )
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``speakers`` to the CLI."""
+    p = add_files_command(
+        subparsers,
+        "speakers",
+        help="who spoke when (speaker diarization)",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+    )
+    add_out_argument(p, default=None, help="write <stem>.rttm and <stem>.json per file there")
+    add_device_argument(p)
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "jsonl"),
+        default="text",
+        help="what to print on stdout (default: text)",
+    )
+    add_speakers_options(p)
+    return p
+
+
+def _summary(path: str, result: Any) -> str:
+    """``call.wav: 2 speakers, 14 turns, 41.2 s of speech in 60.0 s``."""
+    if not result.turns:
+        return f"{show_path(path)}: no speech found in {result.duration:.1f} s"
+    n = len(result.speakers)
+    return (
+        f"{show_path(path)}: {n} speaker{'s' if n != 1 else ''}, {len(result.turns)} turns, "
+        f"{result.speech:.1f} s of speech in {result.duration:.1f} s"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Diarize the files; 0 when all were analysed, 1 when some were not."""
+    from ..devices import resolve_device
+    from ..tasks.base import read_input
+    from ..tasks.speakers import SpeakersTask, rttm_name
+
+    options = speakers_options(args)  # a ParameterError here is a usage error: exit status 2
+    device = resolve_device(args.device)
+    paths = [os.fsdecode(raw) for raw in args.files]
+    unique = stems_clash(paths)
+    task = SpeakersTask(options=options, out_dir=args.out, unique_names=unique)
+
+    def analyse(path: str) -> Any:
+        result = task.run([read_input(path, task)], device=device)[0]
+        if args.out is not None:
+            target = args.out / rttm_name(path, unique=unique, suffix=".json")
+            write_json(target, {"path": show_path(path), **result.to_dict()})
+        return result
+
+    return for_each_file(paths, analyse, _summary, fmt=args.format, device_label=device.label)

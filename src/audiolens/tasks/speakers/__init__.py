@@ -1,0 +1,159 @@
+"""The ``speakers`` task: who spoke when (speaker diarization), offline and without torch.
+
+How: silero VAD (:mod:`audiolens.models.vad`) finds the speech; resemblyzer's speaker encoder,
+run in numpy (:mod:`audiolens.models.voice_encoder`), embeds windows of 1.5 s every 0.5 s
+inside it, each raised to -30 dBFS first as in resemblyzer's training (:mod:`.embed`, one
+streamed pass, so long files keep a bounded memory); average-linkage clustering of the centred
+embeddings (the file's mean removed) estimates the number of speakers and groups the windows
+(:mod:`.cluster`); a Viterbi pass over 32 ms frames re-segments the speech between the
+speakers (:mod:`.segment`). Overlapping speech gets one speaker per frame.
+Output: turns with speaker names ``SPEAKER_1``, ``SPEAKER_2``, ...
+in order of first appearance, as RTTM and JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from ...audio import AudioInfo
+from ...devices import Device
+from ...errors import ParameterError
+from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
+from .pipeline import Diarization, PipelineSettings, diarize
+from .rttm import read_rttm, rttm_text, write_rttm
+from .types import SpeakersOptions, SpeakersResult, Turn
+
+__all__ = [
+    "Diarization",
+    "PipelineSettings",
+    "SpeakersOptions",
+    "SpeakersResult",
+    "SpeakersTask",
+    "Turn",
+    "diarize",
+    "read_rttm",
+    "rttm_name",
+    "rttm_text",
+    "speakers",
+    "write_rttm",
+]
+
+PathLike = str | bytes | os.PathLike
+
+SAMPLE_RATE = 16000
+#: files longer than this (seconds) are streamed rather than decoded whole
+STREAM_ABOVE_S = 600.0
+#: seconds of audio per decoded block when streaming
+BLOCK_S = 60.0
+
+
+def rttm_name(path: PathLike, *, unique: bool, suffix: str = ".rttm") -> str:
+    """The output file name for an input: ``<stem>.rttm``, or ``<stem>.<hash>.rttm`` when
+    ``unique`` (collections, where two folders may hold files of the same name)."""
+    return output_name(path, unique=unique, suffix=suffix)
+
+
+def _speech_seconds(turns: list[Turn]) -> float:
+    total, end = 0.0, float("-inf")
+    for t in sorted(turns, key=lambda t: t.start):
+        if t.end > end:
+            total += t.end - max(t.start, end)
+            end = t.end
+    return total
+
+
+class SpeakersTask:
+    """The ``speakers`` task for the runner (see :mod:`audiolens.tasks.base`).
+
+    Parameters
+    ----------
+    options : the number of speakers, or bounds on it (estimated within 1..20 when None)
+    out_dir : write ``<stem>.rttm`` per input there (None: no files)
+    unique_names : name files ``<stem>.<hash>.rttm`` (collections) instead of ``<stem>.rttm``
+    settings : the pipeline's internal settings (for experiments; defaults when None)
+    """
+
+    name = "speakers"
+    version = 1
+
+    def __init__(
+        self,
+        *,
+        options: SpeakersOptions | None = None,
+        out_dir: str | os.PathLike | None = None,
+        unique_names: bool = True,
+        settings: PipelineSettings | None = None,
+    ) -> None:
+        if options is not None and not isinstance(options, SpeakersOptions):
+            raise ParameterError(f"options must be a SpeakersOptions, not {type(options).__name__}")
+        self.options = options or SpeakersOptions()
+        self.settings = settings or PipelineSettings()
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.unique_names = unique_names
+
+    def request(self, info: AudioInfo) -> AudioRequest:
+        """Mono 16 kHz; streamed in blocks when the file is long (or its length unknown)."""
+        long = not info.duration or not 0 < info.duration <= STREAM_ABOVE_S
+        return AudioRequest(sr=SAMPLE_RATE, mono=True, block=BLOCK_S if long else None)
+
+    def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[SpeakersResult]:
+        """Diarize a batch of files; one SpeakersResult per input, in order.
+
+        Everything runs on the CPU (ONNX Runtime and numpy); ``device`` is accepted for the
+        runner's sake.
+        """
+        return [self.analyze(item) for item in batch]
+
+    def analyze(self, item: TaskInput) -> SpeakersResult:
+        """The result for one decoded (or streamed) input."""
+        d = diarize(mono_blocks(item), options=self.options, settings=self.settings)
+        result = SpeakersResult(
+            turns=d.turns,
+            speakers=d.speakers,
+            duration=d.duration,
+            speech=round(_speech_seconds(d.turns), 3),
+        )
+        if self.out_dir is not None:
+            target = self.out_dir / rttm_name(item.info.path, unique=self.unique_names)
+            uri = Path(os.fsdecode(item.info.path)).stem
+            result.rttm_path = str(write_rttm(d.turns, target, uri=uri))
+        return result
+
+
+def speakers(
+    path: PathLike,
+    *,
+    options: SpeakersOptions | None = None,
+    device: str | Device = "auto",
+    out_dir: str | os.PathLike | None = None,
+) -> SpeakersResult:
+    """Who spoke when in one recording (speaker diarization).
+
+    Parameters
+    ----------
+    path : an audio file in any format FFmpeg reads (any rate, any number of channels: the
+        channels are mixed down and the audio resampled to 16 kHz)
+    options : the number of speakers, or bounds on it (estimated when None)
+    device : accepted for symmetry with the other tasks; the models run on the CPU
+    out_dir : also write ``<stem>.rttm`` there
+
+    Returns
+    -------
+    result : SpeakersResult
+        ``turns`` (start, end, speaker), ``speakers`` (``SPEAKER_1``, ... in order of first
+        appearance), ``duration``, ``speech``. Audio without speech (silence, music, noise)
+        gives no turns.
+
+    Raises
+    ------
+    DecodeError
+        when the file cannot be read as audio (the message names the file and the problem)
+    ModelNotFound
+        when silero VAD or resemblyzer's weights are not installed (the message says how)
+    """
+    from ...devices import resolve_device
+
+    task = SpeakersTask(options=options, out_dir=out_dir, unique_names=False)
+    return task.run([read_input(path, task)], device=resolve_device(device))[0]

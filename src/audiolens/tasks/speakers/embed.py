@@ -1,0 +1,217 @@
+"""Speech frames and speaker embeddings of a signal, in one streamed pass.
+
+The signal comes block by block (any block sizes). Silero VAD runs on each block as it comes
+(its state carries over); windows of ``window`` seconds start every ``step`` seconds, and each
+window that is mostly speech (by the VAD probabilities) goes through the voice encoder as soon
+as its audio is there, in batches. Only the VAD probabilities (31 per second) and the window
+embeddings (256 floats per ``step``) are kept, so memory stays bounded on long files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...models.vad import FRAME, SAMPLE_RATE, SileroVAD, VadOptions
+from ...models.voice_encoder import FRAME_HOP, N_FFT, load_voice_encoder, mel_frames
+
+__all__ = ["EmbedSettings", "Embedded", "embed_stream"]
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    """Where embeddings are taken.
+
+    Attributes
+    ----------
+    window : seconds per window (the encoder was trained on 1.6 s)
+    step : seconds between window starts (a multiple of 10 ms)
+    min_speech : a window is embedded when at least this fraction of it is speech
+    shortest : the shortest window embedded at the end of a file or for a short file [s]
+    batch : windows per encoder call (bounds the memory of the LSTM)
+    level : raise each window to this RMS level [dBFS] before embedding, as resemblyzer's
+        preprocessing does with whole utterances (its training data was at -30 dBFS);
+        None leaves the level alone
+    """
+
+    window: float = 1.5
+    step: float = 0.5
+    min_speech: float = 0.5
+    shortest: float = 0.2
+    batch: int = 64
+    level: float | None = -30.0
+
+
+@dataclass
+class Embedded:
+    """What :func:`embed_stream` found.
+
+    Attributes
+    ----------
+    probabilities : np.ndarray [shape=(n_vad_frames,)] VAD speech probability per 32 ms
+    starts, ends : np.ndarray [shape=(n_windows,)] seconds, the embedded windows
+    embeddings : np.ndarray [shape=(n_windows, 256)] float32, L2-normalised
+    speech_fraction : np.ndarray [shape=(n_windows,)] the share of each window that is speech
+    n_samples : the signal's length at 16 kHz
+    """
+
+    probabilities: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    embeddings: np.ndarray
+    speech_fraction: np.ndarray
+    n_samples: int
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.n_samples / SAMPLE_RATE
+
+
+class _Windows:
+    """Cuts windows from a growing signal and embeds them."""
+
+    def __init__(self, settings: EmbedSettings, vad_options: VadOptions) -> None:
+        self.s = settings
+        self.threshold = vad_options.threshold
+        self.win = int(round(settings.window * 100)) * FRAME_HOP
+        self.hop = max(1, int(round(settings.step * 100))) * FRAME_HOP
+        self.encoder = load_voice_encoder()
+        self.buf = np.zeros(0, dtype=np.float32)
+        self.buf_start = 0  # global sample index of buf[0]; a multiple of FRAME_HOP
+        self.next_start = 0
+        self.starts: list[int] = []
+        self.lengths: list[int] = []
+        self.fractions: list[float] = []
+        self.embeddings: list[np.ndarray] = []
+
+    def add(self, y: np.ndarray) -> None:
+        self.buf = np.concatenate([self.buf, y]) if self.buf.size else y.copy()
+
+    def ready(self, probs: np.ndarray, *, final: bool, total: int) -> None:
+        """Embed the windows whose audio and VAD frames are all there."""
+        have = self.buf_start + self.buf.size
+        vad_have = total if final else probs.size * FRAME
+        todo: list[tuple[int, int, float]] = []
+        while True:
+            s = self.next_start
+            length = self.win
+            limit = total if final else min(have - N_FFT, vad_have)
+            if s + self.win > limit:
+                if not final or s >= total:
+                    break
+                length = (total - s) // FRAME_HOP * FRAME_HOP
+                # the tail of a file is embedded if long enough; a short file always is
+                too_short = length < self.s.shortest * SAMPLE_RATE
+                if length < FRAME_HOP or (too_short and s > 0):
+                    break
+            frac = self._speech_fraction(probs, s, s + length)
+            if frac >= self.s.min_speech:
+                todo.append((s, length, frac))
+            self.next_start += self.hop
+            if length < self.win:
+                break
+        self._embed(todo)
+        keep_from = min(self.next_start, have) // FRAME_HOP * FRAME_HOP
+        cut = keep_from - self.buf_start
+        if cut > 0:
+            self.buf = self.buf[cut:]
+            self.buf_start = keep_from
+
+    def _speech_fraction(self, probs: np.ndarray, a: int, b: int) -> float:
+        i, j = a // FRAME, max(a // FRAME + 1, -(-b // FRAME))
+        p = probs[i:j]
+        return float(np.mean(p >= self.threshold)) if p.size else 0.0
+
+    def _embed(self, todo: list[tuple[int, int, float]]) -> None:
+        if not todo:
+            return
+        by_length: dict[int, list[tuple[int, float]]] = {}
+        for s, length, frac in todo:
+            by_length.setdefault(length, []).append((s, frac))
+        for length, items in by_length.items():
+            n_frames = (length - FRAME_HOP) // FRAME_HOP + 1
+            for k in range(0, len(items), self.s.batch):
+                chunk = items[k : k + self.s.batch]
+                a = chunk[0][0] - self.buf_start
+                b = chunk[-1][0] - self.buf_start + length - FRAME_HOP + N_FFT
+                M = mel_frames(self.buf[a:b], center=False)
+                offsets = [(s - chunk[0][0]) // FRAME_HOP for s, _ in chunk]
+                mels = np.stack([M[o : o + n_frames] for o in offsets])
+                if self.s.level is not None:
+                    mels *= self._gains(chunk, a, length)[:, None, None]
+                self.embeddings.append(self.encoder.embed_mels(mels))
+                self.starts.extend(s for s, _ in chunk)
+                self.lengths.extend([length] * len(chunk))
+                self.fractions.extend(f for _, f in chunk)
+
+    def _gains(self, chunk: list[tuple[int, float]], a: int, length: int) -> np.ndarray:
+        """Power gains that bring each window up to ``level`` dBFS (never down)."""
+        target = 10 ** (self.s.level / 10) if self.s.level is not None else 1.0
+        out = np.ones(len(chunk), dtype=np.float32)
+        for i, (s, _) in enumerate(chunk):
+            seg = self.buf[s - self.buf_start : s - self.buf_start + length]
+            power = float(np.mean(np.square(seg, dtype=np.float64))) if seg.size else 0.0
+            if power > 1e-10:
+                out[i] = max(1.0, target / power)
+        return out
+
+
+def embed_stream(
+    blocks: Iterable[np.ndarray],
+    *,
+    settings: EmbedSettings | None = None,
+    vad_options: VadOptions | None = None,
+) -> Embedded:
+    """VAD probabilities and window embeddings of a 16 kHz mono signal given in blocks.
+
+    Parameters
+    ----------
+    blocks : iterable of np.ndarray [shape=(n_i,)] float32, 16 kHz mono, in order
+    settings : window length and step (defaults when None)
+    vad_options : the VAD's threshold (a window's speech share counts frames at or above it)
+
+    Returns
+    -------
+    embedded : Embedded
+    """
+    settings = settings or EmbedSettings()
+    vad_options = vad_options or VadOptions()
+    vad = SileroVAD(vad_options.model_path)
+    windows = _Windows(settings, vad_options)
+    probs: list[np.ndarray] = []
+    total = 0
+    joined = np.zeros(0, dtype=np.float32)
+    for block in blocks:
+        y = np.asarray(block, dtype=np.float32).reshape(-1)
+        if not y.size:
+            continue
+        total += y.size
+        probs.append(vad.feed(y))
+        windows.add(y)
+        joined = np.concatenate(probs) if len(probs) > 1 else probs[0]
+        probs = [joined]
+        windows.ready(joined, final=False, total=total)
+    probs.append(vad.flush())
+    joined = np.concatenate(probs)
+    windows.add(np.zeros(N_FFT, dtype=np.float32))  # the last frames' zero padding
+    windows.ready(joined, final=True, total=total)
+    n = len(windows.starts)
+    order = np.argsort(np.asarray(windows.starts), kind="stable")
+    starts = np.asarray(windows.starts, dtype=np.float64)[order] / SAMPLE_RATE
+    lengths = np.asarray(windows.lengths, dtype=np.float64)[order] / SAMPLE_RATE
+    emb = (
+        np.concatenate(windows.embeddings)[order]
+        if windows.embeddings
+        else np.zeros((0, 256), dtype=np.float32)
+    )
+    return Embedded(
+        probabilities=joined,
+        starts=starts,
+        ends=np.minimum(starts + lengths, total / SAMPLE_RATE) if n else starts,
+        embeddings=emb,
+        speech_fraction=np.asarray(windows.fractions, dtype=np.float64)[order],
+        n_samples=total,
+    )

@@ -15,11 +15,13 @@ __all__ = [
     "EXIT_USAGE",
     "add_device_argument",
     "add_files_command",
+    "add_print_format",
     "add_report_arguments",
     "add_verbosity_arguments",
     "configure_logging",
     "error",
     "number",
+    "run_files",
 ]
 
 EXIT_OK = 0  #: everything worked
@@ -80,6 +82,11 @@ def add_report_arguments(parser: argparse.ArgumentParser, *, plot: str) -> None:
 
     add_device_argument(parser)
     parser.add_argument("--plot", metavar="DIR", type=Path, help=plot)
+    add_print_format(parser)
+
+
+def add_print_format(parser: argparse.ArgumentParser) -> None:
+    """``--format text|json|jsonl``: what a per-file command prints on stdout."""
     parser.add_argument(
         "--format",
         choices=("text", "json", "jsonl"),
@@ -225,3 +232,34 @@ def for_each_file(
     if fmt == "json":
         print(json.dumps(records, indent=2))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def run_files(
+    args: argparse.Namespace,
+    task: Any,
+    summary: Callable[[str, Any], str],
+    *,
+    unique: bool,
+    also: Callable[[str, Any], None] | None = None,
+) -> int:
+    """The usual per-file command: decode each of ``args.files`` for ``task``, run it, write
+    ``<stem>.json`` into ``args.out`` when given, call ``also(path, result)``, and print as
+    :func:`for_each_file` does. Returns the exit status."""
+    import os
+
+    from ..devices import resolve_device
+    from ..tasks.base import output_name, read_input
+
+    device = resolve_device(args.device)
+    paths = [os.fsdecode(raw) for raw in args.files]
+
+    def analyse(path: str) -> Any:
+        result = task.run([read_input(path, task)], device=device)[0]
+        if args.out is not None:
+            target = args.out / output_name(path, unique=unique, suffix=".json")
+            write_json(target, {"path": show_path(path), **result.to_dict()})
+        if also is not None:
+            also(path, result)
+        return result
+
+    return for_each_file(paths, analyse, summary, fmt=args.format, device_label=device.label)

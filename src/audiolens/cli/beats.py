@@ -12,11 +12,11 @@ from ._common import (
     add_device_argument,
     add_files_command,
     add_out_argument,
-    for_each_file,
+    add_print_format,
     number,
+    run_files,
     show_path,
     stems_clash,
-    write_json,
 )
 
 __all__ = ["add_beats_options", "add_parser", "beats_options", "run", "write_click_file"]
@@ -109,12 +109,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="write <stem>.click.wav there: the audio with a click on every beat",
     )
     add_device_argument(p)
-    p.add_argument(
-        "--format",
-        choices=("text", "json", "jsonl"),
-        default="text",
-        help="what to print on stdout (default: text)",
-    )
+    add_print_format(p)
     add_beats_options(p)
     return p
 
@@ -137,27 +132,18 @@ def _summary(path: str, result: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Track the files; 0 when all were analysed, 1 when some were not."""
-    from ..devices import resolve_device
-    from ..tasks.base import read_input
     from ..tasks.beats import BeatsTask, beats_name
 
     options = beats_options(args)  # a ParameterError here is a usage error: exit status 2
-    device = resolve_device(args.device)
-    paths = [os.fsdecode(raw) for raw in args.files]
-    unique = stems_clash(paths)
+    unique = stems_clash([os.fsdecode(raw) for raw in args.files])
     task = BeatsTask(options=options, out_dir=args.out, unique_names=unique)
 
-    def analyse(path: str) -> Any:
-        result = task.run([read_input(path, task)], device=device)[0]
-        if args.out is not None:
-            target = args.out / beats_name(path, unique=unique, suffix=".json")
-            write_json(target, {"path": show_path(path), **result.to_dict()})
+    def click(path: str, result: Any) -> None:
         if args.click is not None:
             target = args.click / beats_name(path, unique=unique, suffix=".click.wav")
             logger.info("wrote %s", write_click_file(path, target, result))
-        return result
 
-    return for_each_file(paths, analyse, _summary, fmt=args.format, device_label=device.label)
+    return run_files(args, task, _summary, unique=unique, also=click)
 
 
 def write_click_file(

@@ -10,11 +10,11 @@ from ._common import (
     add_device_argument,
     add_files_command,
     add_out_argument,
-    for_each_file,
+    add_print_format,
     number,
+    run_files,
     show_path,
     stems_clash,
-    write_json,
 )
 
 __all__ = ["add_parser", "add_speakers_options", "run", "speakers_options"]
@@ -90,12 +90,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     add_out_argument(p, default=None, help="write <stem>.rttm and <stem>.json per file there")
     add_device_argument(p)
-    p.add_argument(
-        "--format",
-        choices=("text", "json", "jsonl"),
-        default="text",
-        help="what to print on stdout (default: text)",
-    )
+    add_print_format(p)
     add_speakers_options(p)
     return p
 
@@ -113,21 +108,9 @@ def _summary(path: str, result: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Diarize the files; 0 when all were analysed, 1 when some were not."""
-    from ..devices import resolve_device
-    from ..tasks.base import read_input
-    from ..tasks.speakers import SpeakersTask, rttm_name
+    from ..tasks.speakers import SpeakersTask
 
     options = speakers_options(args)  # a ParameterError here is a usage error: exit status 2
-    device = resolve_device(args.device)
-    paths = [os.fsdecode(raw) for raw in args.files]
-    unique = stems_clash(paths)
+    unique = stems_clash([os.fsdecode(raw) for raw in args.files])
     task = SpeakersTask(options=options, out_dir=args.out, unique_names=unique)
-
-    def analyse(path: str) -> Any:
-        result = task.run([read_input(path, task)], device=device)[0]
-        if args.out is not None:
-            target = args.out / rttm_name(path, unique=unique, suffix=".json")
-            write_json(target, {"path": show_path(path), **result.to_dict()})
-        return result
-
-    return for_each_file(paths, analyse, _summary, fmt=args.format, device_label=device.label)
+    return run_files(args, task, _summary, unique=unique)

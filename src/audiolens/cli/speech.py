@@ -13,6 +13,7 @@ from ._common import (
     add_device_argument,
     add_files_command,
     add_out_argument,
+    add_print_format,
     error,
     show_path,
     stems_clash,
@@ -135,12 +136,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--min-speakers", type=_positive, metavar="N", help="with --speakers")
     p.add_argument("--max-speakers", type=_positive, metavar="N", help="with --speakers")
     add_device_argument(p)
-    p.add_argument(
-        "--format",
-        choices=("text", "json", "jsonl"),
-        default="text",
-        help="what to print on stdout (default: text)",
-    )
+    add_print_format(p)
     add_speech_options(p)
     return p
 

@@ -90,6 +90,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     g.add_argument("--model-dir", metavar="DIR", help="folder of local Whisper models")
     g.add_argument("--language", metavar="CODE", help="spoken language (default: detect per file)")
     g.add_argument("--translate", action="store_true", help="translate speech into English")
+    g.add_argument(
+        "--pack", action="store_true", help="short files of one language share 30-s windows"
+    )
     return p
 
 
@@ -147,6 +150,7 @@ def _tasks(args: argparse.Namespace) -> list[Any]:
                 model_dir=args.model_dir,
                 language=args.language,
                 translate=args.translate,
+                pack=args.pack,
             )
             out.append(SpeechTask(options=opts, out_dir=args.out, unique_names=True))
         elif name:

@@ -91,6 +91,12 @@ def add_speech_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--threads", type=int, default=0, metavar="N", help="CPU threads (default: 0 = auto)"
     )
+    g.add_argument(
+        "--pack",
+        action="store_true",
+        help="let short files of one language share 30-s windows (faster; a file's words may "
+        "then depend on the other files of its batch)",
+    )
 
 
 def speech_options(args: argparse.Namespace) -> Any:
@@ -107,6 +113,7 @@ def speech_options(args: argparse.Namespace) -> Any:
         compute_type=args.compute_type,
         batch_size=args.batch_size,
         cpu_threads=args.threads,
+        pack=args.pack,
     )
 
 

@@ -49,8 +49,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--tasks",
         default="quality",
         metavar="T[,T...]",
-        help="comma-separated tasks to run: quality, notes, beats, structure, speech "
-        "(default: quality)",
+        help="comma-separated tasks to run: quality, notes, beats, structure, speech, "
+        "speakers (default: quality)",
     )
     p.add_argument(
         "--out",
@@ -142,6 +142,10 @@ def _tasks(args: argparse.Namespace) -> list[Any]:
             from ..tasks.structure import StructureTask
 
             out.append(StructureTask())
+        elif name == "speakers":
+            from ..tasks.speakers import SpeakersTask
+
+            out.append(SpeakersTask(out_dir=args.out))
         elif name == "speech":
             from ..tasks.speech import SpeechOptions, SpeechTask
 

@@ -304,6 +304,29 @@ def test_progress_bar_names_tasks_and_device(lib, tmp_path):
     assert bar.bar is None and summary.done == 3
 
 
+def test_progress_bar_shows_audio_hours_and_real_time_factor(lib, tmp_path):
+    """Files report their duration: the bar adds the audio done and the real-time factor."""
+    import io
+
+    from audiolens.runner import TqdmHook
+    from audiolens.runner.progress import audio_hours
+
+    seen = []
+    buf = io.StringIO()
+    bar = TqdmHook(file=buf)
+
+    def hook(event, **info):
+        bar(event, **info)
+        if event == "file":
+            seen.append(info["seconds"])
+
+    _run([lib], tmp_path / "r.sqlite", hook=hook)
+    assert len(seen) == 3 and all(s is not None and s > 0 for s in seen)
+    text = buf.getvalue()
+    assert "min audio" in text and "x real time" in text
+    assert audio_hours(90.0) == "1.5 min" and audio_hours(5400.0) == "1.50 h"
+
+
 def test_no_bar_when_stderr_is_not_a_terminal(lib, tmp_path, capfd):
     analyze([lib], db=tmp_path / "r.sqlite", tasks=["echo"], workers=1)  # progress=True
     assert "echo [cpu]" not in capfd.readouterr().err

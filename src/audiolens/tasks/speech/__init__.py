@@ -30,6 +30,7 @@ from .writers import FORMATS, write_transcript
 if TYPE_CHECKING:  # pragma: no cover
     from ...audio import AudioInfo
     from ...devices import Device
+    from ..speakers import SpeakersOptions, SpeakersResult
 
 __all__ = [
     "FORMATS",
@@ -81,7 +82,7 @@ class SpeechTask:
     formats: tuple[str, ...] = ("srt", "vtt", "txt", "json")
     unique_names: bool = False
     on_progress: Callable[[float, float], None] | None = None
-    speakers: Any = None  # SpeakersOptions
+    speakers: SpeakersOptions | None = None
     name: str = "speech"
     version: int = 1
     #: the runner gives this task batches of files on every device (cross-file batching)
@@ -146,7 +147,7 @@ class SpeechTask:
             results.append(result)
         return results
 
-    def _diarize(self, batch: Sequence[TaskInput], device: Device) -> list[Any] | None:
+    def _diarize(self, batch: Sequence[TaskInput], device: Device) -> list[SpeakersResult] | None:
         if self.speakers is None:
             return None
         from ..speakers import SpeakersTask
@@ -237,7 +238,7 @@ def speech(
     device: str | Device = "auto",
     out_dir: str | os.PathLike | None = None,
     formats: Sequence[str] = ("srt", "vtt", "txt", "json"),
-    speakers: Any = None,
+    speakers: SpeakersOptions | bool | None = None,
 ) -> SpeechResult:
     """Transcribe one file.
 
@@ -273,14 +274,14 @@ def speech(
     """
     from ...devices import resolve_device
 
+    who: SpeakersOptions | None = None
     if speakers is True:
         from ..speakers import SpeakersOptions
 
-        speakers = SpeakersOptions()
+        who = SpeakersOptions()
+    elif speakers:
+        who = speakers
     task = SpeechTask(
-        options=options or SpeechOptions(),
-        out_dir=out_dir,
-        formats=tuple(formats),
-        speakers=speakers or None,
+        options=options or SpeechOptions(), out_dir=out_dir, formats=tuple(formats), speakers=who
     )
     return task.run([read_input(path, task)], device=resolve_device(device))[0]

@@ -390,3 +390,14 @@ def test_speaker_attributed_transcript(whisper_base, speech_dir, tmp_path):
     record = json.loads((tmp_path / "pyannote_sample.json").read_text())
     assert record["segments"][0]["speaker"].startswith("SPEAKER_")
     assert record["segments"][0]["words"][0]["speaker"].startswith("SPEAKER_")
+
+
+def test_real_music_gives_an_empty_transcript(whisper_base, speech_dir):
+    """The bundled example song and the real music clips of the eval set: no words."""
+    root = Path(__file__).resolve().parents[2]
+    paths = sorted((root / "examples").glob("song_*"))
+    paths += sorted((speech_dir.parent / "beats").glob("*.wav"))
+    results = _run(paths, whisper_base)
+    assert len(results) >= 4
+    for path, r in zip(paths, results, strict=True):
+        assert r.text == "" and r.segments == [], (path.name, r.text)

@@ -274,6 +274,12 @@ def load_whisper(
     path = resolve_model(model, model_dir=model_dir)
     ctype = compute_type_for(device, compute_type)
     where, index = ct2_device(device)
+    if where == "cpu" and device.name != "cpu":
+        import logging
+
+        logging.getLogger("audiolens").warning(
+            "CTranslate2 has no %s backend: Whisper runs on the CPU", device.name
+        )
     return _load(str(path), os.fspath(model), where, index, ctype, int(cpu_threads))
 
 

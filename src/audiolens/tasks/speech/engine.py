@@ -392,7 +392,8 @@ class WhisperBatcher:
             p = w.pieces[i]
             lo, hi = p.start, p.start + p.duration
             start, end = min(max(start, lo), hi), min(max(end, lo), hi)
-            per_piece.setdefault(i, []).append({**word, "start": start, "end": max(end, start)})
+            start, end = round(start, 3), round(max(end, start), 3)
+            per_piece.setdefault(i, []).append({**word, "start": start, "end": end})
         if _shared(w):  # a shared window may skip a file's speech
             self._retry += [
                 p for i, p in enumerate(w.pieces) if i not in per_piece and p.duration >= 0.3

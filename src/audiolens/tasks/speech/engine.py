@@ -120,9 +120,10 @@ def speech_pieces(
     """A file's speech regions, from its mono 16 kHz audio given in blocks of any size.
 
     Uses faster-whisper's silero VAD with its batched pipeline's settings (regions at most
-    30 s, split at silences of ``min_silence_ms``). A region still open at a block's end is
-    carried into the next block, so streaming changes no region; only the carried audio and
-    the current block are held.
+    30 s, split at silences of ``min_silence_ms``). A region still open at a block's end (and
+    the last half second of a block) is carried into the next block, so streaming neither
+    splits nor loses a region (its edges may move by a VAD window or two, where silero's state
+    restarts); only the carried audio and the current block are held.
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -137,15 +138,16 @@ def speech_pieces(
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         regions = get_speech_timestamps(audio, opts) if audio.size else []
         last = nxt is None
-        keep_from = audio.size
+        keep_from, done_to = None, 0
         for r in regions:
             open_end = not last and r["end"] >= audio.size - int(0.5 * SR)
             if open_end and r["end"] - r["start"] < 28 * SR:
                 keep_from = r["start"]
                 break
             yield Piece(key, (carry_start + r["start"]) / SR, audio[r["start"] : r["end"]].copy())
-        if not regions and not last:  # keep a little, a region may begin at the very end
-            keep_from = max(0, audio.size - int(0.5 * SR))
+            done_to = r["end"]
+        if keep_from is None:  # keep the last half second: speech may begin at the very end
+            keep_from = audio.size if last else max(done_to, audio.size - int(0.5 * SR))
         carry_start += keep_from
         carry = audio[keep_from:].copy()
         block = nxt

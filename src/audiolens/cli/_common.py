@@ -236,22 +236,24 @@ def for_each_file(
 
 def run_files(
     args: argparse.Namespace,
-    task: Any,
+    make_task: Callable[[bool], Any],
     summary: Callable[[str, Any], str],
     *,
-    unique: bool,
-    also: Callable[[str, Any], None] | None = None,
+    also: Callable[[str, Any, bool], None] | None = None,
 ) -> int:
-    """The usual per-file command: decode each of ``args.files`` for ``task``, run it, write
-    ``<stem>.json`` into ``args.out`` when given, call ``also(path, result)``, and print as
-    :func:`for_each_file` does. Returns the exit status."""
+    """The usual per-file command: ``make_task(unique)`` (``unique``: two of ``args.files``
+    share a stem, so output names get a hash), then for each file decode it for the task, run
+    it, write ``<stem>.json`` into ``args.out`` when given, call ``also(path, result,
+    unique)``, and print as :func:`for_each_file` does. Returns the exit status."""
     import os
 
     from ..devices import resolve_device
     from ..tasks.base import output_name, read_input
 
-    device = resolve_device(args.device)
     paths = [os.fsdecode(raw) for raw in args.files]
+    unique = stems_clash(paths)
+    task = make_task(unique)
+    device = resolve_device(args.device)
 
     def analyse(path: str) -> Any:
         result = task.run([read_input(path, task)], device=device)[0]
@@ -259,7 +261,7 @@ def run_files(
             target = args.out / output_name(path, unique=unique, suffix=".json")
             write_json(target, {"path": show_path(path), **result.to_dict()})
         if also is not None:
-            also(path, result)
+            also(path, result, unique)
         return result
 
     return for_each_file(paths, analyse, summary, fmt=args.format, device_label=device.label)

@@ -16,7 +16,6 @@ from ._common import (
     number,
     run_files,
     show_path,
-    stems_clash,
 )
 
 __all__ = ["add_beats_options", "add_parser", "beats_options", "run", "write_click_file"]
@@ -135,15 +134,16 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.beats import BeatsTask, beats_name
 
     options = beats_options(args)  # a ParameterError here is a usage error: exit status 2
-    unique = stems_clash([os.fsdecode(raw) for raw in args.files])
-    task = BeatsTask(options=options, out_dir=args.out, unique_names=unique)
 
-    def click(path: str, result: Any) -> None:
+    def click(path: str, result: Any, unique: bool) -> None:
         if args.click is not None:
             target = args.click / beats_name(path, unique=unique, suffix=".click.wav")
             logger.info("wrote %s", write_click_file(path, target, result))
 
-    return run_files(args, task, _summary, unique=unique, also=click)
+    def task(unique: bool) -> BeatsTask:
+        return BeatsTask(options=options, out_dir=args.out, unique_names=unique)
+
+    return run_files(args, task, _summary, also=click)
 
 
 def write_click_file(

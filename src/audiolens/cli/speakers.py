@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from ._common import (
@@ -14,7 +13,6 @@ from ._common import (
     number,
     run_files,
     show_path,
-    stems_clash,
 )
 
 __all__ = ["add_parser", "add_speakers_options", "run", "speakers_options"]
@@ -111,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.speakers import SpeakersTask
 
     options = speakers_options(args)  # a ParameterError here is a usage error: exit status 2
-    unique = stems_clash([os.fsdecode(raw) for raw in args.files])
-    task = SpeakersTask(options=options, out_dir=args.out, unique_names=unique)
-    return run_files(args, task, _summary, unique=unique)
+
+    def task(unique: bool) -> SpeakersTask:
+        return SpeakersTask(options=options, out_dir=args.out, unique_names=unique)
+
+    return run_files(args, task, _summary)

@@ -401,3 +401,20 @@ def test_real_music_gives_an_empty_transcript(whisper_base, speech_dir):
     assert len(results) >= 4
     for path, r in zip(paths, results, strict=True):
         assert r.text == "" and r.segments == [], (path.name, r.text)
+
+
+def test_cli_progress_bar_on_a_terminal(whisper_base, speech_dir, monkeypatch, capsys):
+    """On a terminal the command draws a bar of the seconds of speech decoded."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    path = str(speech_dir / "LDC93S1.wav")
+    assert main(["speech", path, "--model", str(whisper_base), "--threads", "2"]) == 0
+    assert "speech [cpu]" in err.getvalue()
+    assert "LDC93S1.wav: en" in capsys.readouterr().out

@@ -164,8 +164,6 @@ def _summary(path: str, result: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     """Transcribe the files; 0 when all were, 1 when some were not."""
     from ..devices import resolve_device
-    from ..errors import AudiolensError, DecodeError
-    from ..tasks.base import read_input
     from ..tasks.speech import SpeechTask
 
     options = speech_options(args)  # a ParameterError here is a usage error: exit status 2
@@ -180,13 +178,37 @@ def run(args: argparse.Namespace) -> int:
         )
     device = resolve_device(args.device)
     paths = [os.fsdecode(raw) for raw in args.files]
+    bar = _speech_bar(device.label, quiet=bool(getattr(args, "quiet", False)))
     task = SpeechTask(
         options=options,
         out_dir=args.out,
         formats=args.formats,
         unique_names=stems_clash(paths),
         speakers=who,
+        on_progress=None if bar is None else lambda speech, _: bar.update(round(speech, 1)),
     )
+    try:
+        return _transcribe_all(args, task, paths, device)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _speech_bar(label: str, *, quiet: bool) -> Any:
+    """A tqdm bar of the seconds of speech decoded (stderr is a terminal only)."""
+    import sys
+
+    if quiet or not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(desc=f"speech [{label}]", unit="s", unit_scale=False, file=sys.stderr, leave=False)
+
+
+def _transcribe_all(args: argparse.Namespace, task: Any, paths: list[str], device: Any) -> int:
+    from ..errors import AudiolensError, DecodeError
+    from ..tasks.base import read_input
+
     failed, records = 0, []
     for i in range(0, len(paths), GROUP):
         group, inputs = [], []

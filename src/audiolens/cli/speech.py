@@ -15,9 +15,11 @@ from ._common import (
     add_out_argument,
     add_print_format,
     error,
+    number,
     show_path,
     stems_clash,
 )
+from .speakers import add_speakers_options, speakers_options
 
 __all__ = ["add_parser", "add_speech_options", "run", "speech_options"]
 
@@ -61,16 +63,6 @@ def _formats(text: str) -> tuple[str, ...]:
     return values
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
-
-
 def add_speech_options(p: argparse.ArgumentParser) -> None:
     """The transcription options (shared with ``analyze --tasks speech``)."""
     g = p.add_argument_group("speech")
@@ -81,15 +73,23 @@ def add_speech_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--no-word-timestamps", action="store_true", help="do not time each word (faster)"
     )
-    g.add_argument("--beam-size", type=_positive, default=5, metavar="N", help="(default: 5)")
+    g.add_argument(
+        "--beam-size", type=number(int, low=1), default=5, metavar="N", help="(default: 5)"
+    )
     g.add_argument(
         "--compute-type",
         metavar="T",
         help="CTranslate2 precision (default: int8 CPU, float16 CUDA)",
     )
-    g.add_argument("--batch-size", type=_positive, metavar="N", help="30-s windows per model call")
     g.add_argument(
-        "--threads", type=int, default=0, metavar="N", help="CPU threads (default: 0 = auto)"
+        "--batch-size", type=number(int, low=1), metavar="N", help="30-s windows per model call"
+    )
+    g.add_argument(
+        "--threads",
+        type=number(int, low=0),
+        default=0,
+        metavar="N",
+        help="CPU threads (default: 0 = auto)",
     )
     g.add_argument(
         "--pack",
@@ -139,12 +139,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="also find who spoke when: words, segments and subtitle lines get [SPEAKER_N]",
     )
-    p.add_argument("--num-speakers", type=_positive, metavar="N", help="with --speakers")
-    p.add_argument("--min-speakers", type=_positive, metavar="N", help="with --speakers")
-    p.add_argument("--max-speakers", type=_positive, metavar="N", help="with --speakers")
     add_device_argument(p)
     add_print_format(p)
     add_speech_options(p)
+    add_speakers_options(p)  # used with --speakers (any of them turns it on)
     return p
 
 
@@ -169,13 +167,7 @@ def run(args: argparse.Namespace) -> int:
     options = speech_options(args)  # a ParameterError here is a usage error: exit status 2
     who = None
     if args.speakers or args.num_speakers or args.min_speakers or args.max_speakers:
-        from ..tasks.speakers import SpeakersOptions
-
-        who = SpeakersOptions(
-            num_speakers=args.num_speakers,
-            min_speakers=args.min_speakers,
-            max_speakers=args.max_speakers,
-        )
+        who = speakers_options(args)
     device = resolve_device(args.device)
     paths = [os.fsdecode(raw) for raw in args.files]
     bar = _speech_bar(device.label, quiet=bool(getattr(args, "quiet", False)))

@@ -80,9 +80,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     from .beats import add_beats_options
     from .notes import add_note_options
+    from .speakers import add_speakers_options
 
     add_note_options(p)
     add_beats_options(p)
+    add_speakers_options(p)
     g = p.add_argument_group("speech")
     g.add_argument(
         "--speech-model", default="base", metavar="M", help="Whisper model name or folder"
@@ -144,8 +146,9 @@ def _tasks(args: argparse.Namespace) -> list[Any]:
             out.append(StructureTask())
         elif name == "speakers":
             from ..tasks.speakers import SpeakersTask
+            from .speakers import speakers_options
 
-            out.append(SpeakersTask(out_dir=args.out))
+            out.append(SpeakersTask(options=speakers_options(args), out_dir=args.out))
         elif name == "speech":
             from ..tasks.speech import SpeechOptions, SpeechTask
 

@@ -24,7 +24,9 @@ Prints one line per file; with -o, writes FILE's stem + .rttm (one SPEAKER line 
 NIST format that diarization scorers read) and + .json there.
 
 Runs offline on the CPU: silero VAD finds the speech, resemblyzer's speaker encoder embeds it,
-and the embeddings are clustered. Audio without speech gets no turns.
+and the embeddings are clustered, one speaker at a time. With --segmentation-model (an ONNX
+export of pyannote's segmentation-3.0, which you provide), that model finds the speech, the
+speaker changes and overlapping speakers. Audio without speech gets no turns.
 """
 _EPILOG = """\
 examples:
@@ -32,6 +34,7 @@ examples:
   audiolens speakers *.flac -o rttm/               # call.rttm + call.json per file
   audiolens speakers interview.mp3 --num-speakers 2
   audiolens speakers panel.wav --min-speakers 3 --max-speakers 6 --format jsonl
+  audiolens speakers meeting.wav --segmentation-model ~/models/segmentation-3.0.onnx
 
 For folders and a resumable results store: audiolens analyze DIR --tasks speakers
 Exit status: 0 when every file was analysed, 1 when some could not be read or written (each
@@ -40,7 +43,8 @@ is named on stderr with the problem), 2 for a bad command line.
 
 
 def add_speakers_options(p: argparse.ArgumentParser) -> None:
-    """The number of speakers (shared with ``analyze --tasks speakers``)."""
+    """The number of speakers and the segmentation model (shared with ``speech --speakers``
+    and ``analyze --tasks speakers``)."""
     g = p.add_argument_group("speakers")
     count = number(int, low=1, high=100)
     g.add_argument(
@@ -64,6 +68,14 @@ def add_speakers_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="at most N speakers when estimating (default: 20)",
     )
+    g.add_argument(
+        "--segmentation-model",
+        default=None,
+        metavar="PATH",
+        help="a speaker segmentation model (ONNX file or folder, or pyannote-segmentation-3.0 "
+        "from the Hugging Face cache or hub) for overlapping speakers; default: "
+        "$AUDIOLENS_SEGMENTATION_MODEL when set, else none ('none' turns it off)",
+    )
 
 
 def speakers_options(args: argparse.Namespace) -> Any:
@@ -74,6 +86,7 @@ def speakers_options(args: argparse.Namespace) -> Any:
         num_speakers=args.num_speakers,
         min_speakers=args.min_speakers,
         max_speakers=args.max_speakers,
+        segmentation_model=args.segmentation_model,
     )
 
 

@@ -166,7 +166,13 @@ def run(args: argparse.Namespace) -> int:
 
     options = speech_options(args)  # a ParameterError here is a usage error: exit status 2
     who = None
-    if args.speakers or args.num_speakers or args.min_speakers or args.max_speakers:
+    if (
+        args.speakers
+        or args.num_speakers
+        or args.min_speakers
+        or args.max_speakers
+        or args.segmentation_model
+    ):
         who = speakers_options(args)
     device = resolve_device(args.device)
     paths = [os.fsdecode(raw) for raw in args.files]

@@ -7,6 +7,11 @@ streamed pass, so long files keep a bounded memory); average-linkage clustering 
 embeddings (the file's mean removed) estimates the number of speakers and groups the windows
 (:mod:`.cluster`); a Viterbi pass over 32 ms frames re-segments the speech between the
 speakers (:mod:`.segment`). Overlapping speech gets one speaker per frame.
+
+With a speaker segmentation model (``SpeakersOptions(segmentation_model=...)``, e.g. an ONNX
+export of pyannote's segmentation-3.0, which does not ship in any package), the model finds the
+speech, the speaker changes and the overlaps, and the encoder's embeddings only tell the
+speakers apart (:mod:`.overlap`).
 Output: turns with speaker names ``SPEAKER_1``, ``SPEAKER_2``, ...
 in order of first appearance, as RTTM and JSON.
 """
@@ -64,19 +69,32 @@ def _speech_seconds(turns: list[Turn]) -> float:
     return total
 
 
+def _segmentation_path(model: str | os.PathLike | None) -> str | None:
+    """The segmentation model's file (found now, so a missing one fails before any work), or
+    None for none: ``model``, else ``$AUDIOLENS_SEGMENTATION_MODEL``; "none" turns it off."""
+    from ...models.segmentation import ENV_VAR, find_segmentation_model
+
+    if model is None:
+        model = os.environ.get(ENV_VAR) or None
+    if model is None or os.fspath(model) == "none":
+        return None
+    return str(find_segmentation_model(model))
+
+
 class SpeakersTask:
     """The ``speakers`` task for the runner (see :mod:`audiolens.tasks.base`).
 
     Parameters
     ----------
-    options : the number of speakers, or bounds on it (estimated within 1..20 when None)
+    options : the number of speakers, or bounds on it (estimated within 1..20 when None), and
+        the segmentation model if any
     out_dir : write ``<stem>.rttm`` per input there (None: no files)
     unique_names : name files ``<stem>.<hash>.rttm`` (collections) instead of ``<stem>.rttm``
     settings : the pipeline's internal settings (for experiments; defaults when None)
     """
 
     name = "speakers"
-    version = 1
+    version = 2
 
     def __init__(
         self,
@@ -90,6 +108,7 @@ class SpeakersTask:
             raise ParameterError(f"options must be a SpeakersOptions, not {type(options).__name__}")
         self.options = options or SpeakersOptions()
         self.settings = settings or PipelineSettings()
+        self.segmentation = _segmentation_path(self.options.segmentation_model)
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.unique_names = unique_names
 
@@ -101,19 +120,27 @@ class SpeakersTask:
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[SpeakersResult]:
         """Diarize a batch of files; one SpeakersResult per input, in order.
 
-        Everything runs on the CPU (ONNX Runtime and numpy); ``device`` is accepted for the
-        runner's sake.
+        VAD and encoder run on the CPU (ONNX Runtime and numpy); a segmentation model runs on
+        ``device`` when ONNX Runtime has a provider for it (CUDA with onnxruntime-gpu).
         """
-        return [self.analyze(item) for item in batch]
+        return [self.analyze(item, device=device) for item in batch]
 
-    def analyze(self, item: TaskInput) -> SpeakersResult:
+    def analyze(self, item: TaskInput, *, device: Device | None = None) -> SpeakersResult:
         """The result for one decoded (or streamed) input."""
-        d = diarize(mono_blocks(item), options=self.options, settings=self.settings)
+        model = None
+        if self.segmentation is not None:
+            from ...models.segmentation import load_segmentation
+
+            model = load_segmentation(self.segmentation, device=device)
+        d = diarize(
+            mono_blocks(item), options=self.options, settings=self.settings, segmentation=model
+        )
         result = SpeakersResult(
             turns=d.turns,
             speakers=d.speakers,
             duration=d.duration,
             speech=round(_speech_seconds(d.turns), 3),
+            method="vad+encoder" if model is None else f"segmentation:{Path(model.name).name}",
         )
         if self.out_dir is not None:
             target = self.out_dir / rttm_name(item.info.path, unique=self.unique_names)
@@ -135,8 +162,9 @@ def speakers(
     ----------
     path : an audio file in any format FFmpeg reads (any rate, any number of channels: the
         channels are mixed down and the audio resampled to 16 kHz)
-    options : the number of speakers, or bounds on it (estimated when None)
-    device : accepted for symmetry with the other tasks; the models run on the CPU
+    options : the number of speakers, or bounds on it (estimated when None), and the
+        segmentation model if any
+    device : where a segmentation model runs (the VAD and the encoder run on the CPU)
     out_dir : also write ``<stem>.rttm`` there
 
     Returns

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...models.vad import VadOptions, regions_from_probabilities
 from .cluster import ClusterSettings, centroids, cluster, smooth_neighbours
 from .embed import Embedded, EmbedSettings, embed_stream
+from .overlap import OverlapSettings, diarize_segmented, segment_stream
 from .segment import (
     SegmentSettings,
     frame_scores,
@@ -19,6 +21,9 @@ from .segment import (
     viterbi,
 )
 from .types import SpeakersOptions, Turn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...models.segmentation import SegmentationModel
 
 __all__ = ["Diarization", "PipelineSettings", "diarize", "diarize_embedded"]
 
@@ -33,6 +38,7 @@ class PipelineSettings:
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     segment: SegmentSettings = field(default_factory=SegmentSettings)
+    overlap: OverlapSettings = field(default_factory=OverlapSettings)
 
 
 @dataclass
@@ -93,6 +99,7 @@ def diarize(
     *,
     options: SpeakersOptions | None = None,
     settings: PipelineSettings | None = None,
+    segmentation: SegmentationModel | None = None,
 ) -> Diarization:
     """Who spoke when in a 16 kHz mono signal given block by block.
 
@@ -101,6 +108,9 @@ def diarize(
     blocks : iterable of np.ndarray [shape=(n_i,)] float32, 16 kHz mono, in order
     options : the number of speakers (or bounds on it)
     settings : the pipeline's settings (defaults when None)
+    segmentation : a speaker segmentation model (see :mod:`audiolens.models.segmentation`):
+        speech, speaker changes and overlapping speakers come from it (see :mod:`.overlap`);
+        None: from the VAD and the encoder windows, one speaker at a time
 
     Returns
     -------
@@ -108,5 +118,32 @@ def diarize(
     """
     options = options or SpeakersOptions()
     settings = settings or PipelineSettings()
-    e = embed_stream(blocks, settings=settings.embed, vad_options=settings.vad)
-    return diarize_embedded(e, options, settings)
+    if segmentation is None:
+        e = embed_stream(blocks, settings=settings.embed, vad_options=settings.vad)
+        return diarize_embedded(e, options, settings)
+    blocks, chunker = segment_stream(blocks, segmentation, settings.overlap)
+    # every window is embedded: the model, not the VAD, says where the speech is
+    e = embed_stream(
+        blocks, settings=replace(settings.embed, min_speech=0.0), vad_options=settings.vad
+    )
+    seg = chunker.finish()
+    turns, names = diarize_segmented(
+        e,
+        seg,
+        segmentation,
+        options=options,
+        settings=settings.overlap,
+        cluster_settings=settings.cluster,
+    )
+    regions = _union([(t.start, t.end) for t in turns])
+    return Diarization(turns, names, regions, e.duration)
+
+
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out

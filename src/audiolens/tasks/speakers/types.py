@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -23,7 +24,7 @@ def _count(name: str, value: Any) -> None:
 
 @dataclass(frozen=True)
 class SpeakersOptions:
-    """How many speakers to look for.
+    """How many speakers to look for, and with which segmentation model.
 
     Attributes
     ----------
@@ -31,6 +32,11 @@ class SpeakersOptions:
         estimate the number
     min_speakers, max_speakers : bounds on the estimated number (None: 1 and
         :data:`MAX_SPEAKERS`); given with ``num_speakers``, they must allow it
+    segmentation_model : a speaker segmentation model (an ONNX file or folder, or the name
+        ``pyannote-segmentation-3.0``; see :mod:`audiolens.models.segmentation`) to find
+        speech, speaker changes and overlapping speakers with; None uses
+        ``$AUDIOLENS_SEGMENTATION_MODEL`` when set, else none (VAD and encoder windows, one
+        speaker at a time); ``"none"`` never uses one
 
     Every count is a whole number from 1 to 100; a bad value raises ParameterError.
     """
@@ -38,8 +44,14 @@ class SpeakersOptions:
     num_speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
+    segmentation_model: str | os.PathLike | None = None
 
     def __post_init__(self) -> None:
+        model = self.segmentation_model
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            raise ParameterError(
+                f"segmentation_model={model!r} must be a path or a model name, or None"
+            )
         _count("num_speakers", self.num_speakers)
         _count("min_speakers", self.min_speakers)
         _count("max_speakers", self.max_speakers)
@@ -96,6 +108,8 @@ class SpeakersResult(Result):
     speakers : the speaker names, ``SPEAKER_1``, ``SPEAKER_2``, ... in order of first turn
     duration : the file's duration in seconds
     speech : seconds of speech found (the union of the turns)
+    method : how the turns were found: ``"vad+encoder"`` (one speaker at a time), or
+        ``"segmentation:<model file>"`` (overlaps included)
     rttm_path : the RTTM file written for it, when one was asked for
     """
 
@@ -104,6 +118,7 @@ class SpeakersResult(Result):
     speakers: list[str]
     duration: float = 0.0
     speech: float = 0.0
+    method: str = "vad+encoder"
     rttm_path: str | None = None
 
     def speaking_time(self) -> dict[str, float]:
@@ -122,5 +137,6 @@ class SpeakersResult(Result):
             "speaking_time": {k: round(v, 3) for k, v in self.speaking_time().items()},
             "duration": round(float(self.duration), 6),
             "speech": round(float(self.speech), 3),
+            "method": self.method,
             "rttm_path": self.rttm_path,
         }

@@ -1,0 +1,395 @@
+"""Overlap-aware diarization with a speaker segmentation model (pyannote's recipe).
+
+Used when a segmentation model is given (:mod:`audiolens.models.segmentation`). The model reads
+windows of the file (10 s every ``step`` seconds) and says, per 17 ms frame, which of up to three
+*local* speakers talk, two at once included. The voice encoder's windows (1.5 s every 0.5 s,
+from the same streamed pass as without a model) that hold one speaker only are clustered as
+usual, which gives the file's speakers and their centroids; each local speaker of each window
+gets the mean embedding of the encoder windows where it talks alone, and the local speakers of
+a window are matched to the file's speakers one to one (the Hungarian algorithm) by cosine
+similarity. The windows' activities are then averaged frame by frame onto one time line, as is
+the number of speakers talking; each frame keeps that many of the best-scoring speakers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...models.segmentation import SAMPLE_RATE, SegmentationModel
+from .cluster import centroids, cluster
+from .embed import Embedded
+from .segment import name_turns
+from .types import SpeakersOptions, Turn
+
+__all__ = ["OverlapSettings", "Segmented", "diarize_segmented", "segment_stream"]
+
+
+@dataclass(frozen=True)
+class OverlapSettings:
+    """Settings of the overlap-aware path.
+
+    Attributes
+    ----------
+    step : seconds between the starts of the model's windows (pyannote: a tenth of the window)
+    batch : windows per model call
+    clean : an encoder window speaks for a speaker when that speaker talks alone in at least
+        this share of its frames
+    loose : ... or, when no window is that clean, talks (alone or not) in this share
+    min_turn : turns shorter than this (seconds) are dropped
+    min_gap : pauses shorter than this (seconds) within one speaker's talk are filled
+    cluster_on : "local": cluster the local speakers' mean embeddings (pyannote's way);
+        "windows": cluster the encoder windows where one speaker talks
+    cannot_link : count at least as many speakers as talk alone in any one model window
+    """
+
+    step: float = 1.0
+    batch: int = 16
+    clean: float = 0.8
+    loose: float = 0.5
+    min_turn: float = 0.1
+    min_gap: float = 0.0
+    cluster_on: str = "local"
+    cannot_link: bool = True
+
+
+@dataclass
+class Segmented:
+    """The segmentation model's output over a whole file.
+
+    Attributes
+    ----------
+    starts : np.ndarray [shape=(n_windows,)] int, each window's first sample
+    active : np.ndarray [shape=(n_windows, frames, local_speakers)] bool
+    n_samples : the signal's length
+    """
+
+    starts: np.ndarray
+    active: np.ndarray
+    n_samples: int
+
+
+class _Chunker:
+    """Cuts the model's windows from a growing signal and runs the model on them in batches."""
+
+    def __init__(self, model: SegmentationModel, settings: OverlapSettings) -> None:
+        self.model = model
+        self.win = model.geometry.window
+        self.hop = max(1, int(round(settings.step * SAMPLE_RATE)))
+        self.batch = max(1, settings.batch)
+        self.buf = np.zeros(0, dtype=np.float32)
+        self.buf_start = 0
+        self.next_start = 0
+        self.total = 0
+        self.starts: list[int] = []
+        self.active: list[np.ndarray] = []
+        self.pending: list[tuple[int, np.ndarray]] = []
+
+    def add(self, y: np.ndarray) -> None:
+        self.buf = np.concatenate([self.buf, y]) if self.buf.size else y.copy()
+        self.total += y.size
+        while self.next_start + self.win <= self.total:
+            self._take(self.next_start)
+        self._trim()
+
+    def finish(self) -> Segmented:
+        # the tail: one more window, zero-padded, when the last full one stopped short of the
+        # end (or the file is shorter than a window)
+        if self.total and self._covered() < self.total:
+            self._take(self.next_start)
+        self._flush()
+        frames, speakers = self.model.geometry.frames, self.model.num_speakers
+        active = (
+            np.concatenate(self.active)
+            if self.active
+            else np.zeros((0, frames, speakers), dtype=bool)
+        )
+        return Segmented(np.asarray(self.starts, dtype=np.int64), active, self.total)
+
+    def _covered(self) -> int:
+        last = max([*self.starts, *(s for s, _ in self.pending)], default=-self.win)
+        return last + self.win
+
+    def _take(self, start: int) -> None:
+        a = start - self.buf_start
+        x = self.buf[a : a + self.win]
+        if x.size < self.win:
+            x = np.pad(x, (0, self.win - x.size))
+        self.pending.append((start, x))
+        self.next_start = start + self.hop
+        if len(self.pending) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        chunk = np.stack([x for _, x in self.pending])
+        self.active.append(self.model.activity(chunk))
+        self.starts.extend(s for s, _ in self.pending)
+        self.pending = []
+
+    def _trim(self) -> None:
+        cut = min(self.next_start, self.buf_start + self.buf.size) - self.buf_start
+        if cut > 0:
+            self.buf = self.buf[cut:]
+            self.buf_start += cut
+
+
+def segment_stream(
+    blocks: Iterable[np.ndarray], model: SegmentationModel, settings: OverlapSettings
+) -> tuple[Iterator[np.ndarray], _Chunker]:
+    """Pass ``blocks`` on unchanged while the model segments them (call ``finish()`` on the
+    returned chunker once the blocks are consumed)."""
+    chunker = _Chunker(model, settings)
+
+    def tee() -> Iterator[np.ndarray]:
+        for block in blocks:
+            y = np.asarray(block, dtype=np.float32).reshape(-1)
+            if y.size:
+                chunker.add(y)
+            yield y
+
+    return tee(), chunker
+
+
+class _Timeline:
+    """The windows' frames on one time line of frames ``shift`` samples apart."""
+
+    def __init__(self, seg: Segmented, model: SegmentationModel) -> None:
+        g = model.geometry
+        self.shift, self.rf = g.shift, g.receptive_field
+        j = np.arange(g.frames)
+        # global frame of every (window, frame); frames past the end of the signal are dropped
+        self.index = np.rint((seg.starts[:, None] + j[None, :] * g.shift) / g.shift).astype(int)
+        centre = seg.starts[:, None] + g.centre(j)[None, :]
+        self.valid = centre < max(seg.n_samples, 1)
+        self.n = int(self.index[self.valid].max()) + 1 if self.valid.any() else 0
+
+    def average(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per global frame, the mean over windows of ``values`` [shape=(windows, frames, ...)];
+        and how many windows cover each frame."""
+        tail = values.shape[2:]
+        total = np.zeros((self.n, *tail))
+        cover = np.zeros(self.n)
+        idx, v = self.index[self.valid], values[self.valid]
+        np.add.at(total, idx, v)
+        np.add.at(cover, idx, 1.0)
+        shape = (-1,) + (1,) * len(tail)
+        return total / np.maximum(cover, 1.0).reshape(shape), cover
+
+    def seconds(self, g: np.ndarray | int) -> np.ndarray:
+        """The centre (seconds) of global frames ``g``."""
+        return (np.asarray(g, dtype=np.float64) * self.shift + self.rf / 2) / SAMPLE_RATE
+
+
+def _window_frames(
+    starts_s: np.ndarray, ends_s: np.ndarray, chunk_start: int, model: SegmentationModel
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first and one-past-last frame of a model window that fall inside each encoder
+    window (by their centres)."""
+    g = model.geometry
+    a = (starts_s * SAMPLE_RATE - chunk_start - g.receptive_field / 2) / g.shift
+    b = (ends_s * SAMPLE_RATE - chunk_start - g.receptive_field / 2) / g.shift
+    lo = np.clip(np.ceil(a), 0, g.frames).astype(int)
+    hi = np.clip(np.floor(b) + 1, 0, g.frames).astype(int)
+    return lo, np.maximum(hi, lo)
+
+
+def _share(mask: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The share of frames lo..hi-1 set in ``mask`` [shape=(frames, speakers)], per window and
+    speaker [shape=(windows, speakers)]."""
+    cum = np.concatenate([np.zeros((1, mask.shape[1])), np.cumsum(mask, axis=0)])
+    n = np.maximum(hi - lo, 1)[:, None]
+    return (cum[hi] - cum[lo]) / n
+
+
+def diarize_segmented(
+    e: Embedded,
+    seg: Segmented,
+    model: SegmentationModel,
+    *,
+    options: SpeakersOptions,
+    settings: OverlapSettings,
+    cluster_settings,
+) -> tuple[list[Turn], list[str]]:
+    """Turns (overlaps included) from the model's windows and the encoder's windows.
+
+    Returns
+    -------
+    turns, speakers : as :func:`~audiolens.tasks.speakers.segment.name_turns`
+    """
+    if seg.active.shape[0] == 0 or not seg.active.any():
+        return [], []
+    line = _Timeline(seg, model)
+    count_local = seg.active.sum(-1).astype(np.float64)
+    count, _ = line.average(count_local)
+    n_speakers = np.rint(count).astype(int)
+
+    local = _local_embeddings(e, seg, model, settings)
+    if settings.cluster_on == "local":
+        C, mean = _speakers_local(local, options, settings, cluster_settings)
+    else:
+        C, mean = _speakers(e, line, n_speakers, options, settings, cluster_settings)
+    k = C.shape[0]
+
+    # each window's local speakers -> the file's speakers, one to one where possible
+    mapped = np.zeros((*seg.active.shape[:2], k))
+    for c, rows in local.items():
+        for s, j in _assign(rows, C, mean, k):
+            mapped[c, :, j] = np.maximum(mapped[c, :, j], seg.active[c, :, s])
+    score, _ = line.average(mapped)
+
+    # per frame, the n best speakers (n: the averaged count), each only where it scored
+    n_speakers = np.minimum(n_speakers, k)
+    order = np.argsort(-score, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(k)[None, :].repeat(line.n, 0), axis=1)
+    on = (rank < n_speakers[:, None]) & (score > 0)
+    raw = []
+    duration = seg.n_samples / SAMPLE_RATE
+    half = line.shift / 2 / SAMPLE_RATE
+    for j in range(k):
+        for g0, g1 in _runs(on[:, j]):
+            a = max(0.0, float(line.seconds(g0)) - half)
+            b = min(duration, float(line.seconds(g1 - 1)) + half)
+            raw.append([a, b, j])
+    raw = _tidy(raw, settings)
+    return name_turns([(a, b, j) for a, b, j in raw])
+
+
+def _speakers(
+    e: Embedded,
+    line: _Timeline,
+    n_speakers: np.ndarray,
+    options: SpeakersOptions,
+    settings: OverlapSettings,
+    cluster_settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster the encoder windows where one speaker talks: the centroids [shape=(k, d)] (of
+    centred embeddings) and the mean removed [shape=(d,)]."""
+    n, d = e.embeddings.shape
+    if n == 0:
+        return np.zeros((1, d)), np.zeros(d)
+    centre = line.seconds(np.arange(line.n))
+    pos = np.searchsorted(centre, e.starts), np.searchsorted(centre, e.ends)
+    one = np.concatenate([[0], np.cumsum(n_speakers == 1)])
+    some = np.concatenate([[0], np.cumsum(n_speakers >= 1)])
+    width = np.maximum(pos[1] - pos[0], 1)
+    clean = (one[pos[1]] - one[pos[0]]) / width >= settings.clean
+    if clean.sum() < 2:
+        clean = (some[pos[1]] - some[pos[0]]) / width >= settings.loose
+    idx = np.nonzero(clean)[0]
+    if idx.size == 0:
+        return np.zeros((1, d)), np.zeros(d)
+    X = e.embeddings[idx].astype(np.float64)
+    labels = cluster(X, bounds=options.bounds, settings=cluster_settings)
+    k = int(labels.max()) + 1
+    mean = X.mean(0) if k > 1 else np.zeros(d)
+    return centroids(X - mean, labels, k), mean
+
+
+def _local_embeddings(
+    e: Embedded, seg: Segmented, model: SegmentationModel, settings: OverlapSettings
+) -> dict[int, list[tuple[int, np.ndarray | None, bool]]]:
+    """Per model window, its talking local speakers: ``(local speaker, mean embedding of the
+    encoder windows where it talks (alone when ``clean``), clean)``; the embedding is None
+    when no encoder window speaks for it."""
+    X = e.embeddings.astype(np.float64)
+    alone = seg.active & (seg.active.sum(-1, keepdims=True) == 1)
+    out: dict[int, list[tuple[int, np.ndarray | None, bool]]] = {}
+    for c in range(seg.active.shape[0]):
+        talks = np.nonzero(seg.active[c].any(0))[0]
+        if not talks.size:
+            continue
+        start = int(seg.starts[c])
+        idx = np.nonzero(
+            (e.starts * SAMPLE_RATE >= start)
+            & (e.ends * SAMPLE_RATE <= start + model.geometry.window)
+        )[0]
+        lo, hi = _window_frames(e.starts[idx], e.ends[idx], start, model)
+        clean, loose = _share(alone[c], lo, hi), _share(seg.active[c], lo, hi)
+        rows = []
+        for s in talks:
+            pick, is_clean = idx[clean[:, s] >= settings.clean], True
+            if pick.size == 0:
+                pick, is_clean = idx[loose[:, s] >= settings.loose], False
+            v = None
+            if pick.size:
+                v = X[pick].mean(0)
+                v /= max(float(np.linalg.norm(v)), 1e-9)
+            rows.append((int(s), v, is_clean))
+        out[c] = rows
+    return out
+
+
+def _speakers_local(
+    local: dict[int, list[tuple[int, np.ndarray | None, bool]]],
+    options: SpeakersOptions,
+    settings: OverlapSettings,
+    cluster_settings,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster the local speakers' embeddings (the clean ones, else all): the centroids
+    [shape=(k, d)] of centred embeddings and the mean removed [shape=(d,)]."""
+    rows = [(v, ok) for items in local.values() for _, v, ok in items if v is not None]
+    if not rows:
+        return np.zeros((1, 256)), np.zeros(256)
+    pick = [v for v, ok in rows if ok] or [v for v, _ in rows]
+    X = np.array(pick)
+    low, high = options.bounds
+    if settings.cannot_link:
+        # two local speakers who talk alone in one window are two people: at least that many
+        together = max(
+            sum(1 for _, v, ok in items if v is not None and ok) for items in local.values()
+        )
+        low = min(max(low, together), high, X.shape[0])
+    labels = cluster(X, bounds=(low, high), settings=cluster_settings)
+    k = int(labels.max()) + 1
+    mean = X.mean(0) if k > 1 else np.zeros(X.shape[1])
+    return centroids(X - mean, labels, k), mean
+
+
+def _assign(
+    rows: list[tuple[int, np.ndarray | None, bool]], C: np.ndarray, mean: np.ndarray, k: int
+) -> list[tuple[int, int]]:
+    """``(local speaker, file speaker)`` pairs for one model window: one to one by the
+    Hungarian algorithm on cosine similarity, then any local speakers left over go to their
+    nearest; local speakers with no embedding are left out (all go to 0 when k is 1)."""
+    from scipy.optimize import linear_sum_assignment
+
+    if k == 1:
+        return [(s, 0) for s, _, _ in rows]
+    have = [(s, v) for s, v, _ in rows if v is not None]
+    if not have:
+        return []
+    V = np.array([v for _, v in have]) - mean
+    V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-9)
+    S = V @ C.T
+    r, c = linear_sum_assignment(-S)
+    out = {have[i][0]: int(j) for i, j in zip(r, c)}
+    for i, (s, _) in enumerate(have):
+        if s not in out:
+            out[s] = int(np.argmax(S[i]))
+    return sorted(out.items())
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(first, one past last) of each run of True."""
+    d = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.nonzero(d == 1)[0].tolist(), np.nonzero(d == -1)[0].tolist()))
+
+
+def _tidy(raw: list[list], settings: OverlapSettings) -> list[list]:
+    """Per speaker: fill pauses shorter than ``min_gap``, drop turns shorter than ``min_turn``."""
+    out = []
+    for j in sorted({t[2] for t in raw}):
+        mine = sorted((t for t in raw if t[2] == j), key=lambda t: t[0])
+        merged = [mine[0]]
+        for t in mine[1:]:
+            if t[0] - merged[-1][1] < settings.min_gap:
+                merged[-1][1] = max(merged[-1][1], t[1])
+            else:
+                merged.append(t)
+        out.extend(t for t in merged if t[1] - t[0] >= settings.min_turn)
+    return out

@@ -1,0 +1,303 @@
+"""The overlap-aware path: a speaker segmentation model (pyannote segmentation-3.0's interface).
+
+No such model ships in a package, so these tests use (1) tiny ONNX models built here, with the
+inputs, outputs and metadata of the real exports, for loading and plumbing, and (2) an *oracle*
+session that answers every window with the reference's powerset classes (local speakers in a
+random order per window), which checks what the model's output becomes: windows stitched onto
+one time line, local speakers matched to the file's speakers, overlaps kept.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from audiolens.errors import ModelNotFound, ParameterError
+from audiolens.models.segmentation import (
+    ENV_VAR,
+    SegmentationModel,
+    find_segmentation_model,
+    load_segmentation,
+    powerset_matrix,
+)
+
+pytestmark = pytest.mark.usefixtures("models")
+SR = 16000
+
+
+class OracleSession:
+    """An ONNX-Runtime-like session whose answer for a window is the reference's: each window is
+    found in the signal (its start is a multiple of ``step``), the (up to) three speakers who talk
+    most in it become its local speakers in a random order, and every frame gets the powerset
+    class of the local speakers talking at its centre (two at most)."""
+
+    def __init__(self, y, ref, *, step, window=160000, shift=270, rf=991, seed=0):
+        self.y, self.ref, self.step = y, ref, step
+        self.window, self.shift, self.rf = window, shift, rf
+        self.frames = (window - rf) // shift + 1
+        self.classes = [c for n in range(3) for c in itertools.combinations(range(3), n)]
+        self.names = sorted({who for _, _, who in ref})
+        self.rng = np.random.default_rng(seed)
+        self.calls = 0
+
+    def get_inputs(self):
+        return [SimpleNamespace(name="input_values")]
+
+    def get_outputs(self):
+        return [SimpleNamespace(name="logits")]
+
+    def get_modelmeta(self):
+        return SimpleNamespace(custom_metadata_map={})
+
+    def _offset(self, x):
+        for k in range(0, self.y.size, self.step):
+            head = self.y[k : k + 4000]
+            if np.array_equal(head, x[: head.size]):
+                return k
+        raise AssertionError("a window that is not at a multiple of the step")
+
+    def run(self, names, feed):
+        self.calls += 1
+        (x,) = feed.values()
+        out = np.full((x.shape[0], self.frames, len(self.classes)), -30.0, dtype=np.float32)
+        for b in range(x.shape[0]):
+            if not np.any(x[b, 0]):
+                out[b, :, 0] = 0.0
+                continue
+            off = self._offset(x[b, 0])
+            t = (off + np.arange(self.frames) * self.shift + self.rf / 2) / SR
+            act = np.array(
+                [[any(s <= tt < e for s, e, w in self.ref if w == n) for n in self.names] for tt in t]
+            )
+            act &= (t < self.y.size / SR)[:, None]
+            local = [m for m in np.argsort(-act.sum(0), kind="stable")[:3] if act[:, m].any()]
+            self.rng.shuffle(local)
+            for j in range(self.frames):
+                on = tuple(i for i, m in enumerate(local) if act[j, m])[:2]
+                out[b, j, self.classes.index(on)] = 0.0
+        return [out]
+
+
+@pytest.fixture(scope="module")
+def conversation(eval_dir, load16):
+    """Three real voices (jfk, a LibriSpeech reader, the left channel of the stereo clip)
+    taking turns for ~30 s, with two stretches where two of them talk at once; and its
+    reference turns."""
+    s = eval_dir / "speech"
+    voices = {
+        "jfk": load16(s / "jfk.flac"),
+        "libri": load16(s / "librispeech_2412-153948-0000.flac"),
+        "left": load16(s / "fw_stereo_diarization.wav", channel=0),
+    }
+    plan = [  # (who, from, to [s of that voice], start in the conversation)
+        ("jfk", 0.3, 5.5, 0.5),
+        ("libri", 0.2, 5.0, 6.0),
+        ("left", 0.2, 4.6, 10.0),  # 1 s of overlap with libri
+        ("jfk", 5.5, 10.5, 15.0),
+        ("libri", 5.0, 9.0, 18.5),  # 1.5 s of overlap with jfk
+        ("left", 0.2, 4.6, 23.5),
+    ]
+    y = np.zeros(int(29.0 * SR), dtype=np.float32)
+    ref = []
+    for who, a, b, at in plan:
+        x = voices[who][int(a * SR) : int(b * SR)]
+        x = x / (np.sqrt(np.mean(x**2)) + 1e-9) * 0.05
+        y[int(at * SR) : int(at * SR) + x.size] += x
+        ref.append((at, at + x.size / SR, who))
+    return y, ref
+
+
+def _turns(d):
+    return [(t.start, t.end, t.speaker) for t in d.turns]
+
+
+def test_powerset_classes_in_pyannote_order():
+    m = powerset_matrix(3, 2)
+    assert m.shape == (7, 3)
+    rows = [tuple(np.nonzero(r)[0]) for r in m]
+    assert rows == [(), (0,), (1,), (2,), (0, 1), (0, 2), (1, 2)]
+    assert powerset_matrix(4, 2).shape == (11, 4)
+    assert powerset_matrix(2, 1).shape == (3, 2)
+
+
+def test_oracle_segmentation_keeps_overlaps(conversation, der):
+    """With a perfect segmentation the stitched turns are the reference (overlaps included),
+    where the VAD-and-encoder path, one speaker at a time, misses the overlapped speech."""
+    from audiolens.tasks.speakers import diarize
+
+    y, ref = conversation
+    oracle = OracleSession(y, ref, step=SR)
+    d = diarize([y], segmentation=SegmentationModel(oracle, name="oracle"))
+    assert len(d.speakers) == 3
+    assert der(ref, _turns(d)) < 0.03
+    assert der(ref, _turns(d), collar=0.0) < 0.08
+    # both overlaps come out as two speakers at once
+    for t0, t1 in ((10.2, 10.8), (18.8, 19.8)):
+        talking = {t.speaker for t in d.turns if t.start <= t0 and t.end >= t1}
+        assert len(talking) == 2, (t0, t1, d.turns)
+    plain = diarize([y])
+    assert der(ref, _turns(plain)) > der(ref, _turns(d)) + 0.03
+
+
+def test_oracle_segmentation_streamed_in_blocks(conversation):
+    """Blocks of any size give the windows and the turns of the whole signal."""
+    from audiolens.tasks.speakers import diarize
+
+    y, ref = conversation
+    whole = diarize([y], segmentation=SegmentationModel(OracleSession(y, ref, step=SR)))
+    blocks = [y[i : i + 59_999] for i in range(0, y.size, 59_999)]
+    parts = diarize(blocks, segmentation=SegmentationModel(OracleSession(y, ref, step=SR)))
+    assert _turns(parts) == _turns(whole)
+
+
+def test_oracle_segmentation_respects_speaker_count(conversation):
+    from audiolens.tasks.speakers import SpeakersOptions, diarize
+
+    y, ref = conversation
+    for n in (2, 4):
+        d = diarize(
+            [y],
+            options=SpeakersOptions(num_speakers=n),
+            segmentation=SegmentationModel(OracleSession(y, ref, step=SR)),
+        )
+        assert len(d.speakers) == n
+
+
+def test_silence_and_a_short_clip_with_a_model():
+    from audiolens.tasks.speakers import diarize
+
+    silence = np.zeros(5 * SR, dtype=np.float32)
+    d = diarize([silence], segmentation=SegmentationModel(OracleSession(silence, [], step=SR)))
+    assert d.turns == []
+    rng = np.random.default_rng(1)
+    short = (0.05 * rng.standard_normal(int(0.3 * SR))).astype(np.float32)
+    ref = [(0.0, 0.3, "A")]
+    d = diarize([short], segmentation=SegmentationModel(OracleSession(short, ref, step=SR)))
+    assert len(d.speakers) == 1
+    assert all(0.0 <= t.start < t.end <= 0.3 + 1e-6 for t in d.turns)
+
+
+# ------------------------------------------------------------------ tiny ONNX models
+
+
+def _tiny_model(path: Path, *, classes: int = 7, meta: dict | None = None) -> Path:
+    """A model with the real export's interface: input (batch, 1, samples) float32, output
+    (batch, frames, classes) log-probabilities; frames of 991 samples every 270 (one strided
+    convolution with random weights)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w = (0.01 * rng.standard_normal((classes, 1, 991))).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["input_values", "w"], ["c"], kernel_shape=[991], strides=[270]),
+        helper.make_node("Transpose", ["c"], ["t"], perm=[0, 2, 1]),
+        helper.make_node("LogSoftmax", ["t"], ["logits"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny-segmentation",
+        [helper.make_tensor_value_info("input_values", TensorProto.FLOAT, ["batch", 1, "n"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "f", classes])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for key, value in (meta or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, str(value)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_tiny_model_geometry_from_output_and_from_metadata(tmp_path):
+    plain = load_segmentation(_tiny_model(tmp_path / "plain.onnx"))
+    g = plain.geometry
+    assert (g.window, g.frames, g.shift, g.receptive_field) == (160000, 589, 270, 991)
+    assert plain.powerset is not None and plain.num_speakers == 3
+    meta = {
+        "window_size": 80000,
+        "receptive_field_size": 991,
+        "receptive_field_shift": 270,
+        "num_speakers": 3,
+        "powerset_max_classes": 2,
+    }
+    short = load_segmentation(_tiny_model(tmp_path / "meta.onnx", meta=meta))
+    assert short.geometry.window == 80000 and short.geometry.frames == (80000 - 991) // 270 + 1
+    sigmoid = load_segmentation(_tiny_model(tmp_path / "sigmoid.onnx", classes=3))
+    assert sigmoid.powerset is None and sigmoid.num_speakers == 3
+    active = sigmoid.activity(np.zeros((2, 160000), dtype=np.float32))
+    assert active.shape == (2, 589, 3) and active.dtype == bool
+
+
+def test_task_with_a_tiny_model_end_to_end(tmp_path, eval_dir):
+    """The task loads the model, says so in its result, and gives well-formed turns."""
+    from audiolens.tasks.speakers import SpeakersOptions, speakers
+
+    model = _tiny_model(tmp_path / "seg.onnx")
+    path = eval_dir / "diarization" / "pyannote_sample.wav"
+    r = speakers(path, options=SpeakersOptions(segmentation_model=str(model)))
+    assert r.method == "segmentation:seg.onnx"
+    assert r.to_dict()["method"] == "segmentation:seg.onnx"
+    assert all(0.0 <= t.start < t.end <= r.duration + 1e-6 for t in r.turns)
+    assert [t.start for t in r.turns] == sorted(t.start for t in r.turns)
+    assert speakers(path).method == "vad+encoder"
+
+
+def test_lookup_and_bad_models(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ParameterError, match="pyannote-segmentation-3.0"):
+        find_segmentation_model("segmentation-9")
+    with pytest.raises(ModelNotFound, match="no segmentation model"):
+        find_segmentation_model(str(tmp_path / "missing.onnx"))
+    with pytest.raises(ModelNotFound) as info:
+        find_segmentation_model("pyannote-segmentation-3.0")
+    assert "looked at" in str(info.value) and ENV_VAR in str(info.value)
+    # a folder holding onnx/model.onnx, through the environment variable
+    folder = tmp_path / "seg"
+    (folder / "onnx").mkdir(parents=True)
+    target = _tiny_model(folder / "onnx" / "model.onnx")
+    monkeypatch.setenv(ENV_VAR, str(folder))
+    assert find_segmentation_model("pyannote-segmentation-3.0") == target
+    assert find_segmentation_model(folder) == target
+    # a file that is not a segmentation model: silero VAD's
+    from audiolens.models.vad import find_model
+
+    with pytest.raises(ModelNotFound, match="segmentation model"):
+        load_segmentation(find_model())
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelNotFound, match="junk.onnx"):
+        load_segmentation(tmp_path / "junk.onnx")
+
+
+def test_environment_variable_turns_it_on_and_none_off(tmp_path, monkeypatch):
+    from audiolens.tasks.speakers import SpeakersOptions, SpeakersTask
+
+    model = _tiny_model(tmp_path / "seg.onnx")
+    monkeypatch.setenv(ENV_VAR, str(model))
+    assert SpeakersTask().segmentation == str(model)
+    assert SpeakersTask(options=SpeakersOptions(segmentation_model="none")).segmentation is None
+    monkeypatch.delenv(ENV_VAR)
+    assert SpeakersTask().segmentation is None
+    with pytest.raises(ParameterError):
+        SpeakersOptions(segmentation_model=3)  # type: ignore[arg-type]
+
+
+def test_cli_segmentation_model(tmp_path, eval_dir, capsys):
+    from audiolens.cli import main
+
+    model = _tiny_model(tmp_path / "seg.onnx")
+    clip = str(eval_dir / "diarization" / "pyannote_sample.wav")
+    assert main(["speakers", clip, "--segmentation-model", str(model), "-o", str(tmp_path)]) == 0
+    import json
+
+    record = json.loads((tmp_path / "pyannote_sample.json").read_text())
+    assert record["method"] == "segmentation:seg.onnx"
+    assert main(["speakers", clip, "--segmentation-model", str(tmp_path / "nope.onnx")]) == 2
+    assert "nope.onnx" in capsys.readouterr().err

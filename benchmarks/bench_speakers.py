@@ -4,6 +4,20 @@ ours beside a plain baseline, and the speed (x real time, decoding included).
     python benchmarks/bench_speakers.py            # eval table + dev table + speed
     python benchmarks/bench_speakers.py --no-speed
     python benchmarks/bench_speakers.py --dev-only  # the mixtures the settings were chosen on
+    python benchmarks/bench_speakers.py --segmentation-model seg.onnx  # + rows with that model
+    python benchmarks/bench_speakers.py --oracle    # + rows with a perfect segmentation
+
+With a segmentation model (an ONNX export of pyannote/segmentation-3.0; none ships in a
+package, so this needs one you have), "ours+seg" rows score the overlap-aware path.
+
+"oracle" rows: the overlap-aware path fed a *perfect* segmentation made from the reference
+(each 10 s window answered with the reference's speakers, in a random order). Not a result: it
+uses the answer. It shows what is left to the clustering and the stitching when the
+segmentation is right, i.e. what a good segmentation model would be worth.
+
+Speed also times the overlap-aware path with a model of segmentation-3.0's architecture and
+size (PyanNet: sinc-like front end, 4 bidirectional LSTM layers of 128, 7 powerset classes) and
+random weights, exported to ONNX with torch: the time a real model of that shape takes.
 
 Evaluation: ../shared/eval/diarization (MANIFEST rows D1-D3), scored with pyannote.metrics'
 DiarizationErrorRate, collar 0.5 s (0.25 s each side) and no collar, overlap scored.
@@ -191,11 +205,138 @@ def score(ref, hyp) -> dict[str, float]:
     }
 
 
-def ours(y: np.ndarray, settings=None, num_speakers=None):
+def ours(y: np.ndarray, settings=None, num_speakers=None, segmentation=None):
     from audiolens.tasks.speakers import SpeakersOptions, diarize
 
-    d = diarize([y], settings=settings, options=SpeakersOptions(num_speakers=num_speakers))
+    d = diarize(
+        [y],
+        settings=settings,
+        options=SpeakersOptions(num_speakers=num_speakers),
+        segmentation=segmentation,
+    )
     return [(t.start, t.end, t.speaker) for t in d.turns], len(d.speakers)
+
+
+class OracleSession:
+    """A stand-in for a segmentation model's ONNX session that answers each 10 s window with
+    the reference: the (up to) three speakers talking most in it become its local speakers, in
+    a random order, and each 17 ms frame gets the powerset class of those talking at its
+    centre (two at most). Windows are found in the signal by their first samples."""
+
+    def __init__(self, y, ref, *, step=SR, window=160000, shift=270, rf=991, seed=0):
+        import itertools
+
+        self.y, self.ref, self.step = y, ref, step
+        self.window, self.shift, self.rf = window, shift, rf
+        self.frames = (window - rf) // shift + 1
+        self.classes = [c for n in range(3) for c in itertools.combinations(range(3), n)]
+        self.names = sorted({who for _, _, who in ref})
+        self.rng = np.random.default_rng(seed)
+
+    def get_inputs(self):
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(name="input_values")]
+
+    def get_outputs(self):
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(name="logits")]
+
+    def get_modelmeta(self):
+        raise NotImplementedError  # no metadata: the model's geometry is segmentation-3.0's
+
+    def run(self, names, feed):
+        (x,) = feed.values()
+        out = np.full((x.shape[0], self.frames, len(self.classes)), -30.0, dtype=np.float32)
+        for b in range(x.shape[0]):
+            off = next(
+                (
+                    k
+                    for k in range(0, self.y.size, self.step)
+                    if np.any(x[b, 0]) and np.array_equal(self.y[k : k + 4000], x[b, 0, :4000])
+                ),
+                None,
+            )
+            if off is None:
+                out[b, :, 0] = 0.0
+                continue
+            t = (off + np.arange(self.frames) * self.shift + self.rf / 2) / SR
+            act = (
+                np.stack(
+                    [
+                        np.any([(s <= t) & (t < e) for s, e, w in self.ref if w == n], axis=0)
+                        for n in self.names
+                    ],
+                    axis=1,
+                )
+                & (t < self.y.size / SR)[:, None]
+            )
+            local = [m for m in np.argsort(-act.sum(0), kind="stable")[:3] if act[:, m].any()]
+            self.rng.shuffle(local)
+            for j in range(self.frames):
+                on = tuple(i for i, m in enumerate(local) if act[j, m])[:2]
+                out[b, j, self.classes.index(on)] = 0.0
+        return [out]
+
+
+def oracle_model(y, ref):
+    from audiolens.models.segmentation import SegmentationModel
+
+    return SegmentationModel(OracleSession(y, ref), name="oracle")
+
+
+def pyannet_shaped_model(path: Path) -> Path:
+    """An ONNX model of pyannote segmentation-3.0's architecture and size with random weights
+    (for timing only; needs torch)."""
+    import torch
+
+    class PyanNetShape(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm0 = torch.nn.InstanceNorm1d(1, affine=True)
+            self.conv = torch.nn.ModuleList(
+                [
+                    torch.nn.Conv1d(1, 80, 251, stride=10),
+                    torch.nn.Conv1d(80, 60, 5),
+                    torch.nn.Conv1d(60, 60, 5),
+                ]
+            )
+            self.norm = torch.nn.ModuleList(
+                [torch.nn.InstanceNorm1d(c, affine=True) for c in (80, 60, 60)]
+            )
+            self.lstm = torch.nn.LSTM(60, 128, num_layers=4, bidirectional=True, batch_first=True)
+            self.linear = torch.nn.Sequential(
+                torch.nn.Linear(256, 128),
+                torch.nn.LeakyReLU(),
+                torch.nn.Linear(128, 128),
+                torch.nn.LeakyReLU(),
+            )
+            self.classifier = torch.nn.Linear(128, 7)
+
+        def forward(self, x):
+            x = self.norm0(x)
+            for i, (conv, norm) in enumerate(zip(self.conv, self.norm)):
+                x = conv(x)
+                if i == 0:
+                    x = torch.abs(x)
+                x = torch.nn.functional.leaky_relu(norm(torch.nn.functional.max_pool1d(x, 3)))
+            x, _ = self.lstm(x.transpose(1, 2))
+            return torch.log_softmax(self.classifier(self.linear(x)), dim=-1)
+
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(0)
+        torch.onnx.export(
+            PyanNetShape().eval(),
+            torch.zeros(1, 1, 160000),
+            str(path),
+            input_names=["input_values"],
+            output_names=["logits"],
+            dynamic_axes={"input_values": {0: "batch"}, "logits": {0: "batch"}},
+            dynamo=False,
+        )
+    return path
 
 
 def baseline(y: np.ndarray):
@@ -238,7 +379,7 @@ def _table(rows, title):
             f"{clip:<22}{method:<9}{k:>4}{s['der']:>7.3f}{s['miss']:>7.3f}{s['fa']:>7.3f}"
             f"{s['conf']:>7.3f}{s['der0']:>8.3f}"
         )
-    for method in ("ours", "ours-k", "sketch"):
+    for method in ("ours", "ours-k", "ours+seg", "oracle", "sketch"):
         sel = [s for _, m, _, s in rows if m == method]
         if sel:
             m = {key: np.mean([s[key] for s in sel]) for key in sel[0]}
@@ -248,7 +389,7 @@ def _table(rows, title):
             )
 
 
-def eval_table(settings=None, *, with_baseline=True):
+def eval_table(settings=None, *, with_baseline=True, segmentation=None, oracle=False):
     from audiolens.tasks.speakers import read_rttm
 
     rows = []
@@ -262,61 +403,88 @@ def eval_table(settings=None, *, with_baseline=True):
         rows.append((stem, "ours", k, score(ref, hyp)))
         hyp, k = ours(y, settings, num_speakers=len({who for _, _, who in ref}))
         rows.append((stem, "ours-k", k, score(ref, hyp)))
+        if segmentation is not None:
+            hyp, k = ours(y, settings, segmentation=segmentation)
+            rows.append((stem, "ours+seg", k, score(ref, hyp)))
+        if oracle:
+            hyp, k = ours(y, settings, segmentation=oracle_model(y, ref))
+            rows.append((stem, "oracle", k, score(ref, hyp)))
         if with_baseline:
             hyp, k = baseline(y)
             rows.append((stem, "sketch", k, score(ref, hyp)))
     return rows
 
 
-def dev_table(settings=None, *, with_baseline=True):
+def dev_table(settings=None, *, with_baseline=True, oracle=False):
     pool = dev_speakers()
     rows = []
     for seed, k in DEV_SET:
         y, ref = dev_mixture(seed, k, pool)
         hyp, kk = ours(y, settings)
         rows.append((f"dev{k}spk-s{seed} ({y.size / SR:.0f}s)", "ours", kk, score(ref, hyp)))
+        if oracle:
+            hyp, kk = ours(y, settings, segmentation=oracle_model(y, ref))
+            rows.append((f"dev{k}spk-s{seed} ({y.size / SR:.0f}s)", "oracle", kk, score(ref, hyp)))
         if with_baseline:
             hyp, kk = baseline(y)
             rows.append((f"dev{k}spk-s{seed} ({y.size / SR:.0f}s)", "sketch", kk, score(ref, hyp)))
     return rows
 
 
-def speed(rounds: int = 5) -> None:
-    """x real time of audiolens.speakers() (decoding included), 1 and 2 threads."""
+def _long_clip() -> Path:
+    """The three evaluation conversations twice over (3 minutes), as a WAV in _work/."""
+    import soundfile as sf
+
+    path = ROOT / "benchmarks" / "_work" / "speakers_180s.wav"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        parts = [_load16(EVAL / "diarization" / f"{stem}.wav") for stem, _ in CLIPS] * 2
+        sf.write(path, np.concatenate(parts), SR, subtype="PCM_16")
+    return path
+
+
+def speed(rounds: int = 5, *, models: dict[str, str | None] | None = None) -> None:
+    """x real time of audiolens.speakers() (decoding included), 1 and 2 threads, for each
+    segmentation model (None: without one)."""
     import os
     import subprocess
 
     code = (
         "import time,statistics,sys\n"
-        "from audiolens.tasks.speakers import speakers\n"
-        "p=sys.argv[1]; speakers(p)\n"
+        "from audiolens.tasks.speakers import speakers, SpeakersOptions\n"
+        "p=sys.argv[1]; o=SpeakersOptions(segmentation_model=sys.argv[2])\n"
+        "speakers(p, options=o)\n"
         "ts=[]\n"
         f"for _ in range({rounds}):\n"
-        "    t=time.perf_counter(); r=speakers(p); ts.append(time.perf_counter()-t)\n"
+        "    t=time.perf_counter(); r=speakers(p, options=o); ts.append(time.perf_counter()-t)\n"
         "print(statistics.median(ts), r.duration)\n"
     )
+    models = models or {"vad+encoder": None}
     print("\nspeed: audiolens.speakers(path), decoding included, median of", rounds)
-    for stem, _ in CLIPS:
-        path = EVAL / "diarization" / f"{stem}.wav"
-        line = f"{stem:<22}"
-        for threads in (1, 2):
-            env = dict(
-                os.environ,
-                OMP_NUM_THREADS=str(threads),
-                OPENBLAS_NUM_THREADS=str(threads),
-                MKL_NUM_THREADS=str(threads),
-            )
-            out = subprocess.run(
-                [sys.executable, "-c", code, str(path)],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.split()
-            seconds, duration = float(out[0]), float(out[1])
-            label = f"{threads} thread{'s' if threads > 1 else ' '}"
-            line += f"  {label}: {seconds * 1000:6.0f} ms = {duration / seconds:5.0f}x"
-        print(line)
+    clips = [(stem, EVAL / "diarization" / f"{stem}.wav") for stem, _ in CLIPS]
+    clips.append(("D1-D3 twice (180 s)", _long_clip()))
+    for label_m, model in models.items():
+        print(f"  {label_m}")
+        for stem, path in clips:
+            line = f"  {stem:<22}"
+            for threads in (1, 2):
+                env = dict(
+                    os.environ,
+                    OMP_NUM_THREADS=str(threads),
+                    OPENBLAS_NUM_THREADS=str(threads),
+                    MKL_NUM_THREADS=str(threads),
+                )
+                out = subprocess.run(
+                    [sys.executable, "-c", code, str(path), model or "none"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()
+                seconds, duration = float(out[0]), float(out[1])
+                label = f"{threads} thread{'s' if threads > 1 else ' '}"
+                line += f"  {label}: {seconds * 1000:6.0f} ms = {duration / seconds:5.0f}x"
+            print(line)
 
 
 def main() -> None:
@@ -324,15 +492,33 @@ def main() -> None:
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--dev-only", action="store_true")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--segmentation-model", metavar="PATH", help="also score with this model")
+    ap.add_argument("--oracle", action="store_true", help="also score with a perfect segmentation")
     args = ap.parse_args()
+    seg = None
+    if args.segmentation_model:
+        from audiolens.models.segmentation import load_segmentation
+
+        seg = load_segmentation(args.segmentation_model)
     if not args.dev_only:
         _table(
-            eval_table(with_baseline=not args.no_baseline),
+            eval_table(with_baseline=not args.no_baseline, segmentation=seg, oracle=args.oracle),
             "evaluation conversations (D1-D3), collar 0.5 s; DER c0 = no collar",
         )
-    _table(dev_table(with_baseline=not args.no_baseline), "dev mixtures (settings chosen here)")
+    _table(
+        dev_table(with_baseline=not args.no_baseline, oracle=args.oracle),
+        "dev mixtures (settings chosen here)",
+    )
     if not args.no_speed and not args.dev_only:
-        speed()
+        models: dict[str, str | None] = {"vad+encoder (no segmentation model)": None}
+        if args.segmentation_model:
+            models[f"with {args.segmentation_model}"] = args.segmentation_model
+        try:
+            shaped = pyannet_shaped_model(ROOT / "benchmarks" / "_work" / "pyannet_shape.onnx")
+            models["with a segmentation-3.0-shaped model (random weights)"] = str(shaped)
+        except ImportError:
+            print("(torch is not installed: no timing with a segmentation-3.0-shaped model)")
+        speed(models=models)
     _ = statistics, time
 
 

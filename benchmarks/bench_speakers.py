@@ -217,73 +217,11 @@ def ours(y: np.ndarray, settings=None, num_speakers=None, segmentation=None):
     return [(t.start, t.end, t.speaker) for t in d.turns], len(d.speakers)
 
 
-class OracleSession:
-    """A stand-in for a segmentation model's ONNX session that answers each 10 s window with
-    the reference: the (up to) three speakers talking most in it become its local speakers, in
-    a random order, and each 17 ms frame gets the powerset class of those talking at its
-    centre (two at most). Windows are found in the signal by their first samples."""
-
-    def __init__(self, y, ref, *, step=SR, window=160000, shift=270, rf=991, seed=0):
-        import itertools
-
-        self.y, self.ref, self.step = y, ref, step
-        self.window, self.shift, self.rf = window, shift, rf
-        self.frames = (window - rf) // shift + 1
-        self.classes = [c for n in range(3) for c in itertools.combinations(range(3), n)]
-        self.names = sorted({who for _, _, who in ref})
-        self.rng = np.random.default_rng(seed)
-
-    def get_inputs(self):
-        from types import SimpleNamespace
-
-        return [SimpleNamespace(name="input_values")]
-
-    def get_outputs(self):
-        from types import SimpleNamespace
-
-        return [SimpleNamespace(name="logits")]
-
-    def get_modelmeta(self):
-        raise NotImplementedError  # no metadata: the model's geometry is segmentation-3.0's
-
-    def run(self, names, feed):
-        (x,) = feed.values()
-        out = np.full((x.shape[0], self.frames, len(self.classes)), -30.0, dtype=np.float32)
-        for b in range(x.shape[0]):
-            off = next(
-                (
-                    k
-                    for k in range(0, self.y.size, self.step)
-                    if np.any(x[b, 0]) and np.array_equal(self.y[k : k + 4000], x[b, 0, :4000])
-                ),
-                None,
-            )
-            if off is None:
-                out[b, :, 0] = 0.0
-                continue
-            t = (off + np.arange(self.frames) * self.shift + self.rf / 2) / SR
-            act = (
-                np.stack(
-                    [
-                        np.any([(s <= t) & (t < e) for s, e, w in self.ref if w == n], axis=0)
-                        for n in self.names
-                    ],
-                    axis=1,
-                )
-                & (t < self.y.size / SR)[:, None]
-            )
-            local = [m for m in np.argsort(-act.sum(0), kind="stable")[:3] if act[:, m].any()]
-            self.rng.shuffle(local)
-            for j in range(self.frames):
-                on = tuple(i for i, m in enumerate(local) if act[j, m])[:2]
-                out[b, j, self.classes.index(on)] = 0.0
-        return [out]
-
-
 def oracle_model(y, ref):
-    from audiolens.models.segmentation import SegmentationModel
+    """The reference segmentation (see :mod:`audiolens.tasks.speakers.oracle`)."""
+    from audiolens.tasks.speakers.oracle import reference_segmentation
 
-    return SegmentationModel(OracleSession(y, ref), name="oracle")
+    return reference_segmentation(y, ref)
 
 
 def pyannet_shaped_model(path: Path) -> Path:

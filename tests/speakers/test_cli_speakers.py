@@ -54,3 +54,19 @@ def test_bad_options_exit_2(argv, tmp_path, capsys):
         raise SystemExit(status)
     assert info.value.code == 2
     assert capsys.readouterr().err
+
+
+def test_analyze_takes_the_speakers_options(tmp_path, eval_dir, capsys):
+    """``analyze --tasks speakers --num-speakers N`` stores N speakers (and the method)."""
+    import sqlite3
+
+    clip = eval_dir / "diarization" / "pyannote_sample.wav"
+    db = tmp_path / "r.sqlite"
+    argv = ["analyze", str(clip), "--tasks", "speakers", "--db", str(db), "--no-progress"]
+    assert main([*argv, "--num-speakers", "3"]) == 0
+    with sqlite3.connect(db) as con:
+        (text,) = con.execute("SELECT result FROM results WHERE task = 'speakers'").fetchone()
+    record = json.loads(text)
+    assert record["num_speakers"] == 3 and record["method"] == "vad+encoder"
+    assert main([*argv, "--min-speakers", "4", "--max-speakers", "2"]) == 2
+    assert "min_speakers" in capsys.readouterr().err

@@ -1,17 +1,16 @@
 """The overlap-aware path: a speaker segmentation model (pyannote segmentation-3.0's interface).
 
 No such model ships in a package, so these tests use (1) tiny ONNX models built here, with the
-inputs, outputs and metadata of the real exports, for loading and plumbing, and (2) an *oracle*
-session that answers every window with the reference's powerset classes (local speakers in a
-random order per window), which checks what the model's output becomes: windows stitched onto
-one time line, local speakers matched to the file's speakers, overlaps kept.
+inputs, outputs and metadata of the real exports, for loading and plumbing, and (2) the
+reference segmentation (:func:`audiolens.tasks.speakers.oracle.reference_segmentation`), which
+answers every window with the reference's powerset classes (local speakers in a random order
+per window) and so checks what a model's output becomes: windows stitched onto one time line,
+local speakers matched to the file's speakers, overlaps kept.
 """
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,7 +18,6 @@ import pytest
 from audiolens.errors import ModelNotFound, ParameterError
 from audiolens.models.segmentation import (
     ENV_VAR,
-    SegmentationModel,
     find_segmentation_model,
     load_segmentation,
     powerset_matrix,
@@ -29,57 +27,10 @@ pytestmark = pytest.mark.usefixtures("models")
 SR = 16000
 
 
-class OracleSession:
-    """An ONNX-Runtime-like session whose answer for a window is the reference's: each window is
-    found in the signal (its start is a multiple of ``step``), the (up to) three speakers who talk
-    most in it become its local speakers in a random order, and every frame gets the powerset
-    class of the local speakers talking at its centre (two at most)."""
+def _oracle(y, ref):
+    from audiolens.tasks.speakers.oracle import reference_segmentation
 
-    def __init__(self, y, ref, *, step, window=160000, shift=270, rf=991, seed=0):
-        self.y, self.ref, self.step = y, ref, step
-        self.window, self.shift, self.rf = window, shift, rf
-        self.frames = (window - rf) // shift + 1
-        self.classes = [c for n in range(3) for c in itertools.combinations(range(3), n)]
-        self.names = sorted({who for _, _, who in ref})
-        self.rng = np.random.default_rng(seed)
-        self.calls = 0
-
-    def get_inputs(self):
-        return [SimpleNamespace(name="input_values")]
-
-    def get_outputs(self):
-        return [SimpleNamespace(name="logits")]
-
-    def get_modelmeta(self):
-        return SimpleNamespace(custom_metadata_map={})
-
-    def _offset(self, x):
-        for k in range(0, self.y.size, self.step):
-            head = self.y[k : k + 4000]
-            if np.array_equal(head, x[: head.size]):
-                return k
-        raise AssertionError("a window that is not at a multiple of the step")
-
-    def run(self, names, feed):
-        self.calls += 1
-        (x,) = feed.values()
-        out = np.full((x.shape[0], self.frames, len(self.classes)), -30.0, dtype=np.float32)
-        for b in range(x.shape[0]):
-            if not np.any(x[b, 0]):
-                out[b, :, 0] = 0.0
-                continue
-            off = self._offset(x[b, 0])
-            t = (off + np.arange(self.frames) * self.shift + self.rf / 2) / SR
-            act = np.array(
-                [[any(s <= tt < e for s, e, w in self.ref if w == n) for n in self.names] for tt in t]
-            )
-            act &= (t < self.y.size / SR)[:, None]
-            local = [m for m in np.argsort(-act.sum(0), kind="stable")[:3] if act[:, m].any()]
-            self.rng.shuffle(local)
-            for j in range(self.frames):
-                on = tuple(i for i, m in enumerate(local) if act[j, m])[:2]
-                out[b, j, self.classes.index(on)] = 0.0
-        return [out]
+    return reference_segmentation(y, ref)
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +81,7 @@ def test_oracle_segmentation_keeps_overlaps(conversation, der):
     from audiolens.tasks.speakers import diarize
 
     y, ref = conversation
-    oracle = OracleSession(y, ref, step=SR)
-    d = diarize([y], segmentation=SegmentationModel(oracle, name="oracle"))
+    d = diarize([y], segmentation=_oracle(y, ref))
     assert len(d.speakers) == 3
     assert der(ref, _turns(d)) < 0.03
     assert der(ref, _turns(d), collar=0.0) < 0.08
@@ -148,9 +98,9 @@ def test_oracle_segmentation_streamed_in_blocks(conversation):
     from audiolens.tasks.speakers import diarize
 
     y, ref = conversation
-    whole = diarize([y], segmentation=SegmentationModel(OracleSession(y, ref, step=SR)))
+    whole = diarize([y], segmentation=_oracle(y, ref))
     blocks = [y[i : i + 59_999] for i in range(0, y.size, 59_999)]
-    parts = diarize(blocks, segmentation=SegmentationModel(OracleSession(y, ref, step=SR)))
+    parts = diarize(blocks, segmentation=_oracle(y, ref))
     assert _turns(parts) == _turns(whole)
 
 
@@ -162,7 +112,7 @@ def test_oracle_segmentation_respects_speaker_count(conversation):
         d = diarize(
             [y],
             options=SpeakersOptions(num_speakers=n),
-            segmentation=SegmentationModel(OracleSession(y, ref, step=SR)),
+            segmentation=_oracle(y, ref),
         )
         assert len(d.speakers) == n
 
@@ -171,12 +121,12 @@ def test_silence_and_a_short_clip_with_a_model():
     from audiolens.tasks.speakers import diarize
 
     silence = np.zeros(5 * SR, dtype=np.float32)
-    d = diarize([silence], segmentation=SegmentationModel(OracleSession(silence, [], step=SR)))
+    d = diarize([silence], segmentation=_oracle(silence, []))
     assert d.turns == []
     rng = np.random.default_rng(1)
     short = (0.05 * rng.standard_normal(int(0.3 * SR))).astype(np.float32)
     ref = [(0.0, 0.3, "A")]
-    d = diarize([short], segmentation=SegmentationModel(OracleSession(short, ref, step=SR)))
+    d = diarize([short], segmentation=_oracle(short, ref))
     assert len(d.speakers) == 1
     assert all(0.0 <= t.start < t.end <= 0.3 + 1e-6 for t in d.turns)
 
@@ -252,7 +202,7 @@ def test_lookup_and_bad_models(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(ParameterError, match="pyannote-segmentation-3.0"):
+    with pytest.raises(ParameterError, match=r"pyannote-segmentation-3\.0"):
         find_segmentation_model("segmentation-9")
     with pytest.raises(ModelNotFound, match="no segmentation model"):
         find_segmentation_model(str(tmp_path / "missing.onnx"))
@@ -272,7 +222,7 @@ def test_lookup_and_bad_models(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFound, match="segmentation model"):
         load_segmentation(find_model())
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
-    with pytest.raises(ModelNotFound, match="junk.onnx"):
+    with pytest.raises(ModelNotFound, match=r"junk\.onnx"):
         load_segmentation(tmp_path / "junk.onnx")
 
 

@@ -46,7 +46,7 @@ class OverlapSettings:
     """
 
     step: float = 1.0
-    batch: int = 16
+    batch: int = 8
     clean: float = 0.8
     loose: float = 0.5
     min_turn: float = 0.1
@@ -224,7 +224,7 @@ def diarize_segmented(
         return [], []
     line = _Timeline(seg, model)
     count_local = seg.active.sum(-1).astype(np.float64)
-    count, _ = line.average(count_local)
+    count, cover = line.average(count_local)
     n_speakers = np.rint(count).astype(int)
 
     local = _local_embeddings(e, seg, model, settings)
@@ -235,11 +235,15 @@ def diarize_segmented(
     k = C.shape[0]
 
     # each window's local speakers -> the file's speakers, one to one where possible
-    mapped = np.zeros((*seg.active.shape[:2], k))
+    # (accumulated window by window: one window's frames are distinct global frames)
+    score = np.zeros((line.n, k), dtype=np.float32)
     for c, rows in local.items():
+        mine = np.zeros((seg.active.shape[1], k), dtype=bool)
         for s, j in _assign(rows, C, mean, k):
-            mapped[c, :, j] = np.maximum(mapped[c, :, j], seg.active[c, :, s])
-    score, _ = line.average(mapped)
+            mine[:, j] |= seg.active[c, :, s]
+        ok = line.valid[c]
+        score[line.index[c][ok]] += mine[ok]
+    score /= np.maximum(cover, 1.0)[:, None]
 
     # per frame, the n best speakers (n: the averaged count), each only where it scored
     n_speakers = np.minimum(n_speakers, k)

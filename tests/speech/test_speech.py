@@ -318,6 +318,29 @@ def test_words_get_the_speaker_of_their_time():
     assert to_srt(out).splitlines()[2] == "[SPEAKER_1] Hi Ann."
 
 
+def test_overlapping_turns_keep_the_sentence_with_its_speaker():
+    """Where two speakers' turns both cover a word (an overlap, as a segmentation model gives),
+    the word stays with the previous word's speaker; a word only the other covers goes to it."""
+    from audiolens.tasks.speakers import Turn
+    from audiolens.tasks.speech import attribute_speakers
+
+    words = [
+        Word(0.0, 0.4, " I", 0.9),
+        Word(0.5, 0.9, " think", 0.9),
+        Word(1.2, 1.5, " that", 0.9),  # B says "yes" over it: B covers 0.30 s, A 0.28 s
+        Word(1.6, 2.0, " works.", 0.9),
+        Word(3.1, 3.4, " Right.", 0.9),  # after A's turn: B's
+    ]
+    r = SpeechResult("I think that works. Right.", "en", [SpeechSegment(0.0, 3.4, "x", words)])
+    turns = [Turn(0.0, 1.48, "A"), Turn(1.1, 1.6, "B"), Turn(1.55, 2.1, "A"), Turn(3.0, 3.5, "B")]
+    out = attribute_speakers(r, turns)
+    assert [w.speaker for s in out.segments for w in s.words] == ["A", "A", "A", "A", "B"]
+    assert [(s.speaker, s.text) for s in out.segments] == [
+        ("A", "I think that works."),
+        ("B", "Right."),
+    ]
+
+
 class _HourStream:
     """A 1-hour recording as 60-s blocks made on the fly: quiet room noise, and the jfk clip
     at the start of every 10th minute."""

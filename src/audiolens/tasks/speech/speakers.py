@@ -22,13 +22,23 @@ class _Turn(Protocol):
     speaker: str
 
 
-def _speaker_at(start: float, end: float, turns: Sequence[_Turn]) -> str | None:
-    best, overlap = None, 0.0
+#: where turns overlap (two people at once), a speaker whose turn covers at least this share of
+#: what the best covers counts as a tie, and a tie goes to the previous word's speaker
+TIE = 0.9
+
+
+def _speaker_at(
+    start: float, end: float, turns: Sequence[_Turn], previous: str | None = None
+) -> str | None:
+    cover: dict[str, float] = {}
     for t in turns:
         o = min(end, t.end) - max(start, t.start)
-        if o > overlap:
-            best, overlap = t.speaker, o
-    if best is not None:
+        if o > 0:
+            cover[t.speaker] = max(cover.get(t.speaker, 0.0), o)
+    if cover:
+        best = max(cover, key=lambda k: cover[k])
+        if previous in cover and previous != best and cover[previous] >= TIE * cover[best]:
+            return previous
         return best
     mid = (start + end) / 2
     gaps = [(min(abs(mid - t.start), abs(mid - t.end)), t.speaker) for t in turns]
@@ -38,7 +48,9 @@ def _speaker_at(start: float, end: float, turns: Sequence[_Turn]) -> str | None:
 
 def attribute_speakers(result: SpeechResult, turns: Sequence[_Turn]) -> SpeechResult:
     """A copy of ``result`` whose words carry the speaker of the turn that overlaps them most
-    (or the nearest turn within :data:`NEAREST_S`, or else its neighbour's in the segment),
+    (where two speakers' turns cover a word about as much, the previous word's speaker keeps
+    it: see :data:`TIE`; with no turn over it, the nearest turn within :data:`NEAREST_S`, or
+    else its neighbour's in the segment),
     whose segments are split where the speaker changes and carry their speaker
     (``[SPEAKER_1]`` prefixes in SRT, VTT and TXT; ``speaker`` fields in JSON).
 
@@ -58,7 +70,10 @@ def attribute_speakers(result: SpeechResult, turns: Sequence[_Turn]) -> SpeechRe
             speaker = _speaker_at(seg.start, seg.end, turns)
             segments.append(replace(seg, speaker=speaker))
             continue
-        words = [replace(w, speaker=_speaker_at(w.start, w.end, turns)) for w in seg.words]
+        words: list[Word] = []
+        for w in seg.words:
+            previous = words[-1].speaker if words else None
+            words.append(replace(w, speaker=_speaker_at(w.start, w.end, turns, previous)))
         _fill_gaps(words)
         group: list[Word] = []
         for w in words:

@@ -251,3 +251,10 @@ def test_cli_segmentation_model(tmp_path, eval_dir, capsys):
     assert record["method"] == "segmentation:seg.onnx"
     assert main(["speakers", clip, "--segmentation-model", str(tmp_path / "nope.onnx")]) == 2
     assert "nope.onnx" in capsys.readouterr().err
+
+
+def test_models_that_do_not_fit_are_refused(tmp_path):
+    with pytest.raises(ModelNotFound, match="8000 Hz"):
+        load_segmentation(_tiny_model(tmp_path / "8k.onnx", meta={"sample_rate": 8000}))
+    with pytest.raises(ModelNotFound, match="5 output classes"):
+        load_segmentation(_tiny_model(tmp_path / "odd.onnx", classes=5, meta={"num_speakers": 3}))

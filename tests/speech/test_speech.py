@@ -415,6 +415,46 @@ def test_speaker_attributed_transcript(whisper_base, speech_dir, tmp_path):
     assert record["segments"][0]["words"][0]["speaker"].startswith("SPEAKER_")
 
 
+def test_a_streamed_file_is_decoded_once_for_transcript_and_speakers(
+    whisper_base, speech_dir, monkeypatch
+):
+    """speech --speakers on a streamed (long) input reads its blocks once, and the words get
+    the speakers the ``speakers`` task finds on its own."""
+    pytest.importorskip("onnxruntime")
+    import audiolens.tasks.speech as speech_mod
+    from audiolens.errors import ModelNotFound as Missing
+    from audiolens.tasks.speakers import SpeakersOptions
+    from audiolens.tasks.speakers import speakers as diarize_file
+    from audiolens.tasks.speech import attribute_speakers
+
+    monkeypatch.setattr(speech_mod, "STREAM_ABOVE_S", 5.0)  # stream the 30 s clip
+    monkeypatch.setattr(speech_mod, "BLOCK_S", 7.0)
+    path = speech_dir / "pyannote_sample.wav"
+    opts = SpeechOptions(model=str(whisper_base), cpu_threads=2)
+    task = SpeechTask(options=opts, speakers=SpeakersOptions())
+    item = read_input(path, task)
+    assert item.stream is not None
+    calls = []
+    original = item.blocks
+
+    def counted():
+        calls.append(1)
+        yield from original()
+
+    monkeypatch.setattr(item, "blocks", counted)
+    try:
+        (both,) = task.run([item], device=resolve_device("cpu"))
+        alone = diarize_file(path)
+    except Missing as exc:  # silero-vad / resemblyzer weights not installed
+        pytest.skip(str(exc))
+    assert len(calls) == 1
+    (plain,) = SpeechTask(options=opts).run([read_input(path, task)], device=resolve_device("cpu"))
+    expected = attribute_speakers(plain, alone.turns)
+    assert [(w.word, w.speaker) for s in both.segments for w in s.words] == [
+        (w.word, w.speaker) for s in expected.segments for w in s.words
+    ]
+
+
 def test_real_music_gives_an_empty_transcript(whisper_base, speech_dir):
     """The bundled example song and the real music clips of the eval set: no words."""
     root = Path(__file__).resolve().parents[2]

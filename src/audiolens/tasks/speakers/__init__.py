@@ -26,12 +26,13 @@ from ...audio import AudioInfo
 from ...devices import Device
 from ...errors import ParameterError
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
-from .pipeline import Diarization, PipelineSettings, diarize
+from .pipeline import Diarization, DiarizationStream, PipelineSettings, diarize
 from .rttm import read_rttm, rttm_text, write_rttm
 from .types import SpeakersOptions, SpeakersResult, Turn
 
 __all__ = [
     "Diarization",
+    "DiarizationStream",
     "PipelineSettings",
     "SpeakersOptions",
     "SpeakersResult",
@@ -127,20 +128,30 @@ class SpeakersTask:
 
     def analyze(self, item: TaskInput, *, device: Device | None = None) -> SpeakersResult:
         """The result for one decoded (or streamed) input."""
+        stream = self.start(device=device)
+        for block in mono_blocks(item):
+            stream.feed(block)
+        return self.finish(stream, item)
+
+    def start(self, *, device: Device | None = None) -> DiarizationStream:
+        """A diarization to feed 16 kHz mono blocks into, for a task that decodes the file
+        anyway (``speech --speakers``: one decode serves both); end it with :meth:`finish`."""
         model = None
         if self.segmentation is not None:
             from ...models.segmentation import load_segmentation
 
             model = load_segmentation(self.segmentation, device=device)
-        d = diarize(
-            mono_blocks(item), options=self.options, settings=self.settings, segmentation=model
-        )
+        return DiarizationStream(options=self.options, settings=self.settings, segmentation=model)
+
+    def finish(self, stream: DiarizationStream, item: TaskInput) -> SpeakersResult:
+        """The result of a fed :meth:`start` stream for ``item`` (RTTM written when asked)."""
+        d = stream.finish()
         result = SpeakersResult(
             turns=d.turns,
             speakers=d.speakers,
             duration=d.duration,
             speech=round(_speech_seconds(d.turns), 3),
-            method="vad+encoder" if model is None else f"segmentation:{Path(model.name).name}",
+            method=d.method,
         )
         if self.out_dir is not None:
             target = self.out_dir / rttm_name(item.info.path, unique=self.unique_names)

@@ -17,7 +17,7 @@ import numpy as np
 from ...models.vad import FRAME, SAMPLE_RATE, SileroVAD, VadOptions
 from ...models.voice_encoder import FRAME_HOP, N_FFT, load_voice_encoder, mel_frames
 
-__all__ = ["EmbedSettings", "Embedded", "embed_stream"]
+__all__ = ["EmbedSettings", "EmbedStream", "Embedded", "embed_stream"]
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,60 @@ class _Windows:
         return out
 
 
+class EmbedStream:
+    """VAD probabilities and window embeddings of a 16 kHz mono signal fed block by block
+    (:meth:`feed` each block in order, then :meth:`finish` once).
+
+    Parameters
+    ----------
+    settings : window length and step (defaults when None)
+    vad_options : the VAD's threshold (a window's speech share counts frames at or above it)
+    """
+
+    def __init__(
+        self, *, settings: EmbedSettings | None = None, vad_options: VadOptions | None = None
+    ) -> None:
+        vad_options = vad_options or VadOptions()
+        self.vad = SileroVAD(vad_options.model_path)
+        self.windows = _Windows(settings or EmbedSettings(), vad_options)
+        self.probs = np.zeros(0, dtype=np.float32)
+        self.total = 0
+
+    def feed(self, block: np.ndarray) -> None:
+        """Take the next block [shape=(n,)] float32."""
+        y = np.asarray(block, dtype=np.float32).reshape(-1)
+        if not y.size:
+            return
+        self.total += y.size
+        self.probs = np.concatenate([self.probs, self.vad.feed(y)])
+        self.windows.add(y)
+        self.windows.ready(self.probs, final=False, total=self.total)
+
+    def finish(self) -> Embedded:
+        """What was found in the whole signal."""
+        w, total = self.windows, self.total
+        probs = np.concatenate([self.probs, self.vad.flush()])
+        w.add(np.zeros(N_FFT, dtype=np.float32))  # the last frames' zero padding
+        w.ready(probs, final=True, total=total)
+        n = len(w.starts)
+        order = np.argsort(np.asarray(w.starts), kind="stable")
+        starts = np.asarray(w.starts, dtype=np.float64)[order] / SAMPLE_RATE
+        lengths = np.asarray(w.lengths, dtype=np.float64)[order] / SAMPLE_RATE
+        emb = (
+            np.concatenate(w.embeddings)[order]
+            if w.embeddings
+            else np.zeros((0, 256), dtype=np.float32)
+        )
+        return Embedded(
+            probabilities=probs,
+            starts=starts,
+            ends=np.minimum(starts + lengths, total / SAMPLE_RATE) if n else starts,
+            embeddings=emb,
+            speech_fraction=np.asarray(w.fractions, dtype=np.float64)[order],
+            n_samples=total,
+        )
+
+
 def embed_stream(
     blocks: Iterable[np.ndarray],
     *,
@@ -177,41 +231,7 @@ def embed_stream(
     -------
     embedded : Embedded
     """
-    settings = settings or EmbedSettings()
-    vad_options = vad_options or VadOptions()
-    vad = SileroVAD(vad_options.model_path)
-    windows = _Windows(settings, vad_options)
-    probs: list[np.ndarray] = []
-    total = 0
-    joined = np.zeros(0, dtype=np.float32)
+    stream = EmbedStream(settings=settings, vad_options=vad_options)
     for block in blocks:
-        y = np.asarray(block, dtype=np.float32).reshape(-1)
-        if not y.size:
-            continue
-        total += y.size
-        probs.append(vad.feed(y))
-        windows.add(y)
-        joined = np.concatenate(probs) if len(probs) > 1 else probs[0]
-        probs = [joined]
-        windows.ready(joined, final=False, total=total)
-    probs.append(vad.flush())
-    joined = np.concatenate(probs)
-    windows.add(np.zeros(N_FFT, dtype=np.float32))  # the last frames' zero padding
-    windows.ready(joined, final=True, total=total)
-    n = len(windows.starts)
-    order = np.argsort(np.asarray(windows.starts), kind="stable")
-    starts = np.asarray(windows.starts, dtype=np.float64)[order] / SAMPLE_RATE
-    lengths = np.asarray(windows.lengths, dtype=np.float64)[order] / SAMPLE_RATE
-    emb = (
-        np.concatenate(windows.embeddings)[order]
-        if windows.embeddings
-        else np.zeros((0, 256), dtype=np.float32)
-    )
-    return Embedded(
-        probabilities=joined,
-        starts=starts,
-        ends=np.minimum(starts + lengths, total / SAMPLE_RATE) if n else starts,
-        embeddings=emb,
-        speech_fraction=np.asarray(windows.fractions, dtype=np.float64)[order],
-        n_samples=total,
-    )
+        stream.feed(block)
+    return stream.finish()

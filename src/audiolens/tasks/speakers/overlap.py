@@ -13,7 +13,6 @@ the number of speakers talking; each frame keeps that many of the best-scoring s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +23,7 @@ from .embed import Embedded
 from .segment import name_turns
 from .types import SpeakersOptions, Turn
 
-__all__ = ["OverlapSettings", "Segmented", "diarize_segmented", "segment_stream"]
+__all__ = ["Chunker", "OverlapSettings", "Segmented", "diarize_segmented"]
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,9 @@ class Segmented:
     n_samples: int
 
 
-class _Chunker:
-    """Cuts the model's windows from a growing signal and runs the model on them in batches."""
+class Chunker:
+    """Cuts the model's windows from a growing signal (:meth:`add` each block in order) and runs
+    the model on them in batches; :meth:`finish` gives the model's output for the whole signal."""
 
     def __init__(self, model: SegmentationModel, settings: OverlapSettings) -> None:
         self.model = model
@@ -135,23 +135,6 @@ class _Chunker:
         if cut > 0:
             self.buf = self.buf[cut:]
             self.buf_start += cut
-
-
-def segment_stream(
-    blocks: Iterable[np.ndarray], model: SegmentationModel, settings: OverlapSettings
-) -> tuple[Iterator[np.ndarray], _Chunker]:
-    """Pass ``blocks`` on unchanged while the model segments them (call ``finish()`` on the
-    returned chunker once the blocks are consumed)."""
-    chunker = _Chunker(model, settings)
-
-    def tee() -> Iterator[np.ndarray]:
-        for block in blocks:
-            y = np.asarray(block, dtype=np.float32).reshape(-1)
-            if y.size:
-                chunker.add(y)
-            yield y
-
-    return tee(), chunker
 
 
 class _Timeline:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...models.vad import VadOptions, regions_from_probabilities
 from .cluster import ClusterSettings, centroids, cluster, smooth_neighbours
-from .embed import Embedded, EmbedSettings, embed_stream
-from .overlap import OverlapSettings, diarize_segmented, segment_stream
+from .embed import Embedded, EmbedSettings, EmbedStream
+from .overlap import Chunker, OverlapSettings, diarize_segmented
 from .segment import (
     SegmentSettings,
     frame_scores,
@@ -25,7 +26,13 @@ from .types import SpeakersOptions, Turn
 if TYPE_CHECKING:  # pragma: no cover
     from ...models.segmentation import SegmentationModel
 
-__all__ = ["Diarization", "PipelineSettings", "diarize", "diarize_embedded"]
+__all__ = [
+    "Diarization",
+    "DiarizationStream",
+    "PipelineSettings",
+    "diarize",
+    "diarize_embedded",
+]
 
 
 @dataclass(frozen=True)
@@ -43,12 +50,17 @@ class PipelineSettings:
 
 @dataclass
 class Diarization:
-    """Turns, speaker names and the speech regions they came from."""
+    """Turns, speaker names and the speech regions they came from.
+
+    ``method``: ``"vad+encoder"``, or ``"segmentation:<model file>"`` (see
+    :attr:`SpeakersResult.method <audiolens.tasks.speakers.SpeakersResult>`).
+    """
 
     turns: list[Turn]
     speakers: list[str]
     regions: list[tuple[float, float]]
     duration: float
+    method: str = "vad+encoder"
 
 
 def diarize_embedded(
@@ -94,6 +106,65 @@ def diarize_embedded(
     return Diarization(turns, names, regions, e.duration)
 
 
+class DiarizationStream:
+    """Who spoke when in a 16 kHz mono signal fed block by block: :meth:`feed` each block in
+    order, then :meth:`finish` once. Memory stays bounded however long the signal (VAD
+    probabilities, window embeddings and the segmentation's frames are kept, not the audio).
+
+    Parameters
+    ----------
+    options : the number of speakers (or bounds on it)
+    settings : the pipeline's settings (defaults when None)
+    segmentation : a speaker segmentation model (see :mod:`audiolens.models.segmentation`):
+        speech, speaker changes and overlapping speakers come from it (see :mod:`.overlap`);
+        None: from the VAD and the encoder windows, one speaker at a time
+    """
+
+    def __init__(
+        self,
+        *,
+        options: SpeakersOptions | None = None,
+        settings: PipelineSettings | None = None,
+        segmentation: SegmentationModel | None = None,
+    ) -> None:
+        self.options = options or SpeakersOptions()
+        self.settings = settings or PipelineSettings()
+        self.segmentation = segmentation
+        embed = self.settings.embed
+        self.chunker: Chunker | None = None
+        if segmentation is not None:
+            self.chunker = Chunker(segmentation, self.settings.overlap)
+            # every window is embedded: the model, not the VAD, says where the speech is
+            embed = replace(embed, min_speech=0.0)
+        self.embed = EmbedStream(settings=embed, vad_options=self.settings.vad)
+
+    def feed(self, block: np.ndarray) -> None:
+        """Take the next block [shape=(n,)] float32, 16 kHz mono."""
+        y = np.asarray(block, dtype=np.float32).reshape(-1)
+        if not y.size:
+            return
+        if self.chunker is not None:
+            self.chunker.add(y)
+        self.embed.feed(y)
+
+    def finish(self) -> Diarization:
+        """The turns of the whole signal."""
+        e = self.embed.finish()
+        if self.chunker is None or self.segmentation is None:
+            return diarize_embedded(e, self.options, self.settings)
+        turns, names = diarize_segmented(
+            e,
+            self.chunker.finish(),
+            self.segmentation,
+            options=self.options,
+            settings=self.settings.overlap,
+            cluster_settings=self.settings.cluster,
+        )
+        regions = _union([(t.start, t.end) for t in turns])
+        method = f"segmentation:{Path(self.segmentation.name).name}"
+        return Diarization(turns, names, regions, e.duration, method=method)
+
+
 def diarize(
     blocks: Iterable[np.ndarray],
     *,
@@ -106,37 +177,16 @@ def diarize(
     Parameters
     ----------
     blocks : iterable of np.ndarray [shape=(n_i,)] float32, 16 kHz mono, in order
-    options : the number of speakers (or bounds on it)
-    settings : the pipeline's settings (defaults when None)
-    segmentation : a speaker segmentation model (see :mod:`audiolens.models.segmentation`):
-        speech, speaker changes and overlapping speakers come from it (see :mod:`.overlap`);
-        None: from the VAD and the encoder windows, one speaker at a time
+    options, settings, segmentation : as :class:`DiarizationStream`
 
     Returns
     -------
     diarization : Diarization
     """
-    options = options or SpeakersOptions()
-    settings = settings or PipelineSettings()
-    if segmentation is None:
-        e = embed_stream(blocks, settings=settings.embed, vad_options=settings.vad)
-        return diarize_embedded(e, options, settings)
-    blocks, chunker = segment_stream(blocks, segmentation, settings.overlap)
-    # every window is embedded: the model, not the VAD, says where the speech is
-    e = embed_stream(
-        blocks, settings=replace(settings.embed, min_speech=0.0), vad_options=settings.vad
-    )
-    seg = chunker.finish()
-    turns, names = diarize_segmented(
-        e,
-        seg,
-        segmentation,
-        options=options,
-        settings=settings.overlap,
-        cluster_settings=settings.cluster,
-    )
-    regions = _union([(t.start, t.end) for t in turns])
-    return Diarization(turns, names, regions, e.duration)
+    stream = DiarizationStream(options=options, settings=settings, segmentation=segmentation)
+    for block in blocks:
+        stream.feed(block)
+    return stream.finish()
 
 
 def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -30,7 +30,7 @@ from .writers import FORMATS, write_transcript
 if TYPE_CHECKING:  # pragma: no cover
     from ...audio import AudioInfo
     from ...devices import Device
-    from ..speakers import SpeakersOptions, SpeakersResult
+    from ..speakers import SpeakersOptions
 
 __all__ = [
     "FORMATS",
@@ -124,35 +124,42 @@ class SpeechTask:
                 t0[0] = now
 
         engine = WhisperBatcher(loaded, opts, batch_size=size, on_batch=progress)
-        durations = []
+        who = None
+        if self.speakers is not None:
+            from ..speakers import SpeakersTask
+
+            who = SpeakersTask(options=self.speakers)
+        durations, turns = [], []
         for key, item in enumerate(batch):
             seconds = [0.0]
+            # one decode serves both: the diarization is fed the blocks the transcript reads
+            stream = who.start(device=device) if who is not None else None
 
-            def blocks(item: TaskInput = item, seconds: list[float] = seconds) -> Any:
+            def blocks(
+                item: TaskInput = item, seconds: list[float] = seconds, stream: Any = stream
+            ) -> Any:
                 for y in mono_blocks(item):
                     seconds[0] += y.size / SR
+                    if stream is not None:
+                        stream.feed(y)
                     yield y
 
-            engine.add(key, speech_pieces(blocks(), key=key))
+            fed = blocks()
+            engine.add(key, speech_pieces(fed, key=key))  # reads the file's blocks to the end
+            for _ in fed:  # (and should it not have, the diarization still gets them all)
+                pass
             durations.append(seconds[0])
+            turns.append(who.finish(stream, item).turns if who and stream else None)
         found = engine.finish()
-        turns = self._diarize(batch, device)
         results = []
         for key, item in enumerate(batch):
             result = _result(found.get(key, FileText()), durations[key], model=opts.model)
-            if turns is not None:
-                result = attribute_speakers(result, turns[key].turns)
+            if turns[key] is not None:
+                result = attribute_speakers(result, turns[key])
             if self.out_dir is not None:
                 self.write(result, item.info.path)
             results.append(result)
         return results
-
-    def _diarize(self, batch: Sequence[TaskInput], device: Device) -> list[SpeakersResult] | None:
-        if self.speakers is None:
-            return None
-        from ..speakers import SpeakersTask
-
-        return SpeakersTask(options=self.speakers).run(batch, device=device)
 
     def write(self, result: SpeechResult, path: PathLike) -> None:
         """Write ``result``'s transcript files for the input ``path`` into :attr:`out_dir`."""

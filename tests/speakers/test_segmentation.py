@@ -258,3 +258,11 @@ def test_models_that_do_not_fit_are_refused(tmp_path):
         load_segmentation(_tiny_model(tmp_path / "8k.onnx", meta={"sample_rate": 8000}))
     with pytest.raises(ModelNotFound, match="5 output classes"):
         load_segmentation(_tiny_model(tmp_path / "odd.onnx", classes=5, meta={"num_speakers": 3}))
+
+
+def test_overlap_settings_are_checked():
+    from audiolens.tasks.speakers.overlap import OverlapSettings
+
+    for bad in ({"cluster_on": "regions"}, {"step": 0.0}, {"batch": 0}):
+        with pytest.raises(ParameterError):
+            OverlapSettings(**bad)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...errors import ParameterError
 from ...models.segmentation import SAMPLE_RATE, SegmentationModel
-from .cluster import centroids, cluster
+from .cluster import ClusterSettings, centroids, cluster
 from .embed import Embedded
 from .segment import name_turns
 from .types import SpeakersOptions, Turn
@@ -52,6 +53,12 @@ class OverlapSettings:
     min_gap: float = 0.0
     cluster_on: str = "local"
     cannot_link: bool = True
+
+    def __post_init__(self) -> None:
+        if self.cluster_on not in ("local", "windows"):
+            raise ParameterError(f"cluster_on={self.cluster_on!r}: it is 'local' or 'windows'")
+        if not self.step > 0 or self.batch < 1:
+            raise ParameterError(f"step={self.step} and batch={self.batch} must be positive")
 
 
 @dataclass
@@ -195,7 +202,7 @@ def diarize_segmented(
     *,
     options: SpeakersOptions,
     settings: OverlapSettings,
-    cluster_settings,
+    cluster_settings: ClusterSettings,
 ) -> tuple[list[Turn], list[str]]:
     """Turns (overlaps included) from the model's windows and the encoder's windows.
 
@@ -252,7 +259,7 @@ def _speakers(
     n_speakers: np.ndarray,
     options: SpeakersOptions,
     settings: OverlapSettings,
-    cluster_settings,
+    cluster_settings: ClusterSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster the encoder windows where one speaker talks: the centroids [shape=(k, d)] (of
     centred embeddings) and the mean removed [shape=(d,)]."""
@@ -315,7 +322,7 @@ def _speakers_local(
     local: dict[int, list[tuple[int, np.ndarray | None, bool]]],
     options: SpeakersOptions,
     settings: OverlapSettings,
-    cluster_settings,
+    cluster_settings: ClusterSettings,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster the local speakers' embeddings (the clean ones, else all): the centroids
     [shape=(k, d)] of centred embeddings and the mean removed [shape=(d,)]."""

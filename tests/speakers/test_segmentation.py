@@ -266,3 +266,18 @@ def test_overlap_settings_are_checked():
     for bad in ({"cluster_on": "regions"}, {"step": 0.0}, {"batch": 0}):
         with pytest.raises(ParameterError):
             OverlapSettings(**bad)
+
+
+def test_missing_onnxruntime_is_said_as_such(tmp_path, monkeypatch):
+    """No onnxruntime is a missing dependency, not a bad model file."""
+    import audiolens.models.onnx as onnx_mod
+    from audiolens.errors import MissingDependency
+
+    model = _tiny_model(tmp_path / "seg.onnx")
+
+    def no_ort(extra="notes"):
+        raise MissingDependency(f"pip install 'audiolens[{extra}]'")
+
+    monkeypatch.setattr(onnx_mod, "_ort", no_ort)
+    with pytest.raises(MissingDependency, match="speakers"):
+        load_segmentation(model)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import ModelNotFound, ParameterError
+from ..errors import AudiolensError, ModelNotFound, ParameterError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
@@ -143,8 +143,9 @@ def _hub_file(repo: str, filename: str, download: bool | None) -> tuple[Path | N
         return Path(hf_hub_download(repo, filename, local_files_only=True)), "the hub cache"
     except Exception:
         pass
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    if download is False or (download is None and offline):
+    from .hub import downloads_allowed
+
+    if not downloads_allowed(download):
         return None, f"the hub cache for {repo} (downloads are off)"
     try:
         return Path(hf_hub_download(repo, filename)), "the hub"
@@ -276,15 +277,17 @@ def load_segmentation(
     key = (str(path.resolve()), dev.name)
     with _LOCK:
         if key not in _LOADED:
+            # our own errors (no onnxruntime, no file, a model that does not fit) pass as
+            # they are; onnxruntime's own types mean the file is not what it should be
             try:
                 session = make_session(path, dev, extra="speakers")
-            except ModelNotFound:
+            except AudiolensError:
                 raise
-            except Exception as exc:  # onnxruntime raises its own types
+            except Exception as exc:
                 raise ModelNotFound(f"{path}: not an ONNX model ({exc})") from None
             try:
                 _LOADED[key] = SegmentationModel(session, name=str(path))
-            except ModelNotFound:
+            except AudiolensError:
                 raise
             except Exception as exc:
                 raise ModelNotFound(

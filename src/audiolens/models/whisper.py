@@ -171,8 +171,9 @@ def _from_hub(repo: str, download: bool | None) -> tuple[Path | None, str]:
             return Path(cached), f"the hub cache ({cached})"
     except Exception:
         pass
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    if download is False or (download is None and offline):
+    from .hub import downloads_allowed
+
+    if not downloads_allowed(download):
         return None, "the hub cache (downloads are off)"
     try:
         fetched = huggingface_hub.snapshot_download(repo, allow_patterns=allow)

@@ -87,6 +87,8 @@ class SpeechTask:
     version: int = 1
     #: the runner gives this task batches of files on every device (cross-file batching)
     batch_files: ClassVar[bool] = True
+    #: the diarization made once (a missing segmentation model fails here, before any work)
+    _who: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from ...errors import ParameterError
@@ -96,6 +98,10 @@ class SpeechTask:
             raise ParameterError(
                 f"formats={bad!r}: unknown transcript formats; use {', '.join(FORMATS)}"
             )
+        if self.speakers is not None:
+            from ..speakers import SpeakersTask
+
+            self._who = SpeakersTask(options=self.speakers)
 
     def request(self, info: AudioInfo) -> AudioRequest:
         """Mono 16 kHz; streamed in blocks when the file is long."""
@@ -124,11 +130,7 @@ class SpeechTask:
                 t0[0] = now
 
         engine = WhisperBatcher(loaded, opts, batch_size=size, on_batch=progress)
-        who = None
-        if self.speakers is not None:
-            from ..speakers import SpeakersTask
-
-            who = SpeakersTask(options=self.speakers)
+        who = self._who
         durations, turns = [], []
         for key, item in enumerate(batch):
             seconds = [0.0]

@@ -210,10 +210,19 @@ def audio_file(tmp_path):
 
 
 def eval_root() -> Path:
-    """``../shared/eval`` beside the checkout, or ``$AUDIOLENS_EVAL_DIR``."""
+    """The real recordings the tests use: ``tests/data/eval`` (a subset of the project's
+    evaluation set, with its licences and manifest), or ``$AUDIOLENS_EVAL_DIR``."""
     import os
 
     env = os.environ.get("AUDIOLENS_EVAL_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "eval"
+    return Path(__file__).resolve().parent / "data" / "eval"
+
+
+@pytest.fixture(scope="session")
+def eval_dir() -> Path:
+    """``eval_root()``; the data travels with the repository, so a missing folder is an error."""
+    path = eval_root()
+    assert (path / "MANIFEST.md").is_file(), f"evaluation data not found at {path}"
+    return path

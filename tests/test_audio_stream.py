@@ -21,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audiolens_testkit import make_audio, requires_ffmpeg, zero_frames_wav
+from audiolens_testkit import eval_root, make_audio, requires_ffmpeg, zero_frames_wav
 
 from audiolens import audio as audio_mod
 from audiolens.audio import AudioInfo, load, probe, stream
 from audiolens.errors import DecodeError, ParameterError
 
 SECONDS = 3.0
-SLAKH = Path("/work/shared/eval/music_transcription/slakh_Track01876_S00.flac")
+SLAKH = eval_root() / "music_transcription" / "slakh_Track01876_S00.flac"
 
 #: (sr, mono) pairs every format is streamed with
 SETTINGS = [(None, False), (22050, True), (16000, False)]
@@ -110,7 +110,6 @@ def test_native_rate_mono_is_bit_identical(made):
         assert np.array_equal(joined, ref)
 
 
-@pytest.mark.skipif(not SLAKH.exists(), reason=f"needs {SLAKH}")
 def test_a_real_recording_with_resampling():
     ref = load(SLAKH, sr=22050, mono=True).samples
     joined, blocks = _joined(SLAKH, sr=22050, mono=True, block=30.0)

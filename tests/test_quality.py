@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from audiolens_testkit import eval_root
 
 import audiolens
 from audiolens._mpeg import LameTag
@@ -25,7 +26,7 @@ from audiolens.tasks.quality.model import CONTENT_CLASSES, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-EVAL = ROOT.parent / "shared" / "eval"
+EVAL = eval_root()
 needs_lame = pytest.mark.skipif(shutil.which("lame") is None, reason="needs the lame CLI")
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 
@@ -245,8 +246,6 @@ def test_bundled_examples(name, verdict, klass):
 )
 def test_real_lame_encodes_of_a_real_recording(tmp_path, args, klass):
     src = EVAL / "beats" / "guitarset_00_BN1-129-Eb_comp_mic.wav"
-    if not src.exists():
-        pytest.skip("needs ../shared/eval")
     out = tmp_path / "x.mp3"
     subprocess.run(["lame", "--quiet", *args, str(src), str(out)], check=True)
     r = audiolens.quality(out, device="cpu")
@@ -290,7 +289,6 @@ def test_odd_but_valid_files_get_an_answer(tmp_path, name, sr, channels, seconds
 TRANSCODE = EVAL / "transcode"
 
 
-@pytest.mark.skipif(not TRANSCODE.exists(), reason="needs ../shared/eval")
 def test_real_lossless_and_aac_pair_from_shared_eval():
     flac = audiolens.quality(TRANSCODE / "madmom_stereo_sample.flac", device="cpu")
     assert flac.verdict == "lossless" and flac.origin is None
@@ -300,7 +298,6 @@ def test_real_lossless_and_aac_pair_from_shared_eval():
     assert 15500 < aac.cutoff_hz < 18000  # FFmpeg's AAC low-pass at 128 kb/s
 
 
-@pytest.mark.skipif(not TRANSCODE.exists(), reason="needs ../shared/eval")
 @pytest.mark.xfail(
     strict=True,
     reason="known miss: this recording has little content above 12 kHz and the model, trained "

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mir_eval
 import numpy as np
 import pytest
+from audiolens_testkit import eval_root
 
 from audiolens.errors import ParameterError
 from audiolens.tasks.beats.dbn import BeatDBN, track_beats
 
 FPS = 100.0
-EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval"
+EVAL = eval_root()
 
 
 def pulses(beats: np.ndarray, seconds: float, *, noise: float = 0.0, seed: int = 0) -> np.ndarray:
@@ -65,7 +64,6 @@ def test_silence_and_bad_activations():
         BeatDBN(min_bpm=200, max_bpm=100)
 
 
-@pytest.mark.skipif(not EVAL.is_dir(), reason="needs shared/eval")
 def test_spectral_flux_of_a_real_clip():
     from audiolens import load
     from audiolens.dsp import log_filtered_spectrogram, spectral_flux

@@ -9,6 +9,7 @@ import mir_eval
 import numpy as np
 import pytest
 from _beats_kit import SR, groove
+from audiolens_testkit import eval_root
 
 from audiolens.audio import Audio, AudioInfo
 from audiolens.tasks.base import TaskInput
@@ -16,8 +17,7 @@ from audiolens.tasks.beats import BeatsOptions, BeatsTask, beats, spectrogram, t
 from audiolens.tasks.beats.bars import bar_positions, beat_values
 from audiolens.tasks.beats.features import logspec
 
-EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval" / "beats"
-needs_eval = pytest.mark.skipif(not EVAL.is_dir(), reason="needs shared/eval")
+EVAL = eval_root() / "beats"
 
 
 def info_for(path: str, seconds: float) -> AudioInfo:
@@ -91,7 +91,6 @@ def test_a_tempo_change_is_followed_and_shows_in_the_tempo_curve():
     assert np.median(late) == pytest.approx(130, rel=0.04)
 
 
-@needs_eval
 def test_real_annotated_clips():
     from audiolens.tasks.beats import read_beats_file
 
@@ -150,7 +149,6 @@ def test_rubato_piano_gets_no_invented_beats(seed):
     assert found.beats.size == 0 or found.confidence < 0.5 * steady.confidence
 
 
-@needs_eval
 def test_speech_gets_no_beats():
     found = beats(EVAL.parent / "speech" / "jfk.flac")
     assert found.beats == [] and found.tempo is None and found.confidence < 0.3

@@ -16,7 +16,6 @@ test says otherwise):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -121,18 +120,3 @@ def torch_case(request) -> TorchCase:
     torch = pytest.importorskip("torch")
     device, dtype, tol = request.param
     return TorchCase(torch, device, getattr(torch, dtype), tol)
-
-
-def _eval_dir() -> Path:
-    from audiolens_testkit import eval_root
-
-    return eval_root()
-
-
-@pytest.fixture(scope="session")
-def eval_dir() -> Path:
-    """``../shared/eval`` (or ``$AUDIOLENS_EVAL_DIR``); skips when it is not there."""
-    path = _eval_dir()
-    if not (path / "golden").is_dir():
-        pytest.skip(f"evaluation data not found at {path}")
-    return path

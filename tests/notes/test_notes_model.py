@@ -19,15 +19,15 @@ import mido
 import numpy as np
 import pytest
 from _notes_kit import requires_model
+from audiolens_testkit import eval_root
 from mir_eval.transcription import precision_recall_f1_overlap
 
 from audiolens.tasks.notes import NotesOptions, transcribe
 
 pytestmark = requires_model
 
-EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval"
+EVAL = eval_root()
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "notes_golden"
-requires_eval = pytest.mark.skipif(not EVAL.is_dir(), reason=f"needs the eval set at {EVAL}")
 
 
 def hz(pitches) -> np.ndarray:
@@ -54,7 +54,6 @@ def golden_cases():
     return sorted(GOLDEN.glob("*.json")) if GOLDEN.is_dir() else []
 
 
-@requires_eval
 @pytest.mark.parametrize("golden", golden_cases(), ids=lambda p: p.stem)
 def test_same_notes_as_basic_pitch_predict(golden):
     data = json.loads(golden.read_text())
@@ -123,7 +122,6 @@ ACCURACY = [
 ]
 
 
-@requires_eval
 @pytest.mark.parametrize("clip,truth,least", ACCURACY, ids=lambda x: str(x).split("/")[-1][:30])
 def test_accuracy_against_ground_truth(clip, truth, least):
     res = transcribe(EVAL / clip, device="cpu")
@@ -131,14 +129,12 @@ def test_accuracy_against_ground_truth(clip, truth, least):
     assert f_measure(truth(), ours, offsets=False) >= least
 
 
-@requires_eval
 def test_stereo_flac_and_wav_of_the_same_take_agree():
     a = transcribe(EVAL / MT / "madmom_stereo_sample.flac", device="cpu")
     b = transcribe(EVAL / MT / "madmom_stereo_sample.wav", device="cpu")
     assert [n.to_dict() for n in a.notes] == [n.to_dict() for n in b.notes]
 
 
-@requires_eval
 def test_thresholds_change_the_notes_the_expected_way():
     clip = EVAL / MT / "guitarset_00_BN1-129-Eb_comp_mic.wav"
     base = transcribe(clip, device="cpu").notes

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from _notes_kit import ToneEngine, requires_model
+from audiolens_testkit import eval_root
 
 import audiolens.tasks.notes as notes_mod
 from audiolens.cli import main
@@ -24,7 +25,7 @@ from audiolens.tasks.notes import NotesOptions, NotesTask, transcribe
 from audiolens.tasks.notes.engine import merge_event_windows
 
 CPU = resolve_device("cpu")
-EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval"
+EVAL = eval_root()
 
 
 def tone_file(path: Path, hz: float, seconds: float, sr: int = 8000, amp: float = 0.5) -> Path:
@@ -217,7 +218,6 @@ def test_noise_gives_few_notes(tmp_path):
 
 
 @requires_model
-@pytest.mark.skipif(not EVAL.is_dir(), reason="needs shared/eval")
 def test_speech_gives_far_fewer_notes_than_music():
     speech = transcribe(EVAL / "speech" / "jfk.flac", device="cpu")
     music = transcribe(EVAL / "music_transcription" / "guitarset_00_BN1-129-Eb_comp_mic.wav")
@@ -278,7 +278,6 @@ def test_cli_missing_model_is_a_setup_error(tmp_path, capsys):
 
 
 @requires_model
-@pytest.mark.skipif(not EVAL.is_dir(), reason="needs shared/eval")
 def test_collection_run_stores_notes_and_midi_paths_like_transcribe(tmp_path):
     from audiolens.runner import analyze
     from audiolens.store import Store

@@ -13,6 +13,7 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
+from audiolens_testkit import eval_root  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from audiolens.devices import Device, resolve_device  # noqa: E402
@@ -20,7 +21,7 @@ from audiolens.errors import ParameterError  # noqa: E402
 from audiolens.models.onnx_torch import TorchGraph  # noqa: E402
 
 CPU = resolve_device("cpu")
-EVAL = Path(__file__).resolve().parents[3] / "shared" / "eval"
+EVAL = eval_root()
 
 
 def _save(tmp_path: Path, nodes, inits, inp_shape, out_names) -> Path:
@@ -106,7 +107,6 @@ def test_runtime_choice():
 
 
 @requires_model
-@pytest.mark.skipif(not EVAL.is_dir(), reason="needs shared/eval")
 def test_basic_pitch_through_torch_matches_onnxruntime():
     from audiolens.models.basic_pitch import BasicPitch, BasicPitchTorch
     from audiolens.tasks.notes import file_activations, transcribe

@@ -20,22 +20,6 @@ import numpy as np
 import pytest
 
 
-def _eval_dir() -> Path:
-    from audiolens_testkit import eval_root
-
-    return eval_root()
-
-
-@pytest.fixture(scope="session")
-def eval_dir() -> Path:
-    """``../shared/eval`` (or ``$AUDIOLENS_EVAL_DIR``); skips when its diarization data is
-    not there."""
-    path = _eval_dir()
-    if not (path / "diarization").is_dir() or not (path / "speech").is_dir():
-        pytest.skip(f"evaluation data not found at {path}")
-    return path
-
-
 @pytest.fixture(scope="session")
 def models() -> None:
     """Skip unless silero VAD, resemblyzer's weights and onnxruntime are installed."""

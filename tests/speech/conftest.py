@@ -10,11 +10,8 @@ from audiolens_testkit import eval_root
 
 @pytest.fixture(scope="session")
 def speech_dir() -> Path:
-    """``../shared/eval/speech``; skips when it is not there."""
-    path = eval_root() / "speech"
-    if not path.is_dir():
-        pytest.skip(f"evaluation data not found at {path}")
-    return path
+    """The speech clips of the evaluation set (``eval_root() / "speech"``)."""
+    return eval_root() / "speech"
 
 
 @pytest.fixture(scope="session")

@@ -30,8 +30,8 @@ from audiolens_testkit import (
 )
 from scipy.signal import correlate
 
-from audiolens import audio as audio_mod
 from audiolens.audio import Audio, load, load_windows, probe
+from audiolens.audio import decoding as audio_mod
 from audiolens.errors import AudiolensError, DecodeError
 
 pytestmark = requires_ffmpeg

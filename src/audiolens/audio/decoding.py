@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from ._mpeg import LameTag, read_lame_tag
-from .errors import DecodeError, MissingDependency, ParameterError, _show_path
+from .._mpeg import LameTag, read_lame_tag
+from ..errors import DecodeError, MissingDependency, ParameterError, _show_path
 
 __all__ = ["Audio", "AudioInfo", "load", "load_windows", "probe", "stream"]
 

@@ -22,7 +22,7 @@ from audiolens_testkit import (
 
 import audiolens
 from audiolens.audio import Audio, AudioInfo, load, load_windows, probe
-from audiolens.audio import decoding as audio_mod
+from audiolens.audio import source as audio_mod
 from audiolens.errors import ParameterError
 
 pytestmark = requires_ffmpeg

@@ -24,7 +24,7 @@ import pytest
 from audiolens_testkit import make_audio, requires_ffmpeg, zero_frames_wav
 
 from audiolens.audio import AudioInfo, load, probe, stream
-from audiolens.audio import decoding as audio_mod
+from audiolens.audio import source as audio_mod
 from audiolens.errors import DecodeError, ParameterError
 
 SECONDS = 3.0

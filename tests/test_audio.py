@@ -21,8 +21,8 @@ from audiolens_testkit import (
 )
 
 import audiolens
-from audiolens import audio as audio_mod
 from audiolens.audio import Audio, AudioInfo, load, load_windows, probe
+from audiolens.audio import source as audio_mod
 from audiolens.errors import ParameterError
 
 pytestmark = requires_ffmpeg

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 from audiolens_testkit import eval_root, make_audio, requires_ffmpeg, zero_frames_wav
 
-from audiolens import audio as audio_mod
 from audiolens.audio import AudioInfo, load, probe, stream
+from audiolens.audio import source as audio_mod
 from audiolens.errors import DecodeError, ParameterError
 
 SECONDS = 3.0

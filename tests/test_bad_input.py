@@ -30,8 +30,9 @@ from audiolens_testkit import (
 )
 from scipy.signal import correlate
 
-from audiolens import audio as audio_mod
 from audiolens.audio import Audio, load, load_windows, probe
+from audiolens.audio import opening as opening_mod
+from audiolens.audio import source as source_mod
 from audiolens.errors import AudiolensError, DecodeError
 
 pytestmark = requires_ffmpeg
@@ -310,13 +311,13 @@ def test_file_deleted_between_probe_and_load(tmp_path):
 
 def test_file_vanishing_while_being_opened(tmp_path, monkeypatch):
     path = _good(tmp_path, "wav_s16")
-    real = audio_mod._open
+    real = source_mod._open
 
     def vanish(p, head=b""):
         os.unlink(p)
         return real(p, head)
 
-    monkeypatch.setattr(audio_mod, "_open", vanish)
+    monkeypatch.setattr(source_mod, "_open", vanish)  # the one _Source opens with
     with pytest.raises(DecodeError) as exc:
         load(path)
     _check_message(exc.value, path.name, r"file not found \(it vanished")
@@ -343,7 +344,7 @@ def test_unreadable_file_when_opening_it(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(audio_mod, "open", denied, raising=False)  # the module's own open()
+    monkeypatch.setattr(opening_mod, "open", denied, raising=False)  # the module's own open()
     with pytest.raises(DecodeError) as exc:
         load(path)
     _check_message(exc.value, path.name, r"permission denied \(the file is not readable\)")

@@ -24,8 +24,9 @@ from ..store._json import dumps
 from .jobs import DecodedFile, FileJob, FileOutcome, TaskOutcome, TaskSpec
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..audio.request import AudioRequest
     from ..devices import Device
-    from ..tasks.base import AudioRequest, Task
+    from ..tasks.base import Task
 
 __all__ = ["FATAL_ERRORS", "Worker", "call", "init_worker"]
 
@@ -101,6 +102,7 @@ class Worker:
     def decode(self, job: FileJob) -> DecodedFile:
         """Check the file is still the one found, probe it, and decode what the tasks ask for."""
         from ..audio import probe
+        from ..audio.request import decode_request
         from ..store.identity import content_hash
 
         out = DecodedFile(job=job, content_hash=None)
@@ -251,22 +253,3 @@ def call(method: str, job: FileJob) -> Any:
     if _WORKER is None:
         raise RuntimeError(f"the worker process could not start its tasks ({_START_ERROR})")
     return getattr(_WORKER, method)(job)
-
-
-def decode_request(path: str, info: Any, request: AudioRequest) -> Any:
-    """Decode what one :class:`AudioRequest` asks of a probed file, as a ``TaskInput``.
-
-    The one place that turns a task's request into audio: the runner's workers and the
-    single-file API (:func:`audiolens.quality`) both use it.
-    """
-    from ..audio import load, load_windows
-    from ..tasks.base import AudioStream, TaskInput
-
-    if request.block is not None:
-        stream = AudioStream(path, request.sr, request.mono, request.block, info)
-        return TaskInput(info=info, pieces=[], stream=stream)
-    if request.windows is None:
-        pieces = [load(path, sr=request.sr, mono=request.mono)]
-    else:
-        pieces = load_windows(path, request.windows, sr=request.sr, mono=request.mono, info=info)
-    return TaskInput(info=info, pieces=pieces)

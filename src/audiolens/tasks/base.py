@@ -10,11 +10,12 @@ and never picks a device: the runner does those and hands the task what it asked
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..audio import Audio, AudioInfo
+from ..audio import AudioInfo
+from ..audio.request import AudioRequest, AudioStream, TaskInput, decode_request
 from ..devices import Device
 
 __all__ = [
@@ -27,82 +28,6 @@ __all__ = [
     "output_name",
     "read_input",
 ]
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class AudioRequest:
-    """The audio a task needs from one file.
-
-    Attributes
-    ----------
-    sr : resample to this rate, or None for the file's own
-    mono : average channels
-    windows : (start, duration) stretches in seconds, or None for the whole file
-    block : seconds per block to STREAM the whole file in (``TaskInput.stream``), decoded
-        only while the task reads it, so memory stays bounded on long files; None decodes
-        up front into ``TaskInput.pieces``
-    """
-
-    sr: int | None = None
-    mono: bool = False
-    windows: tuple[tuple[float, float], ...] | None = None
-    block: float | None = None
-
-
-@dataclass(frozen=True)
-class AudioStream:
-    """A file to be decoded block by block when iterated (see :func:`audiolens.audio.stream`).
-
-    Small and picklable: it is the file's name and how to read it, not audio.
-    """
-
-    path: str | bytes | os.PathLike
-    sr: int | None
-    mono: bool
-    block: float
-    info: AudioInfo | None = None
-
-    def __iter__(self) -> Iterator[Audio]:
-        from ..audio import stream
-
-        return iter(stream(self.path, sr=self.sr, mono=self.mono, block=self.block, info=self.info))
-
-
-@dataclass
-class TaskInput:
-    """What the runner hands a task for one file: the container's claims and the audio asked for.
-
-    ``pieces`` holds one :class:`Audio` per requested window (a single one for the whole file);
-    for a streamed request (``AudioRequest.block``) it is empty and ``stream`` gives the blocks.
-    Tasks that ask for the same audio get the same TaskInput, and share what they compute from
-    it through :meth:`feature` (one spectrogram per file, not one per task).
-    """
-
-    info: AudioInfo
-    pieces: list[Audio]
-    stream: AudioStream | None = field(default=None)
-    features: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def feature(self, key: str, compute: Callable[[TaskInput], T]) -> T:
-        """``compute(self)``, computed once per input and kept under ``key`` for the next task.
-
-        Parameters
-        ----------
-        key : names what is computed, with its settings (e.g. ``"logspec/44100/2048/100"``)
-        compute : makes it from this input
-        """
-        if key not in self.features:
-            self.features[key] = compute(self)
-        return self.features[key]
-
-    def blocks(self) -> Iterator[Audio]:
-        """The audio in order: the streamed blocks, or else the decoded pieces."""
-        if self.stream is not None:
-            yield from self.stream
-        else:
-            yield from self.pieces
 
 
 @dataclass
@@ -168,7 +93,6 @@ def read_input(path: str | bytes | os.PathLike, task: Task) -> TaskInput:
         when the file cannot be read as audio (the message names the file and the problem)
     """
     from ..audio import probe
-    from ..runner.work import decode_request
 
     info = probe(path)
     return decode_request(info.path, info, task.request(info))

@@ -225,7 +225,7 @@ def plan_windows(duration: float) -> tuple[tuple[float, float], ...] | None:
 def read_input(path: PathLike, task: QualityTask | None = None) -> TaskInput:
     """Probe a file and decode what the quality task asks of it (only that is decoded)."""
     from ...audio import probe
-    from ...runner.work import decode_request
+    from ...audio.request import decode_request
 
     task = task or QualityTask()
     info = probe(path)

@@ -135,15 +135,21 @@ def find_segmentation_model(model: str | os.PathLike, *, download: bool | None =
 
 
 def _hub_file(repo: str, filename: str, download: bool | None) -> tuple[Path | None, str]:
-    """One file of a hub repository: from the cache, else downloaded when allowed."""
+    """One file of a hub repository: from the cache, else downloaded when allowed.
+
+    The cache is read with ``try_to_load_from_cache``, which only reads files
+    (``hf_hub_download(local_files_only=True)`` may still ask the hub for its telemetry).
+    """
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
     except ImportError:
         return None, "the Hugging Face hub (huggingface_hub is not installed)"
     try:
-        return Path(hf_hub_download(repo, filename, local_files_only=True)), "the hub cache"
+        cached = try_to_load_from_cache(repo, filename)
     except Exception:
-        pass
+        cached = None
+    if isinstance(cached, str) and Path(cached).is_file():
+        return Path(cached), "the hub cache"
     from .hub import download_refusal, one_line
 
     refusal = download_refusal(download)

@@ -162,3 +162,27 @@ def test_help_and_bad_format(capsys):
     assert "--model-dir" in out and "never used" in out
     assert main(["models", "--format", "xml"]) == 2
     assert "invalid choice: 'xml'" in capsys.readouterr().err
+
+
+def test_readme_says_where_each_model_is_looked_for():
+    import audiolens
+    from audiolens.models import basic_pitch, segmentation, whisper
+
+    readme = Path(audiolens.__file__).parents[2] / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    assert text.index("## Speech and speakers") < text.index("## Models offline")
+    section = text.split("## Models offline", 1)[1].split("\n## ", 1)[0]
+    for needle in (
+        "audiolens models",
+        f"${whisper.ENV_VAR}",
+        f"${basic_pitch.ENV_VAR}",
+        f"${segmentation.ENV_VAR}",
+        "hf download Systran/faster-whisper-small --local-dir models/small",
+        "--model small --model-dir models/",
+        "hf download onnx-community/pyannote-segmentation-3.0 onnx/model.onnx --local-dir seg/",
+        "silero_vad",
+        "resemblyzer",
+        "pip download --no-deps basic-pitch==0.4.0 silero-vad==6.2.3 resemblyzer==0.1.4",
+        "HF_HUB_OFFLINE",
+    ):
+        assert needle in section, needle

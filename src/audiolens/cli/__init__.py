@@ -39,6 +39,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "speakers",
     "export",
     "devices",
+    "models",
 )
 _OPTIONAL = frozenset({"quality", "notes", "beats", "structure", "speech", "speakers"})
 

@@ -61,7 +61,9 @@ def find_model(model_path: str | os.PathLike | None = None) -> Path:
             found = _in(Path(os.fspath(given)))
             if found is not None:
                 return found
-            raise ModelNotFound(f"{what}={os.fspath(given)!s} is not a basic-pitch nmp.onnx file")
+            raise ModelNotFound(
+                f"{what}={os.fspath(given)!s} is not a basic-pitch nmp.onnx file; {INSTALL_HINT}"
+            )
     try:
         spec = importlib.util.find_spec("basic_pitch")
     except (ImportError, ValueError):

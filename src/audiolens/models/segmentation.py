@@ -11,8 +11,8 @@ The weights do not ship with any package: pyannote's are gated on the Hugging Fa
 is given as an ONNX file (or a folder holding ``model.onnx`` or ``onnx/model.onnx``), or by the
 name ``pyannote-segmentation-3.0``, looked up in ``$AUDIOLENS_SEGMENTATION_MODEL`` (a file or
 folder), the Hugging Face cache (``onnx-community/pyannote-segmentation-3.0``) and, when the
-machine is online and ``HF_HUB_OFFLINE`` is not set, the hub. The frame geometry comes from the
-model's metadata when it has it (sherpa-onnx's exports do: ``window_size``,
+machine is online (``HF_HUB_OFFLINE`` not set, the hub reachable), the hub. The frame geometry
+comes from the model's metadata when it has it (sherpa-onnx's exports do: ``window_size``,
 ``receptive_field_size``, ``receptive_field_shift``, ``num_speakers``,
 ``powerset_max_classes``); otherwise from the model's output length on one window.
 """
@@ -54,9 +54,9 @@ _PYANNOTE_GEOMETRY = {"window": 160000, "frames": 589, "rf": 991, "shift": 270}
 
 _HOW = (
     "Get an ONNX export of pyannote/segmentation-3.0 (its licence is MIT; the original is gated "
-    "on the Hugging Face hub), e.g. the file onnx/model.onnx of "
-    "https://huggingface.co/onnx-community/pyannote-segmentation-3.0, copy it to this machine "
-    f"and give its path (--segmentation-model PATH, or ${ENV_VAR})"
+    "on the Hugging Face hub), e.g. on a connected machine: hf download "
+    "onnx-community/pyannote-segmentation-3.0 onnx/model.onnx --local-dir DIR; copy DIR to "
+    f"this machine and give its path (--segmentation-model DIR/onnx/model.onnx, or {ENV_VAR}=DIR)"
 )
 
 
@@ -95,7 +95,8 @@ def find_segmentation_model(model: str | os.PathLike, *, download: bool | None =
     ----------
     model : a path (an ``.onnx`` file, or a folder holding ``model.onnx`` or
         ``onnx/model.onnx``), or a name in :data:`NAMES`
-    download : allow fetching from the hub; None allows it unless ``HF_HUB_OFFLINE`` is set
+    download : allow fetching from the hub; None allows it unless ``HF_HUB_OFFLINE`` is set or
+        the hub cannot be reached (see :func:`audiolens.models.hub.download_refusal`)
 
     Raises
     ------
@@ -134,23 +135,30 @@ def find_segmentation_model(model: str | os.PathLike, *, download: bool | None =
 
 
 def _hub_file(repo: str, filename: str, download: bool | None) -> tuple[Path | None, str]:
-    """One file of a hub repository: from the cache, else downloaded when allowed."""
+    """One file of a hub repository: from the cache, else downloaded when allowed.
+
+    The cache is read with ``try_to_load_from_cache``, which only reads files
+    (``hf_hub_download(local_files_only=True)`` may still ask the hub for its telemetry).
+    """
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import hf_hub_download, try_to_load_from_cache
     except ImportError:
         return None, "the Hugging Face hub (huggingface_hub is not installed)"
     try:
-        return Path(hf_hub_download(repo, filename, local_files_only=True)), "the hub cache"
+        cached = try_to_load_from_cache(repo, filename)
     except Exception:
-        pass
-    from .hub import downloads_allowed
+        cached = None
+    if isinstance(cached, str) and Path(cached).is_file():
+        return Path(cached), "the hub cache"
+    from .hub import download_refusal, one_line
 
-    if not downloads_allowed(download):
-        return None, f"the hub cache for {repo} (downloads are off)"
+    refusal = download_refusal(download)
+    if refusal is not None:
+        return None, f"the hub cache for {repo} ({refusal})"
     try:
         return Path(hf_hub_download(repo, filename)), "the hub"
     except Exception as exc:
-        return None, f"the hub cache and the hub for {repo} ({type(exc).__name__}: {exc})"
+        return None, f"the hub cache and the hub for {repo} ({one_line(exc)})"
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ A model is named (``tiny``, ``base``, ``small``, ``medium``, ``large-v3``, ``tur
 ``config.json``, ``tokenizer.json``). A name is looked up, in order, in ``model_dir`` (as
 ``<model_dir>/<name>`` or ``<model_dir>/faster-whisper-<name>``, or ``model_dir`` itself when
 it holds a model), ``$AUDIOLENS_WHISPER_DIR`` likewise, the Hugging Face hub cache, and, when
-the machine is online and ``HF_HUB_OFFLINE`` is not set, the hub itself. When none has it,
-:class:`~audiolens.errors.ModelNotFound` lists every place looked at and how to get the model
-onto an offline machine.
+the machine is online (``HF_HUB_OFFLINE`` not set, the hub reachable), the hub itself. When
+none has it, :class:`~audiolens.errors.ModelNotFound` lists every place looked at and how to
+get the model onto an offline machine.
 
 Install with ``pip install 'audiolens[speech]'`` (faster-whisper, which brings CTranslate2).
 """
@@ -79,9 +79,9 @@ COMPUTE_TYPES = (
 )
 _FILES = ("model.bin", "config.json")
 _OFFLINE_HINT = (
-    "to use it offline, download it on a connected machine "
-    "(huggingface-cli download {repo} --local-dir DIR, or faster_whisper.download_model) and "
-    f"pass --model-dir DIR (model_dir=DIR, or set {ENV_VAR}); or pass a folder that holds "
+    "To use it offline, download it on a connected machine "
+    "(hf download {repo} --local-dir DIR/{name}), copy DIR to this machine and "
+    f"pass --model-dir DIR (model_dir=DIR, or set {ENV_VAR}=DIR); or pass a folder that holds "
     "model.bin, config.json and tokenizer.json as the model"
 )
 
@@ -112,7 +112,8 @@ def resolve_model(
         ``config.json``
     model_dir : a folder of models (``<model_dir>/<name>``, ``<model_dir>/faster-whisper-<name>``)
         or of one model
-    download : allow fetching from the hub; None allows it unless ``HF_HUB_OFFLINE`` is set
+    download : allow fetching from the hub; None allows it unless ``HF_HUB_OFFLINE`` is set or
+        the hub cannot be reached (see :func:`audiolens.models.hub.download_refusal`)
 
     Returns
     -------
@@ -153,7 +154,7 @@ def resolve_model(
         return found
     raise ModelNotFound(
         f"Whisper model {text!r} ({repo}) was not found; looked at: {'; '.join(looked)}. "
-        + _OFFLINE_HINT.format(repo=repo)
+        + _OFFLINE_HINT.format(repo=repo, name=text)
     )
 
 
@@ -171,14 +172,15 @@ def _from_hub(repo: str, download: bool | None) -> tuple[Path | None, str]:
             return Path(cached), f"the hub cache ({cached})"
     except Exception:
         pass
-    from .hub import downloads_allowed
+    from .hub import download_refusal, one_line
 
-    if not downloads_allowed(download):
-        return None, "the hub cache (downloads are off)"
+    refusal = download_refusal(download)
+    if refusal is not None:
+        return None, f"the hub cache ({refusal})"
     try:
         fetched = huggingface_hub.snapshot_download(repo, allow_patterns=allow)
     except Exception as exc:
-        return None, f"the hub cache and the hub ({type(exc).__name__}: {exc})"
+        return None, f"the hub cache and the hub ({one_line(exc)})"
     return Path(fetched), f"the hub ({fetched})"
 
 

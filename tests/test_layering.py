@@ -25,7 +25,7 @@ LAYERS: list[set[str]] = [
     {"dsp"},
     {"models"},
     {"tasks"},
-    {"report", "store"},
+    {"report", "store", "inventory"},
     {"runner"},
     {"cli", "__main__"},
 ]

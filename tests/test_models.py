@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from audiolens import inventory
 from audiolens.cli import main
-from audiolens.models import inventory
 from audiolens.models.whisper import OFFLINE_BASE_PACKAGES
 
 _ENV_VARS = ("AUDIOLENS_WHISPER_DIR", "AUDIOLENS_BASIC_PITCH_MODEL", "AUDIOLENS_SEGMENTATION_MODEL")

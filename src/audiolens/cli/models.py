@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._common import EXIT_OK
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..models.inventory import ModelEntry, Runtime
+    from ..inventory import ModelEntry, Runtime
 
 __all__ = ["add_parser", "run"]
 
@@ -44,7 +44,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``models``."""
-    from ..models.inventory import hub_settings, list_models
+    from ..inventory import hub_settings, list_models
 
     entries = list_models(model_dir=args.model_dir)
     hub = hub_settings()

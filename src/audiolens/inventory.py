@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AudiolensError
+from .errors import AudiolensError
 
 __all__ = ["ModelEntry", "Runtime", "hub_settings", "list_models", "runtime"]
 
@@ -110,7 +110,7 @@ def _located(
 def _whisper(model_dir: str | os.PathLike | None) -> list[ModelEntry]:
     """One entry per Whisper model found (names that resolve to one folder share it), or one
     missing entry with the lookup's message for ``base``."""
-    from .whisper import MODELS, resolve_model
+    from .models.whisper import MODELS, resolve_model
 
     install = "pip install 'audiolens[speech]'"
     runtimes = (
@@ -140,7 +140,7 @@ def _whisper(model_dir: str | os.PathLike | None) -> list[ModelEntry]:
 
 
 def _basic_pitch() -> ModelEntry:
-    from .basic_pitch import find_model
+    from .models.basic_pitch import find_model
 
     runtimes = (
         _onnxruntime("notes"),
@@ -156,19 +156,19 @@ def _basic_pitch() -> ModelEntry:
 
 
 def _silero() -> ModelEntry:
-    from .vad import find_model
+    from .models.vad import find_model
 
     return _located("silero VAD", "speakers, speech", find_model, (_onnxruntime("speakers"),))
 
 
 def _resemblyzer() -> ModelEntry:
-    from .voice_encoder import find_weights
+    from .models.voice_encoder import find_weights
 
     return _located("resemblyzer voice encoder", "speakers", find_weights, ())
 
 
 def _segmentation() -> ModelEntry:
-    from .segmentation import find_segmentation_model
+    from .models.segmentation import find_segmentation_model
 
     name = "pyannote-segmentation-3.0"
     return _located(
@@ -199,8 +199,8 @@ def list_models(*, model_dir: str | os.PathLike | None = None) -> list[ModelEntr
     entries : Whisper (one entry per model found), basic-pitch, silero VAD, resemblyzer, the
         speaker segmentation model, and the beats and quality models that ship in audiolens
     """
-    from ..tasks.beats.activation import MODEL_PATH as BEATS
-    from ..tasks.quality.model import MODEL_PATH as QUALITY
+    from .tasks.beats.activation import MODEL_PATH as BEATS
+    from .tasks.quality.model import MODEL_PATH as QUALITY
 
     return [
         *_whisper(model_dir),
@@ -222,7 +222,7 @@ def hub_settings() -> dict[str, Any]:
         download is still tried only if the hub answers) and ``cache`` (the hub cache folder,
         None without huggingface_hub)
     """
-    from .hub import downloads_allowed, hub_endpoint
+    from .models.hub import downloads_allowed, hub_endpoint
 
     try:
         from huggingface_hub import constants

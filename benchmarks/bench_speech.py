@@ -9,7 +9,7 @@ the language detected per file:
   (``batch_size`` 8, its VAD);
 - ``audiolens``: ``audiolens.analyze(files, tasks=[SpeechTask(...)], workers=1)`` into a fresh
   results store: files decoded, voice-detected and decoded by one model in cross-file batches
-  of 30-second windows (each file's language from its first 10 s of speech);
+  of 30-second windows (each file's language from its first window's encoder pass);
 - ``audiolens --pack``: the same with ``pack=True``: files of one language share windows.
 
 WER (jiwer; lower case, punctuation removed, whitespace collapsed) on the clips of

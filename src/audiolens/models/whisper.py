@@ -7,7 +7,10 @@ A model is named (``tiny``, ``base``, ``small``, ``medium``, ``large-v3``, ``tur
 it holds a model), ``$AUDIOLENS_WHISPER_DIR`` likewise, the Hugging Face hub cache, and, when
 the machine is online (``HF_HUB_OFFLINE`` not set, the hub reachable), the hub itself. When
 none has it, :class:`~audiolens.errors.ModelNotFound` lists every place looked at and how to
-get the model onto an offline machine.
+get the model onto an offline machine. A local folder found for a name must hold a model of
+that size (its ``model.bin`` header tells the architecture): ``small`` asked for, a folder of
+``base`` found is a :class:`~audiolens.errors.ParameterError`, never a silent run of the other
+model.
 
 Install with ``pip install 'audiolens[speech]'`` (faster-whisper, which brings CTranslate2).
 """
@@ -18,6 +21,7 @@ import functools
 import hashlib
 import os
 import shutil
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +37,12 @@ __all__ = [
     "ENV_VAR",
     "MODELS",
     "LoadedWhisper",
+    "ModelShape",
     "batch_size_for",
     "compute_type_for",
     "join_model_parts",
     "load_whisper",
+    "model_shape",
     "offline_base_model",
     "resolve_model",
 ]
@@ -123,7 +129,8 @@ def resolve_model(
     ------
     ParameterError
         for a name that is neither a known model nor an existing folder (the message lists
-        the names).
+        the names), or when the local folder found for a name holds a model of another size
+        (read from its ``model.bin`` header, see :func:`model_shape`).
     ModelNotFound
         when the model is nowhere to be found; the message lists where it looked.
     """
@@ -146,7 +153,7 @@ def resolve_model(
         for candidate in (root / text, root / f"faster-whisper-{text}", root):
             looked.append(str(candidate))
             if _is_model_dir(candidate):
-                return candidate
+                return _check_holds(candidate, text)
     repo = MODELS[text]
     found, where = _from_hub(repo, download)
     looked.append(where)
@@ -182,6 +189,153 @@ def _from_hub(repo: str, download: bool | None) -> tuple[Path | None, str]:
     except Exception as exc:
         return None, f"the hub cache and the hub ({one_line(exc)})"
     return Path(fetched), f"the hub ({fetched})"
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """A Whisper model's architecture, as its ``model.bin`` describes it.
+
+    Attributes
+    ----------
+    width : the model's width (``d_model``)
+    encoder_layers, decoder_layers : the number of layers of each
+    n_mels : mel bands of its input (128 for large-v3 and turbo, 80 before)
+    vocabulary : the decoder's vocabulary size (51864 for the English-only ``.en`` models)
+    """
+
+    width: int
+    encoder_layers: int
+    decoder_layers: int
+    n_mels: int
+    vocabulary: int
+
+    @property
+    def multilingual(self) -> bool:
+        return self.vocabulary > _EN_VOCABULARY
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The model names (:data:`MODELS`) with this architecture."""
+        key = (self.width, self.encoder_layers, self.decoder_layers, self.n_mels)
+        return tuple(
+            name
+            for name, arch in _ARCHITECTURES.items()
+            if arch == key and name.endswith(".en") != self.multilingual
+        )
+
+    def describe(self) -> str:
+        """``Whisper base (width 512, 6 encoder + 6 decoder layers, 80 mel bands)``."""
+        what = "/".join(self.names) or "of no known size"
+        return (
+            f"Whisper {what} (width {self.width}, {self.encoder_layers} encoder + "
+            f"{self.decoder_layers} decoder layers, {self.n_mels} mel bands"
+            f"{'' if self.multilingual else ', English only'})"
+        )
+
+
+_EN_VOCABULARY = 51864
+#: name -> (width, encoder layers, decoder layers, mel bands); ``.en``: English-only vocabulary
+_ARCHITECTURES: dict[str, tuple[int, int, int, int]] = {
+    "tiny": (384, 4, 4, 80),
+    "base": (512, 6, 6, 80),
+    "small": (768, 12, 12, 80),
+    "medium": (1024, 24, 24, 80),
+    "large-v1": (1280, 32, 32, 80),
+    "large-v2": (1280, 32, 32, 80),
+    "large-v3": (1280, 32, 32, 128),
+    "large": (1280, 32, 32, 128),
+    "turbo": (1280, 32, 4, 128),
+    "large-v3-turbo": (1280, 32, 4, 128),
+    "distil-small.en": (768, 12, 2, 80),
+    "distil-medium.en": (1024, 24, 2, 80),
+    "distil-large-v2": (1280, 32, 2, 80),
+    "distil-large-v3": (1280, 32, 2, 128),
+    "distil-large-v3.5": (1280, 32, 2, 128),
+}
+_ARCHITECTURES |= {f"{n}.en": _ARCHITECTURES[n] for n in ("tiny", "base", "small", "medium")}
+
+
+def model_shape(path: str | os.PathLike) -> ModelShape | None:
+    """Read a CTranslate2 Whisper model's architecture from its ``model.bin`` header.
+
+    Only the names and shapes of the variables are read (their data is skipped over), so this
+    takes a millisecond or so whatever the model's size.
+
+    Parameters
+    ----------
+    path : the model's folder, or its ``model.bin``
+
+    Returns
+    -------
+    shape : ModelShape, or None when the file is not a readable CTranslate2 Whisper model
+    """
+    target = Path(os.fspath(path))
+    if target.is_dir():
+        target = target / "model.bin"
+    try:
+        with open(target, "rb") as f:
+            shapes = _variable_shapes(f)
+    except (OSError, ValueError, UnicodeDecodeError, struct.error):
+        return None
+    if shapes is None:
+        return None
+    try:
+        width, n_mels, _ = shapes["encoder/conv1/weight"]
+        vocabulary = shapes["decoder/embeddings/weight"][0]
+    except (KeyError, ValueError):
+        return None
+    return ModelShape(
+        width=width,
+        encoder_layers=_layers(shapes, "encoder"),
+        decoder_layers=_layers(shapes, "decoder"),
+        n_mels=n_mels,
+        vocabulary=vocabulary,
+    )
+
+
+def _variable_shapes(f: Any) -> dict[str, tuple[int, ...]] | None:
+    """Variable name -> shape from a CTranslate2 ``model.bin`` (binary versions 2 to 6)."""
+
+    def number(fmt: str) -> int:
+        size = struct.calcsize(fmt)
+        data = f.read(size)
+        if len(data) != size:
+            raise ValueError("truncated")
+        return int(struct.unpack(f"<{fmt}", data)[0])
+
+    def string() -> str:
+        return f.read(number("H")).rstrip(b"\0").decode("utf-8")
+
+    version = number("I")
+    if not 2 <= version <= 6 or not string().startswith("Whisper"):
+        return None
+    number("I")  # the spec's revision
+    shapes = {}
+    for _ in range(number("I")):
+        name = string()
+        shapes[name] = tuple(number("I") for _ in range(number("B")))
+        number("B")  # the data type
+        f.seek(number("I"), os.SEEK_CUR)
+    return shapes
+
+
+def _layers(shapes: dict[str, tuple[int, ...]], part: str) -> int:
+    prefix = f"{part}/layer_"
+    found = {name[len(prefix) :].split("/")[0] for name in shapes if name.startswith(prefix)}
+    return sum(index.isdigit() for index in found)  # not ``layer_norm``
+
+
+def _check_holds(folder: Path, name: str) -> Path:
+    """``folder`` when its model is the ``name`` asked for (or cannot be read); else a
+    ParameterError naming the folder, what it holds and what was asked."""
+    shape = model_shape(folder)
+    if shape is None or name in shape.names:
+        return folder
+    instead = f"ask for {shape.names[0]}" if shape.names else "give that folder as the model"
+    raise ParameterError(
+        f"model={name!r}: {folder} holds {shape.describe()}, not {name}; {instead}, "
+        f"or point to a folder that holds {name}"
+    )
 
 
 def compute_type_for(device: Device, compute_type: str | None = None) -> str:
@@ -274,6 +428,7 @@ def load_whisper(
     ParameterError, ModelNotFound
         see :func:`resolve_model` and :func:`compute_type_for`.
     """
+    _require_faster_whisper()  # what is missing to run at all comes before any model lookup
     path = resolve_model(model, model_dir=model_dir)
     ctype = compute_type_for(device, compute_type)
     where, index = ct2_device(device)
@@ -286,16 +441,23 @@ def load_whisper(
     return _load(str(path), os.fspath(model), where, index, ctype, int(cpu_threads))
 
 
+def _require_faster_whisper() -> None:
+    """MissingDependency when faster-whisper (or CTranslate2 under it) cannot be imported."""
+    try:
+        import faster_whisper  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependency(
+            "the speech task needs faster-whisper: pip install 'audiolens[speech]'"
+            f" ({exc.name or 'faster_whisper'} cannot be imported)"
+        ) from exc
+
+
 @functools.lru_cache(maxsize=4)
 def _load(
     path: str, name: str, where: str, index: int, ctype: str, cpu_threads: int
 ) -> LoadedWhisper:
-    try:
-        from faster_whisper import WhisperModel
-    except ImportError as exc:
-        raise MissingDependency(
-            "the speech task needs faster-whisper: pip install 'audiolens[speech]'"
-        ) from exc
+    from faster_whisper import WhisperModel
+
     model = WhisperModel(
         path, device=where, device_index=index, compute_type=ctype, cpu_threads=cpu_threads
     )

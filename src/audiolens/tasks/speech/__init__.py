@@ -84,7 +84,7 @@ class SpeechTask:
     on_progress: Callable[[float, float], None] | None = None
     speakers: SpeakersOptions | None = None
     name: str = "speech"
-    version: int = 1
+    version: int = 2  # 2: the language from a 30-s window (as faster-whisper), not 10 s
     #: the runner gives this task batches of files on every device (cross-file batching)
     batch_files: ClassVar[bool] = True
     #: the diarization made once (a missing segmentation model fails here, before any work)

@@ -10,10 +10,13 @@ This engine does the same across files:
   become pieces; pieces fill windows of at most 30 s, and a window may hold pieces of several
   files of the same language, separated by a short silence (``pack``), so a folder of short
   clips needs a fraction of the encoder passes;
-- a file's language, when it is not given, is detected from its first
-  :data:`DETECT_S` seconds of speech encoded alone: CTranslate2's encoder takes inputs shorter
-  than 30 s, and 10 s cost a tenth of a full pass (faster-whisper encodes the first 30 s, then
-  encodes them again for the transcript);
+- a file's language, when it is not given, is detected from its first window (its first
+  30 s of speech, padded to 30 s as every window is: Whisper's encoder reads 30 s, and on a
+  shorter input its language probabilities drift far from faster-whisper's), from the same
+  encoder pass that its transcript is decoded from: detection costs one decoder step
+  (faster-whisper encodes the first 30 s, then encodes them again for the transcript). That
+  window holds this file alone; its later windows know the language (with ``pack``, they may
+  be shared with files of the same language);
 - a batch of windows is encoded, decoded with beam search (each window with its language's
   prompt), and its
   words aligned (cross-attention, as faster-whisper does); every word goes back to its file
@@ -26,7 +29,6 @@ suppressed tokens, word alignment), so a file transcribed alone gives what that 
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,8 +46,6 @@ SR = 16000
 WINDOW = 30 * SR
 #: silence between two files' pieces in a shared window (samples)
 GAP = int(0.4 * SR)
-#: seconds of a file's first speech its language is detected from
-DETECT_S = 10.0
 #: Whisper's "no speech" rule: a window with this no-speech probability and a mean log
 #: probability below the next value is dropped (music, noise)
 NO_SPEECH = 0.6
@@ -73,7 +73,7 @@ class _Window:
     offsets: list[int] = field(default_factory=list)  # each piece's first sample in the window
     parts: list[np.ndarray] = field(default_factory=list)
     size: int = 0
-    language: str | None = None
+    language: str | None = None  # None: detected from this window (one file's first)
 
     def fits(self, piece: Piece, gap: int) -> bool:
         return self.size + gap + piece.audio.size <= WINDOW
@@ -197,37 +197,26 @@ class WhisperBatcher:
     def add(self, key: int, pieces: Iterable[Piece]) -> None:
         """Queue a file's speech pieces (call once per file; the file may have none)."""
         info = self.files.setdefault(key, FileText())
-        pieces = iter(pieces)
-        head: list[Piece] = []
         if self._fixed is not None:
             info.language, info.language_probability = self._fixed, 1.0
-        else:  # the first seconds of speech tell the language
-            for piece in pieces:
-                head.append(piece)
-                if sum(p.duration for p in head) >= DETECT_S:
-                    break
-            if head:
-                info.language, info.language_probability = self._detect(head)
-        for piece in itertools.chain(head, pieces):  # lazily: a long file streams
+        for piece in pieces:  # lazily: a long file streams
             info.speech += piece.duration
-            self._place(piece, info.language or "en")
+            if info.language is None and self._needs_new_window(piece):
+                self._close()  # the file's first window is full: decode it for the language
+                self._flush(force=True)
+            self._place(piece, info.language)
         if not self._pack:
             self._close()
 
-    def _detect(self, head: list[Piece]) -> tuple[str, float]:
-        from faster_whisper.audio import pad_or_trim
+    def _needs_new_window(self, piece: Piece) -> bool:
+        w = self._open
+        return w is not None and self._open_key == piece.key and not w.fits(piece, 0)
 
-        audio = np.concatenate([p.audio for p in head])[: int(DETECT_S * SR)]
-        frames = int(DETECT_S * self.model.frames_per_second)
-        features = pad_or_trim(self.model.feature_extractor(audio)[..., :-1], frames)
-        found = self.model.model.detect_language(self.model.encode(features[None]))[0][0]
-        return found[0][2:-2], float(found[1])
-
-    def _place(self, piece: Piece, language: str) -> None:
+    def _place(self, piece: Piece, language: str | None) -> None:
         w = self._open
         same_file = self._open_key == piece.key
         gap = 0 if same_file else GAP
-        shared = self._pack and w is not None and w.language == language
+        shared = self._pack and w is not None and language is not None and w.language == language
         if w is None or not (same_file or shared) or not w.fits(piece, gap):
             self._close()
             w = self._open = _Window(language=language)
@@ -298,6 +287,8 @@ class WhisperBatcher:
         model = self.model
         features = self._features(batch)
         encoded = model.encode(features)
+        if any(w.language is None for w in batch):
+            self._detect(batch, encoded)
         languages = [w.language or "en" for w in batch]
         prompts = [
             model.get_prompt(self._tokenizer(lang), [], without_timestamps=True)
@@ -346,6 +337,16 @@ class WhisperBatcher:
             self._distribute(w, out, self._tokenizer(lang))
         if self.on_batch is not None:
             self.on_batch(sum(w.size for w in batch) / SR)
+
+    def _detect(self, batch: list[_Window], encoded: Any) -> None:
+        """The language of each file whose first window is in the batch, from its encoding."""
+        found = self.model.model.detect_language(encoded)
+        for w, ranked in zip(batch, found, strict=True):
+            if w.language is None:
+                token, probability = ranked[0]
+                w.language = token[2:-2]
+                info = self.files[w.pieces[0].key]
+                info.language, info.language_probability = w.language, float(probability)
 
     def _align(
         self,

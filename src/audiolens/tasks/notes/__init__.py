@@ -118,7 +118,7 @@ class NotesTask:
     """
 
     name = "notes"
-    version = 1
+    version = 2  # 2: pitch bends from the note's own pitch centre (steady notes unbent)
     #: send windows of digital silence to the model too (False: reuse its answer for zeros)
     skip_silence = True
 

@@ -109,7 +109,7 @@ class BeatsTask:
     """
 
     name = "beats"
-    version = 1
+    version = 2  # 2: times to the millisecond, tempi to 0.01 BPM
 
     def __init__(
         self,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audiolens.errors import ParameterError
-from audiolens.report.plots import _picture_name, _pitch_spectrogram, plot_notes
+from audiolens.report.plots import _pitch_spectrogram, plot_notes
 from audiolens.tasks.notes.types import Note
 
 pytest.importorskip("matplotlib")
@@ -96,10 +96,3 @@ def test_bad_input(tmp_path):
         plot_notes(np.zeros(100), 0, [], tmp_path / "x.png")
     with pytest.raises(ParameterError):
         plot_notes(np.zeros((1, 2, 100)), SR, [], tmp_path / "x.png")
-
-
-def test_picture_names():
-    assert _picture_name("/music/a b.flac").endswith(".quality.png")
-    name = _picture_name("/music/a b.flac", "notes")
-    assert name.startswith("a_b.flac.") and name.endswith(".notes.png")
-    assert name.replace(".notes.", ".quality.") == _picture_name("/music/a b.flac")

@@ -170,10 +170,28 @@ def test_same_stems_get_distinct_names(clicks, tmp_path, capsys):
     assert main(["beats", *paths, "-o", str(out), "--format", "jsonl"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     names = sorted(p.name for p in out.iterdir())
-    assert len(names) == 4 and len({n.split(".")[1] for n in names}) == 2
-    assert all(n.startswith("take.") for n in names)
-    beats_files = {n for n in names if n.endswith(".beats")}
-    assert {Path(r["beats_path"]).name for r in records} == beats_files
+    assert names == ["take.a.beats", "take.a.json", "take.b.beats", "take.b.json"]
+    assert {Path(r["beats_path"]).name for r in records} == {"take.a.beats", "take.b.beats"}
+
+
+def test_analyze_names_same_stems_apart_in_the_pool_and_again_on_rerun(clicks, tmp_path, capsys):
+    # the names are decided from every file found, before the two worker processes start
+    for folder in ("a", "b", "c"):
+        (tmp_path / "lib" / folder).mkdir(parents=True)
+    shutil.copy(clicks, tmp_path / "lib" / "a" / "take.wav")
+    shutil.copy(clicks, tmp_path / "lib" / "b" / "take.wav")
+    shutil.copy(clicks, tmp_path / "lib" / "c" / "solo.wav")
+    db, out = tmp_path / "r.sqlite", tmp_path / "out"
+    args = ["analyze", str(tmp_path / "lib"), "--tasks", "beats", "--db", str(db)]
+    args += ["--out", str(out), "--workers", "2", "--no-progress", "-q"]
+    assert main(args) == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(first) == ["solo.beats", "take.a.beats", "take.b.beats"]
+    assert main([*args, "--force"]) == 0  # a rerun writes the same files, no new names
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
+    assert main(["export", "--db", str(db), "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert sorted(Path(r["beats_path"]).name for r in records) == sorted(first)
 
 
 def test_click_file_in_blocks_is_the_click_track_of_the_whole(tmp_path):

@@ -174,9 +174,11 @@ def test_bad_beats_lines_name_the_file_and_line(tmp_path, text, line):
 
 
 def test_beats_names():
-    assert beats_name("/a/song.flac", unique=False) == "song.beats"
-    assert beats_name("/a/song.flac", unique=False, suffix=".click.wav") == "song.click.wav"
-    a, b = beats_name("/a/song.flac", unique=True), beats_name("/b/song.flac", unique=True)
-    assert a != b and a.startswith("song.") and a.endswith(".beats")
-    assert a == beats_name("/a/song.flac", unique=True)  # the same input, the same name
-    assert beats_name(b"/a/caf\xe9.mp3", unique=False).endswith(".beats")  # undecodable bytes
+    from audiolens.tasks.names import OutputNames
+
+    assert beats_name("/a/song.flac") == "song.beats"
+    assert beats_name("/a/song.flac", suffix=".click.wav") == "song.click.wav"
+    names = OutputNames(["/a/song.flac", "/b/song.flac"])
+    a, b = beats_name("/a/song.flac", names=names), beats_name("/b/song.flac", names=names)
+    assert (a, b) == ("song.a.beats", "song.b.beats")
+    assert beats_name(b"/a/caf\xe9.mp3").endswith(".beats")  # undecodable bytes

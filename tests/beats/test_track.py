@@ -61,7 +61,7 @@ def test_grooves_from_70_to_175_bpm_give_beats_tempo_meter_and_downbeats():
 
 def test_the_task_result_is_consistent_and_writes_a_beats_file(tmp_path):
     y, _, _ = groove(110.0, 20.0)
-    task = BeatsTask(out_dir=tmp_path, unique_names=False)
+    task = BeatsTask(out_dir=tmp_path)
     result = task.run([as_input(y, "song.wav")], device=None)[0]
     assert len(result.beats) == len(result.positions) > 10
     assert np.all(np.diff(result.beats) > 0)

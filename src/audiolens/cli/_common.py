@@ -170,12 +170,12 @@ def show_path(path: str) -> str:
     return text.replace("\n", "\\n").replace("\r", "\\r")
 
 
-def stems_clash(paths: list[str]) -> bool:
-    """Whether two inputs share a file stem (then output names get a hash of the path)."""
-    from pathlib import Path
+def output_names(paths: list[str]) -> Any:
+    """The :class:`~audiolens.tasks.names.OutputNames` of a command's inputs: plain stems, with
+    a suffix only for inputs that share one."""
+    from ..tasks.names import OutputNames
 
-    stems = [Path(p).stem for p in paths]
-    return len(set(stems)) != len(stems)
+    return OutputNames(paths)
 
 
 def write_json(path: Any, data: Any) -> None:
@@ -236,32 +236,33 @@ def for_each_file(
 
 def run_files(
     args: argparse.Namespace,
-    make_task: Callable[[bool], Any],
+    make_task: Callable[[Any], Any],
     summary: Callable[[str, Any], str],
     *,
-    also: Callable[[str, Any, bool], None] | None = None,
+    also: Callable[[str, Any, Any], None] | None = None,
 ) -> int:
-    """The usual per-file command: ``make_task(unique)`` (``unique``: two of ``args.files``
-    share a stem, so output names get a hash), then for each file decode it for the task, run
-    it, write ``<stem>.json`` into ``args.out`` when given, call ``also(path, result,
-    unique)``, and print as :func:`for_each_file` does. Returns the exit status."""
+    """The usual per-file command: ``make_task(names)`` (``names``: the
+    :class:`~audiolens.tasks.names.OutputNames` of ``args.files``), then for each file decode
+    it for the task, run it, write ``<stem>.json`` into ``args.out`` when given, call
+    ``also(path, result, names)``, and print as :func:`for_each_file` does. Returns the exit
+    status."""
     import os
 
     from ..devices import resolve_device
     from ..tasks.base import output_name, read_input
 
     paths = [os.fsdecode(raw) for raw in args.files]
-    unique = stems_clash(paths)
-    task = make_task(unique)
+    names = output_names(paths)
+    task = make_task(names)
     device = resolve_device(args.device)
 
     def analyse(path: str) -> Any:
         result = task.run([read_input(path, task)], device=device)[0]
         if args.out is not None:
-            target = args.out / output_name(path, unique=unique, suffix=".json")
+            target = args.out / output_name(path, names=names, suffix=".json")
             write_json(target, {"path": show_path(path), **result.to_dict()})
         if also is not None:
-            also(path, result, unique)
+            also(path, result, names)
         return result
 
     return for_each_file(paths, analyse, summary, fmt=args.format, device_label=device.label)

@@ -57,8 +57,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR",
-        help="folder for the files tasks write (notes: a MIDI file per input, named "
-        "<stem>.<hash>.mid; beats: <stem>.<hash>.beats); the stored result has its path",
+        help="folder for the files tasks write (notes: <stem>.mid per input; beats: "
+        "<stem>.beats; speech: <stem>.srt ...; inputs that share a stem get a suffix, e.g. "
+        "take.a.mid and take.b.mid for a/take.wav and b/take.wav); the stored result has its path",
     )
     p.add_argument(
         "--db",
@@ -159,7 +160,7 @@ def _tasks(args: argparse.Namespace) -> list[Any]:
                 translate=args.translate,
                 pack=args.pack,
             )
-            out.append(SpeechTask(options=opts, out_dir=args.out, unique_names=True))
+            out.append(SpeechTask(options=opts, out_dir=args.out))
         elif name:
             out.append(name)
     return out

@@ -135,13 +135,13 @@ def run(args: argparse.Namespace) -> int:
 
     options = beats_options(args)  # a ParameterError here is a usage error: exit status 2
 
-    def click(path: str, result: Any, unique: bool) -> None:
+    def click(path: str, result: Any, names: Any) -> None:
         if args.click is not None:
-            target = args.click / beats_name(path, unique=unique, suffix=".click.wav")
+            target = args.click / beats_name(path, names=names, suffix=".click.wav")
             logger.info("wrote %s", write_click_file(path, target, result))
 
-    def task(unique: bool) -> BeatsTask:
-        return BeatsTask(options=options, out_dir=args.out, unique_names=unique)
+    def task(names: Any) -> BeatsTask:
+        return BeatsTask(options=options, out_dir=args.out, names=names)
 
     return run_files(args, task, _summary, also=click)
 

@@ -14,8 +14,8 @@ from ._common import (
     add_report_arguments,
     for_each_file,
     number,
+    output_names,
     show_path,
-    stems_clash,
     write_json,
 )
 
@@ -163,17 +163,18 @@ def run(args: argparse.Namespace) -> int:
     """Transcribe the files; 0 when all were transcribed, 1 when some were not."""
     from ..devices import resolve_device
     from ..models.basic_pitch import find_model
-    from ..tasks.base import read_input
+    from ..tasks.base import output_name, read_input
     from ..tasks.notes import NotesTask
 
     options = note_options(args)
     device = resolve_device(args.device)
     find_model(args.model)  # a missing model is a setup error: say so before any file
     paths = [os.fsdecode(raw) for raw in args.files]
+    names = output_names(paths)
     task = NotesTask(
         options=options,
         out_dir=args.out,
-        unique_names=stems_clash(paths),
+        names=names,
         model_path=args.model,
         runtime=args.runtime,
     )
@@ -185,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
             note_list = Path(result.midi_path).with_suffix(".json")
             write_json(note_list, [n.to_dict() for n in result.notes])
         if args.plot is not None:
-            _plot(path, item, result, args.plot)
+            _plot(
+                path, item, result, args.plot / output_name(path, names=names, suffix=".notes.png")
+            )
         return result
 
     def summary(path: str, result: Any) -> str:
@@ -197,14 +200,14 @@ def run(args: argparse.Namespace) -> int:
     return for_each_file(paths, analyse, summary, fmt=args.format, device_label=device.label)
 
 
-def _plot(path: str, item: Any, result: Any, folder: Path) -> None:
+def _plot(path: str, item: Any, result: Any, target: Path) -> None:
     import numpy as np
 
     from ..audio import load
-    from ..report.plots import _picture_name, plot_notes
+    from ..report.plots import plot_notes
 
     # a streamed (long) file has no audio left in memory: decode it again at a low rate
     a = item.pieces[0] if item.pieces else load(path, sr=11025, mono=True)
     samples = np.asarray(a.samples).reshape(-1)
-    out = plot_notes(samples, a.sample_rate, result.notes, folder / _picture_name(path, "notes"))
+    out = plot_notes(samples, a.sample_rate, result.notes, target, source=path)
     logger.info("wrote %s", out)

@@ -8,7 +8,14 @@ import logging
 import os
 from typing import Any
 
-from ._common import EXIT_FAILED, EXIT_OK, add_files_command, add_report_arguments, error
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    add_files_command,
+    add_report_arguments,
+    error,
+    output_names,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -67,8 +74,9 @@ def run(args: argparse.Namespace) -> int:
     task = QualityTask()
     records = []
     failed = 0
-    for raw in args.files:
-        path = os.fsdecode(raw)
+    paths = [os.fsdecode(raw) for raw in args.files]
+    names = output_names(paths)
+    for path in paths:
         try:
             item = read_input(path, task)
         except DecodeError as exc:
@@ -86,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         if args.plot is not None:
             from ..report.plots import plot_quality
 
-            logger.info("wrote %s", plot_quality(item, result, args.plot))
+            logger.info("wrote %s", plot_quality(item, result, args.plot, names=names))
     if args.format == "json":
         print(json.dumps(records, indent=2))
     return EXIT_FAILED if failed else EXIT_OK

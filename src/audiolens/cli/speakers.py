@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = speakers_options(args)  # a ParameterError here is a usage error: exit status 2
 
-    def task(unique: bool) -> SpeakersTask:
-        return SpeakersTask(options=options, out_dir=args.out, unique_names=unique)
+    def task(names: Any) -> SpeakersTask:
+        return SpeakersTask(options=options, out_dir=args.out, names=names)
 
     return run_files(args, task, _summary)

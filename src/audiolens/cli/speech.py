@@ -16,8 +16,8 @@ from ._common import (
     add_print_format,
     error,
     number,
+    output_names,
     show_path,
-    stems_clash,
 )
 from .speakers import add_speakers_options, speakers_options
 
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         options=options,
         out_dir=args.out,
         formats=args.formats,
-        unique_names=stems_clash(paths),
+        names=output_names(paths),
         speakers=who,
         on_progress=None if bar is None else lambda speech, _: bar.update(round(speech, 1)),
     )

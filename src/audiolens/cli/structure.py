@@ -12,8 +12,8 @@ from ._common import (
     add_out_argument,
     add_report_arguments,
     for_each_file,
+    output_names,
     show_path,
-    stems_clash,
     write_json,
 )
 
@@ -62,24 +62,25 @@ def _summary(result: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     """Segment the files; 0 when all were analysed, 1 when some were not."""
     from ..devices import resolve_device
-    from ..tasks.base import read_input
-    from ..tasks.beats import BeatsTask, beats_name
+    from ..tasks.base import output_name, read_input
+    from ..tasks.beats import BeatsTask
     from ..tasks.structure import StructureTask
 
     device = resolve_device(args.device)
     paths = [os.fsdecode(raw) for raw in args.files]
-    unique = stems_clash(paths)
+    names = output_names(paths)
     task = StructureTask()
 
     def analyse(path: str) -> Any:
         result = task.run([read_input(path, BeatsTask())], device=device)[0]
         if args.out is not None:
-            target = args.out / beats_name(path, unique=unique, suffix=".segments.json")
+            target = args.out / output_name(path, names=names, suffix=".segments.json")
             write_json(target, {"path": show_path(path), **result.to_dict()})
         if args.plot is not None:
-            from ..report.plots import _picture_name, plot_structure
+            from ..report.plots import plot_structure
 
-            out = plot_structure(result, args.plot / _picture_name(path, "structure"))
+            target = args.plot / output_name(path, names=names, suffix=".structure.png")
+            out = plot_structure(result, target, source=path)
             logger.info("wrote %s", out)
         return result
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
+from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Sequence
 
     from ..tasks.base import TaskInput
+    from ..tasks.names import OutputNames
     from ..tasks.notes.types import Note
     from ..tasks.quality import QualityResult
     from ..tasks.structure import StructureResult
@@ -34,56 +36,103 @@ def _pyplot():
     return plt
 
 
-def _picture_name(path: str, kind: str = "quality") -> str:
-    """``<file name>.<hash of the whole path>.<kind>.png``: a safe, distinct name for the
-    picture of the input ``path`` made by the task ``kind``."""
-    stem = Path(path).name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:80]
-    tag = hashlib.blake2b(os.fsencode(path), digest_size=4).hexdigest()
-    return f"{safe}.{tag}.{kind}.png"
+def _file_name(source: str | bytes | os.PathLike) -> str:
+    """The file name of ``source`` as printable text, for a picture's title."""
+    name = Path(os.fsdecode(source)).name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
-def plot_quality(item: TaskInput, result: QualityResult, out_dir: str | Path) -> Path:
-    """Draw the spectrogram of the analysed stretches with the detected cutoff marked.
+#: the quality spectrogram's STFT size and hop (samples)
+_QUALITY_N_FFT = 2048
+_QUALITY_HOP = 1024
 
-    Parameters
-    ----------
-    item : the decoded input the task analysed (its pieces are drawn side by side)
-    result : the task's answer for it
-    out_dir : folder for the PNG (created when missing)
 
-    Returns
-    -------
-    path : the PNG written
-    """
+@dataclass(frozen=True)
+class _Stretch:
+    """One analysed stretch as drawn: its columns (dB), where it starts in the file and on the
+    picture's x axis (seconds), and the seconds per column."""
+
+    db: np.ndarray
+    start: float
+    x: float
+    step: float
+
+    @property
+    def width(self) -> float:
+        return self.db.shape[1] * self.step
+
+
+def _stretches(item: TaskInput) -> list[_Stretch]:
+    """The spectrogram of each analysed stretch, laid side by side on the x axis: contiguous
+    stretches touch, and a gap of 2% of the drawn time separates the others."""
     from ..dsp import stft
 
-    plt = _pyplot()
-    sr = item.pieces[0].sample_rate
-    cols = []
+    pieces = []
     for a in item.pieces:
         x = np.asarray(a.samples, dtype=np.float64).reshape(-1)
-        if x.size >= 2048:
-            s = stft(x, n_fft=2048, hop_length=1024, center=False)
-            cols.append(10 * np.log10(np.maximum(s.real**2 + s.imag**2, 1e-16)))
-            cols.append(np.full((s.shape[0], 2), np.nan))  # a gap between stretches
-    img = np.concatenate(cols, axis=1) if cols else np.full((1025, 1), -160.0)
+        if x.size >= _QUALITY_N_FFT:
+            s = stft(x, n_fft=_QUALITY_N_FFT, hop_length=_QUALITY_HOP, center=False)
+            db = 10 * np.log10(np.maximum(s.real**2 + s.imag**2, 1e-16))
+            rate = float(a.sample_rate)
+            pieces.append((db, float(a.offset), _QUALITY_HOP / rate, x.size / rate))
+    gap = 0.02 * sum(db.shape[1] * step for db, _, step, _ in pieces)
+    out: list[_Stretch] = []
+    x_at, end = 0.0, None
+    for db, start, step, seconds in pieces:
+        if end is not None and abs(start - end) > step:  # not contiguous with the one before
+            x_at += gap
+        out.append(_Stretch(db, start, x_at, step))
+        x_at += db.shape[1] * step
+        end = start + seconds
+    return out
+
+
+def _time_axis(ax: Any, stretches: Sequence[_Stretch]) -> None:
+    """Label the x axis with times in the file: each stretch's start when the stretches are
+    apart (with a white separator in each gap), else ordinary ticks in seconds."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    apart = [(a, b) for a, b in pairwise(stretches) if b.x - (a.x + a.width) > 1e-9]
+    if apart:
+        ax.set_xticks([s.x for s in stretches], [f"{s.start:.1f}" for s in stretches])
+        for a, b in apart:
+            ax.axvspan(a.x + a.width, b.x, color="white", lw=0, gid="separator")
+        ax.set_xlabel("time in the file (s): the analysed stretches, side by side")
+    else:
+        shift = stretches[0].start - stretches[0].x if stretches else 0.0
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 2.5, 5, 10]))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v + shift:g}"))
+        ax.set_xlabel("time in the file (s)")
+
+
+def _quality_figure(item: TaskInput, result: QualityResult) -> Any:
+    """The figure :func:`plot_quality` saves (the caller closes it)."""
+    plt = _pyplot()
+    sr = item.pieces[0].sample_rate
+    nyquist_khz = sr / 2000.0
+    stretches = _stretches(item)
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 5), width_ratios=(4, 1), sharey=True)
-    top = np.nanmax(img) if np.isfinite(img).any() else 0.0
-    ax.imshow(
-        img,
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        vmin=top - 120,
-        vmax=top,
-        extent=(0, img.shape[1], 0, sr / 2000.0),
-        interpolation="nearest",
-    )
+    dbs = [s.db for s in stretches] or [np.full((_QUALITY_N_FFT // 2 + 1, 1), -160.0)]
+    img = np.concatenate(dbs, axis=1)
+    top = float(np.max(img))
+    for s in stretches:
+        ax.imshow(
+            s.db,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=top - 120,
+            vmax=top,
+            extent=(s.x, s.x + s.width, 0, nyquist_khz),
+            interpolation="nearest",
+        )
+    if stretches:
+        ax.set_xlim(0, stretches[-1].x + stretches[-1].width)
+    ax.set_ylim(0, nyquist_khz)
+    _time_axis(ax, stretches)
     ax.set_ylabel("frequency (kHz)")
-    ax.set_xlabel("frames of the analysed stretches")
-    ltas = np.nanmean(img, axis=1)
-    ax2.plot(ltas, np.linspace(0, sr / 2000.0, ltas.size), lw=0.8)
+    ltas = np.mean(img, axis=1)
+    ax2.plot(ltas, np.linspace(0, nyquist_khz, ltas.size), lw=0.8)
     ax2.set_xlabel("average level (dB)")
     for a_ in (ax, ax2):
         a_.axhline(result.cutoff_hz / 1000.0, color="cyan", ls="--", lw=1.2)
@@ -92,16 +141,49 @@ def plot_quality(item: TaskInput, result: QualityResult, out_dir: str | Path) ->
         if result.origin is None
         else (f", from {result.origin['codec']} {result.origin['bitrate_kbps']} kb/s")
     )
-    name = item.info.path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     fig.suptitle(
-        f"{Path(name).name}: {result.verdict} ({result.bitrate_class}{origin}), "
+        f"{_file_name(item.info.path)}: {result.verdict} ({result.bitrate_class}{origin}), "
         f"cutoff {result.cutoff_hz / 1000:.1f} kHz, confidence {result.confidence:.2f}"
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / _picture_name(item.info.path)
-    fig.savefig(target, dpi=90)
-    plt.close(fig)
+    return fig
+
+
+def plot_quality(
+    item: TaskInput,
+    result: QualityResult,
+    out_dir: str | Path,
+    *,
+    names: OutputNames | None = None,
+) -> Path:
+    """Draw the spectrogram of the analysed stretches with the detected cutoff marked.
+
+    The stretches are drawn side by side, their x axis in seconds of the file (each stretch
+    labelled with its start when they are apart, a white gap between them); the title names
+    the file and says the verdict.
+
+    Parameters
+    ----------
+    item : the decoded input the task analysed (its pieces are drawn side by side)
+    result : the task's answer for it
+    out_dir : folder for the PNG (created when missing)
+    names : the run's output names (None: the input's stem), see
+        :mod:`audiolens.tasks.names`
+
+    Returns
+    -------
+    path : the PNG written, ``<stem>.quality.png`` in ``out_dir``
+    """
+    from ..tasks.base import output_name
+
+    plt = _pyplot()
+    fig = _quality_figure(item, result)
+    try:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / output_name(item.info.path, names=names, suffix=".quality.png")
+        fig.savefig(target, dpi=90)
+    finally:
+        plt.close(fig)
     return target
 
 
@@ -158,6 +240,7 @@ def plot_notes(
     out_path: str | Path,
     *,
     title: str | None = None,
+    source: str | os.PathLike | None = None,
 ) -> Path:
     """Draw the notes as a piano roll over the spectrogram of the audio they came from.
 
@@ -173,9 +256,10 @@ def plot_notes(
     samples : the audio, ``(n,)`` or ``(channels, n)`` (channels are averaged), float
     sample_rate : Hz of ``samples``
     notes : the notes found in it (may be empty)
-    out_path : the PNG file to write (its folder is created when missing); use
-        ``_picture_name(path, "notes")`` in a folder for the usual name
-    title : the picture's title (default: the number of notes)
+    out_path : the PNG file to write (its folder is created when missing); the usual name is
+        ``output_name(path, suffix=".notes.png")`` (:func:`audiolens.tasks.base.output_name`)
+    title : the picture's title (default: the file name of ``source`` and the number of notes)
+    source : the audio file the notes came from, named in the default title
 
     Returns
     -------
@@ -192,8 +276,24 @@ def plot_notes(
         x = x.mean(axis=0)
     if x.ndim != 1:
         raise ParameterError(f"samples of shape {x.shape} must be (n,) or (channels, n)")
+    if title is None:
+        count = f"{len(notes)} notes"
+        title = count if source is None else f"{_file_name(source)}: {count}"
+    plt = _pyplot()
+    fig = _notes_figure(x, int(sample_rate), notes, title)
+    try:
+        out = Path(out_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=100)
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _notes_figure(x: np.ndarray, sample_rate: int, notes: Sequence[Note], title: str) -> Any:
+    """The figure :func:`plot_notes` saves, for checked samples ``x`` (the caller closes it)."""
     x = np.nan_to_num(x.astype(np.float32, copy=False), nan=0.0, posinf=0.0, neginf=0.0)
-    img, step = _pitch_spectrogram(x, int(sample_rate))
+    img, step = _pitch_spectrogram(x, sample_rate)
     duration = x.size / float(sample_rate)
 
     plt = _pyplot()
@@ -250,36 +350,57 @@ def plot_notes(
             ax.axhline(p - 0.5, color="white", lw=0.3, alpha=0.3)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("pitch (MIDI)")
-        ax.set_title(title if title is not None else f"{len(notes)} notes")
-        out = Path(out_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100)
-    finally:
+        ax.set_title(title)
+    except BaseException:
         plt.close(fig)
-    return out
+        raise
+    return fig
 
 
 def plot_structure(
-    result: StructureResult, out_path: str | Path, *, title: str | None = None
+    result: StructureResult,
+    out_path: str | Path,
+    *,
+    title: str | None = None,
+    source: str | os.PathLike | None = None,
 ) -> Path:
     """Draw the self-similarity matrix of a song with its sections marked.
 
     The matrix (bar by bar, brighter = more alike) fills the square; each section's boundary is
-    a white line across it, and its label is written along the top and the left edge, so the
-    repeats show as bright blocks off the diagonal between sections of the same letter.
+    a white line across it, and its label is written along the top and the right edge (clear
+    of the tick labels), so the repeats show as bright blocks off the diagonal between sections
+    of the same letter.
 
     Parameters
     ----------
     result : the ``structure`` task's answer for one file (it carries the matrix and the times
         of its rows in ``details``)
-    out_path : the PNG file to write (its folder is created when missing); use
-        ``_picture_name(path, "structure")`` in a folder for the usual name
-    title : the picture's title (default: the form, e.g. "ABAC")
+    out_path : the PNG file to write (its folder is created when missing); the usual name is
+        ``output_name(path, suffix=".structure.png")`` (:func:`audiolens.tasks.base.output_name`)
+    title : the picture's title (default: the file name of ``source`` and the form, e.g.
+        "song.flac: sections ABAC")
+    source : the audio file the result is of, named in the default title
 
     Returns
     -------
     path : ``out_path`` as a :class:`~pathlib.Path`
     """
+    if title is None:
+        form = f"sections {result.form or '-'}"
+        title = form if source is None else f"{_file_name(source)}: {form}"
+    plt = _pyplot()
+    fig = _structure_figure(result, title)
+    try:
+        out = Path(out_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=90, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return out
+
+
+def _structure_figure(result: StructureResult, title: str) -> Any:
+    """The figure :func:`plot_structure` saves (the caller closes it)."""
     ssm = np.asarray(result.details.get("ssm", np.zeros((0, 0))), dtype=np.float32)
     edges = np.asarray(result.details.get("edges", [0.0, result.duration]), dtype=float)
     if ssm.ndim != 2 or ssm.shape[0] != ssm.shape[1] or edges.size != ssm.shape[0] + 1:
@@ -300,15 +421,14 @@ def plot_structure(
                 ax.axvline(seg.start, color="white", lw=1.2)
                 ax.axhline(seg.start, color="white", lw=1.2)
             mid = (seg.start + min(seg.end, end)) / 2
+            # the letters go where there are no tick labels: above the top, right of the right
             ax.text(mid, 0, seg.label, ha="center", va="bottom", fontsize=12, weight="bold")
-            ax.text(0, mid, seg.label + " ", ha="right", va="center", fontsize=12, weight="bold")
-        ax.set_xlabel("time [s]")
-        ax.set_ylabel("time [s]")
-        ax.set_title(title or f"sections {result.form or '-'}", pad=22)
+            ax.text(end, mid, " " + seg.label, ha="left", va="center", fontsize=12, weight="bold")
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("time (s)")
+        ax.set_title(title, pad=22)
         ax.set_aspect("equal")
-        out = Path(out_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=90, bbox_inches="tight")
-    finally:
+    except BaseException:
         plt.close(fig)
-    return out
+        raise
+    return fig

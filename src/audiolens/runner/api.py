@@ -8,7 +8,7 @@ import pickle
 import sys
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AudiolensError, DeviceError, MissingDependency, ModelNotFound, ParameterError
@@ -279,6 +279,7 @@ def analyze(
     outcomes: Generator[FileOutcome, None, None] | None = None
     try:
         found = discover(paths)
+        specs, instances = _name_outputs(specs, instances, [c.path for c in found.files])
         summary.warnings = list(found.warnings)
         for message in found.warnings:
             logger.warning("%s", message)
@@ -387,6 +388,22 @@ def _record(
         failed=summary.failed,
         seconds=outcome.seconds,
     )
+
+
+def _name_outputs(
+    specs: list[TaskSpec], instances: dict[str, Task], paths: list[str]
+) -> tuple[list[TaskSpec], dict[str, Task]]:
+    """The tasks, those that write files per input given the run's output names (decided here,
+    from every file found, so that the names do not depend on the worker or on what a resumed
+    run has left to do); the caller's task objects are not changed."""
+    from ..tasks.names import OutputNames, with_names
+
+    names = OutputNames(paths)
+    named = {name: with_names(task, names) for name, task in instances.items()}
+    specs = [
+        s if named[s.name] is instances[s.name] else replace(s, ref=named[s.name]) for s in specs
+    ]
+    return specs, named
 
 
 def _check_picklable(specs: Sequence[TaskSpec]) -> None:

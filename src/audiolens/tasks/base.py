@@ -12,11 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from ..audio import AudioInfo
 from ..audio.request import AudioRequest, AudioStream, TaskInput, decode_request
 from ..devices import Device
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .names import OutputNames
 
 __all__ = [
     "AudioRequest",
@@ -98,16 +101,21 @@ def read_input(path: str | bytes | os.PathLike, task: Task) -> TaskInput:
     return decode_request(info.path, info, task.request(info))
 
 
-def output_name(path: str | bytes | os.PathLike, *, unique: bool, suffix: str) -> str:
-    """The name of a file a task writes for an input: ``<stem><suffix>``, or
-    ``<stem>.<hash of the path><suffix>`` when ``unique`` (collections, where two folders may
-    hold files of the same name)."""
-    import hashlib
-    from pathlib import Path
+def output_name(
+    path: str | bytes | os.PathLike, *, suffix: str, names: OutputNames | None = None
+) -> str:
+    """The name of the file a task writes for an input: ``<stem><suffix>`` (``jfk.srt``), or
+    the name ``names`` gives it when two inputs of the run share a stem (see
+    :mod:`audiolens.tasks.names`).
 
-    stem = Path(os.fsdecode(path)).stem.encode("utf-8", "surrogateescape")
-    safe = stem.decode("utf-8", "replace").replace(os.sep, "_") or "audio"
-    if not unique:
-        return f"{safe}{suffix}"
-    tag = hashlib.blake2b(os.fsencode(path), digest_size=4).hexdigest()
-    return f"{safe}.{tag}{suffix}"
+    Parameters
+    ----------
+    path : the input file
+    suffix : what follows the base name, e.g. ``".srt"`` or ``".quality.png"``
+    names : the run's names (None: the plain stem)
+    """
+    from .names import output_stem
+
+    if names is not None:
+        return names.name(path, suffix=suffix)
+    return f"{output_stem(path)}{suffix}"

@@ -19,6 +19,7 @@ from ...audio import AudioInfo
 from ...devices import Device
 from ...errors import ParameterError
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
+from ..names import OutputNames
 from .features import FPS, SAMPLE_RATE, logspec, stream_logspec
 from .track import BeatTrack, track
 from .types import BeatsOptions, BeatsResult
@@ -45,10 +46,10 @@ STREAM_ABOVE_S = 600.0
 BLOCK_S = 60.0
 
 
-def beats_name(path: PathLike, *, unique: bool, suffix: str = ".beats") -> str:
-    """The output file name for an input: ``<stem>.beats``, or ``<stem>.<hash>.beats`` when
-    ``unique`` (collections, where two folders may hold files of the same name)."""
-    return output_name(path, unique=unique, suffix=suffix)
+def beats_name(path: PathLike, *, names: OutputNames | None = None, suffix: str = ".beats") -> str:
+    """The output file name for an input: ``<stem>.beats`` (or another ``suffix``), with a
+    suffix when ``names`` (the run's output names) says two inputs share the stem."""
+    return output_name(path, names=names, suffix=suffix)
 
 
 def write_beats_file(result: BeatsResult, path: str | os.PathLike) -> Path:
@@ -103,24 +104,25 @@ class BeatsTask:
     ----------
     options : tempo range and meters (defaults when None)
     out_dir : write a ``.beats`` file per input there (None: no files)
-    unique_names : name files ``<stem>.<hash>.beats`` (collections) instead of ``<stem>.beats``
+    names : the run's output names (:class:`~audiolens.tasks.names.OutputNames`), which add a
+        suffix to ``<stem>.beats`` when two inputs share a stem; None: always ``<stem>.beats``
     """
 
     name = "beats"
-    version = 1
+    version = 2  # 2: times to the millisecond, tempi to 0.01 BPM
 
     def __init__(
         self,
         *,
         options: BeatsOptions | None = None,
         out_dir: str | os.PathLike | None = None,
-        unique_names: bool = True,
+        names: OutputNames | None = None,
     ) -> None:
         if options is not None and not isinstance(options, BeatsOptions):
             raise ParameterError(f"options must be a BeatsOptions, not {type(options).__name__}")
         self.options = options or BeatsOptions()
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.unique_names = unique_names
+        self.names = names
 
     def request(self, info: AudioInfo) -> AudioRequest:
         """Mono 44.1 kHz; streamed in blocks when the file is long."""
@@ -136,7 +138,7 @@ class BeatsTask:
         found, seconds = tracked(item, self.options, device=device)
         result = found.result(duration=seconds)
         if self.out_dir is not None:
-            target = self.out_dir / beats_name(item.info.path, unique=self.unique_names)
+            target = self.out_dir / beats_name(item.info.path, names=self.names)
             result.beats_path = str(write_beats_file(result, target))
         return result
 
@@ -219,5 +221,5 @@ def beats(
     """
     from ...devices import resolve_device
 
-    task = BeatsTask(options=options, out_dir=out_dir, unique_names=False)
+    task = BeatsTask(options=options, out_dir=out_dir)
     return task.run([read_input(path, task)], device=resolve_device(device))[0]

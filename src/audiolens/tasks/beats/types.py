@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from ...errors import ParameterError
 from ..base import Result
+from ..shown import bpm, fraction, seconds
 
 __all__ = ["BeatsOptions", "BeatsResult"]
 
@@ -56,6 +57,9 @@ class BeatsResult(Result):
     confidence : 0-1, how clearly the audio shows the beats found (0 when there are none)
     duration : the file's duration in seconds
     beats_path : the ``.beats`` file written for it, when one was asked for
+
+    Times are held to the millisecond, tempi to 0.01 BPM and the confidence to 4 decimals
+    (rounded when the result is made), so the API and the JSON agree.
     """
 
     task: ClassVar[str] = "beats"
@@ -69,16 +73,24 @@ class BeatsResult(Result):
     duration: float = 0.0
     beats_path: str | None = None
 
+    def __post_init__(self) -> None:
+        self.beats = [seconds(t) for t in self.beats]
+        self.downbeats = [seconds(t) for t in self.downbeats]
+        self.tempo = None if self.tempo is None else bpm(self.tempo)
+        self.tempo_curve = [[seconds(t), bpm(b)] for t, b in self.tempo_curve]
+        self.confidence = fraction(self.confidence)
+        self.duration = seconds(self.duration)
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready record (times rounded to the microsecond)."""
+        """The JSON-ready record (the values as held: see the class docstring)."""
         return {
-            "beats": [round(float(t), 6) for t in self.beats],
+            "beats": list(self.beats),
             "positions": [int(p) for p in self.positions],
-            "downbeats": [round(float(t), 6) for t in self.downbeats],
-            "tempo": None if self.tempo is None else round(float(self.tempo), 3),
+            "downbeats": list(self.downbeats),
+            "tempo": self.tempo,
             "meter": self.meter,
-            "tempo_curve": [[round(float(t), 6), round(float(b), 3)] for t, b in self.tempo_curve],
-            "confidence": round(float(self.confidence), 4),
-            "duration": round(float(self.duration), 6),
+            "tempo_curve": [list(pair) for pair in self.tempo_curve],
+            "confidence": self.confidence,
+            "duration": self.duration,
             "beats_path": self.beats_path,
         }

@@ -27,6 +27,7 @@ import numpy as np
 
 from ...errors import ParameterError
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
+from ..names import OutputNames
 from .creation import activations_to_notes
 from .engine import (
     Activations,
@@ -61,10 +62,10 @@ BLOCK_S = 60.0
 PathLike = str | bytes | os.PathLike
 
 
-def midi_name(path: PathLike, *, unique: bool) -> str:
-    """The MIDI file name for an input: ``<stem>.mid``, or ``<stem>.<hash>.mid`` when
-    ``unique`` (for collections, where two folders may hold files of the same name)."""
-    return output_name(path, unique=unique, suffix=".mid")
+def midi_name(path: PathLike, *, names: OutputNames | None = None) -> str:
+    """The MIDI file name for an input: ``<stem>.mid``, with a suffix when ``names`` (the run's
+    output names) says two inputs share the stem."""
+    return output_name(path, names=names, suffix=".mid")
 
 
 class _Rows:
@@ -103,7 +104,8 @@ class NotesTask:
     ----------
     options : how activations become notes (basic-pitch's defaults when None)
     out_dir : write a MIDI file per input there (None: no files; ``midi_path`` is None)
-    unique_names : name MIDI files ``<stem>.<hash>.mid`` (collections) instead of ``<stem>.mid``
+    names : the run's output names (:class:`~audiolens.tasks.names.OutputNames`), which add a
+        suffix to ``<stem>.mid`` when two inputs share a stem; None: always ``<stem>.mid``
     engine : the model (a frame or event engine, see :mod:`.engine`); basic-pitch when None
     model_path : basic-pitch's ``nmp.onnx`` to use instead of the installed package's
     runtime : what runs basic-pitch: ``"onnxruntime"``, ``"torch"`` (the same weights through
@@ -116,7 +118,7 @@ class NotesTask:
     """
 
     name = "notes"
-    version = 1
+    version = 2  # 2: pitch bends from the note's own pitch centre (steady notes unbent)
     #: send windows of digital silence to the model too (False: reuse its answer for zeros)
     skip_silence = True
 
@@ -125,7 +127,7 @@ class NotesTask:
         *,
         options: NotesOptions | None = None,
         out_dir: str | os.PathLike | None = None,
-        unique_names: bool = True,
+        names: OutputNames | None = None,
         engine: FrameEngine | EventEngine | None = None,
         model_path: str | os.PathLike | None = None,
         runtime: Literal["auto", "onnxruntime", "torch"] = "auto",
@@ -139,7 +141,7 @@ class NotesTask:
             raise ParameterError(f"options must be a NotesOptions, not {type(options).__name__}")
         self.options = options or NotesOptions()
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.unique_names = unique_names
+        self.names = names
         from ...models.basic_pitch import make_engine
 
         self._pick = engine is None  # choose basic-pitch's runtime once the device is known
@@ -298,7 +300,7 @@ class NotesTask:
         if self.out_dir is not None:
             from .midi import write_midi
 
-            target = self.out_dir / midi_name(item.info.path, unique=self.unique_names)
+            target = self.out_dir / midi_name(item.info.path, names=self.names)
             midi_path = str(
                 write_midi(
                     notes,
@@ -379,7 +381,6 @@ def transcribe(
     task = NotesTask(
         options=options,
         out_dir=out_dir,
-        unique_names=False,
         model_path=model_path,
         runtime=runtime,
         engine=engine,

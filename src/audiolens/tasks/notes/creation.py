@@ -17,7 +17,9 @@ written here for speed:
    number of candidates, not with their product with the length of the file.
 4. *Velocity* is ``round(127 * mean frame activation)`` over the note (at least 1); with
    ``pitch_bends``, each frame's pitch deviation comes from the contour activation around the
-   note's pitch (a Gaussian-weighted argmax within +-25 thirds of a semitone).
+   note's pitch (a Gaussian-weighted argmax within +-25 thirds of a semitone), measured from
+   the contour bin where an in-tune note of that pitch peaks (the middle of the note's three
+   bins; basic-pitch measures from the lowest, which bends steady notes a third sharp).
 """
 
 from __future__ import annotations
@@ -186,9 +188,15 @@ def _bends(
     per_semitone: int,
     weights: np.ndarray,
 ) -> tuple[int, ...]:
-    """Per-frame pitch deviation of a note, in contour bins, from the contour around it."""
+    """Per-frame pitch deviation of a note, in contour bins, from the contour around it.
+
+    Deviations are from the note's own pitch centre: note bin ``p`` is the model's summary of
+    contour bins ``per_semitone * p`` to ``per_semitone * (p + 1) - 1``, and an in-tune note
+    peaks in the middle one (basic-pitch measures from the first, so every steady note gets
+    +1/3 semitone: its issue #87).
+    """
     tol = BEND_TOLERANCE
-    centre = per_semitone * pitch_bin
+    centre = per_semitone * pitch_bin + per_semitone // 2
     lo, hi = max(centre - tol, 0), min(contour.shape[1], centre + tol + 1)
     sub = contour[start:end, lo:hi] * weights[lo - (centre - tol) : hi - (centre - tol)]
     return tuple(int(b) for b in np.argmax(sub, axis=1) - (centre - lo))

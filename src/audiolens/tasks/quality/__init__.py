@@ -22,6 +22,7 @@ import numpy as np
 from ...audio import AudioInfo, PathLike
 from ...devices import Device, resolve_device
 from ..base import AudioRequest, Result, TaskInput
+from ..shown import fraction
 from .features import FEATURE_NAMES, SpectralSummary, summarize
 from .model import QualityModel, load_model
 
@@ -72,6 +73,10 @@ class QualityResult(Result):
     confidence: float
     claimed: dict[str, object] = field(default_factory=dict)
     content: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.cutoff_hz = round(float(self.cutoff_hz), 1)
+        self.confidence = fraction(self.confidence)
 
 
 def container_class(info: AudioInfo) -> str | None:
@@ -184,7 +189,7 @@ class QualityTask:
     """Task object for the runner (see :mod:`audiolens.tasks.base`)."""
 
     name = "quality"
-    version = 1
+    version = 2  # 2: confidence to 4 decimals
 
     def __init__(self, model_path: str | None = None) -> None:
         self._model_path = model_path

@@ -26,6 +26,7 @@ from ...audio import AudioInfo
 from ...devices import Device
 from ...errors import ParameterError
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
+from ..names import OutputNames
 from .pipeline import Diarization, DiarizationStream, PipelineSettings, diarize
 from .rttm import read_rttm, rttm_text, write_rttm
 from .types import SpeakersOptions, SpeakersResult, Turn
@@ -55,10 +56,10 @@ STREAM_ABOVE_S = 600.0
 BLOCK_S = 60.0
 
 
-def rttm_name(path: PathLike, *, unique: bool, suffix: str = ".rttm") -> str:
-    """The output file name for an input: ``<stem>.rttm``, or ``<stem>.<hash>.rttm`` when
-    ``unique`` (collections, where two folders may hold files of the same name)."""
-    return output_name(path, unique=unique, suffix=suffix)
+def rttm_name(path: PathLike, *, names: OutputNames | None = None, suffix: str = ".rttm") -> str:
+    """The output file name for an input: ``<stem>.rttm`` (or another ``suffix``), with a
+    suffix when ``names`` (the run's output names) says two inputs share the stem."""
+    return output_name(path, names=names, suffix=suffix)
 
 
 def _speech_seconds(turns: list[Turn]) -> float:
@@ -90,7 +91,8 @@ class SpeakersTask:
     options : the number of speakers, or bounds on it (estimated within 1..20 when None), and
         the segmentation model if any
     out_dir : write ``<stem>.rttm`` per input there (None: no files)
-    unique_names : name files ``<stem>.<hash>.rttm`` (collections) instead of ``<stem>.rttm``
+    names : the run's output names (:class:`~audiolens.tasks.names.OutputNames`), which add a
+        suffix to ``<stem>.rttm`` when two inputs share a stem; None: always ``<stem>.rttm``
     settings : the pipeline's internal settings (for experiments; defaults when None)
     """
 
@@ -102,7 +104,7 @@ class SpeakersTask:
         *,
         options: SpeakersOptions | None = None,
         out_dir: str | os.PathLike | None = None,
-        unique_names: bool = True,
+        names: OutputNames | None = None,
         settings: PipelineSettings | None = None,
     ) -> None:
         if options is not None and not isinstance(options, SpeakersOptions):
@@ -111,7 +113,7 @@ class SpeakersTask:
         self.settings = settings or PipelineSettings()
         self.segmentation = _segmentation_path(self.options.segmentation_model)
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.unique_names = unique_names
+        self.names = names
 
     def request(self, info: AudioInfo) -> AudioRequest:
         """Mono 16 kHz; streamed in blocks when the file is long (or its length unknown)."""
@@ -154,7 +156,7 @@ class SpeakersTask:
             method=d.method,
         )
         if self.out_dir is not None:
-            target = self.out_dir / rttm_name(item.info.path, unique=self.unique_names)
+            target = self.out_dir / rttm_name(item.info.path, names=self.names)
             uri = Path(os.fsdecode(item.info.path)).stem
             result.rttm_path = str(write_rttm(d.turns, target, uri=uri))
         return result
@@ -194,5 +196,5 @@ def speakers(
     """
     from ...devices import resolve_device
 
-    task = SpeakersTask(options=options, out_dir=out_dir, unique_names=False)
+    task = SpeakersTask(options=options, out_dir=out_dir)
     return task.run([read_input(path, task)], device=resolve_device(device))[0]

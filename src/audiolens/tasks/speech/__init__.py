@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
+from ..names import OutputNames
 from .engine import SR, FileText, WhisperBatcher, speech_pieces
 from .speakers import attribute_speakers
 from .types import SpeechOptions, SpeechResult, SpeechSegment, Word
@@ -57,9 +58,10 @@ _MUSIC = re.compile(r"^[\s♪♫♬🎵🎶*#.…\-–—]*$|^\s*[\[(](music|mus
 PathLike = str | bytes | os.PathLike
 
 
-def transcript_name(path: PathLike, *, unique: bool, suffix: str) -> str:
-    """``<stem><suffix>``, or ``<stem>.<hash><suffix>`` when ``unique`` (collections)."""
-    return output_name(path, unique=unique, suffix=suffix)
+def transcript_name(path: PathLike, *, suffix: str, names: OutputNames | None = None) -> str:
+    """``<stem><suffix>``, with a suffix when ``names`` (the run's output names) says two inputs
+    share the stem."""
+    return output_name(path, names=names, suffix=suffix)
 
 
 @dataclass
@@ -71,7 +73,8 @@ class SpeechTask:
     options : see :class:`SpeechOptions`
     out_dir : where to write transcripts (None: none are written)
     formats : which files to write there, of ``srt``, ``vtt``, ``txt``, ``json``
-    unique_names : add a hash of the path to output names (collections)
+    names : the run's output names (:class:`~audiolens.tasks.names.OutputNames`), which add a
+        suffix to ``<stem>.srt`` etc. when two inputs share a stem; None: always the plain stem
     on_progress : called with (seconds of speech decoded, seconds of wall time) per batch
     speakers : also diarize each file (the ``speakers`` task with these options) and give
         every word and segment its speaker (:func:`attribute_speakers`)
@@ -80,7 +83,7 @@ class SpeechTask:
     options: SpeechOptions = field(default_factory=SpeechOptions)
     out_dir: str | os.PathLike | None = None
     formats: tuple[str, ...] = ("srt", "vtt", "txt", "json")
-    unique_names: bool = False
+    names: OutputNames | None = None
     on_progress: Callable[[float, float], None] | None = None
     speakers: SpeakersOptions | None = None
     name: str = "speech"
@@ -168,7 +171,7 @@ class SpeechTask:
         assert self.out_dir is not None
         out = Path(os.fspath(self.out_dir))
         for fmt in self.formats:
-            name = transcript_name(path, unique=self.unique_names, suffix=f".{fmt}")
+            name = transcript_name(path, names=self.names, suffix=f".{fmt}")
             result.paths[fmt] = str(out / name)
         for fmt in self.formats:  # after the paths, so that the JSON lists them all
             write_transcript(result, result.paths[fmt])

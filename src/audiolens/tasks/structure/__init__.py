@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from ...audio import AudioInfo
 from ...devices import Device
 from ...errors import ParameterError
+from .. import shown
 from ..base import AudioRequest, Result, TaskInput
 from .segment import Segment, StructureOptions, segment
 
@@ -40,6 +41,8 @@ class StructureResult(Result):
         same label for sections that repeat (A, B, A, C, ...)
     duration : the file's duration in seconds
     form : the labels joined, e.g. ``"ABAC"``
+
+    Times are held to the millisecond (rounded when the result is made).
     """
 
     task: ClassVar[str] = "structure"
@@ -48,11 +51,14 @@ class StructureResult(Result):
     form: str = ""
     details: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self) -> None:
+        self.duration = shown.seconds(self.duration)
+
     def to_dict(self) -> dict[str, Any]:
         """``segments`` as ``{start, end, label}`` dicts, ``duration`` and ``form``."""
         return {
             "segments": [s.to_dict() for s in self.segments],
-            "duration": round(float(self.duration), 6),
+            "duration": self.duration,
             "form": self.form,
         }
 
@@ -66,7 +72,7 @@ class StructureTask:
     """
 
     name = "structure"
-    version = 1
+    version = 2  # 2: times to the millisecond
 
     def __init__(self, *, options: StructureOptions | None = None) -> None:
         if options is not None and not isinstance(options, StructureOptions):

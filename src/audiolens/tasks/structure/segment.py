@@ -30,6 +30,7 @@ from scipy.signal import find_peaks
 from ...dsp import log_filterbank_frequencies
 from ...dsp._params import positive_int
 from ...errors import ParameterError
+from ..shown import seconds
 
 __all__ = [
     "Segment",
@@ -43,11 +44,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Segment:
-    """One section: ``start`` and ``end`` in seconds, and its ``label`` (A, B, ...)."""
+    """One section: ``start`` and ``end`` in seconds (to the millisecond), and its ``label``
+    (A, B, ...)."""
 
     start: float
     end: float
     label: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", seconds(self.start))
+        object.__setattr__(self, "end", seconds(self.end))
 
     def to_dict(self) -> dict[str, object]:
         """``{start, end, label}`` with times rounded to the millisecond."""

@@ -223,7 +223,8 @@ def analyze(
         explicitly are always attempted
     tasks : task names (``"quality"``), or Task instances (picklable when ``workers > 1``)
     db : the results store (a file, created when missing, or an open :class:`Store`);
-        None uses ``audiolens.sqlite`` in the current directory
+        None uses ``audiolens.sqlite`` in the current directory. A file is not created when
+        ``paths`` hold no file to analyze (only folders without audio)
     workers : processes for decoding and CPU work; None uses one per CPU core (at most one per
         file); 1 runs everything in this process
     device : ``"auto"`` (``$AUDIOLENS_DEVICE``, else CUDA, MPS, CPU), ``"cpu"``, ``"cuda:1"``...
@@ -271,17 +272,23 @@ def analyze(
     dev = resolve_device(device)
     specs, instances = resolve_tasks(tasks)
     versions = {s.name: s.version for s in specs}
+    found = discover(paths)
+    for message in found.warnings:
+        logger.warning("%s", message)
+    if not found.files and not isinstance(db, Store):  # nothing to store: no store file
+        summary = RunSummary(
+            device=dev.label, tasks=tuple(versions), db=os.fspath(DEFAULT_DB if db is None else db)
+        )
+        summary.warnings = list(found.warnings)
+        return _nothing_found(summary, hook, t0)
     store, owned = _open_store(db)
     summary = RunSummary(device=dev.label, tasks=tuple(versions), db=store.path)
+    summary.warnings = list(found.warnings)
     chain = HookChain([TqdmHook() if progress and _isatty(sys.stderr) else None, hook])
     run_id, status = None, "finished"
     executor: LocalExecutor | None = None
     outcomes: Generator[FileOutcome, None, None] | None = None
     try:
-        found = discover(paths)
-        summary.warnings = list(found.warnings)
-        for message in found.warnings:
-            logger.warning("%s", message)
         jobs, broken, summary.skipped = _plan(found.files, specs, store, force)
         summary.total = len(found.files)
         n_workers = _check_workers(workers, len(jobs))
@@ -343,6 +350,24 @@ def analyze(
             chain("end", summary=summary)
         if owned:
             store.close()
+    logger.info("%s", summary)
+    return summary
+
+
+def _nothing_found(summary: RunSummary, hook: Callable[..., Any] | None, t0: float) -> RunSummary:
+    """The end of a run that found no files: the hook hears a start and an end, nothing else."""
+    chain = HookChain([hook])
+    chain(
+        "start",
+        total=0,
+        todo=0,
+        skipped=0,
+        device=summary.device,
+        tasks=list(summary.tasks),
+        workers=0,
+    )
+    summary.elapsed_s = time.perf_counter() - t0
+    chain("end", summary=summary)
     logger.info("%s", summary)
     return summary
 

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..errors import _show_path as _show
 from ._json import dumps, safe_text
 from .identity import decode_path, encode_path
 from .schema import StoreError, migrate, read_version
@@ -150,8 +151,8 @@ class Store:
     ) -> None:
         self.path = os.fspath(path)
         memory = self.path == ":memory:"
-        if not memory and not create and not os.path.isfile(self.path):
-            raise StoreError(f"no results store at {self.path!r}")
+        if not memory:
+            _check_file(self.path, create=create)
         try:
             self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         except sqlite3.Error as exc:
@@ -308,6 +309,30 @@ class Store:
     def tasks(self) -> list[str]:
         """The task names that have rows."""
         return [r[0] for r in self._conn.execute("SELECT DISTINCT task FROM results ORDER BY 1")]
+
+
+def _check_file(path: str, *, create: bool) -> None:
+    """Refuse a store path that SQLite would misread or could not open, naming the problem.
+
+    Raises
+    ------
+    StoreError
+        for an empty path (SQLite would make a temporary database), a folder, a missing
+        store when ``create`` is False, or a missing parent folder.
+    """
+    if not path:
+        raise StoreError("the results store's path is empty; give a file name, e.g. " + DEFAULT_DB)
+    if os.path.isdir(path):
+        raise StoreError(f"{_show(path)}: is a folder, not a results store file")
+    if os.path.isfile(path):
+        return
+    if not create:
+        raise StoreError(f"no results store at {path!r}")
+    parent = os.path.dirname(path)
+    if parent and not os.path.isdir(parent):
+        raise StoreError(
+            f"{_show(path)}: cannot create the results store, no folder {_show(parent)}"
+        )
 
 
 def _filters(task: str | None, status: str | None) -> tuple[str, tuple]:

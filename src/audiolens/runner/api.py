@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AudiolensError, DeviceError, MissingDependency, ModelNotFound, ParameterError
 from ..store import DEFAULT_DB, ResultRow, Store, encode_path
+from ..store.db import remove_store
 from .discover import Candidate, discover
 from .jobs import FileJob, FileOutcome, TaskOutcome, TaskSpec, resolve_tasks
 from .pool import LocalExecutor
@@ -92,10 +93,13 @@ def _check_workers(workers: int | None, n_jobs: int) -> int:
     return workers
 
 
-def _open_store(db: str | os.PathLike | Store | None) -> tuple[Store, bool]:
+def _open_store(db: str | os.PathLike | Store | None) -> tuple[Store, bool, bool]:
+    """The store, whether this run opened it (and closes it), and whether it made the file."""
     if isinstance(db, Store):
-        return db, False
-    return Store(DEFAULT_DB if db is None else db), True
+        return db, False, False
+    path = os.fspath(DEFAULT_DB if db is None else db)
+    new = not os.path.lexists(path)
+    return Store(path), True, new
 
 
 def _plan(
@@ -281,7 +285,7 @@ def analyze(
         )
         summary.warnings = list(found.warnings)
         return _nothing_found(summary, hook, t0)
-    store, owned = _open_store(db)
+    store, owned, new = _open_store(db)
     summary = RunSummary(device=dev.label, tasks=tuple(versions), db=store.path)
     summary.warnings = list(found.warnings)
     chain = HookChain([TqdmHook() if progress and _isatty(sys.stderr) else None, hook])
@@ -350,6 +354,8 @@ def analyze(
             chain("end", summary=summary)
         if owned:
             store.close()
+        if new and status != "finished" and summary.done + summary.failed == 0:
+            remove_store(store.path)  # a run that stopped before its first file: no litter
     logger.info("%s", summary)
     return summary
 

@@ -7,6 +7,7 @@ database stays consistent (WAL mode; ``synchronous=NORMAL`` is safe against a ki
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from ._json import dumps, safe_text
 from .identity import decode_path, encode_path
 from .schema import StoreError, migrate, read_version
 
-__all__ = ["DEFAULT_DB", "ResultRow", "Store"]
+__all__ = ["DEFAULT_DB", "ResultRow", "Store", "remove_store"]
 
 logger = logging.getLogger("audiolens")
 
@@ -309,6 +310,15 @@ class Store:
     def tasks(self) -> list[str]:
         """The task names that have rows."""
         return [r[0] for r in self._conn.execute("SELECT DISTINCT task FROM results ORDER BY 1")]
+
+
+def remove_store(path: str | os.PathLike[str]) -> None:
+    """Delete a closed store's file and SQLite's companions (``-wal``, ``-shm``, ``-journal``),
+    e.g. one that a run created and stopped before storing anything."""
+    base = os.fspath(path)
+    for name in (base, f"{base}-wal", f"{base}-shm", f"{base}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
 
 
 def _check_file(path: str, *, create: bool) -> None:

@@ -30,15 +30,21 @@ from audiolens.store import DEFAULT_DB, Store
 
 SRC = os.path.dirname(os.path.dirname(audiolens.__file__))
 
-#: broken values for options whose type cannot say what is broken (plain strings)
-NAMED: dict[str, tuple[str, ...]] = {
-    "--device": ("bogus",),
-    "--db": ("", "afolder", "nodir/r.sqlite", "notes.txt"),
-    "--output": ("nodir/x.csv", "afolder"),
-    "--task": ("qualty",),
-    "--tasks": ("qualty",),
-    "--model": ("notes.txt",),
-    "--segmentation-model": ("notes.txt",),
+#: broken values for options whose type cannot say what is broken (plain strings), each with
+#: what the message must say besides the value
+NAMED: dict[str, tuple[tuple[str, str], ...]] = {
+    "--device": (("bogus", "is not a device; use auto, cpu"),),
+    "--db": (
+        ("", "empty"),
+        ("afolder", "is a folder"),
+        ("nodir/r.sqlite", ""),  # analyze: "no folder nodir"; export: "no results store"
+        ("notes.txt", "not an audiolens results store"),
+    ),
+    "--output": (("nodir/x.csv", "there is no folder nodir"), ("afolder", "is a folder")),
+    "--task": (("qualty", "the tasks are: beats"),),
+    "--tasks": (("qualty", "the tasks are: beats"),),
+    "--model": (("notes.txt", "not a"),),
+    "--segmentation-model": (("notes.txt", "not an ONNX model"),),
 }
 #: (subcommand, option) whose broken value another setup error may be found before: the run
 #: must still fail in one line, which need not name the value (speech looks for its Whisper
@@ -74,18 +80,21 @@ def _group(parser: argparse.ArgumentParser, action: argparse.Action) -> str:
     return next((g.title or "" for g in parser._action_groups if action in g._group_actions), "")
 
 
-def _broken_values(action: argparse.Action) -> list[tuple[str, str]]:
+def _broken_values(action: argparse.Action) -> list[tuple[str, tuple[str, ...]]]:
     """(value, what the message must name) for one option."""
     kind = action.type
     if kind is _common.folder:
-        return [("notes.txt", "notes.txt"), ("notes.txt/sub", "notes.txt")]
+        return [
+            ("notes.txt", ("notes.txt", "is a file, not a folder")),
+            ("notes.txt/sub", ("notes.txt/sub", "cannot be created")),
+        ]
     if action.choices is not None:
-        return [("bogus", "bogus")]
+        return [("bogus", ("bogus", "invalid choice"))]
     if callable(kind) and kind not in (str, Path):
         numeric = getattr(kind, "__qualname__", "").startswith("number.")
-        return [("bogus", "bogus"), *([("nan", "nan")] if numeric else [])]
+        return [("bogus", ("bogus",)), *([("nan", ("nan",))] if numeric else [])]
     values = NAMED.get(max(action.option_strings, key=len), ())
-    return [(v, v or "empty") for v in values]
+    return [(v, (v, what) if v else (what,)) for v, what in values]
 
 
 def cases(name: str, parser: argparse.ArgumentParser) -> list[Case]:
@@ -108,7 +117,7 @@ def cases(name: str, parser: argparse.ArgumentParser) -> list[Case]:
         task = GROUP_TASK.get(_group(parser, action).split(" (")[0]) if name == "analyze" else None
         extra = ("--tasks", task) if task else ()
         for value, named in _broken_values(action):
-            names = () if (name, opt) in NOT_FIRST else (named,)
+            names = () if (name, opt) in NOT_FIRST else named
             out.append(Case((name, *base, *extra, opt, value), names))
     return out
 

@@ -48,7 +48,7 @@ class RunSummary:
     elapsed_s : wall-clock seconds for the whole run
     device : the device the tasks ran on (``"cpu"``, ``"cuda:0"``, ...)
     tasks : the task names
-    db : the results store's file
+    db : the results store's file (not created when no file was found)
     failures : (path, task, message) for every failed task
     warnings : folders that could not be read or held no audio files
     interrupted : the run was stopped (Ctrl-C) before it finished
@@ -257,6 +257,10 @@ def analyze(
 
     Notes
     -----
+    A store file is made only when there is something to store: not when ``paths`` hold no
+    file (folders without audio), and a store this run made is deleted again when the run stops
+    before its first file (a missing model, Ctrl-C).
+
     A rerun skips files whose stored row has the same path, size, modification time and task
     version with status ok; failed rows are retried. Each file's rows are written in one
     transaction, so a run killed at any point loses only the files in flight.

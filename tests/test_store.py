@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 
+from audiolens.errors import ParameterError
 from audiolens.store import (
     BASE_FIELDS,
     MIGRATIONS,
@@ -170,6 +171,22 @@ def test_newer_schema_is_refused(tmp_path):
         Store(path)
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "path is empty"),  # SQLite would quietly make a temporary database
+        ("folder", "folder: is a folder, not a results store file"),
+        ("nodir/r.sqlite", "nodir/r.sqlite: cannot create the results store, no folder"),
+    ],
+)
+def test_store_paths_that_cannot_be_a_store_are_named(tmp_path, monkeypatch, name, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(StoreError, match=message):
+        Store(name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]  # nothing created
+
+
 def test_foreign_files_are_refused(tmp_path):
     text = tmp_path / "notes.sqlite"
     text.write_text("hello, I am not a database" * 100)
@@ -284,12 +301,28 @@ def test_export_to_streams_and_filters(filled):
     export(filled, "jsonl", text, task="beats")
     assert json.loads(text.getvalue())["bpm"] == 120.0
     with Store(filled) as s:
-        assert json.loads(export(s, "json", task="nothing")) == []
+        assert json.loads(export(s, "json", task="speech")) == []  # known, no rows
+        with pytest.raises(ParameterError, match=r"task 'nothing' is not known.*quality"):
+            export(s, "json", task="nothing")
+
+
+def test_export_to_a_file_checks_the_name_first_and_replaces_atomically(filled, tmp_path):
+    with pytest.raises(ParameterError, match=r"nodir.*there is no folder"):
+        export(filled, "csv", tmp_path / "nodir" / "x.csv")
+    with pytest.raises(ParameterError, match="is a folder"):
+        export(filled, "csv", tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    target, elsewhere = out / "x.json", out / "elsewhere.txt"
+    elsewhere.write_text("keep me")
+    target.symlink_to(elsewhere)
+    export(filled, "json", target)
+    assert not target.is_symlink() and json.loads(target.read_text())
+    assert elsewhere.read_text() == "keep me"  # the link was replaced, not followed
+    assert sorted(p.name for p in out.iterdir()) == ["elsewhere.txt", "x.json"]  # no temp left
 
 
 def test_export_rejects_unknown_format_and_missing_store(filled, tmp_path):
-    from audiolens.errors import ParameterError
-
     with pytest.raises(ParameterError, match="parquet"):
         export(filled, "parquet")
     with pytest.raises(StoreError):

@@ -4,6 +4,8 @@ Each subcommand module has ``add_parser(subparsers)`` (adds its parser) and
 ``run(args) -> int`` (its exit status). :func:`main` wires them together, sets up logging of
 the "audiolens" logger from ``-v``/``-q`` (the library itself never configures logging), and
 turns errors into exit statuses: 0 all ok, 1 some files failed, 2 usage error, 130 Ctrl-C.
+No traceback reaches the user: every error is one line on stderr (``-vv`` adds the traceback
+of an unexpected one).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from ._common import (
     add_verbosity_arguments,
     configure_logging,
     error,
+    logger,
     restore_logging,
+    show_path,
 )
 
 __all__ = ["build_parser", "main"]
@@ -80,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unexpected(exc: Exception) -> str:
+    """One line for an error no subcommand expected: the file and the problem for an OSError,
+    else the exception and where to see more."""
+    if isinstance(exc, OSError) and isinstance(exc.filename, (str, bytes)):
+        return f"{show_path(os.fsdecode(exc.filename))}: {exc.strerror or exc}"
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{what} (unexpected; run with -vv to see where it happened)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``audiolens`` command line; returns the exit status.
 
@@ -106,6 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `audiolens export | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+    except Exception as exc:  # a safety net: each known case is handled where it happens
+        logger.debug("%s", "the traceback:", exc_info=True)
+        error(_unexpected(exc))
         return EXIT_FAILED
     finally:
         restore_logging(handler, previous)

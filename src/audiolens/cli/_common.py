@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -20,6 +23,8 @@ __all__ = [
     "add_verbosity_arguments",
     "configure_logging",
     "error",
+    "file_problem",
+    "folder",
     "number",
     "run_files",
 ]
@@ -44,6 +49,8 @@ def number(
         except ValueError:
             what = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         if low is not None and (value <= low if above else value < low):
             bound = f"above {low:g}" if above else f"at least {low:g}"
             raise argparse.ArgumentTypeError(f"{value} must be {bound}")
@@ -52,6 +59,36 @@ def number(
         return value
 
     return parse
+
+
+def folder(text: str) -> Path:
+    """An argparse ``type`` for a folder that a command writes into (``-o``, ``--plot``, ...).
+
+    The folder is not created here (only when something is written), but the command line is
+    refused before any work when it cannot be: the path is an existing file, or its nearest
+    existing parent is not a writable folder.
+    """
+    if not text:
+        raise argparse.ArgumentTypeError("the folder name is empty")
+    path = Path(text)
+    if path.exists():
+        if not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{show_path(text)}: is a file, not a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"{show_path(text)}: folder is not writable")
+        return path
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{show_path(text)}: cannot be created, {show_path(str(parent))} is a file"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(
+            f"{show_path(text)}: cannot be created, {show_path(str(parent))} is not writable"
+        )
+    return path
 
 
 def add_files_command(
@@ -70,18 +107,14 @@ def add_files_command(
 
 
 def add_out_argument(parser: argparse.ArgumentParser, *, default: Any, help: str) -> None:
-    """``-o/--out DIR``: the folder for the files a command writes."""
-    from pathlib import Path
-
-    parser.add_argument("-o", "--out", type=Path, default=default, metavar="DIR", help=help)
+    """``-o/--out DIR``: the folder for the files a command writes (see :func:`folder`)."""
+    parser.add_argument("-o", "--out", type=folder, default=default, metavar="DIR", help=help)
 
 
 def add_report_arguments(parser: argparse.ArgumentParser, *, plot: str) -> None:
     """``--device``, ``--plot DIR`` (``plot`` says what picture) and ``--format``."""
-    from pathlib import Path
-
     add_device_argument(parser)
-    parser.add_argument("--plot", metavar="DIR", type=Path, help=plot)
+    parser.add_argument("--plot", metavar="DIR", type=folder, help=plot)
     add_print_format(parser)
 
 
@@ -160,8 +193,24 @@ def restore_logging(handler: logging.Handler, previous: int) -> None:
 
 
 def error(message: str) -> None:
-    """Print ``audiolens: error: message`` on stderr."""
-    print(f"audiolens: error: {message}", file=sys.stderr)
+    """Print ``audiolens: error: message`` on stderr, as one line (its lines joined)."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    print(f"audiolens: error: {' '.join(lines)}", file=sys.stderr)
+
+
+def file_problem(path: str, exc: BaseException, *, command: str | None = None) -> str:
+    """The one-line message for an input ``path`` that could not be analysed.
+
+    A folder given to a per-file command gets a pointer to ``audiolens analyze``, which walks
+    folders (``command``, the task's name, goes into its ``--tasks``).
+    """
+    from ..errors import DecodeError
+
+    message = str(exc) if isinstance(exc, DecodeError) else f"{show_path(path)}: {exc}"
+    if os.path.isdir(path):
+        tasks = f" --tasks {command}" if command else ""
+        message += f"; for folders use 'audiolens analyze {show_path(path)}{tasks}'"
+    return message
 
 
 def show_path(path: str) -> str:
@@ -198,11 +247,14 @@ def for_each_file(
     *,
     fmt: str,
     device_label: str,
+    command: str | None = None,
 ) -> int:
     """Run ``analyse(path)`` on each file and print what it found; the exit status.
 
-    A file that cannot be read (DecodeError, OSError) is named on stderr with the problem and
-    the next one is tried. ``fmt`` is ``text`` (``summary(path, result)`` per line), ``jsonl``
+    A file that cannot be read (DecodeError, OSError) is named on stderr with the problem (see
+    :func:`file_problem`; ``command`` is the subcommand's name) and the next one is tried.
+    Other audiolens errors (no model, a missing package, a bad option) hold for every file:
+    they propagate. ``fmt`` is ``text`` (``summary(path, result)`` per line), ``jsonl``
     (one record per line as it goes) or ``json`` (one list at the end); a record is the path,
     the device and the result's ``to_dict()``.
 
@@ -212,15 +264,17 @@ def for_each_file(
     """
     import json
 
-    from ..errors import DecodeError
+    from ..errors import AudiolensError, DecodeError
 
     records, failed = [], 0
     for path in paths:
         try:
             result = analyse(path)
         except (DecodeError, OSError) as exc:
+            if isinstance(exc, AudiolensError) and not isinstance(exc, DecodeError):
+                raise  # e.g. ModelNotFound (an OSError too): not this file's problem
             failed += 1
-            error(str(exc) if isinstance(exc, DecodeError) else f"{show_path(path)}: {exc}")
+            error(file_problem(path, exc, command=command))
             continue
         record = {"path": show_path(path), "device": device_label, **result.to_dict()}
         if fmt == "text":
@@ -265,4 +319,11 @@ def run_files(
             also(path, result, names)
         return result
 
-    return for_each_file(paths, analyse, summary, fmt=args.format, device_label=device.label)
+    return for_each_file(
+        paths,
+        analyse,
+        summary,
+        fmt=args.format,
+        device_label=device.label,
+        command=getattr(args, "command", None),
+    )

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, number
+from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, error, folder, number, show_path
 
 __all__ = ["add_parser", "run"]
 
@@ -54,7 +53,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=folder,
         default=None,
         metavar="DIR",
         help="folder for the files tasks write (notes: <stem>.mid per input; beats: "
@@ -100,14 +99,25 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``analyze``; 0 when every file was analyzed, 1 when some failed."""
+    """Run ``analyze``; 0 when every file was analyzed, 1 when some failed.
+
+    A PATH that does not exist is named on stderr and left out; when none is left, nothing
+    runs and no results store is created.
+    """
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from ..runner import analyze
 
+    paths = [_arg_path(p) for p in args.paths]
+    missing = [p for p in paths if not _exists(p)]
+    for path in missing:
+        error(f"{show_path(path)}: no such file or folder")
+    paths = [p for p in paths if p not in missing]
+    if not paths:
+        return EXIT_FAILED
     with logging_redirect_tqdm(loggers=[logger]):
         summary = analyze(
-            [_arg_path(p) for p in args.paths],
+            paths,
             tasks=_tasks(args),
             db=args.db,
             workers=args.workers,
@@ -116,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     if not getattr(args, "quiet", False):
-        print(f"{'+'.join(summary.tasks)}: {summary}; results in {summary.db}", file=sys.stderr)
-    return EXIT_OK if summary.ok else EXIT_FAILED
+        where = f"results in {summary.db}" if summary.total else "nothing to store"
+        print(f"{'+'.join(summary.tasks)}: {summary}; {where}", file=sys.stderr)
+    return EXIT_OK if summary.ok and not missing else EXIT_FAILED
 
 
 def _tasks(args: argparse.Namespace) -> list[Any]:
@@ -164,6 +175,20 @@ def _tasks(args: argparse.Namespace) -> list[Any]:
         elif name:
             out.append(name)
     return out
+
+
+def _exists(path: str) -> bool:
+    """False only when ``path`` surely does not exist (other stat errors are the runner's to
+    store as failures, e.g. permission denied)."""
+    import os
+
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        pass
+    return True
 
 
 def _arg_path(text: str) -> str:

@@ -13,6 +13,7 @@ from ._common import (
     add_files_command,
     add_out_argument,
     add_print_format,
+    folder,
     number,
     run_files,
     show_path,
@@ -102,7 +103,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     add_out_argument(p, default=None, help="write <stem>.beats and <stem>.json per file there")
     p.add_argument(
         "--click",
-        type=Path,
+        type=folder,
         default=None,
         metavar="DIR",
         help="write <stem>.click.wav there: the audio with a click on every beat",

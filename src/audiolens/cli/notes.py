@@ -197,7 +197,9 @@ def run(args: argparse.Namespace) -> int:
             f"-> {show_path(result.midi_path or '-')}  {show_path(path)}"
         )
 
-    return for_each_file(paths, analyse, summary, fmt=args.format, device_label=device.label)
+    return for_each_file(
+        paths, analyse, summary, fmt=args.format, device_label=device.label, command="notes"
+    )
 
 
 def _plot(path: str, item: Any, result: Any, target: Path) -> None:

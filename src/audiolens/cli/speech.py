@@ -15,6 +15,7 @@ from ._common import (
     add_out_argument,
     add_print_format,
     error,
+    file_problem,
     number,
     output_names,
     show_path,
@@ -216,7 +217,7 @@ def _transcribe_all(args: argparse.Namespace, task: Any, paths: list[str], devic
                 group.append(path)
             except (DecodeError, OSError) as exc:
                 failed += 1
-                error(str(exc) if isinstance(exc, DecodeError) else f"{show_path(path)}: {exc}")
+                error(file_problem(path, exc, command="speech"))
         if not inputs:
             continue
         try:

@@ -90,4 +90,5 @@ def run(args: argparse.Namespace) -> int:
         lambda path, r: f"{show_path(path)}: {_summary(r)}",
         fmt=args.format,
         device_label=device.label,
+        command="structure",
     )

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MissingDependency, ModelNotFound
+from ..errors import MissingDependency, ModelNotFound, _show_path
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
 
-__all__ = ["make_session", "onnx_threads", "providers_for"]
+__all__ = ["make_session", "not_a_model", "onnx_threads", "providers_for"]
 
 logger = logging.getLogger("audiolens")
 
@@ -69,7 +70,8 @@ def make_session(path: str | os.PathLike, device: Device, *, extra: str = "notes
     MissingDependency
         when onnxruntime is not installed (the message names the extra to install)
     ModelNotFound
-        when ``path`` is not a file
+        when ``path`` is not a file, or ONNX Runtime cannot load it (not an ONNX model, a
+        damaged one, an operator it lacks); the message names the file
     """
     ort = _ort(extra)
     path = Path(path)
@@ -92,6 +94,34 @@ def make_session(path: str | os.PathLike, device: Device, *, extra: str = "notes
     if providers[0] == "CUDAExecutionProvider":
         index = int(device.name.split(":")[1]) if ":" in device.name else 0
         options[0] = {"device_id": index}
-    return ort.InferenceSession(
-        str(path), sess_options=opts, providers=providers, provider_options=options
-    )
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=opts, providers=providers, provider_options=options
+        )
+    except Exception as exc:  # onnxruntime's own types (InvalidProtobuf, Fail, ...)
+        raise not_a_model(path, exc) from None
+
+
+#: what onnxruntime prefixes its messages with: ``[ONNXRuntimeError] : 7 : INVALID_PROTOBUF :``
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : (\w+) : (?:Load model from .* failed:)?")
+
+
+def not_a_model(path: str | os.PathLike, exc: BaseException) -> ModelNotFound:
+    """The error for a model file that a runtime cannot load, naming the file and the cause.
+
+    Parameters
+    ----------
+    path : the model file
+    exc : what the runtime (onnxruntime, or the ``onnx`` package) raised
+
+    Returns
+    -------
+    error : a :class:`~audiolens.errors.ModelNotFound` whose message is one line
+    """
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    match = _ORT_PREFIX.match(text)
+    code = match.group(1) if match else type(exc).__name__
+    detail = text[match.end() :].strip() if match else text
+    unreadable = code in {"INVALID_PROTOBUF", "NO_MODEL", "DecodeError", "InvalidProtobuf"}
+    what = "is not an ONNX model" if unreadable else "cannot be loaded as an ONNX model"
+    return ModelNotFound(f"{_show_path(path)}: {what} ({detail or code})")

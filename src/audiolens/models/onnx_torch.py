@@ -49,6 +49,8 @@ class TorchGraph:
 
     Raises
     ------
+    ModelNotFound
+        when the file is not an ONNX model (it is named)
     NotImplementedError
         when the graph uses an operator this runner does not implement (it is named)
     """
@@ -58,7 +60,12 @@ class TorchGraph:
         from onnx import numpy_helper
 
         onnx = _onnx()
-        model = onnx.load(os.fspath(path))
+        try:
+            model = onnx.load(os.fspath(path))
+        except Exception as exc:  # protobuf's DecodeError, or an OSError reading it
+            from .onnx import not_a_model
+
+            raise not_a_model(path, exc) from None
         graph = model.graph
         self.device = torch.device(device)
         self.torch = torch

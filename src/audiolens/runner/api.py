@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AudiolensError, DeviceError, MissingDependency, ModelNotFound, ParameterError
 from ..store import DEFAULT_DB, ResultRow, Store, encode_path
+from ..store.db import remove_store
 from .discover import Candidate, discover
 from .jobs import FileJob, FileOutcome, TaskOutcome, TaskSpec, resolve_tasks
 from .pool import LocalExecutor
@@ -47,7 +48,7 @@ class RunSummary:
     elapsed_s : wall-clock seconds for the whole run
     device : the device the tasks ran on (``"cpu"``, ``"cuda:0"``, ...)
     tasks : the task names
-    db : the results store's file
+    db : the results store's file (not created when no file was found)
     failures : (path, task, message) for every failed task
     warnings : folders that could not be read or held no audio files
     interrupted : the run was stopped (Ctrl-C) before it finished
@@ -92,10 +93,13 @@ def _check_workers(workers: int | None, n_jobs: int) -> int:
     return workers
 
 
-def _open_store(db: str | os.PathLike | Store | None) -> tuple[Store, bool]:
+def _open_store(db: str | os.PathLike | Store | None) -> tuple[Store, bool, bool]:
+    """The store, whether this run opened it (and closes it), and whether it made the file."""
     if isinstance(db, Store):
-        return db, False
-    return Store(DEFAULT_DB if db is None else db), True
+        return db, False, False
+    path = os.fspath(DEFAULT_DB if db is None else db)
+    new = not os.path.lexists(path)
+    return Store(path), True, new
 
 
 def _plan(
@@ -223,7 +227,8 @@ def analyze(
         explicitly are always attempted
     tasks : task names (``"quality"``), or Task instances (picklable when ``workers > 1``)
     db : the results store (a file, created when missing, or an open :class:`Store`);
-        None uses ``audiolens.sqlite`` in the current directory
+        None uses ``audiolens.sqlite`` in the current directory. A file is not created when
+        ``paths`` hold no file to analyze (only folders without audio)
     workers : processes for decoding and CPU work; None uses one per CPU core (at most one per
         file); 1 runs everything in this process
     device : ``"auto"`` (``$AUDIOLENS_DEVICE``, else CUDA, MPS, CPU), ``"cpu"``, ``"cuda:1"``...
@@ -252,6 +257,10 @@ def analyze(
 
     Notes
     -----
+    A store file is made only when there is something to store: not when ``paths`` hold no
+    file (folders without audio), and a store this run made is deleted again when the run stops
+    before its first file (a missing model, Ctrl-C).
+
     A rerun skips files whose stored row has the same path, size, modification time and task
     version with status ok; failed rows are retried. Each file's rows are written in one
     transaction, so a run killed at any point loses only the files in flight.
@@ -271,18 +280,24 @@ def analyze(
     dev = resolve_device(device)
     specs, instances = resolve_tasks(tasks)
     versions = {s.name: s.version for s in specs}
-    store, owned = _open_store(db)
+    found = discover(paths)
+    for message in found.warnings:
+        logger.warning("%s", message)
+    if not found.files and not isinstance(db, Store):  # nothing to store: no store file
+        summary = RunSummary(
+            device=dev.label, tasks=tuple(versions), db=os.fspath(DEFAULT_DB if db is None else db)
+        )
+        summary.warnings = list(found.warnings)
+        return _nothing_found(summary, hook, t0)
+    store, owned, new = _open_store(db)
     summary = RunSummary(device=dev.label, tasks=tuple(versions), db=store.path)
+    summary.warnings = list(found.warnings)
     chain = HookChain([TqdmHook() if progress and _isatty(sys.stderr) else None, hook])
     run_id, status = None, "finished"
     executor: LocalExecutor | None = None
     outcomes: Generator[FileOutcome, None, None] | None = None
     try:
-        found = discover(paths)
         specs, instances = _name_outputs(specs, instances, [c.path for c in found.files])
-        summary.warnings = list(found.warnings)
-        for message in found.warnings:
-            logger.warning("%s", message)
         jobs, broken, summary.skipped = _plan(found.files, specs, store, force)
         summary.total = len(found.files)
         n_workers = _check_workers(workers, len(jobs))
@@ -344,6 +359,26 @@ def analyze(
             chain("end", summary=summary)
         if owned:
             store.close()
+        if new and status != "finished" and summary.done + summary.failed == 0:
+            remove_store(store.path)  # a run that stopped before its first file: no litter
+    logger.info("%s", summary)
+    return summary
+
+
+def _nothing_found(summary: RunSummary, hook: Callable[..., Any] | None, t0: float) -> RunSummary:
+    """The end of a run that found no files: the hook hears a start and an end, nothing else."""
+    chain = HookChain([hook])
+    chain(
+        "start",
+        total=0,
+        todo=0,
+        skipped=0,
+        device=summary.device,
+        tasks=list(summary.tasks),
+        workers=0,
+    )
+    summary.elapsed_s = time.perf_counter() - t0
+    chain("end", summary=summary)
     logger.info("%s", summary)
     return summary
 

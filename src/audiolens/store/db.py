@@ -7,6 +7,7 @@ database stays consistent (WAL mode; ``synchronous=NORMAL`` is safe against a ki
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,11 +17,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..errors import _show_path as _show
 from ._json import dumps, safe_text
 from .identity import decode_path, encode_path
 from .schema import StoreError, migrate, read_version
 
-__all__ = ["DEFAULT_DB", "ResultRow", "Store"]
+__all__ = ["DEFAULT_DB", "ResultRow", "Store", "remove_store"]
 
 logger = logging.getLogger("audiolens")
 
@@ -150,8 +152,8 @@ class Store:
     ) -> None:
         self.path = os.fspath(path)
         memory = self.path == ":memory:"
-        if not memory and not create and not os.path.isfile(self.path):
-            raise StoreError(f"no results store at {self.path!r}")
+        if not memory:
+            _check_file(self.path, create=create)
         try:
             self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         except sqlite3.Error as exc:
@@ -308,6 +310,39 @@ class Store:
     def tasks(self) -> list[str]:
         """The task names that have rows."""
         return [r[0] for r in self._conn.execute("SELECT DISTINCT task FROM results ORDER BY 1")]
+
+
+def remove_store(path: str | os.PathLike[str]) -> None:
+    """Delete a closed store's file and SQLite's companions (``-wal``, ``-shm``, ``-journal``),
+    e.g. one that a run created and stopped before storing anything."""
+    base = os.fspath(path)
+    for name in (base, f"{base}-wal", f"{base}-shm", f"{base}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def _check_file(path: str, *, create: bool) -> None:
+    """Refuse a store path that SQLite would misread or could not open, naming the problem.
+
+    Raises
+    ------
+    StoreError
+        for an empty path (SQLite would make a temporary database), a folder, a missing
+        store when ``create`` is False, or a missing parent folder.
+    """
+    if not path:
+        raise StoreError("the results store's path is empty; give a file name, e.g. " + DEFAULT_DB)
+    if os.path.isdir(path):
+        raise StoreError(f"{_show(path)}: is a folder, not a results store file")
+    if os.path.isfile(path):
+        return
+    if not create:
+        raise StoreError(f"no results store at {path!r}")
+    parent = os.path.dirname(path)
+    if parent and not os.path.isdir(parent):
+        raise StoreError(
+            f"{_show(path)}: cannot create the results store, no folder {_show(parent)}"
+        )
 
 
 def _filters(task: str | None, status: str | None) -> tuple[str, tuple]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import os
+import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from typing import IO, Any, Literal
 
-from ..errors import ParameterError
+from ..errors import ParameterError, _show_path
 from ._json import dumps
 from .db import ResultRow, Store
 
@@ -79,8 +80,9 @@ def export(
     ----------
     db : the store's file, or an open :class:`Store`
     fmt : ``"json"`` (a list of records), ``"jsonl"`` (one record per line) or ``"csv"``
-    out : a file name, an open text or binary file, or None to return the text
-    task : only the records of this task
+    out : a file name (written to a temporary name in its folder, then renamed into place),
+        an open text or binary file, or None to return the text
+    task : only the records of this task (a known task, or one with rows in the store)
 
     Returns
     -------
@@ -95,14 +97,20 @@ def export(
     Raises
     ------
     ParameterError
-        for an unknown ``fmt``.
+        for an unknown ``fmt`` or ``task``, or an ``out`` file name that cannot be written
+        (a folder, or in a folder that does not exist or is not writable); checked before
+        anything is read.
     StoreError
         when ``db`` is not a results store.
     """
     if fmt not in FORMATS:
         raise ParameterError(f"fmt={fmt!r} is not an export format; use one of {FORMATS}")
+    if isinstance(out, (str, os.PathLike)):
+        _check_target(os.fspath(out))
     store = db if isinstance(db, Store) else Store(db, create=False)
     try:
+        if task is not None:
+            _check_task(store, task)
         if out is None:
             buf = io.StringIO()
             _write(store, fmt, buf, task)
@@ -115,10 +123,54 @@ def export(
             store.close()
 
 
+def _check_target(path: str) -> None:
+    """Refuse an export file name that cannot be written, before any work."""
+    if not path:
+        raise ParameterError("out='' is not a file name; give one, e.g. results.csv")
+    if os.path.isdir(path):
+        raise ParameterError(f"{_show_path(path)}: is a folder; give the export a file name")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ParameterError(
+            f"{_show_path(path)}: cannot write the export, there is no folder {_show_path(folder)}"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ParameterError(
+            f"{_show_path(path)}: cannot write the export, folder {_show_path(folder)} "
+            "is not writable"
+        )
+
+
+def _check_task(store: Store, task: str) -> None:
+    """Refuse a task name that no task has and no row of the store uses (a typo)."""
+    from ..tasks import TASKS
+
+    known = sorted({*TASKS, *store.tasks()})
+    if task not in known:
+        raise ParameterError(f"task {task!r} is not known; the tasks are: {', '.join(known)}")
+
+
+@contextmanager
+def _replace_into(path: str) -> Iterator[IO[str]]:
+    """A text file written at a fresh, unpredictable temporary name beside ``path`` and
+    renamed onto it when complete (a symlink at ``path`` is replaced, never followed)."""
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 @contextmanager
 def _text_stream(out: str | os.PathLike[str] | IO[Any]) -> Iterator[IO[str]]:
     if isinstance(out, (str, os.PathLike)):
-        with open(out, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        with _replace_into(os.fspath(out)) as fh:
             yield fh
     elif isinstance(out, io.TextIOBase) or not _is_binary(out):
         yield out  # type: ignore[misc]

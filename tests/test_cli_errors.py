@@ -44,12 +44,14 @@ NAMED: dict[str, tuple[tuple[str, str], ...]] = {
     "--task": (("qualty", "the tasks are: beats"),),
     "--tasks": (("qualty", "the tasks are: beats"),),
     "--model": (("notes.txt", "not a"),),
+    "--speech-model": (("notes.txt", "not a Whisper model folder"),),
+    "--language": (("xx", "not a language Whisper knows"),),
+    "--compute-type": (("int3", "is not known"),),
     "--segmentation-model": (("notes.txt", "not an ONNX model"),),
 }
 #: (subcommand, option) whose broken value another setup error may be found before: the run
-#: must still fail in one line, which need not name the value (speech looks for its Whisper
-#: model before the segmentation model of --speakers)
-NOT_FIRST = {("speech", "--segmentation-model")}
+#: must still fail in one line, which need not name the value
+NOT_FIRST: set[tuple[str, str]] = set()
 #: analyze's option groups -> the task that reads them
 GROUP_TASK = {"note creation": "notes", "beat tracking": "beats", "speakers": "speakers"}
 GROUP_TASK["speech"] = "speech"

@@ -127,3 +127,36 @@ def test_without_faster_whisper_that_is_said_first(monkeypatch, speech_dir, tmp_
     err = capsys.readouterr().err
     assert "audiolens[speech]" in err and "not found" not in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"language": "xx"}, "language='xx' is not a language Whisper knows"),
+        ({"compute_type": "int3"}, "compute_type='int3' is not known"),
+        ({"model": "huge"}, "model='huge' is not a Whisper model name"),
+    ],
+)
+def test_bad_options_are_refused_before_any_model_is_looked_for(options, named, monkeypatch):
+    """Told wrong from the options alone, before any lookup: an analyze run stops once, not
+    with one failed row per file, and offline the message names the value, not the model."""
+    from audiolens.models import whisper
+    from audiolens.tasks.speech import SpeechOptions
+
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("the model was looked for")
+
+    monkeypatch.setattr(whisper, "resolve_model", no_lookup)
+    with pytest.raises(ParameterError, match=named):
+        SpeechOptions(**options)
+
+
+def test_a_file_given_as_the_model_is_not_a_model_folder(tmp_path):
+    from audiolens.errors import ModelNotFound
+    from audiolens.tasks.speech import SpeechOptions
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model")
+    with pytest.raises(ModelNotFound, match=r"notes\.txt: is a file, not a Whisper model folder"):
+        SpeechOptions(model=str(text))
+    assert SpeechOptions(language="de", compute_type="int8").language == "de"

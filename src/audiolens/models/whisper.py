@@ -35,10 +35,12 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "COMPUTE_TYPES",
     "ENV_VAR",
+    "LANGUAGES",
     "MODELS",
     "LoadedWhisper",
     "ModelShape",
     "batch_size_for",
+    "check_options",
     "compute_type_for",
     "join_model_parts",
     "load_whisper",
@@ -83,6 +85,15 @@ COMPUTE_TYPES = (
     "bfloat16",
     "float32",
 )
+#: the language codes Whisper knows (``yue`` only large-v3 and later; the loaded model's own
+#: list is checked again when it runs)
+_LANGUAGE_CODES = (
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw "
+    "he hi hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt "
+    "my ne nl nn no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl "
+    "tr tt uk ur uz vi yi yo zh yue"
+)
+LANGUAGES = frozenset(_LANGUAGE_CODES.split())
 _FILES = ("model.bin", "config.json")
 _OFFLINE_HINT = (
     "To use it offline, download it on a connected machine "
@@ -94,6 +105,58 @@ _OFFLINE_HINT = (
 
 def _is_model_dir(path: Path) -> bool:
     return path.is_dir() and all((path / f).is_file() for f in _FILES)
+
+
+def check_options(
+    model: str | os.PathLike, *, language: str | None = None, compute_type: str | None = None
+) -> None:
+    """What can be told wrong about Whisper options without looking for the model anywhere: a
+    model that is neither a known name nor a model folder, an unknown language code or compute
+    type. Cheap (no import of faster-whisper, no hub), so a run refuses them once, up front.
+
+    Raises
+    ------
+    ParameterError
+        naming the value and listing what is allowed.
+    ModelNotFound
+        for a path that is not a Whisper model folder in CTranslate2 form.
+    """
+    text = os.fspath(model)
+    if _looks_like_path(text):
+        _check_folder(text)
+    else:
+        _check_name(text)
+    if language is not None and language not in LANGUAGES:
+        raise ParameterError(
+            f"language={language!r} is not a language Whisper knows; use one of "
+            f"{', '.join(sorted(LANGUAGES))}"
+        )
+    if compute_type is not None and compute_type not in COMPUTE_TYPES:
+        raise ParameterError(
+            f"compute_type={compute_type!r} is not known; use one of {', '.join(COMPUTE_TYPES)}"
+        )
+
+
+def _looks_like_path(text: str) -> bool:
+    path = Path(text).expanduser()
+    named = text in MODELS
+    return path.is_dir() or (not named and path.exists()) or os.sep in text or text.startswith(".")
+
+
+def _check_folder(text: str) -> Path:
+    path = Path(text).expanduser()
+    if _is_model_dir(path):
+        return path
+    if path.exists() and not path.is_dir():
+        raise ModelNotFound(
+            f"{text}: is a file, not a Whisper model folder in CTranslate2 form "
+            "(a folder with model.bin, config.json and tokenizer.json)"
+        )
+    missing = [f for f in (*_FILES, "tokenizer.json") if not (path / f).is_file()]
+    raise ModelNotFound(
+        f"{text}: not a Whisper model folder in CTranslate2 form "
+        f"({', '.join(missing) or 'files'} missing)"
+    )
 
 
 def _check_name(model: str) -> None:
@@ -135,15 +198,8 @@ def resolve_model(
         when the model is nowhere to be found; the message lists where it looked.
     """
     text = os.fspath(model)
-    path = Path(text).expanduser()
-    if path.is_dir() or os.sep in text or text.startswith("."):
-        if _is_model_dir(path):
-            return path
-        missing = [f for f in (*_FILES, "tokenizer.json") if not (path / f).is_file()]
-        raise ModelNotFound(
-            f"{text}: not a Whisper model folder in CTranslate2 form "
-            f"({', '.join(missing) or 'files'} missing)"
-        )
+    if _looks_like_path(text):
+        return _check_folder(text)
     _check_name(text)
     looked: list[str] = []
     for base in (model_dir, os.environ.get(ENV_VAR)):
@@ -347,10 +403,7 @@ def compute_type_for(device: Device, compute_type: str | None = None) -> str:
         for a compute type CTranslate2 does not know (the message lists them).
     """
     if compute_type is not None:
-        if compute_type not in COMPUTE_TYPES:
-            raise ParameterError(
-                f"compute_type={compute_type!r} is not known; use one of {', '.join(COMPUTE_TYPES)}"
-            )
+        check_options("base", compute_type=compute_type)
         return compute_type
     return "float16" if device.name.startswith("cuda") else "int8"
 

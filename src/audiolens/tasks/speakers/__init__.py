@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...audio import AudioInfo
 from ...devices import Device
@@ -28,6 +29,9 @@ from ...errors import ParameterError
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from ..names import OutputNames
 from .pipeline import Diarization, DiarizationStream, PipelineSettings, diarize
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...models.segmentation import SegmentationModel
 from .rttm import read_rttm, rttm_text, write_rttm
 from .types import SpeakersOptions, SpeakersResult, Turn
 
@@ -135,14 +139,19 @@ class SpeakersTask:
             stream.feed(block)
         return self.finish(stream, item)
 
+    def load(self, *, device: Device | None = None) -> SegmentationModel | None:
+        """The segmentation model, loaded (once per process and device), or None without one;
+        a task that runs other models too calls it first, so a broken file fails before them."""
+        if self.segmentation is None:
+            return None
+        from ...models.segmentation import load_segmentation
+
+        return load_segmentation(self.segmentation, device=device)
+
     def start(self, *, device: Device | None = None) -> DiarizationStream:
         """A diarization to feed 16 kHz mono blocks into, for a task that decodes the file
         anyway (``speech --speakers``: one decode serves both); end it with :meth:`finish`."""
-        model = None
-        if self.segmentation is not None:
-            from ...models.segmentation import load_segmentation
-
-            model = load_segmentation(self.segmentation, device=device)
+        model = self.load(device=device)
         return DiarizationStream(options=self.options, settings=self.settings, segmentation=model)
 
     def finish(self, stream: DiarizationStream, item: TaskInput) -> SpeakersResult:

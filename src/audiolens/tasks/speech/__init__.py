@@ -116,6 +116,8 @@ class SpeechTask:
         from ...models.whisper import batch_size_for, load_whisper
 
         opts = self.options
+        if self._who is not None:  # a broken segmentation model is named before Whisper loads
+            self._who.load(device=device)
         loaded = load_whisper(
             opts.model,
             device=device,

@@ -64,6 +64,9 @@ class SpeechOptions:
             raise ParameterError(f"batch_size={self.batch_size!r} must be a positive integer")
         if not isinstance(self.cpu_threads, int) or self.cpu_threads < 0:
             raise ParameterError(f"cpu_threads={self.cpu_threads!r} must be 0 or more")
+        from ...models.whisper import check_options
+
+        check_options(self.model, language=self.language, compute_type=self.compute_type)
 
     @property
     def task(self) -> Literal["transcribe", "translate"]:

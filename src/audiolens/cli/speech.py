@@ -95,8 +95,8 @@ def add_speech_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--pack",
         action="store_true",
-        help="let short files of one language share 30-s windows (faster; a file's words may "
-        "then depend on the other files of its batch)",
+        help="let short files of one language share 30-s windows (faster, above all with "
+        "--language; a file's words may then depend on the other files of its batch)",
     )
 
 

@@ -30,7 +30,9 @@ class SpeechOptions:
     cpu_threads : CTranslate2's threads on a CPU; 0 lets it choose
     pack : let a 30-second window hold speech from several files of the same language:
         fewer encoder passes for short files, but a file's words then depend on its
-        neighbours in the batch (off: every file gets what it gets alone)
+        neighbours in the batch (off: every file gets what it gets alone). A file whose
+        language is detected has its first window to itself (the language comes from that
+        window's encoding), so packing gains most with ``language`` given
     """
 
     model: str = "base"

@@ -12,7 +12,10 @@ registers itself under that name.
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,6 +25,11 @@ import numpy as np
 import pytest
 
 sys.modules.setdefault("audiolens_testkit", sys.modules[__name__])
+
+# No test reaches beyond this machine: hub lookups (also in the CLI subprocesses the tests start)
+# are off unless a test turns them on for a hub it serves on 127.0.0.1, and the guard below
+# refuses any connection to another address.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 FFMPEG = shutil.which("ffmpeg")
 LAME = shutil.which("lame")
@@ -212,8 +220,6 @@ def audio_file(tmp_path):
 def eval_root() -> Path:
     """The real recordings the tests use: ``tests/data/eval`` (a subset of the project's
     evaluation set, with its licences and manifest), or ``$AUDIOLENS_EVAL_DIR``."""
-    import os
-
     env = os.environ.get("AUDIOLENS_EVAL_DIR")
     if env:
         return Path(env)
@@ -226,3 +232,32 @@ def eval_dir() -> Path:
     path = eval_root()
     assert (path / "MANIFEST.md").is_file(), f"evaluation data not found at {path}"
     return path
+
+
+def _loopback(address: object) -> bool:
+    if not isinstance(address, tuple):  # a Unix socket path
+        return True
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _no_traffic_off_this_machine(monkeypatch):
+    """Any connection a test makes to an address that is not loopback fails, naming it."""
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guarded(method):
+        def call(self, address):
+            if self.family in (socket.AF_INET, socket.AF_INET6) and not _loopback(address):
+                raise AssertionError(f"a test tried to connect to {address!r}, off this machine")
+            return method(self, address)
+
+        return call
+
+    monkeypatch.setattr(socket.socket, "connect", guarded(connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded(connect_ex))

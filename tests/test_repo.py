@@ -80,3 +80,18 @@ def test_the_evaluation_clips_travel_with_the_repository():
     assert {"LICENSE.madmom.txt", "LICENSE.mirdata.txt", "LICENSE.pyannote.txt"} <= licences
     for sub in ("speech", "diarization", "beats", "music_transcription", "transcode", "golden"):
         assert any((root / sub).iterdir()), sub
+
+
+def test_no_test_can_reach_beyond_this_machine():
+    """The tests' guard (tests/conftest.py) refuses connections off this machine, and hub
+    lookups are off unless a test serves a hub on 127.0.0.1."""
+    import os
+    import socket
+
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    with pytest.raises(AssertionError, match="off this machine"):
+        socket.create_connection(("192.0.2.1", 443), timeout=0.1)  # TEST-NET-1, never routed
+    with socket.socket() as server:  # loopback stays open to the tests' own servers
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        socket.create_connection(server.getsockname(), timeout=1).close()

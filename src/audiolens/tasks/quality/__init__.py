@@ -23,7 +23,7 @@ from ...audio import AudioInfo, PathLike
 from ...devices import Device, resolve_device
 from ..base import AudioRequest, Result, TaskInput
 from ..shown import fraction
-from .features import FEATURE_NAMES, SpectralSummary, content_edge, summarize
+from .features import FEATURE_NAMES, SpectralSummary, summarize
 from .model import QualityModel, load_model
 
 __all__ = [
@@ -41,12 +41,6 @@ BITRATE_CLASSES: tuple[str, ...] = ("128", "V2", "192", "V0", "256", "320", "los
 _MP3_CLASSES = ("128", "V2", "192", "V0", "256", "320")
 _RANK = {"128": 0, "V2": 1, "192": 1, "V0": 2, "256": 3, "320": 4, "lossless": 5}
 _CLASS_KBPS = {"128": 128, "V2": 190, "192": 192, "V0": 245, "256": 256, "320": 320}
-#: where LAME 3.100 keeps content up to, per class (Hz, 44.1/48 kHz stereo): its low-pass for
-#: CBR/ABR, and for V0 (whose tag says 22.1 kHz) where its VBR model stops coding (~19.5 kHz)
-LAME_LOWPASS_HZ = {"128": 17000, "V2": 18500, "192": 18600, "V0": 19500, "256": 19700, "320": 20500}
-#: an MP3 whose content stops this far below its own encoder's low-pass was made from a lower
-#: encoding (issue 13: an upscale)
-UPSCALE_MARGIN_HZ = 1500.0
 
 #: files up to this long are analysed whole; longer ones in WINDOWS stretches of WINDOW_S
 WHOLE_FILE_S = 30.0
@@ -162,11 +156,6 @@ def decide(
         return QualityResult("transcode", mp3_like, origin, confidence=conf, **common)
     own = {"codec": info.codec, "bitrate_kbps": claimed["bitrate_kbps"]}
     claim = container_class(info)
-    upscale = _upscale(info, summary, p, model, claim) if evidence else None
-    if upscale is not None:  # the content stops far below what this MP3's encoder keeps
-        cls, origin, conf, edge = upscale
-        common["cutoff_hz"] = round(edge, 1)
-        return QualityResult("transcode", cls, origin, confidence=conf, **common)
     # AAC, Vorbis, Opus, ...: lossy by format, and a transcode if it sounds like a worse MP3
     rank_as = claim or min(_MP3_CLASSES, key=lambda c: abs(_CLASS_KBPS[c] - own["bitrate_kbps"]))
     p_lower = lower_quality_mass(rank_as, p) if evidence else 0.0
@@ -176,43 +165,6 @@ def decide(
         return QualityResult("transcode", src, origin, confidence=p_lower, **common)
     conf = 1.0 - p_lower if evidence else unsure
     return QualityResult("lossy", claim or mp3_like, own, confidence=conf, **common)
-
-
-def expected_lowpass(info: AudioInfo, claim: str | None) -> float | None:
-    """How far up an MP3's own encoder keeps content (Hz): the LAME tag's low-pass when it has
-    one (never above LAME's table for the class: V0's tag says 22.1 kHz), else the table's
-    value for the claimed class; None for other codecs."""
-    if info.codec != "mp3" or claim not in LAME_LOWPASS_HZ:
-        return None
-    table = float(LAME_LOWPASS_HZ[claim])
-    tagged = float(info.lame.lowpass_hz) if info.lame is not None else 0.0
-    return min(tagged, table) if tagged > 0 else table
-
-
-def _upscale(
-    info: AudioInfo,
-    summary: SpectralSummary,
-    p: dict[str, float],
-    model: QualityModel,
-    claim: str | None,
-) -> tuple[str, dict[str, object], float, float] | None:
-    """(class, origin, confidence, content edge in Hz) of an MP3 whose content stops at a wall
-    well below its own encoder's low-pass, or None."""
-    limit = expected_lowpass(info, claim)
-    if limit is None:
-        return None
-    found = content_edge(summary, limit_hz=limit, margin_hz=UPSCALE_MARGIN_HZ)
-    if found is None:
-        return None
-    edge, drop = found
-    lower = [c for c in _MP3_CLASSES if LAME_LOWPASS_HZ[c] < limit]
-    cls = min(lower, key=lambda c: (abs(LAME_LOWPASS_HZ[c] - edge), -p[c])) if lower else "128"
-    lossy = max((c for c in model.classes if c != "lossless"), key=p.__getitem__)
-    family = lossy if lossy not in _CLASS_KBPS else cls  # AAC, Vorbis, Opus by the model's ear
-    origin = _origin(model, family, edge)
-    # more sure the deeper the wall and the further below the low-pass (not yet calibrated)
-    conf = min(0.99, 0.7 + (drop - 20.0) / 100.0 + (limit - edge - UPSCALE_MARGIN_HZ) / 20000.0)
-    return cls, origin, conf, edge
 
 
 def lower_quality_mass(claim: str, p: dict[str, float]) -> float:
@@ -237,7 +189,7 @@ class QualityTask:
     """Task object for the runner (see :mod:`audiolens.tasks.base`)."""
 
     name = "quality"
-    version = 3  # 2: confidence to 4 decimals; 3: MP3 upscales (content far below its low-pass)
+    version = 2  # 2: confidence to 4 decimals
 
     def __init__(self, model_path: str | None = None) -> None:
         self._model_path = model_path

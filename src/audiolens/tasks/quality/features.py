@@ -20,7 +20,7 @@ import numpy as np
 
 from ...devices import Device
 
-__all__ = ["FEATURE_NAMES", "N_FFT", "SpectralSummary", "content_edge", "summarize"]
+__all__ = ["FEATURE_NAMES", "N_FFT", "SpectralSummary", "summarize"]
 
 #: bumped whenever a feature's definition changes (trained models and caches go stale)
 FEATURE_VERSION = 2
@@ -116,10 +116,8 @@ def _band_mean(spec: np.ndarray, freqs: np.ndarray, lo: float, hi: float) -> np.
     return spec[..., sel].mean(axis=-1)
 
 
-def _steps(ltas_db: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, int]:
-    """How far the LTAS drops at each bin: the mean level over 800 Hz below it minus the mean
-    over 800 Hz above it (dB), skipping a 120 Hz transition band; 0 below 3 kHz. Also the
-    transition band's width in bins."""
+def _cutoff(ltas_db: np.ndarray, freqs: np.ndarray, nyquist: float) -> tuple[float, float, float]:
+    """Find the brick wall: (cutoff_hz, step_db, slope_db per 100 Hz)."""
     df = freqs[1] - freqs[0]
     w = max(int(round(800.0 / df)), 4)  # compare 800 Hz either side
     gap = max(int(round(120.0 / df)), 1)  # ignore the transition band
@@ -132,76 +130,17 @@ def _steps(ltas_db: np.ndarray, freqs: np.ndarray) -> tuple[np.ndarray, int]:
     above = (c[hi_b] - c[hi_a]) / np.maximum(hi_b - hi_a, 1)
     step = np.where((lo_b - lo_a >= w // 2) & (hi_b - hi_a >= 2), below - above, 0.0)
     step[freqs < 3000.0] = 0.0
-    return step, gap
-
-
-def _cutoff(ltas_db: np.ndarray, freqs: np.ndarray, nyquist: float) -> tuple[float, float, float]:
-    """Find the brick wall: (cutoff_hz, step_db, slope_db per 100 Hz)."""
-    df = freqs[1] - freqs[0]
-    n = ltas_db.size
-    step, gap = _steps(ltas_db, freqs)
     if not np.any(step > 0):
         return nyquist, 0.0, 0.0
     best = float(step.max())
     # the highest-frequency wall that is nearly as strong as the strongest one
     cand = np.flatnonzero(step >= best - 3.0)
-    kd = _wall_bin(ltas_db, int(cand[-1]), gap)
+    kc = int(cand[-1])
+    span = slice(max(kc - gap - 2, 1), min(kc + gap + 3, n))
+    drops = ltas_db[span.start - 1 : span.stop - 1] - ltas_db[span]
+    kd = span.start + int(np.argmax(drops))
     slope = float(ltas_db[max(kd - 5, 0)] - ltas_db[min(kd + 5, n - 1)]) / (10 * df / 100.0)
     return float(freqs[kd]), best, slope
-
-
-def _wall_bin(ltas_db: np.ndarray, k: int, gap: int) -> int:
-    """The bin of the steepest single-bin drop within the transition band around bin ``k``."""
-    span = slice(max(k - gap - 2, 1), min(k + gap + 3, ltas_db.size))
-    drops = ltas_db[span.start - 1 : span.stop - 1] - ltas_db[span]
-    return span.start + int(np.argmax(drops))
-
-
-def content_edge(
-    summary: SpectralSummary,
-    *,
-    limit_hz: float,
-    margin_hz: float = 1500.0,
-    min_step_db: float = 20.0,
-    min_empty_db: float = 20.0,
-    from_hz: float = 12000.0,
-) -> tuple[float, float] | None:
-    """Where the content stops well below ``limit_hz``: the lowest wall between ``from_hz`` and
-    ``limit_hz - margin_hz`` above which the spectrum stays empty up to ``limit_hz``.
-
-    A re-encoded file (an MP3 320 made from a 128 kb/s MP3) keeps the first encoder's wall at
-    17 kHz although its own encoder would keep content up to 20.5 kHz; a natural roll-off
-    drops a few dB per kHz and makes no wall.
-
-    Parameters
-    ----------
-    summary : the file's spectral summary
-    limit_hz : how far up content should reach (the container's own low-pass, say)
-    margin_hz : how far below ``limit_hz`` a wall must sit to count
-    min_step_db : how far the LTAS must drop at the wall (800 Hz either side, dB)
-    min_empty_db : how far the mean level from the wall up to ``limit_hz`` must sit below the
-        kilohertz under the wall (dB): the band is empty, not a notch
-    from_hz : walls below this are not looked for
-
-    Returns
-    -------
-    edge : (frequency in Hz, drop in dB) of the wall, or None when there is none
-    """
-    ltas, freqs = summary.ltas_db, summary.freqs
-    if summary.frames == 0 or freqs.size < 3 or not freqs[1] > freqs[0]:
-        return None
-    step, gap = _steps(ltas, freqs)
-    top = min(limit_hz, freqs[-1])
-    near = (freqs >= from_hz) & (freqs <= top - margin_hz)
-    for k in np.flatnonzero(near & (step >= min_step_db)):
-        if not (step[k] >= step[k - 1] and step[k] >= step[min(k + 1, step.size - 1)]):
-            continue  # not the wall's own bin
-        f = float(freqs[k])
-        under = _band_mean(ltas, freqs, f - 1000.0, f - 100.0)
-        over = _band_mean(ltas, freqs, f + 150.0, top - 300.0)
-        if np.isfinite(under) and np.isfinite(over) and under - over >= min_empty_db:
-            return float(freqs[_wall_bin(ltas, int(k), gap)]), float(step[k])
-    return None
 
 
 def _holes(power: np.ndarray, freqs: np.ndarray) -> tuple[list[float], list[float]]:

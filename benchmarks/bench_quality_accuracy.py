@@ -8,11 +8,17 @@ recording). For each system it prints the issue's four figures and confusion mat
 - transcodes found (fake-lossless FLAC and upscaled MP3 320);
 - AAC, Vorbis and Opus origins found as not lossless.
 
+Then, for audiolens alone, the figures of issue 13 (real recordings): confidently wrong verdicts
+per source kind, MP3 320 upscales caught, a reliability table, and transcodes of real recordings
+split by the source's high-frequency content.
+
 Usage::
 
     python benchmarks/quality_corpus.py && python benchmarks/train_quality.py
     python benchmarks/bitrater_baseline.py        # bitrater's predictions (slow, resumable)
     python benchmarks/bench_quality_accuracy.py
+    python benchmarks/bench_quality_accuracy.py --no-bitrater \
+        --load benchmarks/_work/audiolens_predictions.csv   # re-print saved predictions
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from statistics import median
 
 from _quality_data import CORPUS, features_for, read_manifest
 from train_quality import EVIDENCE_DB
@@ -31,6 +38,14 @@ CLASSES = ("128", "V2", "192", "V0", "256", "320", "lossless")
 VERDICTS = ("lossless", "lossy", "transcode")
 HERE = Path(__file__).resolve().parent
 MIN_SOURCE_CUTOFF_KHZ = 19.0
+#: A wrong verdict at or above this confidence is "confidently wrong" (issue 13).
+SURE = 0.7
+#: Confidence bins of the reliability table: (low, high), high exclusive except for 1.0.
+BINS = ((0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0))
+#: A source "has content above 16 kHz" when its 16-20 kHz band (manifest ``source_hf_dbfs``) is
+#: at least 10 dB over 16-bit TPDF dither there (about -108 dBFS) and its cutoff is above 16 kHz.
+HF_CONTENT_DBFS = -98.0
+PRED_FIELDS = ("path", "verdict", "bitrate_class", "origin", "cutoff_hz", "confidence")
 
 
 def _ours(path: str) -> dict[str, str]:
@@ -155,6 +170,113 @@ def report(name: str, rows, preds) -> None:
         print(confusion(rows, preds, key, labels, select))
 
 
+def _conf(p: dict[str, str]) -> float:
+    return float(p.get("confidence") or 0.0)
+
+
+def _right(r: dict[str, str], p: dict[str, str]) -> bool | None:
+    """Whether the verdict is right; None when the system abstained (``unknown``)."""
+    return None if p["verdict"] == "unknown" else p["verdict"] == r["verdict"]
+
+
+def _sure_wrong(r: dict[str, str], p: dict[str, str]) -> bool:
+    return _right(r, p) is False and _conf(p) >= SURE
+
+
+def source_kind(r: dict[str, str]) -> str:
+    return "synthetic" if r["source_id"].startswith("synth_") else "real"
+
+
+def has_hf(r: dict[str, str]) -> bool:
+    hf, cut = float(r["source_hf_dbfs"] or -200), float(r["source_cutoff_hz"] or 0)
+    return hf >= HF_CONTENT_DBFS and cut > 16000
+
+
+def _share(hits: list[bool]) -> str:
+    return _rate(hits).strip()
+
+
+def report_issue13(rows, preds) -> None:
+    """The figures of issue 13 for one system (rows: test files with a prediction)."""
+    rows = [r for r in rows if r["path"] in preds]
+    by = {k: [r for r in rows if source_kind(r) == k] for k in ("real", "synthetic")}
+    print(f"\n=== issue 13: audiolens on real recordings and renders ({len(rows)} files) ===")
+    print(f"confidently wrong (wrong verdict, confidence >= {SURE})   (target <= 2%)")
+    for name, sel in (("all", rows), *by.items()):
+        hits = [_sure_wrong(r, preds[r["path"]]) for r in sel]
+        srcs = len({r["source_id"] for r in sel})
+        print(f"  {name:10s} {_share(hits):>22s}   from {srcs} sources")
+    bad = Counter(
+        (source_kind(r), r["kind"], preds[r["path"]]["verdict"])
+        for r in rows
+        if _sure_wrong(r, preds[r["path"]])
+    )
+    for (k, kind, v), n in sorted(bad.items()):
+        print(f"    {k:10s} {kind:28s} called {v:10s} x{n}")
+
+    up = [r for r in rows if r["kind"].startswith("mp3_b320_from_")]
+    print(
+        "\nMP3 320 upscales             called transcode      and origin mp3  median cutoff"
+        "   (target >= 98%)"
+    )
+    for kind in ["all", *sorted({r["kind"] for r in up})] if up else []:
+        sel = [r for r in up if kind in ("all", r["kind"])]
+        tc = [preds[r["path"]]["verdict"] == "transcode" for r in sel]
+        mp3 = [t and preds[r["path"]]["origin"].startswith("mp3:") for t, r in zip(tc, sel)]
+        cut = median(float(preds[r["path"]].get("cutoff_hz") or 0) for r in sel) / 1000
+        print(f"  {kind:26s} {_share(tc):>20s} {_share(mp3):>20s} {cut:9.1f} kHz")
+
+    print("\nreliability: verdicts per confidence bin and the share right")
+    for lo, hi in BINS:
+        sel = [
+            _right(r, p)
+            for r in rows
+            if (p := preds[r["path"]])["verdict"] not in ("unknown", "error")
+            and lo <= _conf(p) < (hi if hi < 1 else 1.01)
+        ]
+        mid = "" if lo == 0 else f"  (calibrated: ~{lo + 0.05:.2f})"
+        print(f"  {lo:.1f}-{hi:.1f}  {_share(sel):>22s}{mid}")
+    n_unknown = sum(preds[r["path"]]["verdict"] == "unknown" for r in rows)
+    print(f"  unknown: {n_unknown} files")
+
+    print(
+        "\ntranscodes of real recordings found (target >= 85% with HF content); HF content: "
+        f"source 16-20 kHz band >= {HF_CONTENT_DBFS:.0f} dBFS and source cutoff > 16 kHz"
+    )
+    trans = [r for r in by["real"] if r["verdict"] == "transcode"]
+    for label, sel in (
+        ("with HF content", [r for r in trans if has_hf(r)]),
+        ("without", [r for r in trans if not has_hf(r)]),
+    ):
+        hits = [preds[r["path"]]["verdict"] == "transcode" for r in sel]
+        srcs = ", ".join(
+            f"{s} ({r['source_hf_dbfs']} dBFS)"
+            for s, r in sorted({r["source_id"]: r for r in sel}.items())
+        )
+        print(f"  {label:16s} {_share(hits):>22s}   {srcs}")
+        for codec in sorted({r["origin_codec"] for r in sel}):
+            hits = [
+                preds[r["path"]]["verdict"] == "transcode"
+                for r in sel
+                if r["origin_codec"] == codec
+            ]
+            print(f"    from {codec:8s} {_share(hits):>22s}")
+
+
+def write_predictions(path: Path, preds: dict[str, dict[str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=PRED_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(preds.values())
+
+
+def read_predictions(path: Path) -> dict[str, dict[str, str]]:
+    """Predictions saved by an earlier run (``--save``), by path."""
+    with open(path, newline="") as fh:
+        return {r["path"]: r for r in csv.DictReader(fh)}
+
+
 def sources_with_evidence(rows: list[dict[str, str]]) -> set[str]:
     """Sources whose lossless original has content where codecs leave their marks: in the band
     every codec keeps (12-16 kHz), and up to 19 kHz, above the low-pass of LAME 128-192 kb/s."""
@@ -176,24 +298,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bitrater", type=Path, default=HERE / "_work" / "bitrater_predictions.csv")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--save", type=Path, default=HERE / "_work" / "audiolens_predictions.csv")
+    ap.add_argument("--load", type=Path, help="read audiolens' predictions from this CSV instead")
+    ap.add_argument("--no-bitrater", action="store_true", help="leave bitrater's columns out")
     args = ap.parse_args(argv)
     rows = [r for r in read_manifest(args.manifest) if r["split"] == "test"]
     print(
         f"test split: {len(rows)} files from {len({r['source_id'] for r in rows})} sources; "
         + ", ".join(f"{k}={v}" for k, v in sorted(Counter(r["kind"] for r in rows).items()))
     )
-    ours = run_ours(rows, args.workers)
-    args.save.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.save, "w", newline="") as fh:
-        w = csv.DictWriter(
-            fh,
-            fieldnames=["path", "verdict", "bitrate_class", "origin", "cutoff_hz", "confidence"],
-            extrasaction="ignore",
-        )
-        w.writeheader()
-        w.writerows(ours.values())
+    if args.load:
+        ours = read_predictions(args.load)
+    else:
+        ours = run_ours(rows, args.workers)
+        write_predictions(args.save, ours)
     report("audiolens", rows, ours)
-    theirs = read_bitrater(args.bitrater)
+    report_issue13(rows, ours)
+    theirs = {} if args.no_bitrater else read_bitrater(args.bitrater)
     if theirs:
         report("bitrater 0.1.5", rows, theirs)
     rich = sources_with_evidence(rows)
@@ -211,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     report("audiolens", kept, ours)
     if theirs:
         report("bitrater 0.1.5", kept, theirs)
-    else:
+    elif not args.no_bitrater:
         print(f"\nbitrater: no predictions at {args.bitrater}; run bitrater_baseline.py")
     return 0
 

@@ -854,16 +854,17 @@ def prepare_synth(index: int, seed: int, seconds: float | None, out: Path) -> So
 
 
 def assign_splits(sources: list[Source], seed: int, test_fraction: float = 0.3) -> None:
-    """Deterministic split by source id: real sources mostly test, at least 15 test sources.
+    """Deterministic split by source id: every real source is test, at least 15 test sources.
 
-    Real sources go to test when their hash is below 0.8. Synthetic sources are ranked by their
-    hash and the lowest ones fill the test split up to ``max(15, test_fraction * n)``.
+    The real sources are the evaluation recordings (``shared/eval``), which are never trained
+    or tuned on. Synthetic sources are ranked by their hash and the lowest ones fill the test
+    split up to ``max(15, test_fraction * n)``.
     """
     usable = [s for s in sources if s.pieces]
     real = [s for s in usable if s.real]
     synth = sorted((s for s in usable if not s.real), key=lambda s: unit_hash(seed, s.source_id))
     for s in real:
-        s.split = "test" if unit_hash(seed, s.source_id) < 0.8 else "train"
+        s.split = "test"
     n_test = max(15, round(test_fraction * len(usable)))
     n_synth_test = max(0, n_test - sum(s.split == "test" for s in real))
     for i, s in enumerate(synth):

@@ -160,3 +160,16 @@ def test_a_file_given_as_the_model_is_not_a_model_folder(tmp_path):
     with pytest.raises(ModelNotFound, match=r"notes\.txt: is a file, not a Whisper model folder"):
         SpeechOptions(model=str(text))
     assert SpeechOptions(language="de", compute_type="int8").language == "de"
+
+
+def test_compute_type_is_checked_alone(tmp_path, monkeypatch):
+    """Checking a compute type looks at no model: a folder named like a model in the working
+    directory changes nothing."""
+    from audiolens.devices import resolve_device
+    from audiolens.models.whisper import compute_type_for
+
+    (tmp_path / "base").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert compute_type_for(resolve_device("cpu"), "int8") == "int8"
+    with pytest.raises(ParameterError, match="compute_type='int3' is not known"):
+        compute_type_for(resolve_device("cpu"), "int3")

@@ -131,7 +131,12 @@ def check_options(
             f"language={language!r} is not a language Whisper knows; use one of "
             f"{', '.join(sorted(LANGUAGES))}"
         )
-    if compute_type is not None and compute_type not in COMPUTE_TYPES:
+    if compute_type is not None:
+        _check_compute_type(compute_type)
+
+
+def _check_compute_type(compute_type: str) -> None:
+    if compute_type not in COMPUTE_TYPES:
         raise ParameterError(
             f"compute_type={compute_type!r} is not known; use one of {', '.join(COMPUTE_TYPES)}"
         )
@@ -403,7 +408,7 @@ def compute_type_for(device: Device, compute_type: str | None = None) -> str:
         for a compute type CTranslate2 does not know (the message lists them).
     """
     if compute_type is not None:
-        check_options("base", compute_type=compute_type)
+        _check_compute_type(compute_type)
         return compute_type
     return "float16" if device.name.startswith("cuda") else "int8"
 

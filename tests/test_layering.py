@@ -20,7 +20,7 @@ SRC = Path(audiolens.__file__).parent
 #: audiolens' subpackages and modules from the bottom up; a module may import from its own
 #: layer and the layers below it, never from one above
 LAYERS: list[set[str]] = [
-    {"errors", "_mpeg", "devices"},
+    {"errors", "_mpeg", "devices", "writing"},
     {"audio"},
     {"dsp"},
     {"models"},

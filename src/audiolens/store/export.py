@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any, Literal
 
 from ..errors import ParameterError, _show_path
+from ..writing import replace_into
 from ._json import dumps
 from .db import ResultRow, Store
 
@@ -151,26 +151,9 @@ def _check_task(store: Store, task: str) -> None:
 
 
 @contextmanager
-def _replace_into(path: str) -> Iterator[IO[str]]:
-    """A text file written at a fresh, unpredictable temporary name beside ``path`` and
-    renamed onto it when complete (a symlink at ``path`` is replaced, never followed)."""
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            yield fh
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-@contextmanager
 def _text_stream(out: str | os.PathLike[str] | IO[Any]) -> Iterator[IO[str]]:
     if isinstance(out, (str, os.PathLike)):
-        with _replace_into(os.fspath(out)) as fh:
+        with replace_into(out) as fh:
             yield fh
     elif isinstance(out, io.TextIOBase) or not _is_binary(out):
         yield out  # type: ignore[misc]

@@ -48,7 +48,6 @@ from __future__ import annotations
 import math
 import os
 import struct
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ParameterError
+from ...writing import replace_into
 from .types import Note
 
 __all__ = ["midi_bytes", "write_midi"]
@@ -357,16 +357,6 @@ def write_midi(
     )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
-    # os.open with 0o666 lets the umask set the permissions, as for any new file
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replace_into(target, "wb") as f:
+        f.write(data)
     return target

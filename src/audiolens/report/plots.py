@@ -42,6 +42,16 @@ def _file_name(source: str | bytes | os.PathLike) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _save(fig: Any, target: Path, **savefig: Any) -> Path:
+    """Write ``fig`` to ``target`` (its folder created when missing) and close it."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(target, **savefig)
+    finally:
+        _pyplot().close(fig)
+    return target
+
+
 #: the quality spectrogram's STFT size and hop (samples)
 _QUALITY_N_FFT = 2048
 _QUALITY_HOP = 1024
@@ -175,16 +185,8 @@ def plot_quality(
     """
     from ..tasks.base import output_name
 
-    plt = _pyplot()
-    fig = _quality_figure(item, result)
-    try:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        target = out / output_name(item.info.path, names=names, suffix=".quality.png")
-        fig.savefig(target, dpi=90)
-    finally:
-        plt.close(fig)
-    return target
+    target = Path(out_dir) / output_name(item.info.path, names=names, suffix=".quality.png")
+    return _save(_quality_figure(item, result), target, dpi=90)
 
 
 #: the piano-roll's spectrogram: STFT size and hop (samples), rows per semitone, pitch range
@@ -279,15 +281,7 @@ def plot_notes(
     if title is None:
         count = f"{len(notes)} notes"
         title = count if source is None else f"{_file_name(source)}: {count}"
-    plt = _pyplot()
-    fig = _notes_figure(x, int(sample_rate), notes, title)
-    try:
-        out = Path(out_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=100)
-    finally:
-        plt.close(fig)
-    return out
+    return _save(_notes_figure(x, int(sample_rate), notes, title), Path(out_path), dpi=100)
 
 
 def _notes_figure(x: np.ndarray, sample_rate: int, notes: Sequence[Note], title: str) -> Any:
@@ -388,15 +382,7 @@ def plot_structure(
     if title is None:
         form = f"sections {result.form or '-'}"
         title = form if source is None else f"{_file_name(source)}: {form}"
-    plt = _pyplot()
-    fig = _structure_figure(result, title)
-    try:
-        out = Path(out_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=90, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return out
+    return _save(_structure_figure(result, title), Path(out_path), dpi=90, bbox_inches="tight")
 
 
 def _structure_figure(result: StructureResult, title: str) -> Any:

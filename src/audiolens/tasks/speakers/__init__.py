@@ -29,11 +29,11 @@ from ...errors import ParameterError
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from ..names import OutputNames
 from .pipeline import Diarization, DiarizationStream, PipelineSettings, diarize
+from .rttm import read_rttm, rttm_text, write_rttm
+from .types import SpeakersOptions, SpeakersResult, Turn
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...models.segmentation import SegmentationModel
-from .rttm import read_rttm, rttm_text, write_rttm
-from .types import SpeakersOptions, SpeakersResult, Turn
 
 __all__ = [
     "Diarization",

@@ -56,8 +56,8 @@ class Segment:
         object.__setattr__(self, "end", seconds(self.end))
 
     def to_dict(self) -> dict[str, object]:
-        """``{start, end, label}`` with times rounded to the millisecond."""
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "label": self.label}
+        """``{start, end, label}`` (times to the millisecond, as held)."""
+        return {"start": self.start, "end": self.end, "label": self.label}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 CORPUS = Path(__file__).resolve().parent / "_corpus"
+#: bumped when ``upscale_edge`` changes: the cache holds its answer beside the features
+RULE_VERSION = 2
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
@@ -38,10 +40,12 @@ def content_label(row: dict[str, str]) -> str:
 
 
 def _features(path: str) -> tuple[str, np.ndarray | None, str]:
+    """Features of one file, with two more values at the end: the upscale edge (Hz, NaN when
+    the content reaches the container's low-pass) and the number of frames used."""
     from audiolens.audio import load, load_windows, probe
     from audiolens.devices import resolve_device
     from audiolens.tasks.base import TaskInput
-    from audiolens.tasks.quality import QualityTask
+    from audiolens.tasks.quality import QualityTask, upscale_edge
 
     task = QualityTask()
     try:
@@ -52,20 +56,29 @@ def _features(path: str) -> tuple[str, np.ndarray | None, str]:
         else:
             pieces = load_windows(path, req.windows, mono=True, info=info)
         s = task.features(TaskInput(info=info, pieces=pieces), resolve_device("cpu"))
-        return path, s.features, ""
+        edge = upscale_edge(info, s)
+        meta = [np.nan if edge is None else edge, float(s.frames)]
+        return path, np.concatenate([s.features, meta]), ""
     except Exception as exc:
         return path, None, f"{type(exc).__name__}: {exc}"
 
 
-def features_for(paths: list[str], cache: Path, workers: int = 2) -> dict[str, np.ndarray]:
-    """Quality features of every path, computed once and cached in ``cache`` (.npz)."""
+def features_for(
+    paths: list[str], cache: Path, workers: int = 2, *, meta: bool = False
+) -> dict[str, np.ndarray]:
+    """Quality features of every path, computed once and cached in ``cache`` (.npz).
+
+    With ``meta``, each row ends with two more values: the upscale edge in Hz (NaN when none,
+    see ``audiolens.tasks.quality.upscale_edge``) and the number of frames analysed.
+    """
     from audiolens.tasks.quality.features import FEATURE_NAMES, FEATURE_VERSION
 
     have: dict[str, np.ndarray] = {}
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
-            same = tuple(str(n) for n in z["names"]) == FEATURE_NAMES
-            if same and "version" in z.files and int(z["version"]) == FEATURE_VERSION:
+            same = tuple(str(n) for n in z["names"]) == (*FEATURE_NAMES, "edge_hz", "frames")
+            version = f"{FEATURE_VERSION}/{RULE_VERSION}"
+            if same and "version" in z.files and str(z["version"]) == version:
                 have = dict(zip((str(p) for p in z["paths"]), z["x"]))
     todo = [p for p in paths if p not in have]
     if todo:
@@ -83,8 +96,9 @@ def features_for(paths: list[str], cache: Path, workers: int = 2) -> dict[str, n
             tmp,
             paths=np.array(list(have)),
             x=np.stack(list(have.values())),
-            names=np.array(FEATURE_NAMES),
-            version=np.array(FEATURE_VERSION),
+            names=np.array((*FEATURE_NAMES, "edge_hz", "frames")),
+            version=np.array(f"{FEATURE_VERSION}/{RULE_VERSION}"),
         )
         os.replace(tmp, cache)
-    return {p: have[p] for p in paths if p in have}
+    n = len(FEATURE_NAMES)
+    return {p: have[p] if meta else have[p][:n] for p in paths if p in have}

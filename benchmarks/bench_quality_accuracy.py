@@ -112,7 +112,8 @@ def figures(rows, preds) -> dict[str, list[bool]]:
             continue
         if _lame_or_lossless(r):
             out["lame7"].append(p["bitrate_class"] == r["bitrate_class"])
-        if r["verdict"] == "lossless":
+        if r["verdict"] == "lossless" and p["verdict"] != "unknown":
+            # "unknown" abstains: it calls nothing lossy (counted in the issue-13 figures)
             out["lossless_kept"].append(p["verdict"] == "lossless")
         if r["verdict"] == "transcode":
             out["transcode_found"].append(p["verdict"] == "transcode")
@@ -184,7 +185,31 @@ def _sure_wrong(r: dict[str, str], p: dict[str, str]) -> bool:
 
 
 def source_kind(r: dict[str, str]) -> str:
-    return "synthetic" if r["source_id"].startswith("synth_") else "real"
+    """``real`` (recordings from shared/eval), ``real drums`` (hydrogen kits + renders,
+    mastered) or ``synthetic`` (rendered General MIDI songs)."""
+    sid = r["source_id"]
+    return (
+        "synthetic"
+        if sid.startswith("synth_")
+        else "real drums"
+        if sid.startswith("band_")
+        else "real"
+    )
+
+
+#: LAME's nominal low-pass (Hz) of the MP3 classes an upscale can come from
+ORIGIN_LOWPASS = {"128": 17000, "V2": 18600, "192": 18600, "V0": 19500, "256": 19700}
+
+
+def in_upscale_target(r: dict[str, str]) -> bool:
+    """An MP3 320 upscale the issue's target covers: its origin's low-pass sits >= 1.5 kHz
+    below LAME 320's (20.5 kHz), and the source has content above that low-pass (at least
+    ``HF_CONTENT_DBFS`` in 16-20 kHz and its own cutoff 1 kHz over it), so the content of the
+    upscale visibly stops there."""
+    lp = ORIGIN_LOWPASS.get(r["bitrate_class"])
+    if not r["kind"].startswith("mp3_b320_from_") or lp is None or lp > 20500 - 1500:
+        return False
+    return has_hf(r) and float(r["source_cutoff_hz"] or 0) >= lp + 1000
 
 
 def has_hf(r: dict[str, str]) -> bool:
@@ -199,7 +224,7 @@ def _share(hits: list[bool]) -> str:
 def report_issue13(rows, preds) -> None:
     """The figures of issue 13 for one system (rows: test files with a prediction)."""
     rows = [r for r in rows if r["path"] in preds]
-    by = {k: [r for r in rows if source_kind(r) == k] for k in ("real", "synthetic")}
+    by = {k: [r for r in rows if source_kind(r) == k] for k in ("real", "real drums", "synthetic")}
     print(f"\n=== issue 13: audiolens on real recordings and renders ({len(rows)} files) ===")
     print(f"confidently wrong (wrong verdict, confidence >= {SURE})   (target <= 2%)")
     for name, sel in (("all", rows), *by.items()):
@@ -225,6 +250,13 @@ def report_issue13(rows, preds) -> None:
         mp3 = [t and preds[r["path"]]["origin"].startswith("mp3:") for t, r in zip(tc, sel)]
         cut = median(float(preds[r["path"]].get("cutoff_hz") or 0) for r in sel) / 1000
         print(f"  {kind:26s} {_share(tc):>20s} {_share(mp3):>20s} {cut:9.1f} kHz")
+    target = [r for r in up if in_upscale_target(r)]
+    tc = [preds[r["path"]]["verdict"] == "transcode" for r in target]
+    mp3 = [t and preds[r["path"]]["origin"].startswith("mp3:") for t, r in zip(tc, target)]
+    print(
+        f"  {'target population':26s} {_share(tc):>20s} {_share(mp3):>20s}"
+        "   (origin low-pass >= 1.5 kHz below 20.5 kHz, source content above it)"
+    )
 
     print("\nreliability: verdicts per confidence bin and the share right")
     for lo, hi in BINS:
@@ -243,7 +275,12 @@ def report_issue13(rows, preds) -> None:
         "\ntranscodes of real recordings found (target >= 85% with HF content); HF content: "
         f"source 16-20 kHz band >= {HF_CONTENT_DBFS:.0f} dBFS and source cutoff > 16 kHz"
     )
-    trans = [r for r in by["real"] if r["verdict"] == "transcode"]
+    for group in ("real", "real drums"):
+        print(f"  {group}:")
+        _real_transcodes([r for r in by[group] if r["verdict"] == "transcode"], preds)
+
+
+def _real_transcodes(trans, preds) -> None:
     for label, sel in (
         ("with HF content", [r for r in trans if has_hf(r)]),
         ("without", [r for r in trans if not has_hf(r)]),
@@ -253,14 +290,14 @@ def report_issue13(rows, preds) -> None:
             f"{s} ({r['source_hf_dbfs']} dBFS)"
             for s, r in sorted({r["source_id"]: r for r in sel}.items())
         )
-        print(f"  {label:16s} {_share(hits):>22s}   {srcs}")
+        print(f"    {label:16s} {_share(hits):>22s}   {srcs[:200]}")
         for codec in sorted({r["origin_codec"] for r in sel}):
             hits = [
                 preds[r["path"]]["verdict"] == "transcode"
                 for r in sel
                 if r["origin_codec"] == codec
             ]
-            print(f"    from {codec:8s} {_share(hits):>22s}")
+            print(f"      from {codec:8s} {_share(hits):>22s}")
 
 
 def write_predictions(path: Path, preds: dict[str, dict[str, str]]) -> None:

@@ -85,10 +85,19 @@ def per_file(files: list[str], repeats: int) -> tuple[float, float]:
     return statistics.median(t_ours), statistics.median(t_rec)
 
 
-def run_ours(files: list[str], workers: int) -> tuple[float, dict[str, dict[str, str]]]:
+def run_ours(
+    files: list[str], workers: int, src: Path | None = None
+) -> tuple[float, dict[str, dict[str, str]]]:
     """Wall seconds of ``audiolens analyze --tasks quality`` over ``files`` (fresh store), and
-    its answers by file."""
+    its answers by file; ``src``: run the audiolens source tree there instead (an earlier
+    revision checked out with ``git worktree add``)."""
     import json
+
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        )
 
     with tempfile.TemporaryDirectory() as tmp:
         listing = Path(tmp) / "files"
@@ -112,7 +121,7 @@ def run_ours(files: list[str], workers: int) -> tuple[float, dict[str, dict[str,
             "cpu",
         ]
         t = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t
         if proc.returncode not in (0, 1):
             raise SystemExit(f"audiolens analyze failed:\n{proc.stderr}")
@@ -130,6 +139,7 @@ def run_ours(files: list[str], workers: int) -> tuple[float, dict[str, dict[str,
             capture_output=True,
             text=True,
             check=True,
+            env=env,
         ).stdout
     answers = {}
     for rec in json.loads(out):
@@ -212,6 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--skip-bitrater", action="store_true")
+    ap.add_argument(
+        "--before-src",
+        type=Path,
+        help="the src/ folder of an earlier revision (git worktree add DIR REV): its "
+        "`analyze` runs beside today's, alternating, --repeats times each",
+    )
     args = ap.parse_args(argv)
     files = _files(args.files, args.limit)
     if not files:
@@ -229,6 +245,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'bitrater re-creation':28s}{t_rec:14.3f}{1.0:9.2f}")
     print(f"{'audiolens quality':28s}{t_ours:14.3f}{t_rec / t_ours:9.2f}x faster")
 
+    if args.before_src:
+        before, now = [], []
+        for _ in range(args.repeats):
+            before.append(run_ours(files, args.workers, args.before_src)[0])
+            now.append(run_ours(files, args.workers)[0])
+        n = len(files)
+        b, a = statistics.median(before), statistics.median(now)
+        print(
+            f"\n0. audiolens analyze, this revision against {args.before_src} "
+            f"(median of {args.repeats})"
+        )
+        print(f"{'':36s}{'seconds':>10s}{'files/s':>10s}{'change':>12s}")
+        print(f"{'before':36s}{b:10.1f}{n / b:10.2f}{'':>12s}")
+        print(f"{'now':36s}{a:10.1f}{n / a:10.2f}{100 * (b / a - 1):+11.1f}%")
+        print(
+            "  all runs, seconds: before "
+            + ", ".join(f"{v:.1f}" for v in before)
+            + "; now "
+            + ", ".join(f"{v:.1f}" for v in now)
+        )
     wall_ours, ours_ans = run_ours(files, args.workers)
     wall_floor = decode_floor(files, args.workers)
     if args.skip_bitrater or not BITRATER.exists():

@@ -47,6 +47,8 @@ import soundfile as sf
 from scipy import signal
 from scipy.ndimage import uniform_filter1d
 
+import _real_material as real
+
 REPO = Path(__file__).resolve().parents[1]
 EVAL_DIR = REPO.parent / "shared" / "eval"
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -70,6 +72,10 @@ FULL_BAND_HZ = 21000.0
 #: Length range of synthetic songs (seconds). The bitrater baseline needs at least 49 s of audio
 #: (48 two-second windows at a one-second hop) and skips shorter files, so songs start at 50 s.
 SYNTH_SECONDS = (50.0, 60.0)
+#: Length range of the real-drum songs (seconds), and the share of them (by a hash of the
+#: index) that go to the test split, played only by the held-out kits of ``_real_material``.
+BAND_SECONDS = (30.0, 40.0)
+BAND_TEST_FRACTION = 0.3
 #: Sources whose 16-20 kHz band is below this level (dBFS) have no HF content to speak of.
 HF_FLOOR_DBFS = -90.0
 #: Pieces quieter than this (RMS, dBFS) are dropped: near-silence says nothing about a codec.
@@ -208,6 +214,8 @@ def transcode_specs(lossy: dict[str, Encode]) -> list[Encode]:
         "vorbis_q5",
         "opus_96",
         "opus_128",
+        "aac_256",
+        "vorbis_q7",
     ]
     specs = []
     for origin in flac_from:
@@ -223,7 +231,7 @@ def transcode_specs(lossy: dict[str, Encode]) -> list[Encode]:
                 origin=origin,
             )
         )
-    for origin in ("mp3_b128", "mp3_v2", "mp3_b192"):
+    for origin in ("mp3_b128", "mp3_v2", "mp3_b192", "mp3_b256"):
         o = lossy[origin]
         specs.append(
             replace(
@@ -850,6 +858,56 @@ def prepare_synth(index: int, seed: int, seconds: float | None, out: Path) -> So
     return src
 
 
+def band_song(out_flac: Path, seed: int, index: int, split: str) -> str:
+    """A song with real recorded drums: fluidsynth parts (or none) + a hydrogen kit, mastered.
+
+    The tonal parts are rendered as for the synthetic songs (without General MIDI drums); the
+    drums are played from one kit of ``hydrogen-drumkits`` chosen from the kits of ``split``;
+    the mix goes through :func:`_real_material.master_chain` (room, compression, limiting, EQ
+    tilt, noise floor, 16-bit rounding or dither). One song in five is drums alone, one in four
+    is mastered dark.
+    """
+    rng = np.random.default_rng([seed, 7, index])
+    seconds = float(rng.uniform(*BAND_SECONDS))
+    sr = 48000 if rng.random() < 0.1 else 44100
+    kit = real.kit_for(index, seed, split)
+    plan = plan_song(rng, seconds)
+    plan = replace(plan, kit=None)
+    drums_only = rng.random() < 0.2
+    n = int(seconds * sr)
+    mix = np.zeros((n, 2))
+    if not drums_only:
+        with tempfile.TemporaryDirectory(prefix="qc-") as tmp:
+            x = render(compose(plan, rng), sr, Path(tmp))[:n]
+        mix[: len(x)] += x / (np.sqrt(np.mean(x**2)) + 1e-12)
+    hits = real.groove(plan.bpm, plan.beats_per_bar, plan.bars, rng)
+    drums = real.drum_track(kit, hits, seconds, sr, rng)
+    level = float(rng.uniform(0.5, 2.0)) if not drums_only else 1.0
+    mix += level * drums / (np.sqrt(np.mean(drums**2)) + 1e-12)
+    fade = np.linspace(0.0, 1.0, int(1.0 * sr))[:, None]
+    mix[-len(fade) :] *= fade[::-1]
+    y, notes = real.master_chain(mix, sr, rng, dark=rng.random() < 0.25)
+    write_pcm16(out_flac, y, sr)
+    parts = "drums only" if drums_only else f"programs {','.join(map(str, plan.programs.values()))}"
+    return f"real drums: hydrogen kit {kit.name}; {plan.bpm} BPM; {parts}; {sr} Hz; {notes}"
+
+
+def prepare_band(index: int, seed: int, out: Path) -> Source:
+    """Make (or reuse) real-drum song number ``index``; its split is its kit's."""
+    sid = f"band_{index:03d}"
+    split = "test" if unit_hash(seed, "band", index) < BAND_TEST_FRACTION else "train"
+    path = out / "sources" / f"{sid}.flac"
+    note_path = path.with_suffix(".txt")
+    if not (path.exists() and note_path.exists()):
+        note_path.write_text(band_song(path, seed, index, split))
+    src = Source(sid, real=False, split=split, note=note_path.read_text())
+    src.pieces.append(piece_of(sid, 0, path))
+    x, sr = sf.read(str(path), always_2d=True, dtype="float64")
+    src.cutoff_hz = spectral_cutoff(x.mean(axis=1), sr)
+    src.hf_dbfs = band_dbfs(x.mean(axis=1), sr)
+    return src
+
+
 # --------------------------------------------------------------------------- split and jobs
 
 
@@ -860,7 +918,7 @@ def assign_splits(sources: list[Source], seed: int, test_fraction: float = 0.3) 
     or tuned on. Synthetic sources are ranked by their hash and the lowest ones fill the test
     split up to ``max(15, test_fraction * n)``.
     """
-    usable = [s for s in sources if s.pieces]
+    usable = [s for s in sources if s.pieces and not s.split]  # real-drum songs come split
     real = [s for s in usable if s.real]
     synth = sorted((s for s in usable if not s.real), key=lambda s: unit_hash(seed, s.source_id))
     for s in real:
@@ -1227,6 +1285,15 @@ def build_corpus(args: argparse.Namespace) -> None:
 
     parallel(make, range(args.n_synth), args.jobs, "synthetic sources")
     sources += [synth[i] for i in sorted(synth)]
+    band: dict[int, Source] = {}
+
+    def make_band(i: int) -> None:
+        band[i] = prepare_band(i, args.seed, out)
+
+    if args.n_band and not real.kits():
+        sys.exit(f"no drum kits under {real.KITS_DIR} (Debian package hydrogen-drumkits)")
+    parallel(make_band, range(args.n_band), args.jobs, "real-drum songs")
+    sources += [band[i] for i in sorted(band)]
     print(f"sources ready in {time.monotonic() - t0:.0f} s")
     assign_splits(sources, args.seed)
     lossless_jobs, lossy_jobs, trans_jobs = plan_jobs(sources, args.seed, out)
@@ -1250,6 +1317,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "_corpus")
     ap.add_argument("--n-synth", type=int, default=34, help="number of synthetic songs")
+    ap.add_argument(
+        "--n-band", type=int, default=40, help="number of songs with real recorded drums"
+    )
     ap.add_argument(
         "--seconds",
         type=float,

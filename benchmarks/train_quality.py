@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,21 @@ def _origin_table(rows, feats) -> dict[str, np.ndarray]:
     }
 
 
+def _lossless_threshold(p_lossless: np.ndarray, p_lossy: np.ndarray, keep: float) -> float:
+    """The lowest lossless probability still called lossless: the highest threshold that keeps
+    at least ``keep`` of the lossless files (out of fold, with evidence) lossless, at most 0.5.
+    Prints the trade-off at a few thresholds."""
+    if not p_lossless.size:
+        return 0.5
+    t = float(min(0.5, np.quantile(p_lossless, 1.0 - keep)))
+    for v in sorted({0.02, 0.05, 0.1, 0.2, 0.3, t}):
+        print(
+            f"  lossless threshold {v:.3f}: lossless kept {np.mean(p_lossless >= v):.4f}, "
+            f"lossy content caught {np.mean(p_lossy < v):.4f}"
+        )
+    return t
+
+
 def _lower_threshold(rows, oof: np.ndarray, evidence: np.ndarray) -> float:
     """How sure the content must be that an MP3 came from a lower class to call it a transcode:
     high enough that out of fold at most 1% of genuine LAME files with evidence are flagged."""
@@ -101,6 +117,85 @@ def _lower_threshold(rows, oof: np.ndarray, evidence: np.ndarray) -> float:
     return t
 
 
+#: fewest verdicts per calibration bin: a share of right verdicts from fewer is too noisy
+CALIB_BIN = 40
+
+
+def _split_weight(row: dict[str, str]) -> float:
+    """How many test-split files one training file stands for: train sources get half of the
+    fake-lossless FLACs (``quality_corpus.source_specs``), test sources all of them, so each
+    counts twice for the calibration to see the test split's share of fakes among FLACs."""
+    return 2.0 if row["verdict"] == "transcode" and row["container"] == "flac" else 1.0
+
+
+def _binned_isotonic(raw: np.ndarray, right: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """A monotone map raw -> share right, as a ``(2, k)`` table for ``np.interp``.
+
+    Raw confidences are sorted into bins of at least ``CALIB_BIN`` verdicts (equal raw values
+    are never split); each bin's weighted share right is Laplace-smoothed ((right + 1) /
+    (n + 2), so no bin claims 0 or 1 from a finite sample) and an isotonic fit weighted by bin
+    size makes the
+    map non-decreasing. The table's x values are the bins' mean raw confidences.
+    """
+    from sklearn.isotonic import IsotonicRegression
+
+    order = np.argsort(raw, kind="stable")
+    raw, right, weight = raw[order], right[order], weight[order]
+    centers, rates, sizes = [], [], []
+    start = 0
+    while start < raw.size:
+        stop = min(start + CALIB_BIN, raw.size)
+        while stop < raw.size and raw[stop] == raw[stop - 1]:
+            stop += 1
+        if raw.size - stop < CALIB_BIN // 2:
+            stop = raw.size  # fold a small remainder into the last bin
+        sel = slice(start, stop)
+        w = weight[sel]
+        centers.append(float(np.average(raw[sel], weights=w)))
+        rates.append((float(np.sum(w * right[sel])) + 1.0) / (float(w.sum()) + 2.0))
+        sizes.append(float(w.sum()))
+        start = stop
+    iso = IsotonicRegression(y_min=0.0, y_max=1.0).fit(centers, rates, sample_weight=sizes)
+    return np.stack([np.array(centers), iso.predict(centers)])
+
+
+def _calibration(rows, x, meta, oof, model: QualityModel) -> dict[str, np.ndarray]:
+    """Isotonic maps from raw to calibrated confidence, per kind of verdict.
+
+    Every training file gets the verdict the task would give it from its out-of-fold
+    probabilities (so from a model that never saw its source); per kind of verdict,
+    :func:`_binned_isotonic` of "the verdict was right" on the raw confidence gives the map.
+    Kinds with fewer than 20 verdicts keep their raw confidence.
+    """
+    from audiolens.audio import probe
+    from audiolens.tasks.quality import raw_verdict
+    from audiolens.tasks.quality.features import SpectralSummary
+
+    cut = FEATURE_NAMES.index("cutoff_khz")
+    by: dict[str, tuple[list[float], list[bool], list[float]]] = defaultdict(lambda: ([], [], []))
+    for i, r in enumerate(rows):
+        info = probe(r["path"])
+        summary = SpectralSummary(
+            x[i], x[i, cut] * 1000.0, 0.0, np.zeros(0), np.zeros(0), int(meta[i, 1])
+        )
+        edge = None if np.isnan(meta[i, 0]) else float(meta[i, 0])
+        rv = raw_verdict(info, summary, oof[i], model, edge=edge)
+        if rv.kind == "unknown":
+            continue
+        by[rv.kind][0].append(rv.raw)
+        by[rv.kind][1].append(rv.verdict == r["verdict"])
+        by[rv.kind][2].append(_split_weight(r))
+    out = {}
+    for kind, (raw, right, weight) in sorted(by.items()):
+        raw_a, right_a, w = np.array(raw), np.array(right, dtype=float), np.array(weight)
+        share = float(np.sum(w * right_a) / np.sum(w))
+        print(f"calibration {kind:10s}: {len(raw)} verdicts, {share:.4f} right (weighted)")
+        if len(raw) < 20:
+            continue
+        out[kind] = _binned_isotonic(raw_a, right_a, w)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--manifest", type=Path, default=CORPUS / "manifest.csv")
@@ -108,12 +203,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--trees", type=int, default=120)
+    ap.add_argument(
+        "--lossless-keep",
+        type=float,
+        default=0.99,
+        help="share of lossless training files (out of fold) the lossless threshold keeps",
+    )
     args = ap.parse_args(argv)
 
     rows = [r for r in read_manifest(args.manifest) if r["split"] == "train"]
-    feats = features_for([r["path"] for r in rows], CORPUS / "features.npz")
+    feats = features_for([r["path"] for r in rows], CORPUS / "features.npz", meta=True)
     rows = [r for r in rows if r["path"] in feats]
-    x = np.stack([feats[r["path"]] for r in rows])
+    n_feat = len(FEATURE_NAMES)
+    x = np.stack([feats[r["path"]][:n_feat] for r in rows])
+    meta = np.stack([feats[r["path"]][n_feat:] for r in rows])
+    feats = {p: v[:n_feat] for p, v in feats.items()}
     y = np.array([content_label(r) for r in rows])
     groups = np.array([r["source_id"] for r in rows])
     print(f"train: {len(rows)} files from {len(set(groups))} sources; {Counter(y)}")
@@ -133,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     p_ll = oof[:, CONTENT_CLASSES.index("lossless")]
     evidence = x[:, FEATURE_NAMES.index("hf_abs_db")] >= EVIDENCE_DB
     is_ll = (y == "lossless") & evidence
-    t_ll = float(min(0.5, 0.8 * p_ll[is_ll].min())) if is_ll.any() else 0.5
+    t_ll = _lossless_threshold(p_ll[is_ll], p_ll[(y != "lossless") & evidence], args.lossless_keep)
     caught = np.mean(p_ll[(y != "lossless") & evidence] < t_ll)
     print(
         f"lossless threshold {t_ll:.3f}: out of fold, lossy content caught {caught:.4f}, "
@@ -146,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         {"lossless": t_ll, "lower": t_lower, "evidence_db": EVIDENCE_DB},
         _origin_table(rows, feats),
     )
+    model = replace(model, calibration=_calibration(rows, x, meta, oof, model))
     model.save(args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB)")
     return 0

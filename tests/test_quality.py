@@ -19,7 +19,9 @@ from audiolens.tasks.quality import (
     QualityResult,
     container_class,
     decide,
+    expected_lowpass,
     plan_windows,
+    upscale_edge,
 )
 from audiolens.tasks.quality.features import FEATURE_NAMES, SpectralSummary, summarize
 from audiolens.tasks.quality.model import CONTENT_CLASSES, load_model
@@ -150,17 +152,17 @@ def test_aac_file_is_lossy_with_its_own_origin(model):
     assert r.bitrate_class in BITRATE_CLASSES
 
 
-def test_no_content_above_12khz_gives_no_evidence_against_the_container(model):
+def test_no_content_above_12khz_is_unknown(model):
     s = _summary()
     s.features[FEATURE_NAMES.index("hf_abs_db")] = -80.0  # at the 16-bit noise floor
     r = decide(_info("flac", lossless=True), s, _proba(**{"128": 0.9, "lossless": 0.1}), model)
-    assert r.verdict == "lossless" and r.confidence == 0.5
+    assert r.verdict == "unknown" and r.confidence == 0.0
     assert r.content["evidence"] is False
 
 
-def test_silence_falls_back_to_the_container(model):
+def test_silence_is_unknown(model):
     r = decide(_info("flac", lossless=True), _summary(frames=0), _proba(lossless=1.0), model)
-    assert r.verdict == "lossless" and r.confidence == 0.0
+    assert r.verdict == "unknown" and r.confidence == 0.0
 
 
 def test_plan_windows_reads_short_files_whole_and_spreads_long_ones():
@@ -279,11 +281,12 @@ def test_odd_but_valid_files_get_an_answer(tmp_path, name, sr, channels, seconds
     y = np.zeros((channels, n)) if silent else 0.3 * rng.standard_normal((channels, n))
     path = _wav(tmp_path / f"{name}.wav", np.clip(y, -1, 1), sr, subtype)
     r = audiolens.quality(path, device="cpu")
-    assert r.verdict == "lossless"  # a WAV of noise or silence: nothing says otherwise
     assert 0.0 <= r.confidence <= 1.0
     assert 0 < r.cutoff_hz <= sr / 2
     if silent or seconds < 0.1:
-        assert r.confidence == 0.0  # no frames to judge: the container's word, no confidence
+        assert r.verdict == "unknown" and r.confidence == 0.0  # nothing to judge
+    else:
+        assert r.verdict == "lossless"  # a WAV of noise: nothing says otherwise
 
 
 TRANSCODE = EVAL / "transcode"
@@ -298,12 +301,142 @@ def test_real_lossless_and_aac_pair_from_shared_eval():
     assert 15500 < aac.cutoff_hz < 18000  # FFmpeg's AAC low-pass at 128 kb/s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss: this recording has little content above 12 kHz and the model, trained "
-    "on rendered songs, keeps its AAC decode lossless although the 16.7 kHz wall is found",
-)
 def test_real_aac_decode_in_a_wav_is_a_transcode():
     r = audiolens.quality(TRANSCODE / "madmom_stereo_sample_decoded_from_aac.wav", device="cpu")
     assert 16000 < r.cutoff_hz < 17500
     assert r.verdict == "transcode"
+
+
+# --------------------------------------------------------------------------- issue 13
+
+
+@pytest.mark.parametrize(
+    ("tag", "codec", "bit_rate", "expected"),
+    [
+        (_tag("cbr", kbps=320), "mp3", 320_000, 17000.0),  # the tag's own low-pass field wins
+        (None, "mp3", 320_000, 20500.0),  # LAME's table: 320 kb/s -> 20.5 kHz
+        (None, "mp3", 128_000, 17000.0),
+        (None, "mp3", 192_000, 18600.0),
+        (None, "mp3", 64_000, None),  # below the table's useful range
+        (None, "opus", 128_000, 20000.0),
+        (None, "vorbis", 96_000, None),
+        (None, "aac", 256_000, 19500.0),
+    ],
+)
+def test_expected_lowpass_of_the_container(tag, codec, bit_rate, expected):
+    info = _info(codec, lame=tag, bit_rate=bit_rate)
+    assert expected_lowpass(info) == expected
+
+
+def test_expected_lowpass_of_lossless_is_none():
+    assert expected_lowpass(_info("flac", lossless=True)) is None
+
+
+def _ltas_summary(edge_hz: float, content_db: float, floor_db: float, roll_hz: float):
+    """A summary whose spectrum is ``content_db`` up to ``edge_hz``, then falls to ``floor_db``
+    over ``roll_hz`` (a codec's wall: a few hundred Hz; an instrument's roll-off: kHz)."""
+    freqs = np.arange(2049) * (44100 / 4096)
+    ltas = np.interp(
+        freqs, [0, edge_hz - roll_hz, edge_hz, 22050], [content_db] * 2 + [floor_db] * 2
+    )
+    ltas = np.where(freqs > 20500, -140.0, ltas)  # above LAME 320's own low-pass: nothing
+    return SpectralSummary(np.zeros(len(FEATURE_NAMES)), 20500.0, 60.0, ltas, freqs, 100)
+
+
+@pytest.mark.parametrize(
+    ("edge", "roll", "upscaled"),
+    [
+        (17000.0, 300.0, True),  # a LAME 128 wall inside a 320 file: 3.5 kHz below its low-pass
+        (18900.0, 300.0, True),  # a 192 kb/s wall: measured ~19 kHz, 1.9 kHz nominal gap
+        (20300.0, 300.0, False),  # content up to the 320 wall: genuine
+        (19900.0, 300.0, False),  # a 256 kb/s wall is only 0.8 kHz below: not claimed
+        (17000.0, 6000.0, False),  # a gentle roll-off, not an encoder's filter
+        (8000.0, 300.0, False),  # no encoder at these bitrates cuts at 8 kHz
+    ],
+)
+def test_upscale_edge_is_a_wall_well_below_the_containers_lowpass(edge, roll, upscaled):
+    info = _info(bit_rate=320_000)
+    s = _ltas_summary(edge, -30.0, -75.0, roll)
+    found = upscale_edge(info, s)
+    assert (found is not None) == upscaled
+    if upscaled:
+        assert abs(found - edge) < 600
+
+
+def test_upscale_edge_makes_a_320_a_transcode_with_an_mp3_origin(model):
+    info = _info(bit_rate=320_000)
+    s = _ltas_summary(17000.0, -30.0, -75.0, 300.0)
+    s.features[FEATURE_NAMES.index("hf_abs_db")] = -30.0
+    r = decide(info, s, _proba(**{"320": 0.9, "lossless": 0.1}), model, edge=upscale_edge(info, s))
+    assert (r.verdict, r.bitrate_class) == ("transcode", "128")
+    assert r.origin["codec"] == "mp3"
+
+
+def test_confidence_is_calibrated_by_the_models_table(model):
+    from dataclasses import replace
+
+    table = np.array([[0.5, 1.0], [0.6, 0.9]])
+    m = replace(model, calibration={"lossless": table})
+    assert m.calibrate("lossless", 0.75) == pytest.approx(0.75)
+    assert m.calibrate("lossless", 0.2) == pytest.approx(0.6)  # clipped to the table
+    assert m.calibrate("nosuchkind", 0.42) == pytest.approx(0.42)
+
+
+def test_shipped_model_carries_calibration(model):
+    assert {"lossless", "transcode", "lossy"} <= set(model.calibration)
+    for table in model.calibration.values():
+        assert table.shape[0] == 2 and np.all(np.diff(table[0]) >= 0)
+        assert np.all(np.diff(table[1]) >= 0) and np.all((table[1] >= 0) & (table[1] <= 1))
+
+
+GUITAR = EVAL / "beats" / "guitarset_00_BN1-129-Eb_comp_mic.wav"
+
+
+def _encode_chain(tmp_path: Path, steps: list[tuple[str, list[str]]]) -> Path:
+    """Run a chain of encodes: each step (tool, args) reads the previous file."""
+    src = GUITAR
+    for i, (tool, args) in enumerate(steps):
+        ext = args[-1]
+        out = tmp_path / f"step{i}.{ext}"
+        if tool == "lame":
+            if src.suffix != ".wav":
+                wav = tmp_path / f"step{i}_in.wav"
+                subprocess.run(
+                    ["ffmpeg", "-v", "error", "-y", "-i", str(src), str(wav)], check=True
+                )
+                src = wav
+            subprocess.run(["lame", "--quiet", *args[:-1], str(src), str(out)], check=True)
+        else:
+            cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(src), *args[:-1], str(out)]
+            subprocess.run(cmd, check=True)
+        src = out
+    return src
+
+
+@needs_lame
+@needs_ffmpeg
+@pytest.mark.parametrize("first", [["-b", "128"], ["-V", "2"], ["-b", "192"]])
+def test_real_recording_upscaled_to_320_is_a_transcode(tmp_path, first):
+    path = _encode_chain(tmp_path, [("lame", [*first, "mp3"]), ("lame", ["-b", "320", "mp3"])])
+    r = audiolens.quality(path, device="cpu")
+    assert r.verdict == "transcode" and r.origin["codec"] == "mp3"
+    assert r.confidence >= 0.7
+
+
+@needs_lame
+@needs_ffmpeg
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [("ffmpeg", ["-c:a", "aac", "-b:a", "256k", "m4a"])],
+        [("ffmpeg", ["-c:a", "libvorbis", "-q:a", "6", "ogg"])],
+        [("lame", ["-V", "0", "mp3"])],
+    ],
+    ids=["aac256", "vorbis_q6", "lame_v0"],
+)
+def test_real_recording_through_a_codec_into_flac_is_never_confidently_lossless(tmp_path, steps):
+    path = _encode_chain(
+        tmp_path, [*steps, ("ffmpeg", ["-c:a", "flac", "-sample_fmt", "s16", "flac"])]
+    )
+    r = audiolens.quality(path, device="cpu")
+    assert not (r.verdict == "lossless" and r.confidence >= 0.7), (r.verdict, r.confidence)

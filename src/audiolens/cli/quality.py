@@ -20,9 +20,14 @@ __all__ = ["add_parser", "run"]
 logger = logging.getLogger("audiolens")
 
 _DESCRIPTION = """\
-For each file, print the verdict (lossless, lossy or transcode), bitrater's 7-class answer
-(128, V2, 192, V0, 256, 320, lossless), the lossy origin (codec and estimated bitrate), the
-spectral cutoff and a confidence in [0, 1].
+For each file, print the verdict (lossless, lossy, transcode or unknown), bitrater's 7-class
+answer (128, V2, 192, V0, 256, 320, lossless), the lossy origin (codec and estimated bitrate),
+the spectral cutoff and a confidence in [0, 1].
+
+The confidence is calibrated: of the verdicts given with confidence c on held-out material,
+about c were right. Verdicts under 0.7 are printed with "(unsure)": act on them only after a
+look at the spectrogram (--plot). A lossless file whose content has nothing where codecs leave
+their marks (silence, or nothing above 12 kHz) is "unknown": the audio cannot tell.
 """
 _EPILOG = """\
 examples:
@@ -49,11 +54,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+#: verdicts less sure than this are printed as unsure
+UNSURE_BELOW = 0.7
+
+
 def _line(path: str, r: Any) -> str:
     origin = "-" if r.origin is None else f"{r.origin['codec']}@{r.origin['bitrate_kbps']}k"
+    unsure = " (unsure)" if r.verdict != "unknown" and r.confidence < UNSURE_BELOW else ""
     return (
         f"{r.verdict:9s} {r.bitrate_class:8s} origin={origin:12s} "
-        f"cutoff={r.cutoff_hz / 1000:5.1f}kHz conf={r.confidence:.2f}  {show_path(path)}"
+        f"cutoff={r.cutoff_hz / 1000:5.1f}kHz conf={r.confidence:.2f}{unsure}  {show_path(path)}"
     )
 
 

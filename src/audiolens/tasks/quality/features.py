@@ -23,7 +23,7 @@ from ...devices import Device
 __all__ = ["FEATURE_NAMES", "N_FFT", "SpectralSummary", "summarize"]
 
 #: bumped whenever a feature's definition changes (trained models and caches go stale)
-FEATURE_VERSION = 2
+FEATURE_VERSION = 3
 N_FFT = 4096
 HOP = 2048
 BAND_EDGES = np.arange(8000.0, 24001.0, 250.0)  # 64 bands of 250 Hz, 8-24 kHz
@@ -40,6 +40,8 @@ _HOLE_BANDS = (
 #: where every lossy codec keeps content: a file with nothing here gives no evidence either way
 EVIDENCE_BAND = (12000.0, 16000.0)
 _HOLE_DB = 20.0  # a sub-band this far below its neighbours is a hole the quantizer made
+#: how far content must sit over the floor below an edge for the edge to count as a wall
+EDGE_DROP_DB = 20.0
 
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"band_{int(lo)}" for lo in BAND_EDGES[:-1]),
@@ -55,7 +57,18 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"zero_{int(lo)}" for lo, _ in _HF_BANDS),
     *(f"holes_{int(lo)}" for lo, _ in _HOLE_BANDS),
     *(f"dips_{int(lo)}" for lo, _ in _HOLE_BANDS),
+    "above_abs_db",
+    "below_abs_db",
+    "above_flat_db",
+    "above_var_db",
+    "below_var_db",
+    "edge_khz",
+    "edge_drop_db",
+    "edge_width_khz",
+    "edge_gap_khz",
 )
+#: per-bin power of 16-bit rounding noise in these spectra: (2 / 2**16)**2 / 12 * sum(hann**2)
+QUANT_FLOOR_DB = float(10.0 * np.log10((2.0 / 2**16) ** 2 / 12.0 * 0.375 * 4096))
 
 
 @dataclass(frozen=True)
@@ -170,6 +183,88 @@ def _holes(power: np.ndarray, freqs: np.ndarray) -> tuple[list[float], list[floa
     return holes, dips
 
 
+def _wall_sides(
+    power: np.ndarray, ltas_db: np.ndarray, freqs: np.ndarray, cutoff: float, nyquist: float
+) -> list[float]:
+    """Absolute level, flatness and frame-to-frame range just above and below the wall.
+
+    A codec's low-pass leaves, above its wall, nothing but the decoder's rounding noise: flat
+    across bins (``above_flat_db``: dB std of the long-term spectrum around a straight line),
+    steady from frame to frame (``above_var_db``: the 95th minus the 50th percentile of the
+    per-frame level) and at the quantization floor (``above_abs_db``). Music and room noise
+    above a natural roll-off come and go with the notes. Levels are absolute dB per bin (16-bit
+    rounding noise of one channel: ``QUANT_FLOOR_DB``).
+    """
+    hi_end = min(cutoff + 2000.0, nyquist - 200.0)
+    above = (freqs >= cutoff + 150.0) & (freqs < hi_end)
+    below = (freqs >= cutoff - 1500.0) & (freqs < cutoff - 150.0)
+    out = []
+    for sel in (above, below):
+        out.append(float(ltas_db[sel].mean()) if sel.sum() >= 4 else _FLOOR_DB)
+    if above.sum() >= 8:
+        f, v = freqs[above], ltas_db[above]
+        resid = v - np.polyval(np.polyfit(f, v, 1), f)
+        out.append(float(np.std(resid)))
+    else:
+        out.append(0.0)
+    for sel in (above, below):
+        if sel.sum() >= 4 and power.shape[0] >= 2:
+            lv = _db(power[:, sel].mean(axis=1))
+            out.append(float(np.percentile(lv, 95) - np.percentile(lv, 50)))
+        else:
+            out.append(0.0)
+    return out
+
+
+def _edge_features(ltas_db: np.ndarray, freqs: np.ndarray, cutoff: float) -> list[float]:
+    edge, drop, width = content_edge(ltas_db, freqs, cutoff)
+    return [edge / 1000.0, drop, width / 1000.0, (cutoff - edge) / 1000.0]
+
+
+def content_edge(
+    ltas_db: np.ndarray, freqs: np.ndarray, top_hz: float
+) -> tuple[float, float, float]:
+    """Where the content stops below ``top_hz``: (edge_hz, drop_db, width_hz).
+
+    The floor is the long-term level just below ``top_hz`` (a container's own low-pass, or the
+    wall found); the edge is the highest frequency whose smoothed level is 10 dB over that
+    floor; ``drop_db`` is how far the content 0.3-1 kHz below the edge sits over the floor and
+    ``width_hz`` how wide the fall from content to floor is. An earlier encoder's low-pass
+    falls in a few hundred Hz; the roll-off of an instrument, a room or an EQ takes kHz.
+    Without an edge (the content reaches ``top_hz``): (top_hz, 0, 0).
+    """
+    df = float(freqs[1] - freqs[0])
+    k = max(int(round(101.0 / df)), 1) | 1
+    smooth = np.convolve(ltas_db, np.ones(k) / k, mode="same")
+    floor_sel = (freqs >= top_hz - 1200.0) & (freqs < top_hz - 200.0)
+    if floor_sel.sum() < 4:
+        return top_hz, 0.0, 0.0
+    floor = float(np.median(ltas_db[floor_sel]))
+    idx = np.flatnonzero((smooth > floor + 10.0) & (freqs < top_hz - 200.0) & (freqs > 2000.0))
+    if idx.size == 0:
+        return top_hz, 0.0, 0.0
+    # the level 0.3-1 kHz below every candidate edge, from cumulative sums
+    c = np.concatenate([[0.0], np.cumsum(ltas_db)])
+    lo_k = np.clip(idx - int(round(1000.0 / df)), 0, None)
+    hi_k = np.clip(idx - int(round(300.0 / df)), 1, None)
+    content_all = (c[hi_k] - c[lo_k]) / np.maximum(hi_k - lo_k, 1)
+    # the highest edge with a real fall under it (a codec's wall), else the highest edge
+    strong = np.flatnonzero(content_all - floor >= EDGE_DROP_DB)
+    j = int(strong[-1]) if strong.size else idx.size - 1
+    ke = int(idx[j])
+    edge = float(freqs[ke])
+    content = float(content_all[j])
+    drop = content - floor
+    hi = (
+        ke + int(np.argmax(smooth[ke:] <= floor + 3.0))
+        if np.any(smooth[ke:] <= floor + 3.0)
+        else ke
+    )
+    above_c = np.flatnonzero(smooth[:ke] >= content - 3.0)
+    lo = int(above_c[-1]) if above_c.size else 0
+    return edge, drop, float(freqs[hi] - freqs[lo])
+
+
 def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> SpectralSummary:
     """Compute the quality features of one file from some of its (mono) stretches.
 
@@ -229,6 +324,8 @@ def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> Spect
             zero,
             holes,
             dips,
+            _wall_sides(power, ltas_db, freqs, cutoff, nyquist),
+            _edge_features(ltas_db, freqs, cutoff),
         ]
     ).astype(np.float64)
     return SpectralSummary(feats, cutoff, step, ltas_db, freqs, frames)

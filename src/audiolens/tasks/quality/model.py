@@ -9,7 +9,7 @@ scikit-learn.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,6 +54,9 @@ class QualityModel:
     value : np.ndarray [shape=(n_nodes, n_classes)]
     thresholds : decision thresholds chosen at training time (see the task)
     origin_cutoffs : per lossy codec, (kbps, median cutoff in kHz) rows seen in training
+    calibration : per kind of verdict ("lossless", "transcode", "upscale", "lossy"), a
+        ``(2, k)`` array of raw confidences and the share of verdicts right at each (an
+        isotonic fit on out-of-fold predictions); kinds without one are left as they are
     """
 
     classes: tuple[str, ...]
@@ -66,6 +69,14 @@ class QualityModel:
     value: np.ndarray
     thresholds: dict[str, float]
     origin_cutoffs: dict[str, np.ndarray]
+    calibration: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def calibrate(self, kind: str, raw: float) -> float:
+        """The calibrated confidence of a verdict of ``kind`` given with raw confidence ``raw``."""
+        table = self.calibration.get(kind)
+        if table is None or table.shape[-1] == 0:
+            return float(min(max(raw, 0.0), 1.0))
+        return float(np.clip(np.interp(raw, table[0], table[1]), 0.0, 1.0))
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """Class probabilities.
@@ -118,6 +129,8 @@ class QualityModel:
         }
         for codec, table in self.origin_cutoffs.items():
             arrays[f"origin_{codec}"] = table
+        for kind, table in self.calibration.items():
+            arrays[f"calib_{kind}"] = np.asarray(table, dtype=np.float64)
         np.savez_compressed(path, **arrays)
 
     @classmethod
@@ -139,6 +152,7 @@ class QualityModel:
                 origin_cutoffs={
                     k[len("origin_") :]: z[k] for k in z.files if k.startswith("origin_")
                 },
+                calibration={k[len("calib_") :]: z[k] for k in z.files if k.startswith("calib_")},
             )
 
 

@@ -323,7 +323,9 @@ def test_export_to_a_file_checks_the_name_first_and_replaces_atomically(filled, 
 
 
 def test_export_rejects_unknown_format_and_missing_store(filled, tmp_path):
-    with pytest.raises(ParameterError, match="parquet"):
-        export(filled, "parquet")
+    with pytest.raises(ParameterError, match="xlsx"):
+        export(filled, "xlsx")
+    with pytest.raises(ParameterError, match="Parquet is binary"):
+        export(filled, "parquet")  # as text
     with pytest.raises(StoreError):
         export(tmp_path / "nope.sqlite")

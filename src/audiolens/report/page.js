@@ -530,14 +530,17 @@
     if (state.sort === k) state.dir = -state.dir; else { state.sort = k; state.dir = 1; }
     refresh(false);
   });
-  thead.addEventListener("input", function (ev) {
+  function filterChanged(ev) {
     const t = ev.target;
-    if (!t.dataset || t.dataset.col === undefined) return;
+    if (!t.dataset || t.dataset.col === undefined || t.tagName === "BUTTON") return;
+    if (state.filters[+t.dataset.col] === t.value) return;
     state.filters[+t.dataset.col] = t.value;
     const c = cols[+t.dataset.col];
     if (c.kind === "num") t.setAttribute("aria-invalid", String(numberTest(t.value) === undefined));
     refresh(false);
-  });
+  }
+  thead.addEventListener("input", filterChanged);
+  thead.addEventListener("change", filterChanged);
   tbody.addEventListener("click", function (ev) {
     const tr = ev.target.closest("tr[data-i]");
     if (tr) open(+tr.dataset.i);

@@ -54,7 +54,7 @@ def _base_types(pa: Any) -> dict[str, Any]:
         "size": pa.int64(),
         "mtime_ns": pa.int64(),
         "content_hash": pa.string(),
-        "created": pa.timestamp("s", tz="UTC"),
+        "created": pa.timestamp("us", tz="UTC"),
     }
 
 
@@ -177,7 +177,7 @@ def _task_table(pa: Any, store: Store, task: str) -> Any:
                 columns[key] = [None] * n
             columns[key].append(value)
         n += 1
-    names = list(base) + [k for k in columns if k not in base]
+    names = list(base) + list(known) + [k for k in columns if k not in base and k not in known]
     arrays = [_column(pa, columns.get(k, [None] * n), base.get(k, known.get(k))) for k in names]
     return pa.table(arrays, names=names)
 

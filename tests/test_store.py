@@ -164,7 +164,12 @@ def test_runs_remember_their_workers_and_an_older_store_learns_to(tmp_path):
         run = s.begin_run(["quality", "beats"], "cuda:0", workers=3)
         s.end_run(run, status="finished", total=4, done=3, skipped=0, failed=1)
         old, new = s.runs()
-    assert (old["id"], old["workers"], old["tasks"], old["finished"]) == (1, None, ["quality"], None)
+    assert (old["id"], old["workers"], old["tasks"], old["finished"]) == (
+        1,
+        None,
+        ["quality"],
+        None,
+    )
     assert (new["workers"], new["device"], new["tasks"]) == (3, "cuda:0", ["quality", "beats"])
     assert (new["status"], new["total"], new["done"], new["failed"]) == ("finished", 4, 3, 1)
     assert new["finished"] >= new["started"]

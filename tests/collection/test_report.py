@@ -60,6 +60,12 @@ def _json(parser: _Page, ident: str):
     return next(json.loads(t) for a, t in parser.scripts if a.get("id") == ident)
 
 
+def _details(parser: _Page) -> list:
+    """Each file's detail view data (``file-0``, ``file-1``... in the table's order)."""
+    blocks = {a["id"]: t for a, t in parser.scripts if a.get("id", "").startswith("file-")}
+    return [json.loads(blocks[f"file-{i}"]) for i in range(len(blocks))]
+
+
 @pytest.fixture(scope="module")
 def page(collection, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("report") / "report.html"
@@ -135,7 +141,7 @@ def test_the_page_loads_nothing_and_allows_only_its_own_script_and_style(page):
         assert tag not in ("link", "iframe", "object", "embed", "base")
         assert "src" not in attrs and "href" not in attrs  # nothing loaded from anywhere
     code = [t for a, t in parsed.scripts if "type" not in a]
-    assert len(code) == 1 and len(parsed.scripts) == 3
+    assert len(code) == 1 and len(parsed.scripts) == 2 + len(_details(parsed))
     assert {a.get("type") for a, _ in parsed.scripts if "type" in a} == {"application/json"}
     csp = next(
         a["content"] for t, a in parsed.tags if a.get("http-equiv") == "Content-Security-Policy"
@@ -153,12 +159,13 @@ def test_the_page_loads_nothing_and_allows_only_its_own_script_and_style(page):
 def test_no_file_name_gets_out_of_the_data(collection, page):
     raw = page.read_bytes()
     text = raw.decode("utf-8")  # valid UTF-8, whatever bytes the names had
-    assert text.count("</script") == 3  # the three blocks' own ends, nothing from a name
+    # the blocks' own ends (data, script, one per file), nothing from a name
+    assert text.count("</script") == 2 + len(_details(_parse(page)))
     assert "<img" not in text and "onerror=alert" in text  # the name is there, as data
     assert "\u2028" not in text and "\u202e" not in text
     parsed = _parse(page)
     rows = _json(parsed, "report-data")["rows"]
-    details = _json(parsed, "report-details")
+    details = _details(parsed)
     paths = [r[0] for r in rows]
     music = shown(str(collection.music))
     assert f"{music}/<img src=x onerror=alert(1)>.flac" in paths
@@ -175,7 +182,7 @@ def test_no_file_name_gets_out_of_the_data(collection, page):
 def test_the_details_keep_what_the_view_draws_and_drop_long_lists(collection, page):
     parsed = _parse(page)
     paths = [r[0] for r in _json(parsed, "report-data")["rows"]]
-    details = _json(parsed, "report-details")
+    details = _details(parsed)
     song = details[paths.index(shown(str(collection.music / "song_lossless.flac")))]
     by_task = {t["task"]: t for t in song["tasks"]}
     assert [t["task"] for t in song["tasks"]][:3] == ["quality", "beats", "structure"]
@@ -215,7 +222,7 @@ def test_the_folder_form_draws_pictures_once_and_says_why_one_is_missing(collect
     page = tmp_path / "rep" / "index.html"
     parsed = _parse(page)
     paths = [r[0] for r in _json(parsed, "report-data")["rows"]]
-    details = _json(parsed, "report-details")
+    details = _details(parsed)
     song = details[paths.index(shown(str(music / "song_lossless.flac")))]
     (picture,) = song["pictures"]["quality"]
     png = tmp_path / "rep" / picture["src"]

@@ -7,10 +7,12 @@ import os
 import sys
 from typing import Any
 
-from ._common import EXIT_OK, EXIT_USAGE, error
+from ._common import EXIT_OK, EXIT_USAGE, add_store_command, error
 
 __all__ = ["add_parser", "run"]
 
+_HELP = "write stored results as JSON, JSON Lines, CSV or Parquet"
+_ABOUT = "Write the results store as one record per file and task."
 _EPILOG = """\
 examples:
   audiolens export                                  # JSON list on stdout
@@ -27,21 +29,9 @@ bytes).
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``export`` to the CLI."""
-    from ..store import DEFAULT_DB, FORMATS
+    from ..store import FORMATS
 
-    p = subparsers.add_parser(
-        "export",
-        help="write stored results as JSON, JSON Lines, CSV or Parquet",
-        description="Write the results store as one record per file and task.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--db",
-        default=DEFAULT_DB,
-        metavar="FILE",
-        help=f"the results store (default: ./{DEFAULT_DB})",
-    )
+    p = add_store_command(subparsers, "export", help=_HELP, description=_ABOUT, epilog=_EPILOG)
     p.add_argument(
         "-f",
         "--format",

@@ -6,10 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import EXIT_OK, show_path
+from ._common import EXIT_OK, add_store_command, show_path
 
 __all__ = ["add_parser", "run"]
 
+_HELP = "write a results store as one HTML page (offline, any browser)"
+_ABOUT = "Write the results store as one self-contained HTML page."
 _EPILOG = """\
 examples:
   audiolens report                                # ./audiolens.sqlite -> ./report.html
@@ -27,21 +29,7 @@ analyzed); a later build into the same folder draws only what is new.
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``report`` to the CLI."""
-    from ..store import DEFAULT_DB
-
-    p = subparsers.add_parser(
-        "report",
-        help="write a results store as one HTML page (offline, any browser)",
-        description="Write the results store as one self-contained HTML page.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--db",
-        default=DEFAULT_DB,
-        metavar="FILE",
-        help=f"the results store (default: ./{DEFAULT_DB})",
-    )
+    p = add_store_command(subparsers, "report", help=_HELP, description=_ABOUT, epilog=_EPILOG)
     p.add_argument(
         "-o",
         "--output",

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store import ResultRow, Store, decode_path
+from ..store import BASE_FIELDS, ResultRow, Store, decode_path
 
 __all__ = ["COLUMNS", "Column", "FileEntry", "ReportData", "collect", "shown"]
 
@@ -87,17 +87,9 @@ def _case(by_task: dict[str, str], default: str) -> str:
     return f"CASE WHEN json_valid(result) THEN CASE task {whens} ELSE {default} END END"
 
 
+#: the run's columns of a row (all but ``created``), what the table reads, the detail's JSON
 _SCAN = (
-    "path",
-    "task",
-    "task_version",
-    "status",
-    "error",
-    "device",
-    "elapsed_s",
-    "size",
-    "mtime_ns",
-    "content_hash",
+    *(name for name in BASE_FIELDS if name != "created"),
     _case(_PICK_SQL, "json_array(json_extract(result, '$.duration'))"),
     _case(_DETAIL, "result"),
 )

@@ -12,7 +12,7 @@
   const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
   const lowerPaths = rows.map(function (r) { return String(r[0]).toLowerCase(); });
   const state = { sort: -1, dir: 1, filters: [], search: "", page: 0, size: 100, view: [] };
-  let details = null;
+  const details = {};
 
   // -- small helpers ----------------------------------------------------------------------
 
@@ -88,11 +88,9 @@
     return dl;
   }
 
-  function getDetails() {
-    if (details === null) {
-      details = JSON.parse(document.getElementById("report-details").textContent);
-    }
-    return details;
+  function getDetails(i) {  // each file's details are a JSON block of their own, read when shown
+    if (!(i in details)) details[i] = JSON.parse(document.getElementById("file-" + i).textContent);
+    return details[i];
   }
 
   // -- filters and sorting ----------------------------------------------------------------
@@ -403,10 +401,10 @@
       g.appendChild(svg("line", { x1: x(t), x2: x(t), y1: top - 4, y2: H, stroke: "#d8dde5" }));
       g.appendChild(svg("text", { x: x(t) + 2, y: 15 }, clock(t)));
     }
-    const hue = function (label) {
+    const hue = function (label) {  // labels next to each other (A, B; SPEAKER_1, _2) far apart
       let h = 0;
-      for (const ch of String(label)) h = (h * 31 + ch.codePointAt(0)) % 360;
-      return "hsl(" + h + ",60%,62%)";
+      for (const ch of String(label)) h = (h * 31 + ch.codePointAt(0)) % 1000003;
+      return "hsl(" + Math.round((h * 137.508) % 360) + ",60%,62%)";
     };
     lanes.forEach(function ([kind, what], k) {
       const y = top + k * laneH;
@@ -491,7 +489,7 @@
     const aside = document.getElementById("detail");
     tbody.querySelectorAll("tr.selected").forEach(function (tr) { tr.classList.remove("selected"); });
     if (i < 0) { aside.hidden = true; return; }
-    const d = getDetails()[i];
+    const d = getDetails(i);
     const body = document.getElementById("detail-body");
     const parts = [el("h2", { text: d.name }), el("p", { class: "folder", text: d.folder }),
       facts([["size", bytes(d.size)], ["status", rows[i][1]]])];

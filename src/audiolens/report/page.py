@@ -97,8 +97,9 @@ def render(*, title: str, source: str, data: Any, details: Iterable[str]) -> str
     title : the page's title (text; escaped here)
     source : where the data came from, printable (the store's path; escaped here)
     data : the table and the summary (read at once by the script)
-    details : per file, its detail view's JSON (:func:`detail_json`; placed after the script
-        and parsed when a detail view first opens, so a large store's table shows first)
+    details : per file, its detail view's JSON (:func:`detail_json`), each in a block of its
+        own (``id="file-<n>"``) after the script, parsed only when its detail view opens: a
+        large store's table shows before these are read, and no view parses the others
     """
     script, style = _asset("page.js"), _asset("page.css")
     return "".join(
@@ -113,9 +114,10 @@ def render(*, title: str, source: str, data: Any, details: Iterable[str]) -> str
             _BODY,
             f'<script type="application/json" id="report-data">{script_json(data)}</script>\n',
             f"<script>{script}</script>\n",
-            '<script type="application/json" id="report-details">[',
-            ",".join(details),
-            "]</script>\n",
+            *(
+                f'<script type="application/json" id="file-{i}">{d}</script>\n'
+                for i, d in enumerate(details)
+            ),
             "</body>\n</html>\n",
         ]
     )

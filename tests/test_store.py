@@ -154,6 +154,27 @@ def test_migration_from_version_1_keeps_rows(tmp_path):
         assert s.count() == 2
 
 
+def test_runs_remember_their_workers_and_an_older_store_learns_to(tmp_path):
+    path = tmp_path / "v2.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, target=2) == [1, 2]
+    conn.execute("INSERT INTO runs (started, tasks, device) VALUES (1.0, '[\"quality\"]', 'cpu')")
+    conn.close()
+    with Store(path) as s:
+        run = s.begin_run(["quality", "beats"], "cuda:0", workers=3)
+        s.end_run(run, status="finished", total=4, done=3, skipped=0, failed=1)
+        old, new = s.runs()
+    assert (old["id"], old["workers"], old["tasks"], old["finished"]) == (
+        1,
+        None,
+        ["quality"],
+        None,
+    )
+    assert (new["workers"], new["device"], new["tasks"]) == (3, "cuda:0", ["quality", "beats"])
+    assert (new["status"], new["total"], new["done"], new["failed"]) == ("finished", 4, 3, 1)
+    assert new["finished"] >= new["started"]
+
+
 def test_migrate_is_idempotent_and_reports_what_it_applied(tmp_path):
     conn = sqlite3.connect(tmp_path / "x.sqlite", isolation_level=None)
     assert migrate(conn) == [m.version for m in MIGRATIONS]
@@ -323,7 +344,9 @@ def test_export_to_a_file_checks_the_name_first_and_replaces_atomically(filled, 
 
 
 def test_export_rejects_unknown_format_and_missing_store(filled, tmp_path):
-    with pytest.raises(ParameterError, match="parquet"):
-        export(filled, "parquet")
+    with pytest.raises(ParameterError, match="xlsx"):
+        export(filled, "xlsx")
+    with pytest.raises(ParameterError, match="Parquet is binary"):
+        export(filled, "parquet")  # as text
     with pytest.raises(StoreError):
         export(tmp_path / "nope.sqlite")

@@ -1,5 +1,6 @@
 """Writing a file whole or not at all.
 
+:func:`check_target` refuses a file name that cannot be written, before any work;
 :func:`replace_into` opens a temporary file, created exclusively under an unpredictable name in
 the target's folder, and renames it onto the target once everything is written and flushed to
 disk; a failure removes it. A reader never sees half a file, and a symlink at the target's name
@@ -14,7 +15,39 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any, Literal
 
-__all__ = ["replace_into"]
+from .errors import ParameterError, _show_path
+
+__all__ = ["check_target", "replace_into"]
+
+
+def check_target(path: str, *, what: str, example: str) -> None:
+    """Refuse a file name that cannot be written, naming the problem.
+
+    Parameters
+    ----------
+    path : the file to be written
+    what : what it is, for the messages (``"the export"``)
+    example : a file name to suggest when ``path`` is empty
+
+    Raises
+    ------
+    ParameterError
+        for an empty name, a folder, or a file in a folder that does not exist or is not
+        writable.
+    """
+    if not path:
+        raise ParameterError(f"out='' is not a file name; give one, e.g. {example}")
+    if os.path.isdir(path):
+        raise ParameterError(f"{_show_path(path)}: is a folder; give {what} a file name")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise ParameterError(
+            f"{_show_path(path)}: cannot write {what}, there is no folder {_show_path(folder)}"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ParameterError(
+            f"{_show_path(path)}: cannot write {what}, folder {_show_path(folder)} is not writable"
+        )
 
 
 @contextmanager

@@ -20,6 +20,7 @@ __all__ = [
     "add_files_command",
     "add_print_format",
     "add_report_arguments",
+    "add_store_command",
     "add_verbosity_arguments",
     "configure_logging",
     "error",
@@ -103,6 +104,17 @@ def add_files_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
+    return p
+
+
+def add_store_command(subparsers: Any, name: str, **texts: str) -> argparse.ArgumentParser:
+    """A subcommand that reads a results store (``--db FILE``), with its help texts (``help``,
+    ``description``, ``epilog``) laid out as written."""
+    from ..store import DEFAULT_DB
+
+    p = subparsers.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **texts)
+    where = f"the results store (default: ./{DEFAULT_DB})"
+    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=where)
     return p
 
 

@@ -22,6 +22,7 @@ examples:
   audiolens analyze ~/Music --tasks beats,structure     # tempo, meter, sections
   audiolens analyze talks/ --tasks speech --out subs/   # transcripts (.srt .vtt .txt .json)
   audiolens export --format csv -o results.csv   # then look at the results
+  audiolens report -o report.html                # ... or open them in a browser
 
 A rerun skips files already analyzed (same path, size, modification time and task version)
 and retries the ones that failed; --force analyzes everything again. Exit status: 0 when every

@@ -1,4 +1,4 @@
-"""``audiolens export``: write a results store as JSON, JSON Lines or CSV."""
+"""``audiolens export``: write a results store as JSON, JSON Lines, CSV or Parquet."""
 
 from __future__ import annotations
 
@@ -7,39 +7,31 @@ import os
 import sys
 from typing import Any
 
-from ._common import EXIT_OK
+from ._common import EXIT_OK, EXIT_USAGE, add_store_command, error
 
 __all__ = ["add_parser", "run"]
 
+_HELP = "write stored results as JSON, JSON Lines, CSV or Parquet"
+_ABOUT = "Write the results store as one record per file and task."
 _EPILOG = """\
 examples:
   audiolens export                                  # JSON list on stdout
   audiolens export --format csv -o results.csv
   audiolens export --db lib.sqlite --format jsonl --task quality | jq .verdict
+  audiolens export --db lib.sqlite -o lib.parquet   # typed columns (audiolens[parquet])
 
 Each record has path, task, task_version, status, error, device, elapsed_s, size, mtime_ns,
 content_hash and created, then the task's own fields at the top level (in CSV, nested values
-are JSON strings).
+are JSON strings; in Parquet they are lists and structs, and path_bytes has the path's exact
+bytes).
 """
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``export`` to the CLI."""
-    from ..store import DEFAULT_DB, FORMATS
+    from ..store import FORMATS
 
-    p = subparsers.add_parser(
-        "export",
-        help="write stored results as JSON, JSON Lines or CSV",
-        description="Write the results store as one record per file and task.",
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--db",
-        default=DEFAULT_DB,
-        metavar="FILE",
-        help=f"the results store (default: ./{DEFAULT_DB})",
-    )
+    p = add_store_command(subparsers, "export", help=_HELP, description=_ABOUT, epilog=_EPILOG)
     p.add_argument(
         "-f",
         "--format",
@@ -63,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
         ext = os.path.splitext(args.output)[1].lstrip(".").lower()
         fmt = ext if ext in FORMATS else "json"
     if args.output == "-":
+        if fmt == "parquet" and sys.stdout.isatty():
+            error("Parquet is binary: give it a file with -o FILE.parquet, or redirect stdout")
+            return EXIT_USAGE
         export(args.db, fmt, getattr(sys.stdout, "buffer", sys.stdout), task=args.task)
         sys.stdout.flush()
     else:

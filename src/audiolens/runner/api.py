@@ -306,7 +306,7 @@ def analyze(
             # biggest files first, so the last ones to finish are short and no worker waits
             # long for another at the end (longest-processing-time-first scheduling)
             jobs.sort(key=lambda j: -j.size)
-        run_id = store.begin_run(list(versions), dev.label)
+        run_id = store.begin_run(list(versions), dev.label, workers=n_workers)
         todo = len(jobs) + len(broken)
         logger.info(
             "%d files found, %d to analyze, %d already done; %s on %s with %d worker(s)",

@@ -234,11 +234,12 @@ class Store:
                 self._conn.execute("ROLLBACK")
             raise
 
-    def begin_run(self, tasks: Sequence[str], device: str) -> int:
-        """Record the start of a run; returns its id (stored with every row it writes)."""
+    def begin_run(self, tasks: Sequence[str], device: str, *, workers: int | None = None) -> int:
+        """Record the start of a run (its tasks, device and worker processes); returns its id
+        (stored with every row it writes)."""
         cur = self._conn.execute(
-            "INSERT INTO runs (started, tasks, device) VALUES (?, ?, ?)",
-            (time.time(), json.dumps(list(tasks)), device),
+            "INSERT INTO runs (started, tasks, device, workers) VALUES (?, ?, ?, ?)",
+            (time.time(), json.dumps(list(tasks)), device, workers),
         )
         return int(cur.lastrowid)
 
@@ -302,10 +303,41 @@ class Store:
         for row in cur:
             yield ResultRow._from_sql(row)
 
+    def scan(self, columns: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+        """Every row of the results table as the SQL expressions ``columns``, ordered by path
+        then task: for readers that need a few values of many rows fast (SQLite's JSON
+        functions, e.g. ``json_extract(result, '$.tempo')``, pick them out without Python
+        parsing whole results).
+
+        ``columns`` are SQL over the table's columns (``path`` is bytes: see
+        :func:`~audiolens.store.identity.decode_path`); they are the caller's own constants,
+        never text from a user or a file.
+        """
+        yield from self._conn.execute(
+            f"SELECT {', '.join(columns)} FROM results ORDER BY path, task"
+        )
+
     def count(self, *, task: str | None = None, status: Status | None = None) -> int:
         """How many rows there are, optionally of one task and/or status."""
         where, params = _filters(task, status)
         return int(self._conn.execute(f"SELECT COUNT(*) FROM results{where}", params).fetchone()[0])
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run recorded, oldest first: ``id``, ``started`` and ``finished`` (unix time;
+        ``finished`` None while running or when killed), ``status``, ``tasks`` (list),
+        ``device``, ``workers``, and the file counts ``total``, ``done``, ``skipped``,
+        ``failed``."""
+        cur = self._conn.execute(
+            "SELECT id, started, finished, status, tasks, device, workers, total, done, "
+            "skipped, failed FROM runs ORDER BY id"
+        )
+        names = [d[0] for d in cur.description]
+        out = []
+        for values in cur:
+            run = dict(zip(names, values))
+            run["tasks"] = json.loads(run["tasks"])
+            out.append(run)
+        return out
 
     def tasks(self) -> list[str]:
         """The task names that have rows."""

@@ -1,8 +1,9 @@
-"""Exports of a results store: JSON, JSON Lines and CSV.
+"""Exports of a results store: JSON, JSON Lines, CSV and Parquet.
 
 Every format has one record per (file, task) with the run's columns (:data:`BASE_FIELDS`) and
 the task's own result fields at the top level of the record. In CSV, nested values (lists,
-dicts) are JSON strings and missing values are empty cells.
+dicts) are JSON strings and missing values are empty cells; Parquet has typed columns (see
+:mod:`audiolens.store.parquet`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any, Literal
 
-from ..errors import ParameterError, _show_path
-from ..writing import replace_into
+from ..errors import ParameterError
+from ..writing import check_target, replace_into
 from ._json import dumps
 from .db import ResultRow, Store
 
 __all__ = ["BASE_FIELDS", "FORMATS", "export", "record"]
 
-ExportFormat = Literal["json", "jsonl", "csv"]
-FORMATS: tuple[str, ...] = ("json", "jsonl", "csv")
+ExportFormat = Literal["json", "jsonl", "csv", "parquet"]
+FORMATS: tuple[str, ...] = ("json", "jsonl", "csv", "parquet")
 
 #: the columns every record starts with, before the task's own fields
 BASE_FIELDS: tuple[str, ...] = (
@@ -74,14 +75,16 @@ def export(
     *,
     task: str | None = None,
 ) -> str | None:
-    """Write the records of a results store as JSON, JSON Lines or CSV.
+    """Write the records of a results store as JSON, JSON Lines, CSV or Parquet.
 
     Parameters
     ----------
     db : the store's file, or an open :class:`Store`
-    fmt : ``"json"`` (a list of records), ``"jsonl"`` (one record per line) or ``"csv"``
+    fmt : ``"json"`` (a list of records), ``"jsonl"`` (one record per line), ``"csv"`` or
+        ``"parquet"`` (typed columns, needs pyarrow: ``audiolens[parquet]``)
     out : a file name (written to a temporary name in its folder, then renamed into place),
-        an open text or binary file, or None to return the text
+        an open text or binary file (binary for Parquet), or None to return the text (not for
+        Parquet)
     task : only the records of this task (a known task, or one with rows in the store)
 
     Returns
@@ -98,19 +101,29 @@ def export(
     ------
     ParameterError
         for an unknown ``fmt`` or ``task``, or an ``out`` file name that cannot be written
-        (a folder, or in a folder that does not exist or is not writable); checked before
-        anything is read.
+        (a folder, or in a folder that does not exist or is not writable), or Parquet asked
+        for as text; checked before anything is read.
+    MissingDependency
+        for Parquet without pyarrow.
     StoreError
         when ``db`` is not a results store.
     """
     if fmt not in FORMATS:
         raise ParameterError(f"fmt={fmt!r} is not an export format; use one of {FORMATS}")
-    if isinstance(out, (str, os.PathLike)):
-        _check_target(os.fspath(out))
+    named = isinstance(out, (str, os.PathLike))
+    if fmt == "parquet" and not (named or (out is not None and _is_binary(out))):
+        raise ParameterError("Parquet is binary: give the export a file name or a binary file")
+    if named:
+        check_target(os.fspath(out), what="the export", example="results.csv")
     store = db if isinstance(db, Store) else Store(db, create=False)
     try:
         if task is not None:
             _check_task(store, task)
+        if fmt == "parquet":
+            from .parquet import write_parquet
+
+            write_parquet(store, out, task=task)  # type: ignore[arg-type]
+            return None
         if out is None:
             buf = io.StringIO()
             _write(store, fmt, buf, task)
@@ -121,24 +134,6 @@ def export(
     finally:
         if store is not db:
             store.close()
-
-
-def _check_target(path: str) -> None:
-    """Refuse an export file name that cannot be written, before any work."""
-    if not path:
-        raise ParameterError("out='' is not a file name; give one, e.g. results.csv")
-    if os.path.isdir(path):
-        raise ParameterError(f"{_show_path(path)}: is a folder; give the export a file name")
-    folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        raise ParameterError(
-            f"{_show_path(path)}: cannot write the export, there is no folder {_show_path(folder)}"
-        )
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ParameterError(
-            f"{_show_path(path)}: cannot write the export, folder {_show_path(folder)} "
-            "is not writable"
-        )
 
 
 def _check_task(store: Store, task: str) -> None:

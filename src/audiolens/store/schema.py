@@ -83,6 +83,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX results_status ON results (task, status)",
         ),
     ),
+    Migration(
+        3,
+        "runs remember how many worker processes they had",
+        ("ALTER TABLE runs ADD COLUMN workers INTEGER",),
+    ),
 )
 
 #: the schema version this audiolens writes

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from .damage import _nothing_decoded, _report
+from .damage import _all_nonfinite, _nothing_decoded, _report
 from .source import _converter, _open_source, _Source
 from .types import Audio, PathLike
 
@@ -119,7 +119,7 @@ def _run_pass(src: _Source, targets: list[_Target], seek_from: int | None) -> ob
             b = end if t.hi is None or t.hi > end else t.hi
             if b > a:
                 _grow(t, b - t.lo, claimed - t.lo, channels)
-                write(frame, t.buf[:, a - t.lo : b - t.lo], a - pos, b - pos)
+                src.nonfinite += write(frame, t.buf[:, a - t.lo : b - t.lo], a - pos, b - pos)
                 if b - t.lo > t.n:
                     t.n = b - t.lo
         pos = end
@@ -261,6 +261,9 @@ def load(
         (x,) = _decode(src, [(first, last)])
         if x.shape[1] == 0 and (first == 0 or src.packets == 0):
             raise _nothing_decoded(src)
+        bad = _all_nonfinite(src, x.size)
+        if bad is not None:
+            raise bad
         extra = _report(src)
     finally:
         src.close()

@@ -68,13 +68,25 @@ class TaskInput:
     ``pieces`` holds one :class:`Audio` per requested window (a single one for the whole file);
     for a streamed request (``AudioRequest.block``) it is empty and ``stream`` gives the blocks.
     Tasks that ask for the same audio get the same TaskInput, and share what they compute from
-    it through :meth:`feature` (one spectrogram per file, not one per task).
+    it through :meth:`feature` (one spectrogram per file, not one per task). The damage met
+    while decoding it (:attr:`warnings`) travels with each task's outcome.
     """
 
     info: AudioInfo
     pieces: list[Audio]
     stream: AudioStream | None = field(default=None)
     features: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _streamed: list[str] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The decode warnings of this input so far (truncation, damaged packets, NaN samples):
+        those of its pieces, and of its stream once it was read to the end; each once."""
+        out: list[str] = []
+        for a in self.pieces:
+            out.extend(w for w in a.extra.get("warnings", ()) if w not in out)
+        out.extend(w for w in self._streamed if w not in out)
+        return out
 
     def feature(self, key: str, compute: Callable[[TaskInput], T]) -> T:
         """``compute(self)``, computed once per input and kept under ``key`` for the next task.
@@ -91,7 +103,11 @@ class TaskInput:
     def blocks(self) -> Iterator[Audio]:
         """The audio in order: the streamed blocks, or else the decoded pieces."""
         if self.stream is not None:
-            yield from self.stream
+            for a in self.stream:
+                for w in a.extra.get("warnings", ()):
+                    if w not in self._streamed:
+                        self._streamed.append(w)
+                yield a
         else:
             yield from self.pieces
 

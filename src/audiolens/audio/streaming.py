@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .damage import _nothing_decoded, _report
+from .damage import _all_nonfinite, _nothing_decoded, _report
 from .decoding import _MAX_PADDING, _check_seconds, _check_sr
 from .source import _converter, _open_source, _Source
 from .types import Audio, AudioInfo, PathLike
@@ -133,7 +133,7 @@ def _stream_blocks(
             if write is None:
                 write = writers[fmt] = _converter(fmt)
             x = np.empty((channels, n), dtype=np.float32)
-            write(frame, x, 0, n)
+            src.nonfinite += write(frame, x, 0, n)
             end = pos + n
             if limit is not None and end > limit:
                 cut = max(limit - pos, 0)
@@ -160,6 +160,9 @@ def _stream_blocks(
         pass_on()
         if kept == 0:
             raise _nothing_decoded(src)
+        bad = _all_nonfinite(src, kept * channels)
+        if bad is not None:
+            raise bad
         if resampler is not None:
             finish(np.zeros((1 if mono else channels, 0), dtype=np.float32), last=True)
             # soxr.resample() (used by load) gives at most floor(n * out / in) + 1 samples,

@@ -17,7 +17,8 @@ examples:
   audiolens export --format csv -o results.csv
   audiolens export --db lib.sqlite --format jsonl --task quality | jq .verdict
 
-Each record has path, task, task_version, status, error, device, elapsed_s, size, mtime_ns,
+Each record has path, task, task_version, status, error, warnings (what was wrong with a
+file that still decoded: truncated, damaged, NaN samples), device, elapsed_s, size, mtime_ns,
 content_hash and created, then the task's own fields at the top level (in CSV, nested values
 are JSON strings).
 """

@@ -11,7 +11,14 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AudiolensError, DeviceError, MissingDependency, ModelNotFound, ParameterError
+from ..errors import (
+    AudiolensError,
+    DeviceError,
+    MissingDependency,
+    ModelNotFound,
+    ParameterError,
+    _show_path,
+)
 from ..store import DEFAULT_DB, ResultRow, Store, encode_path
 from ..store.db import remove_store
 from .discover import Candidate, discover
@@ -51,6 +58,8 @@ class RunSummary:
     db : the results store's file (not created when no file was found)
     failures : (path, task, message) for every failed task
     warnings : folders that could not be read or held no audio files
+    damaged : (path, message) for every file analyzed in this run that decoded with damage
+        (truncated, damaged packets, NaN samples): its rows are stored with these warnings
     interrupted : the run was stopped (Ctrl-C) before it finished
     """
 
@@ -64,6 +73,7 @@ class RunSummary:
     db: str = DEFAULT_DB
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
 
     @property
@@ -78,8 +88,9 @@ class RunSummary:
         return self.failed == 0 and not self.warnings and not self.interrupted
 
     def __str__(self) -> str:
+        damaged = f" ({len(self.damaged)} with warnings)" if self.damaged else ""
         return (
-            f"{self.total} files: {self.done} analyzed, {self.skipped} skipped, "
+            f"{self.total} files: {self.done} analyzed{damaged}, {self.skipped} skipped, "
             f"{self.failed} failed in {self.elapsed_s:.1f} s "
             f"({self.files_per_s:.1f} files/s) on {self.device}"
         )
@@ -198,6 +209,7 @@ def _rows(outcome: FileOutcome, device: str, run_id: int) -> list[ResultRow]:
             device=device,
             elapsed_s=o.elapsed_s,
             run_id=run_id,
+            warnings=list(o.warnings),
         )
         for o in outcome.outcomes
     ]
@@ -401,6 +413,11 @@ def _record(
         if o.fatal:
             raise _FATAL.get(o.fatal, AudiolensError)(o.error)
     store.write_file(_rows(outcome, device, run_id))
+    damage = outcome.warnings
+    if damage:
+        message = "; ".join(damage)
+        summary.damaged.append((outcome.path, message))
+        logger.warning("%s: %s", _show_path(outcome.path), message)
     first_error = None
     for o in outcome.outcomes:
         if o.status == "failed":
@@ -422,6 +439,7 @@ def _record(
         todo=todo,
         failed=summary.failed,
         seconds=outcome.seconds,
+        warnings=damage,
     )
 
 

@@ -9,7 +9,7 @@ The runner calls the hook with these events:
     after each analyzed file is stored: ``path``, ``status`` (``"ok"``/``"failed"``),
     ``error`` (the first failure message or None), ``completed`` (files analyzed so far),
     ``todo``, ``failed`` (failed files so far), ``seconds`` (the file's audio duration, or
-    None when it could not be read)
+    None when it could not be read), ``warnings`` (the file's decode warnings, a list)
 ``"end"``
     ``summary`` (the :class:`~audiolens.runner.RunSummary`)
 

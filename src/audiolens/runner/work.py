@@ -100,7 +100,16 @@ class Worker:
     # -- stage 1: probe and decode ------------------------------------------------------------
 
     def decode(self, job: FileJob) -> DecodedFile:
-        """Check the file is still the one found, probe it, and decode what the tasks ask for."""
+        """Check the file is still the one found, probe it, and decode what the tasks ask for.
+
+        Decode warnings are not logged here: they travel with the outcome (see
+        :attr:`TaskOutcome.warnings`), so the main process reports them with any workers."""
+        from ..audio.damage import collecting_damage
+
+        with collecting_damage():
+            return self._decode(job)
+
+    def _decode(self, job: FileJob) -> DecodedFile:
         from ..audio import probe
         from ..audio.request import decode_request
         from ..store.identity import content_hash
@@ -150,8 +159,18 @@ class Worker:
         """Run task ``name`` on decoded files, one batch; on an error, halve and retry.
 
         Splitting isolates the file that fails (and backs off on out-of-memory), so a batch
-        gives the same results as running its files one by one.
+        gives the same results as running its files one by one. Each outcome carries its
+        input's decode warnings (those of a streamed input are known once it was read).
         """
+        from ..audio.damage import collecting_damage
+
+        with collecting_damage():
+            out = self._run_batch(name, files)
+        for f, o in zip(files, out, strict=True):
+            o.warnings = f.inputs[name].warnings
+        return out
+
+    def _run_batch(self, name: str, files: Sequence[DecodedFile]) -> list[TaskOutcome]:
         task = self.tasks[name]
         t0 = time.perf_counter()
         try:
@@ -165,7 +184,7 @@ class Worker:
                 spent = files[0].prep_s.get(name, 0.0) + time.perf_counter() - t0
                 return [self._failure(name, exc, files[0].job.path, spent)]
             half = len(files) // 2
-            return self.run_batch(name, files[:half]) + self.run_batch(name, files[half:])
+            return self._run_batch(name, files[:half]) + self._run_batch(name, files[half:])
         share = (time.perf_counter() - t0) / len(files)
         out = []
         for f, result in zip(files, results, strict=True):
@@ -220,7 +239,9 @@ def finish(decoded: DecodedFile, outcomes: dict[str, TaskOutcome]) -> FileOutcom
     for name in job.tasks:
         o = outcomes[name]
         if problem is not None and o.status == "ok":
-            o = TaskOutcome(o.task, o.version, "failed", problem, elapsed_s=o.elapsed_s)
+            o = TaskOutcome(
+                o.task, o.version, "failed", problem, elapsed_s=o.elapsed_s, warnings=o.warnings
+            )
         ordered.append(o)
     seconds = decoded.info.duration if decoded.info is not None else None
     return FileOutcome(job.path, job.size, job.mtime_ns, decoded.content_hash, ordered, seconds)

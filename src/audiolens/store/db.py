@@ -14,7 +14,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import _show_path as _show
@@ -33,7 +33,7 @@ Status = Literal["ok", "failed"]
 
 _COLUMNS = (
     "path, task, task_version, size, mtime_ns, content_hash, status, error, device, "
-    "elapsed_s, created, result, run_id"
+    "elapsed_s, created, result, run_id, warnings"
 )
 
 
@@ -54,6 +54,8 @@ class ResultRow:
     elapsed_s : seconds spent on this file for this task, decoding included
     created : unix time the row was written
     run_id : the run that wrote it
+    warnings : what was wrong with the file although it decoded (truncated, damaged packets,
+        NaN samples); empty when nothing was
     """
 
     path: str
@@ -69,6 +71,7 @@ class ResultRow:
     elapsed_s: float | None = None
     created: float | None = None
     run_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def _params(self, now: float) -> tuple:
         return (
@@ -85,6 +88,7 @@ class ResultRow:
             self.created if self.created is not None else now,
             None if self.result is None else dumps(self.result),
             self.run_id,
+            dumps([safe_text(w) for w in self.warnings]) if self.warnings else None,
         )
 
     @classmethod
@@ -103,6 +107,7 @@ class ResultRow:
             created,
             result,
             run_id,
+            warnings,
         ) = row
         return cls(
             path=decode_path(bytes(path)),
@@ -118,6 +123,7 @@ class ResultRow:
             elapsed_s=elapsed,
             created=created,
             run_id=run_id,
+            warnings=[] if warnings is None else list(json.loads(warnings)),
         )
 
 
@@ -225,7 +231,7 @@ class Store:
         try:
             self._conn.executemany(
                 f"INSERT OR REPLACE INTO results ({_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
             self._conn.execute("COMMIT")

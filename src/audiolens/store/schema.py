@@ -83,6 +83,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX results_status ON results (task, status)",
         ),
     ),
+    Migration(
+        3,
+        "results keep the decode warnings of the file (truncated, damaged, NaN samples)",
+        ("ALTER TABLE results ADD COLUMN warnings TEXT",),  # JSON list of str; NULL: none
+    ),
 )
 
 #: the schema version this audiolens writes

@@ -1,20 +1,47 @@
-"""Writing a file whole or not at all.
+"""Writing a file whole or not at all: the one writer every output goes through.
 
-:func:`replace_into` opens a temporary file, created exclusively under an unpredictable name in
-the target's folder, and renames it onto the target once everything is written and flushed to
-disk; a failure removes it. A reader never sees half a file, and a symlink at the target's name
-is replaced, never followed.
+:func:`replace_into` opens a temporary file in the target's folder, created exclusively
+(``O_CREAT | O_EXCL | O_NOFOLLOW``) under an unpredictable name, and renames it onto the target
+once everything is written and flushed to disk; a failure removes it. A reader never sees half
+a file; nothing planted in the folder (a symlink at a name it could guess) can redirect the
+write, and a symlink at the target's own name is replaced, never followed.
+:func:`write_file` is the common case: a whole text or bytes, its folder made when missing.
+JSON, MIDI, SRT/VTT/TXT, RTTM, ``.beats``, WAV/FLAC clicks, PNG pictures, joined model files and
+the exports all use them.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import IO, Any, Literal
 
-__all__ = ["replace_into"]
+__all__ = ["replace_into", "write_file"]
+
+#: the flags of the temporary file: created here and now, never through a link
+_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _create_temporary(folder: str, name: str) -> tuple[int, str]:
+    """A new file next to ``name`` in ``folder``, made exclusively under a random name."""
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{name[:200]}.{secrets.token_hex(8)}.tmp")
+        try:
+            # 0o666 lets the umask set the permissions, as for any new file
+            return os.open(tmp, _FLAGS, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 64 random bits taken: try again
+            continue
+    raise FileExistsError(f"{folder}: no free temporary name for {name}")  # pragma: no cover
 
 
 @contextmanager
@@ -26,12 +53,14 @@ def replace_into(path: str | os.PathLike, mode: Literal["w", "wb"] = "w") -> Ite
     path : the file to write (its folder must exist)
     mode : ``"w"`` for text (UTF-8, undecodable file-name bytes kept, newlines as written) or
         ``"wb"`` for bytes
+
+    Notes
+    -----
+    An exception in the block removes the temporary file and leaves ``path`` as it was.
     """
     target = os.fspath(path)
     folder, name = os.path.split(target)
-    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex[:12]}.tmp")
-    # 0o666 lets the umask set the permissions, as for any new file
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    fd, tmp = _create_temporary(folder or ".", name)
     try:
         if mode == "wb":
             fh: IO[Any] = os.fdopen(fd, "wb")
@@ -46,3 +75,18 @@ def replace_into(path: str | os.PathLike, mode: Literal["w", "wb"] = "w") -> Ite
         with suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_file(path: str | os.PathLike, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` whole or not at all (see
+    :func:`replace_into`), making its folder when missing.
+
+    Returns
+    -------
+    path : the file written
+    """
+    target = Path(os.fspath(path))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with replace_into(target, "wb" if isinstance(data, bytes) else "w") as fh:
+        fh.write(data)
+    return target

@@ -228,16 +228,12 @@ def output_names(paths: list[str]) -> Any:
 
 
 def write_json(path: Any, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically (a temporary name, then a rename)."""
+    """Write ``data`` as indented JSON, whole or not at all (see :mod:`audiolens.writing`)."""
     import json
-    import os
-    from pathlib import Path
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    from ..writing import write_file
+
+    write_file(path, json.dumps(data, indent=1) + "\n")
 
 
 def for_each_file(

@@ -18,6 +18,7 @@ import numpy as np
 from ...audio import AudioInfo
 from ...devices import Device
 from ...errors import ParameterError
+from ...writing import write_file
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from ..names import OutputNames
 from .features import FPS, SAMPLE_RATE, logspec, stream_logspec
@@ -55,22 +56,14 @@ def beats_name(path: PathLike, *, names: OutputNames | None = None, suffix: str 
 def write_beats_file(result: BeatsResult, path: str | os.PathLike) -> Path:
     """Write ``time<TAB>bar position`` per beat (the Ballroom / madmom ``.beats`` format).
 
-    Written to a temporary name and renamed, so a reader never sees half a file.
+    Written whole or not at all (:func:`audiolens.writing.write_file`).
 
     Returns
     -------
     path : the file written
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     lines = "".join(f"{t:.3f}\t{p}\n" for t, p in zip(result.beats, result.positions))
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(lines, encoding="ascii")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return write_file(path, lines)
 
 
 def read_beats_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

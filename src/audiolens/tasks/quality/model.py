@@ -118,7 +118,10 @@ class QualityModel:
         }
         for codec, table in self.origin_cutoffs.items():
             arrays[f"origin_{codec}"] = table
-        np.savez_compressed(path, **arrays)
+        from ...writing import replace_into
+
+        with replace_into(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> QualityModel:

@@ -260,6 +260,18 @@ class Store:
 
     # -- reading ------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        """Within this block every read sees the store as it was at the first one (one read
+        transaction), whatever other processes write meanwhile: for readers that read it more
+        than once (a CSV export's two passes). Blocks do not nest."""
+        self._conn.execute("BEGIN DEFERRED")
+        try:
+            yield self
+        finally:
+            if self._conn is not None and self._conn.in_transaction:
+                self._conn.execute("COMMIT")
+
     def is_done(
         self, path: str | bytes | os.PathLike, size: int, mtime_ns: int, task: str, version: int
     ) -> bool:

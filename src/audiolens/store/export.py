@@ -82,8 +82,8 @@ def export(
     ----------
     db : the store's file, or an open :class:`Store`
     fmt : ``"json"`` (a list of records), ``"jsonl"`` (one record per line) or ``"csv"``
-    out : a file name (written to a temporary name in its folder, then renamed into place),
-        an open text or binary file, or None to return the text
+    out : a file name (written to a temporary name in its folder, then renamed into place;
+        never the store itself), an open text or binary file, or None to return the text
     task : only the records of this task (a known task, or one with rows in the store)
 
     Returns
@@ -92,16 +92,19 @@ def export(
 
     Notes
     -----
-    Paths whose bytes are not UTF-8 come out as ``\\udcXX`` escapes in JSON (``json.loads`` and
-    ``os.fsencode`` give the exact bytes back) and as the raw bytes in CSV files written by name
-    or to a binary file.
+    The records are read in one read transaction: a run writing the store meanwhile changes
+    nothing in them.
+
+    Paths whose bytes are not UTF-8 come out as ``\\udcXX`` escapes in JSON (``json.loads``
+    and ``os.fsencode`` give the exact bytes back) and as the raw bytes in CSV files written by
+    name or to a binary file.
 
     Raises
     ------
     ParameterError
         for an unknown ``fmt`` or ``task``, or an ``out`` file name that cannot be written
-        (a folder, or in a folder that does not exist or is not writable); checked before
-        anything is read.
+        (a folder, in a folder that does not exist or is not writable, or the store itself or
+        one of its SQLite companion files); checked before anything is read.
     StoreError
         when ``db`` is not a results store.
     """
@@ -109,15 +112,17 @@ def export(
         raise ParameterError(f"fmt={fmt!r} is not an export format; use one of {FORMATS}")
     if isinstance(out, (str, os.PathLike)):
         _check_target(os.fspath(out))
+        _check_not_store(os.fspath(out), db.path if isinstance(db, Store) else os.fspath(db))
     store = db if isinstance(db, Store) else Store(db, create=False)
     try:
         if task is not None:
             _check_task(store, task)
         if out is None:
             buf = io.StringIO()
-            _write(store, fmt, buf, task)
+            with store.snapshot():
+                _write(store, fmt, buf, task)
             return buf.getvalue()
-        with _text_stream(out) as stream:
+        with _text_stream(out) as stream, store.snapshot():
             _write(store, fmt, stream, task)
         return None
     finally:
@@ -141,6 +146,20 @@ def _check_target(path: str) -> None:
             f"{_show_path(path)}: cannot write the export, folder {_show_path(folder)} "
             "is not writable"
         )
+
+
+def _check_not_store(path: str, db: str) -> None:
+    """Refuse an export file name that is the store (or its ``-wal``, ``-shm``, ``-journal``):
+    writing it would destroy the results."""
+    if db == ":memory:":
+        return
+    for name in (db, f"{db}-wal", f"{db}-shm", f"{db}-journal"):
+        same = os.path.realpath(path) == os.path.realpath(name)
+        if not same and os.path.exists(path) and os.path.exists(name):
+            same = os.path.samefile(path, name)
+        if same:
+            what = "the results store" if name == db else f"the results store's {_show_path(name)}"
+            raise ParameterError(f"{_show_path(path)}: is {what}; give the export another name")
 
 
 def _check_task(store: Store, task: str) -> None:

@@ -47,6 +47,8 @@ class _Source:
         self.odd_frames = 0  # frames whose channel count or rate differed from the stream's
         self.eof_at: int | None = None  # sample position of the end, once reached
         self.nonfinite = 0  # NaN or infinite samples met (written as 0)
+        self.max_samples: int | None = None  # a decode stops past this many samples
+        self.max_why = ""  # what that bound is, for the error
 
     def _setup(self) -> None:
         stream = self.container.streams.audio[0]
@@ -116,6 +118,18 @@ class _Source:
             self.stream.codec_context.flush_buffers()
             return True
         return False
+
+    def bound(self, seconds: float, why: str) -> None:
+        """Stop any decode of this file past ``seconds`` of audio (:meth:`check_end`)."""
+        self.max_samples = max(int(seconds * self.sr), 1)
+        self.max_why = why
+
+    def check_end(self, end: int) -> None:
+        """Raise :class:`AudioTooLong` when sample ``end`` is past the bound."""
+        if self.max_samples is not None and end > self.max_samples:
+            from ..errors import AudioTooLong
+
+            raise AudioTooLong(self.path, self.max_samples / self.sr, self.max_why)
 
     def position(self, pts: int) -> int:
         """Sample position of a pts, relative to the first frame of a full decode."""

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .damage import _all_nonfinite, _nothing_decoded, _report
-from .decoding import _MAX_PADDING, _check_seconds, _check_sr
+from .decoding import _MAX_PADDING, _check_seconds, _check_sr, _limit
 from .source import _converter, _open_source, _Source
 from .types import Audio, AudioInfo, PathLike
 
@@ -128,6 +128,7 @@ def _stream_blocks(
             if nch != channels or frame.sample_rate != src.sr:
                 src.odd_frames += 1  # dropped, as in load()
                 continue
+            src.check_end(pos + n)
             fmt = frame.format.name
             write = writers.get(fmt)
             if write is None:
@@ -232,7 +233,9 @@ def stream(
         naming the file, as :func:`load`: a file that is missing, unreadable, empty, a
         directory, not audio or without an audio stream raises from this call, before any
         block; one with no audio decodable at all (e.g. a WAV header with no samples) raises
-        when the first block is asked for.
+        when the first block is asked for; one that runs past the limit on any file
+        (:func:`audiolens.audio.limits.max_seconds`) raises
+        :class:`~audiolens.errors.AudioTooLong` when the block past it is asked for.
     ParameterError
         for a bad ``sr`` or ``block``.
 
@@ -243,7 +246,9 @@ def stream(
     """
     _check_sr(sr)
     _check_seconds("block", block, allow_zero=False)
+    limit, why = _limit(None)
     src = _open_source(path)
+    src.bound(limit, why)
     blocks = _stream_blocks(src, sr, bool(mono), float(block), src.info if info is None else info)
     weakref.finalize(blocks, src.close)  # a generator never started runs no ``finally``
     return blocks

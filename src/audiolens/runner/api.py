@@ -261,7 +261,8 @@ def analyze(
     Raises
     ------
     ParameterError
-        for an unknown task, a bad device name or a bad ``workers``.
+        for an unknown task, a bad device name, a bad ``workers`` or a bad
+        ``$AUDIOLENS_MAX_HOURS``.
     DeviceError, MissingDependency
         when the device asked for is not available.
     StoreError
@@ -273,6 +274,10 @@ def analyze(
     file (folders without audio), and a store this run made is deleted again when the run stops
     before its first file (a missing model, Ctrl-C).
 
+    No file is decoded past ``$AUDIOLENS_MAX_HOURS`` hours of audio (24 by default): one that
+    holds more fails with a message saying so. Memory does not depend on what a header claims
+    (see :func:`audiolens.audio.request.decode_request`).
+
     A rerun skips files whose stored row has the same path, size, modification time and task
     version with status ok; failed rows are retried. Each file's rows are written in one
     transaction, so a run killed at any point loses only the files in flight.
@@ -280,9 +285,11 @@ def analyze(
     With ``workers > 1`` the pool's processes are started with ``forkserver`` or ``spawn``:
     scripts that call :func:`analyze` need the usual ``if __name__ == "__main__":`` guard.
     """
+    from ..audio.limits import max_seconds
     from ..devices import resolve_device
 
     t0 = time.perf_counter()
+    max_seconds()  # a bad $AUDIOLENS_MAX_HOURS stops the run here, not every file
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]
     if not isinstance(batch_size, int) or batch_size < 1:

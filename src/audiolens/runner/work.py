@@ -111,7 +111,6 @@ class Worker:
 
     def _decode(self, job: FileJob) -> DecodedFile:
         from ..audio import probe
-        from ..audio.request import decode_request
         from ..store.identity import content_hash
 
         out = DecodedFile(job=job, content_hash=None)
@@ -128,23 +127,41 @@ class Worker:
         if problem is not None:
             return self._fail_all(out, problem, time.perf_counter() - t0)
         probe_s = time.perf_counter() - t0
-        for request, names in self._requests(out).items():
+        pending = list(job.tasks)
+        while pending:
+            pending = self._decode_some(out, pending, probe_s)
+        return out
+
+    def _decode_some(self, out: DecodedFile, pending: list[str], probe_s: float) -> list[str]:
+        """Decode what the ``pending`` tasks ask for; the tasks left when a decode found the
+        file longer than its header says (their requests are made again for its true length)."""
+        from ..audio.request import decode_request
+
+        path = out.job.path
+        groups = self._requests(out, pending)
+        left = [n for names in groups.values() for n in names]
+        for request, names in groups.items():
             t1 = time.perf_counter()
+            left = [n for n in left if n not in names]
             try:
-                inp = decode_request(job.path, out.info, request)
+                plan = self.tasks[names[0]].request  # tasks asking alike replan alike
+                inp = decode_request(path, out.info, request, replan=plan)
             except Exception as exc:
                 for name in names:
-                    out.failed[name] = self._failure(name, exc, job.path, probe_s)
+                    out.failed[name] = self._failure(name, exc, path, probe_s)
                 continue
             spent = probe_s + time.perf_counter() - t1
             for name in names:
                 out.inputs[name] = inp
                 out.prep_s[name] = spent
-        return out
+            if inp.info.duration != out.info.duration:  # the header lied about the length
+                out.info = inp.info
+                return left
+        return []
 
-    def _requests(self, out: DecodedFile) -> dict[AudioRequest, list[str]]:
+    def _requests(self, out: DecodedFile, names: Sequence[str]) -> dict[AudioRequest, list[str]]:
         groups: dict[AudioRequest, list[str]] = {}
-        for name in out.job.tasks:
+        for name in names:
             try:
                 request = self.tasks[name].request(out.info)
             except Exception as exc:

@@ -21,8 +21,9 @@ from ...errors import ParameterError
 from ...writing import write_file
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from ..names import OutputNames
-from .features import FPS, SAMPLE_RATE, logspec, stream_logspec
-from .track import BeatTrack, track
+from .activation import load_net
+from .features import FPS, SAMPLE_RATE, iter_logspec, logspec, stream_logspec
+from .track import BeatTrack, track, track_activations
 from .types import BeatsOptions, BeatsResult
 
 __all__ = [
@@ -147,7 +148,7 @@ def spectrogram(item: TaskInput, *, device: Device | None = None) -> tuple[np.nd
     S : np.ndarray [shape=(81, n_frames)] float32, 100 frames per second
     seconds : float
     """
-    return item.feature("logspec/44100/2048/100", lambda it: _spectrogram(it, device))
+    return item.feature(_SPECTROGRAM, lambda it: _spectrogram(it, device))
 
 
 def tracked(
@@ -161,26 +162,47 @@ def tracked(
     options = options or BeatsOptions()
 
     def compute(it: TaskInput) -> tuple[BeatTrack, float]:
+        if it.stream is not None and _SPECTROGRAM not in it.features:
+            return _streamed(it, options, device)
         S, seconds = spectrogram(it, device=device)
         return track(S, fps=FPS, options=options), seconds
 
     return item.feature(f"beats/{options!r}", compute)
 
 
+_SPECTROGRAM = "logspec/44100/2048/100"
+
+
 def _spectrogram(item: TaskInput, device: Device | None = None) -> tuple[np.ndarray, float]:
     if item.stream is None and len(item.pieces) == 1:
         y = next(mono_blocks(item))
         return logspec(y, device=device), y.size / SAMPLE_RATE
-    n = 0
+    counted = _Counted(item)
+    return stream_logspec(counted, device=device), counted.n / SAMPLE_RATE
 
-    def counted() -> Iterator[np.ndarray]:
-        nonlocal n
-        for b in mono_blocks(item):
-            n += b.size
+
+def _streamed(
+    item: TaskInput, options: BeatsOptions, device: Device | None
+) -> tuple[BeatTrack, float]:
+    """The beats of a streamed input, holding only the activations (2 numbers per frame, not
+    the 81 of the spectrogram: ~3 MB per hour of audio): the spectrogram's frames go through
+    the network as they come (:meth:`BeatNet.stream`)."""
+    counted = _Counted(item)
+    act = load_net().stream(iter_logspec(counted, device=device))
+    return track_activations(act, fps=FPS, options=options), counted.n / SAMPLE_RATE
+
+
+class _Counted:
+    """The input's mono blocks, counting the samples given."""
+
+    def __init__(self, item: TaskInput) -> None:
+        self.item = item
+        self.n = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for b in mono_blocks(self.item):
+            self.n += b.size
             yield b
-
-    S = stream_logspec(counted(), device=device)
-    return S, n / SAMPLE_RATE
 
 
 def beats(

@@ -130,7 +130,7 @@ def test_sigkill_and_resume(tmp_path):
     stored = {os.path.basename(os.fsdecode(p)) for (p,) in conn.execute("SELECT path FROM results")}
     assert stored == {f"f{i:02d}.wav" for i in range(N_FILES)}
     runs = conn.execute("SELECT status FROM runs ORDER BY id").fetchall()
-    assert runs == [("running",), ("running",), ("finished",)]  # the killed runs never ended
+    assert runs == [("killed",), ("killed",), ("finished",)]  # marked by the next run
     conn.close()
 
 

@@ -76,3 +76,104 @@ def test_an_export_never_overwrites_the_store(tmp_path, capsys):
     assert db.stat().st_size == size
     with Store(db) as store:
         assert store.count() == 1 and store.integrity_check() == "ok"
+
+
+# -- point 7: stores that cannot be written, other programs' databases, killed runs ----------
+
+
+def _deny_writes(monkeypatch, *paths) -> None:
+    """Make ``paths`` unwritable: by their mode, and for root (who writes anyway) through
+    ``os.access``, which the store asks."""
+    denied = {os.path.abspath(p) for p in paths}
+    for p in paths:
+        os.chmod(p, 0o555 if os.path.isdir(p) else 0o444)
+    if os.geteuid() == 0:
+        real = os.access
+
+        def access(path, mode, *a, **kw):
+            if mode & os.W_OK and os.path.abspath(path) in denied:
+                return False
+            return real(path, mode, *a, **kw)
+
+        monkeypatch.setattr(os, "access", access)
+
+
+def _song(tmp_path):
+    from audiolens_testkit import make_audio
+
+    return make_audio(tmp_path / "in", "wav_s16", seconds=1.0, name="song").path
+
+
+def test_a_read_only_store_is_a_usage_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("av")
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store:
+        store.write_file([_row("/m/a.wav")])
+    _deny_writes(monkeypatch, db)
+    assert main(["analyze", str(_song(tmp_path)), "--db", str(db), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "r.sqlite: the results store is read-only" in err and "Traceback" not in err
+    assert "a.wav" in export(db, "csv")  # reading it still works
+    os.chmod(db, 0o644)
+
+
+def test_a_store_in_a_read_only_folder_says_so(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("av")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "r.sqlite"
+    with Store(db) as store:
+        store.write_file([_row("/m/a.wav")])
+    _deny_writes(monkeypatch, folder)
+    try:
+        song = _song(tmp_path)
+        assert main(["analyze", str(song), "--db", str(db), "--no-progress"]) == 2
+        assert main(["analyze", str(song), "--db", str(folder / "new.sqlite")]) == 2
+    finally:
+        os.chmod(folder, 0o755)
+    err = capsys.readouterr().err
+    assert "its folder" in err and "is not writable" in err
+    assert "cannot create the results store" in err
+    assert "not an audiolens results store" not in err and "Traceback" not in err
+
+
+def test_another_programs_database_is_refused_unchanged(tmp_path):
+    import sqlite3
+
+    other = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (x TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('mine')")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    with pytest.raises(Exception, match="not an audiolens results store"):
+        Store(other)
+    assert other.read_bytes() == before  # still in its own journal mode, untouched
+    assert not os.path.exists(f"{other}-wal")
+    conn = sqlite3.connect(other)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    conn.close()
+
+
+def test_a_killed_run_is_marked_when_a_later_run_opens_the_store(tmp_path):
+    import subprocess
+    import sys
+
+    import audiolens
+
+    db = tmp_path / "r.sqlite"
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(audiolens.__file__)))
+    code = (
+        "import os, sys; from audiolens.store import Store\n"
+        "s = Store(sys.argv[1]); s.begin_run(['quality'], 'cpu')\n"
+        "os._exit(9)  # killed: end_run never runs\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], env=env, check=False, timeout=60)
+    with Store(db) as store:
+        assert [r["status"] for r in store.runs()] == ["running"]
+        mine = store.begin_run(["quality"], "cpu")  # a later run
+        runs = store.runs()
+        assert [r["status"] for r in runs] == ["killed", "running"]
+        assert runs[-1]["id"] == mine
+        assert store.mark_killed_runs() == []  # this process's own run is alive

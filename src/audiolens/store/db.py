@@ -11,8 +11,10 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -20,7 +22,7 @@ from typing import Any, Literal
 from ..errors import _show_path as _show
 from ._json import dumps, safe_text
 from .identity import decode_path, encode_path
-from .schema import StoreError, migrate, read_version
+from .schema import SCHEMA_VERSION, StoreError, migrate, read_version
 
 __all__ = ["DEFAULT_DB", "ResultRow", "Store", "remove_store"]
 
@@ -135,12 +137,16 @@ class Store:
     path : the database file (created when missing, unless ``create=False``), or ``":memory:"``
     create : create the file when it does not exist
     timeout : seconds to wait for another writer's lock
+    readonly : only read it (exports): a store that cannot be written is opened read-only;
+        its schema must then be current
 
     Raises
     ------
     StoreError
-        when the file is not an audiolens store, is newer than this audiolens, or is missing
-        and ``create`` is False.
+        when the file is not an audiolens store, is newer than this audiolens, is missing and
+        ``create`` is False, or cannot be written (a read-only file, or a folder where SQLite
+        cannot make its ``-wal`` and ``-shm`` files) unless ``readonly``; the message says
+        which. A file that is not a store is left exactly as it was.
 
     Examples
     --------
@@ -155,23 +161,41 @@ class Store:
         *,
         create: bool = True,
         timeout: float = 30.0,
+        readonly: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         memory = self.path == ":memory:"
+        writable = True
         if not memory:
-            _check_file(self.path, create=create)
+            writable = _check_file(self.path, create=create, readonly=readonly)
         try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            if writable:
+                self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            else:
+                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
+                self._conn = sqlite3.connect(uri, timeout=timeout, isolation_level=None, uri=True)
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the results store ({exc})") from None
+            raise StoreError(f"{_show(self.path)}: cannot open the results store ({exc})") from None
         try:
-            self._setup(memory)
+            read_version(self._conn)  # another program's database: refused before any change
+            if writable:
+                self._setup(memory)
+            elif read_version(self._conn) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"is read-only and its schema (version {read_version(self._conn)}) is not "
+                    f"this audiolens's ({SCHEMA_VERSION}); make it writable to migrate it"
+                )
+        except sqlite3.OperationalError as exc:  # not about the content: say what failed
+            self._conn.close()
+            raise StoreError(f"{_show(self.path)}: cannot use the results store ({exc})") from None
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(f"{self.path}: not an audiolens results store ({exc})") from None
+            raise StoreError(
+                f"{_show(self.path)}: not an audiolens results store ({exc})"
+            ) from None
         except StoreError as exc:
             self._conn.close()
-            raise StoreError(f"{self.path}: {exc}") from None
+            raise StoreError(f"{_show(self.path)}: {exc}") from None
 
     def _setup(self, memory: bool) -> None:
         conn = self._conn
@@ -241,12 +265,41 @@ class Store:
             raise
 
     def begin_run(self, tasks: Sequence[str], device: str) -> int:
-        """Record the start of a run; returns its id (stored with every row it writes)."""
+        """Record the start of a run; returns its id (stored with every row it writes).
+
+        Runs of this machine still marked ``running`` whose process is gone (killed, the
+        machine restarted) are marked ``killed`` first."""
+        self.mark_killed_runs()
         cur = self._conn.execute(
-            "INSERT INTO runs (started, tasks, device) VALUES (?, ?, ?)",
-            (time.time(), json.dumps(list(tasks)), device),
+            "INSERT INTO runs (started, tasks, device, pid, host) VALUES (?, ?, ?, ?, ?)",
+            (time.time(), json.dumps(list(tasks)), device, os.getpid(), _HOST),
         )
         return int(cur.lastrowid)
+
+    def mark_killed_runs(self) -> list[int]:
+        """Mark ``killed`` the runs of this machine marked ``running`` whose process no
+        longer exists; their ids. Runs of other machines, and of stores written before runs
+        kept their process, are left as they are."""
+        rows = self._conn.execute(
+            "SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL",
+            (_HOST,),
+        ).fetchall()
+        dead = [int(i) for i, pid in rows if not _alive(int(pid))]
+        for run_id in dead:
+            self._conn.execute(
+                "UPDATE runs SET status = 'killed' WHERE id = ? AND status = 'running'", (run_id,)
+            )
+        return dead
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run recorded: id, started, finished, status (``running``, ``finished``,
+        ``interrupted``, ``failed``, ``killed``), tasks, device, total, done, skipped, failed."""
+        cur = self._conn.execute(
+            "SELECT id, started, finished, status, tasks, device, total, done, skipped, failed "
+            "FROM runs ORDER BY id"
+        )
+        names = [d[0] for d in cur.description]
+        return [{**dict(zip(names, row)), "tasks": json.loads(row[4])} for row in cur.fetchall()]
 
     def end_run(
         self, run_id: int, *, status: str, total: int, done: int, skipped: int, failed: int
@@ -330,6 +383,23 @@ class Store:
         return [r[0] for r in self._conn.execute("SELECT DISTINCT task FROM results ORDER BY 1")]
 
 
+#: this machine's name, kept with each run (a process id means something only here)
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (PermissionError): it exists
+        return True
+    return True
+
+
 def remove_store(path: str | os.PathLike[str]) -> None:
     """Delete a closed store's file and SQLite's companions (``-wal``, ``-shm``, ``-journal``),
     e.g. one that a run created and stopped before storing anything."""
@@ -339,28 +409,52 @@ def remove_store(path: str | os.PathLike[str]) -> None:
             os.unlink(name)
 
 
-def _check_file(path: str, *, create: bool) -> None:
-    """Refuse a store path that SQLite would misread or could not open, naming the problem.
+def _check_file(path: str, *, create: bool, readonly: bool = False) -> bool:
+    """Refuse a store path that SQLite would misread or could not open, naming the problem;
+    whether the store can be opened for writing (False only when ``readonly``).
 
     Raises
     ------
     StoreError
         for an empty path (SQLite would make a temporary database), a folder, a missing
-        store when ``create`` is False, or a missing parent folder.
+        store when ``create`` is False, a missing parent folder, or (unless ``readonly``) a
+        store file or folder that cannot be written.
     """
     if not path:
         raise StoreError("the results store's path is empty; give a file name, e.g. " + DEFAULT_DB)
     if os.path.isdir(path):
         raise StoreError(f"{_show(path)}: is a folder, not a results store file")
+    parent = os.path.dirname(path) or "."
     if os.path.isfile(path):
-        return
+        if not os.access(path, os.R_OK):
+            raise StoreError(f"{_show(path)}: the results store is not readable (permission)")
+        file_ok = os.access(path, os.W_OK)
+        folder_ok = os.access(parent, os.W_OK | os.X_OK)
+        if file_ok and folder_ok:
+            return True
+        if readonly:
+            return False
+        if not file_ok:
+            raise StoreError(
+                f"{_show(path)}: the results store is read-only (no write permission); make "
+                "it writable or give another store (--db)"
+            )
+        raise StoreError(
+            f"{_show(path)}: cannot write the results store, its folder {_show(parent)} is not "
+            "writable (SQLite keeps -wal and -shm files beside it)"
+        )
     if not create:
         raise StoreError(f"no results store at {path!r}")
-    parent = os.path.dirname(path)
-    if parent and not os.path.isdir(parent):
+    if not os.path.isdir(parent):
         raise StoreError(
             f"{_show(path)}: cannot create the results store, no folder {_show(parent)}"
         )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"{_show(path)}: cannot create the results store, folder {_show(parent)} is not "
+            "writable"
+        )
+    return True
 
 
 def _filters(task: str | None, status: str | None) -> tuple[str, tuple]:

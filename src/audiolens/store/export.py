@@ -113,7 +113,7 @@ def export(
     if isinstance(out, (str, os.PathLike)):
         _check_target(os.fspath(out))
         _check_not_store(os.fspath(out), db.path if isinstance(db, Store) else os.fspath(db))
-    store = db if isinstance(db, Store) else Store(db, create=False)
+    store = db if isinstance(db, Store) else Store(db, create=False, readonly=True)
     try:
         if task is not None:
             _check_task(store, task)

@@ -88,6 +88,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "results keep the decode warnings of the file (truncated, damaged, NaN samples)",
         ("ALTER TABLE results ADD COLUMN warnings TEXT",),  # JSON list of str; NULL: none
     ),
+    Migration(
+        4,
+        "runs remember the process that made them, so a later run marks a killed one 'killed'",
+        (
+            "ALTER TABLE runs ADD COLUMN pid INTEGER",
+            "ALTER TABLE runs ADD COLUMN host TEXT",
+        ),
+    ),
 )
 
 #: the schema version this audiolens writes

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 
 import pytest
@@ -177,3 +178,49 @@ def test_a_killed_run_is_marked_when_a_later_run_opens_the_store(tmp_path):
         assert [r["status"] for r in runs] == ["killed", "running"]
         assert runs[-1]["id"] == mine
         assert store.mark_killed_runs() == []  # this process's own run is alive
+
+
+# -- point 8: stale results ------------------------------------------------------------------
+
+
+def test_verify_finds_content_changed_with_the_same_size_and_time(tmp_path):
+    import numpy as np
+    from audiolens_testkit import write_wav
+
+    from audiolens.runner import analyze
+
+    song = write_wav(tmp_path / "song.wav", np.zeros((1, 44100), np.float32), 44100)
+    db = tmp_path / "r.sqlite"
+    assert analyze([song], db=db, workers=1, progress=False).done == 1
+    st = song.stat()
+    write_wav(song, np.full((1, 44100), 0.25, np.float32), 44100)  # same size
+    os.utime(song, ns=(st.st_atime_ns, st.st_mtime_ns))  # same time
+    assert song.stat().st_size == st.st_size
+    plain = analyze([song], db=db, workers=1, progress=False)
+    assert plain.skipped == 1 and plain.done == 0  # not noticed without --verify
+    checked = analyze([song], db=db, workers=1, progress=False, verify=True)
+    assert checked.done == 1 and checked.skipped == 0
+    assert analyze([song], db=db, workers=1, progress=False, verify=True).skipped == 1
+    assert main(["analyze", str(song), "--db", str(db), "--verify", "--no-progress"]) == 0
+
+
+def test_prune_drops_rows_of_files_that_are_gone_and_exports_mark_them(tmp_path, capsys):
+    here = tmp_path / "here.wav"
+    here.write_bytes(b"x")
+    gone = str(tmp_path / "gone.wav")
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store:
+        store.write_file([_row(str(here)), _row(str(here), task="beats")])
+        store.write_file([_row(gone), _row(gone, task="beats")])
+    missing = {r["path"]: r["missing"] for r in json.loads(export(db, "json"))}
+    assert missing == {str(here): False, gone: True}
+    assert main(["prune", "--db", str(db), "--dry-run"]) == 0
+    assert capsys.readouterr().out.split() == [gone]
+    with Store(db) as store:
+        assert store.count() == 4
+    assert main(["prune", "--db", str(db)]) == 0
+    out = capsys.readouterr()
+    assert out.out.split() == [gone] and "1 file(s) no longer exist" in out.err
+    with Store(db) as store:
+        assert {r.path for r in store.rows()} == {str(here)} and store.count() == 2
+    assert main(["prune", "--db", str(tmp_path / "none.sqlite")]) == 2

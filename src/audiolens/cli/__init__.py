@@ -42,6 +42,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "speech",
     "speakers",
     "export",
+    "prune",
     "devices",
     "models",
 )

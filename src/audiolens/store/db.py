@@ -340,21 +340,51 @@ class Store:
         ).fetchone()
         return row is not None
 
-    def done_index(self, tasks: Iterable[str]) -> dict[tuple[bytes, str], tuple[int, int, int]]:
-        """All successful rows of ``tasks``: (path bytes, task) -> (size, mtime_ns, version).
+    def done_index(
+        self, tasks: Iterable[str]
+    ) -> dict[tuple[bytes, str], tuple[int, int, int, str | None]]:
+        """All successful rows of ``tasks``: (path bytes, task) -> (size, mtime_ns, version,
+        content_hash).
 
         The runner reads this once per run instead of asking :meth:`is_done` per file.
         """
-        out: dict[tuple[bytes, str], tuple[int, int, int]] = {}
+        out: dict[tuple[bytes, str], tuple[int, int, int, str | None]] = {}
         for task in tasks:
             cur = self._conn.execute(
-                "SELECT path, size, mtime_ns, task_version FROM results "
+                "SELECT path, size, mtime_ns, task_version, content_hash FROM results "
                 "WHERE task = ? AND status = 'ok'",
                 (task,),
             )
-            for path, size, mtime, version in cur:
-                out[(bytes(path), task)] = (size, mtime, version)
+            for path, size, mtime, version, chash in cur:
+                out[(bytes(path), task)] = (size, mtime, version, chash)
         return out
+
+    def prune(self, *, dry_run: bool = False) -> list[str]:
+        """Drop the rows of files that no longer exist (in one transaction).
+
+        Parameters
+        ----------
+        dry_run : only say which files they are
+
+        Returns
+        -------
+        paths : the files whose rows were (or would be) dropped, sorted
+        """
+        gone = [
+            bytes(raw)
+            for (raw,) in self._conn.execute("SELECT DISTINCT path FROM results ORDER BY path")
+            if not os.path.lexists(bytes(raw))
+        ]
+        if gone and not dry_run:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany("DELETE FROM results WHERE path = ?", [(p,) for p in gone])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        return [decode_path(p) for p in gone]
 
     def get(self, path: str | bytes | os.PathLike, task: str) -> ResultRow | None:
         """The stored row for (path, task), or None."""

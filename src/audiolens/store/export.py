@@ -19,6 +19,7 @@ from ..errors import ParameterError, _show_path
 from ..writing import replace_into
 from ._json import dumps
 from .db import ResultRow, Store
+from .identity import encode_path
 
 __all__ = ["BASE_FIELDS", "FORMATS", "export", "record"]
 
@@ -33,6 +34,7 @@ BASE_FIELDS: tuple[str, ...] = (
     "status",
     "error",
     "warnings",
+    "missing",
     "device",
     "elapsed_s",
     "size",
@@ -44,6 +46,9 @@ BASE_FIELDS: tuple[str, ...] = (
 
 def record(row: ResultRow) -> dict[str, Any]:
     """The export record of one stored row: base fields, then the task's fields.
+
+    ``missing`` says the file is no longer where it was analysed (``audiolens prune`` drops
+    such rows).
 
     A task field whose name clashes with a base field is written as ``"<task>_<name>"``.
     """
@@ -57,6 +62,7 @@ def record(row: ResultRow) -> dict[str, Any]:
         "status": row.status,
         "error": row.error,
         "warnings": row.warnings,
+        "missing": not os.path.lexists(encode_path(row.path)),
         "device": row.device,
         "elapsed_s": None if row.elapsed_s is None else round(row.elapsed_s, 6),
         "size": row.size,

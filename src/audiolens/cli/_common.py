@@ -91,18 +91,38 @@ def folder(text: str) -> Path:
     return path
 
 
-def add_files_command(
+def _command(
     subparsers: Any, name: str, *, help: str, description: str, epilog: str
 ) -> argparse.ArgumentParser:
-    """A subcommand that takes audio FILEs, with its help texts laid out as written."""
-    p = subparsers.add_parser(
+    """A subcommand's parser, its help texts laid out as written."""
+    return subparsers.add_parser(
         name,
         help=help,
         description=description,
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def add_files_command(
+    subparsers: Any, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A subcommand that takes audio FILEs, with its help texts laid out as written."""
+    p = _command(subparsers, name, help=help, description=description, epilog=epilog)
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
+    return p
+
+
+def add_store_command(
+    subparsers: Any, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A subcommand that reads an existing results store (``--db FILE``), with its help texts
+    laid out as written."""
+    from ..store import DEFAULT_DB
+
+    p = _command(subparsers, name, help=help, description=description, epilog=epilog)
+    where = f"the results store (default: ./{DEFAULT_DB})"
+    p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=where)
     return p
 
 

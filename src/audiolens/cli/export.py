@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from ._common import EXIT_OK
+from ._common import EXIT_OK, add_store_command
 
 __all__ = ["add_parser", "run"]
 
@@ -27,20 +27,14 @@ are JSON strings).
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``export`` to the CLI."""
-    from ..store import DEFAULT_DB, FORMATS
+    from ..store import FORMATS
 
-    p = subparsers.add_parser(
+    p = add_store_command(
+        subparsers,
         "export",
         help="write stored results as JSON, JSON Lines or CSV",
         description="Write the results store as one record per file and task.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--db",
-        default=DEFAULT_DB,
-        metavar="FILE",
-        help=f"the results store (default: ./{DEFAULT_DB})",
     )
     p.add_argument(
         "-f",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from ._common import EXIT_OK, show_path
+from ._common import EXIT_OK, add_store_command, show_path
 
 __all__ = ["add_parser", "run"]
 
@@ -19,21 +19,13 @@ examples:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``prune`` to the CLI."""
-    from ..store import DEFAULT_DB
-
-    p = subparsers.add_parser(
+    p = add_store_command(
+        subparsers,
         "prune",
         help="drop the stored results of files that no longer exist",
         description="Drop from the results store every row of a file that is no longer where "
         "it was analysed (moved or deleted); the files gone are printed on stdout.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--db",
-        default=DEFAULT_DB,
-        metavar="FILE",
-        help=f"the results store (default: ./{DEFAULT_DB})",
     )
     p.add_argument("--dry-run", action="store_true", help="only list the files that are gone")
     return p

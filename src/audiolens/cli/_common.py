@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
+    "Terminated",
     "add_device_argument",
     "add_files_command",
     "add_print_format",
@@ -27,12 +30,43 @@ __all__ = [
     "folder",
     "number",
     "run_files",
+    "sigterm_interrupts",
 ]
 
 EXIT_OK = 0  #: everything worked
 EXIT_FAILED = 1  #: some files failed (each has a stored row with its message)
 EXIT_USAGE = 2  #: bad command line or configuration (argparse's own code)
 EXIT_INTERRUPTED = 130  #: Ctrl-C
+EXIT_TERMINATED = 143  #: SIGTERM (128 + 15), handled like Ctrl-C
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM while a command runs (:func:`sigterm_interrupts`):
+    a KeyboardInterrupt, so a run stops as on Ctrl-C (busy workers stopped, the run marked
+    ``interrupted`` in the store, finished files kept)."""
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Inside the block, SIGTERM raises :class:`Terminated` in the main thread (once; a second
+    SIGTERM while the run stops is ignored); the previous handler is restored after. Outside
+    the main thread (where Python cannot set handlers) the block runs unchanged."""
+    import signal
+
+    def terminated(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 logger = logging.getLogger("audiolens")
 

@@ -307,6 +307,9 @@ def analyze(
 
     With ``workers > 1`` the pool's processes are started with ``forkserver`` or ``spawn``:
     scripts that call :func:`analyze` need the usual ``if __name__ == "__main__":`` guard.
+    A KeyboardInterrupt (Ctrl-C; the CLI raises one on SIGTERM too) stops the busy workers at
+    once and marks the run ``interrupted``; when this process is killed outright, its workers
+    notice and exit (nothing of the pool is left running).
     """
     from ..audio.limits import max_seconds
     from ..devices import resolve_device

@@ -5,7 +5,9 @@ one worker it uses a :class:`~concurrent.futures.ProcessPoolExecutor` started wi
 ``forkserver`` (``spawn`` where there is none), so workers never inherit the caller's threads or
 open handles. When a worker dies (a decoder that segfaults, the kernel's OOM killer), the files
 that were in flight are run again one at a time on a fresh pool; the one that kills its worker
-again is reported as crashed, and the run goes on.
+again is reported as crashed, and the run goes on. Each worker exits by itself when the
+process that runs the pool is gone (:func:`~audiolens.runner.work.watch_parent`), so a
+``kill -9`` of that process leaves no worker, forkserver or resource tracker behind.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class LocalExecutor:
             max_workers=self.workers,
             mp_context=_context(),
             initializer=init_worker,
-            initargs=(self.specs, self.device, threads),
+            initargs=(self.specs, self.device, threads, os.getpid()),
         )
 
     def close(self, *, kill: bool = False) -> None:

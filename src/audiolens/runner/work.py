@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
     from ..tasks.base import Task
 
-__all__ = ["FATAL_ERRORS", "Worker", "call", "init_worker"]
+__all__ = ["FATAL_ERRORS", "Worker", "call", "init_worker", "watch_parent"]
 
 #: errors about the setup, not the file: they stop the run instead of failing every file
 FATAL_ERRORS: tuple[type[AudiolensError], ...] = (MissingDependency, ModelNotFound, DeviceError)
@@ -270,13 +270,18 @@ _WORKER: Worker | None = None
 _START_ERROR: str | None = None
 
 
-def init_worker(specs: Sequence[TaskSpec], device: Device, threads: int | None) -> None:
-    """Pool initializer: limit math threads, ignore Ctrl-C (the main process handles it), and
-    make this process's :class:`Worker`. Never raises: a failure is reported per file."""
+def init_worker(
+    specs: Sequence[TaskSpec], device: Device, threads: int | None, parent: int | None = None
+) -> None:
+    """Pool initializer: limit math threads, ignore Ctrl-C (the main process handles it), exit
+    when the process ``parent`` (the one that runs the pool) is gone, and make this process's
+    :class:`Worker`. Never raises: a failure is reported per file."""
     import signal
 
     global _WORKER, _START_ERROR
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        watch_parent(parent)
     if threads is not None:
         for var in _THREAD_VARS:
             os.environ.setdefault(var, str(threads))
@@ -284,6 +289,47 @@ def init_worker(specs: Sequence[TaskSpec], device: Device, threads: int | None) 
         _WORKER = Worker(specs, device)
     except BaseException as exc:
         _START_ERROR = f"{type(exc).__name__}: {exc}"
+
+
+def watch_parent(pid: int, *, poll_s: float = 0.5) -> None:
+    """End this process (``os._exit``) as soon as the process ``pid`` is gone.
+
+    A pool worker's parent is the forkserver, not the process that runs the pool; when that
+    one is killed (``kill -9``, the OOM killer) nothing tells the worker, which would wait on
+    its queue for ever, and keep the forkserver and the resource tracker alive with it. A
+    daemon thread waits on a pidfd of ``pid`` (Linux 5.3+: readable the moment it exits, even
+    before it is reaped); where there is no pidfd, it asks every ``poll_s`` seconds whether
+    ``pid`` still exists (``os.kill(pid, 0)``).
+    """
+    import select
+    import threading
+
+    try:
+        fd: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:  # gone before this worker started
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd here (not Linux, old kernel, seccomp)
+        fd = None
+
+    def wait_for_exit() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while _exists(pid):
+                time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=wait_for_exit, name="audiolens-parent-watch", daemon=True).start()
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user took the number: ours is gone
+        return False
+    return True
 
 
 def call(method: str, job: FileJob) -> Any:

@@ -1,5 +1,6 @@
 """A run killed with SIGKILL mid-way, started again, stores every file exactly once; a killed or
-terminated run leaves no process behind; SIGTERM is handled like Ctrl-C."""
+terminated run leaves no process behind; SIGTERM is handled like Ctrl-C; two runs at once on one
+store share the files, none analysed twice."""
 
 from __future__ import annotations
 
@@ -46,10 +47,11 @@ SCRIPT = textwrap.dedent(
     if __name__ == "__main__":
         from audiolens.runner import analyze
 
+        task = sys.argv[3] if len(sys.argv) > 3 else "slow"
         s = analyze(
-            [sys.argv[1]], tasks=["slow"], db=sys.argv[2], workers=2, device="cpu", progress=False
+            [sys.argv[1]], tasks=[task], db=sys.argv[2], workers=2, device="cpu", progress=False
         )
-        print("DONE", s.done, s.skipped, s.failed)
+        print("DONE", s.done, s.skipped, s.failed, s.elsewhere)
     """
 )
 
@@ -119,7 +121,7 @@ def test_sigkill_and_resume(tmp_path):
     proc = _start(script, lib, db)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()
-    done, skipped, failed = map(int, out.decode().split()[1:])
+    done, skipped, failed, _ = map(int, out.decode().split()[1:])
     assert skipped >= second and done + skipped == N_FILES and failed == 0
 
     conn = sqlite3.connect(db)
@@ -135,12 +137,18 @@ def test_sigkill_and_resume(tmp_path):
     conn.close()
 
 
-def _cli_run(tmp_path, n_files: int = 60):
-    """``analyze`` with 2 workers on ``n_files`` files, started; once 2 files are stored."""
+def _library(tmp_path, n_files: int):
+    """A folder ``lib`` of ``n_files`` short WAV files ``f00.wav``, ``f01.wav``..."""
     lib = tmp_path / "lib"
     lib.mkdir()
     for i in range(n_files):
         fakes.write_wav(lib / f"f{i:02d}.wav", seconds=0.1)
+    return lib
+
+
+def _cli_run(tmp_path, n_files: int = 60):
+    """``analyze`` with 2 workers on ``n_files`` files, started; once 2 files are stored."""
+    lib = _library(tmp_path, n_files)
     script = tmp_path / "cli.py"
     script.write_text(CLI_SCRIPT.format(module=fakes.MODULE))
     db = tmp_path / "r.sqlite"
@@ -264,3 +272,37 @@ def test_sigterm_is_handled_like_ctrl_c_and_leaves_no_process(tmp_path):
     assert "terminated" in err.decode() and "Traceback" not in err.decode()
     assert left == {}, f"still running after SIGTERM: {left}"
     _assert_interrupted(db, 60)
+
+
+def test_two_runs_at_once_share_the_files_and_analyse_none_twice(tmp_path, monkeypatch):
+    n = 40
+    lib = _library(tmp_path, n)
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.format(module=fakes.MODULE))
+    db = tmp_path / "r.sqlite"
+    log = tmp_path / "analysed.log"
+    monkeypatch.setenv("AUDIOLENS_FAKE_LOG", str(log))
+    procs = [_start(script, lib, db, [str(lib), str(db), "logged"]) for _ in range(2)]
+    outs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=180)
+            assert proc.returncode == 0, err.decode()
+            outs.append([int(v) for v in out.decode().split()[1:]])
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    analysed = log.read_text().split()
+    assert sorted(analysed) == sorted(f"f{i:02d}.wav" for i in range(n))  # each exactly once
+    (done_a, skipped_a, failed_a, left_a), (done_b, skipped_b, failed_b, left_b) = outs
+    assert done_a + done_b == n and failed_a == failed_b == 0
+    assert done_a + skipped_a == done_b + skipped_b == n
+    assert (left_a, left_b) == (skipped_a, skipped_b)  # skipped: left to the other run
+    assert done_a > 0 and done_b > 0  # the runs did overlap: each left files to the other
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert conn.execute("SELECT COUNT(DISTINCT path), COUNT(*) FROM results").fetchone() == (n, n)
+    assert conn.execute("SELECT status FROM runs").fetchall() == [("finished",)] * 2
+    assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0  # all released
+    conn.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
+import time
 
 import pytest
 
@@ -157,20 +159,27 @@ def test_another_programs_database_is_refused_unchanged(tmp_path):
     conn.close()
 
 
-def test_a_killed_run_is_marked_when_a_later_run_opens_the_store(tmp_path):
+def _killed_run(db, then: str = "") -> None:
+    """A run begun in another process, which then does ``then`` and is killed (exits without
+    ending its run)."""
     import subprocess
     import sys
 
     import audiolens
 
-    db = tmp_path / "r.sqlite"
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(audiolens.__file__)))
     code = (
         "import os, sys; from audiolens.store import Store\n"
-        "s = Store(sys.argv[1]); s.begin_run(['quality'], 'cpu')\n"
+        "s = Store(sys.argv[1]); run = s.begin_run(['quality'], 'cpu')\n"
+        f"{then}\n"
         "os._exit(9)  # killed: end_run never runs\n"
     )
     subprocess.run([sys.executable, "-c", code, str(db)], env=env, check=False, timeout=60)
+
+
+def test_a_killed_run_is_marked_when_a_later_run_opens_the_store(tmp_path):
+    db = tmp_path / "r.sqlite"
+    _killed_run(db)
     with Store(db) as store:
         assert [r["status"] for r in store.runs()] == ["running"]
         mine = store.begin_run(["quality"], "cpu")  # a later run
@@ -224,3 +233,58 @@ def test_prune_drops_rows_of_files_that_are_gone_and_exports_mark_them(tmp_path,
     with Store(db) as store:
         assert {r.path for r in store.rows()} == {str(here)} and store.count() == 2
     assert main(["prune", "--db", str(tmp_path / "none.sqlite")]) == 2
+
+
+def test_claims_keep_concurrent_runs_off_each_others_files(tmp_path):
+    db = tmp_path / "r.sqlite"
+    quality = {"quality": 1}
+    with Store(db) as a, Store(db) as b:  # two runs of this (live) process
+        run_a = a.begin_run(["quality", "beats"], "cpu")
+        run_b = b.begin_run(["quality", "beats"], "cpu")
+        since = 0.0
+
+        def claim(store, run, path, tasks=quality, when=since):
+            return store.claim(path, size=10, mtime_ns=20, tasks=tasks, run_id=run, since=when)
+
+        assert claim(a, run_a, "/m/x.wav") == ("quality",)
+        assert claim(a, run_a, "/m/x.wav") == ("quality",)  # a run's own claim holds for it
+        assert claim(b, run_b, "/m/x.wav") == ()  # in flight in run a
+        assert claim(b, run_b, "/m/y.wav") == ("quality",)
+        # a file's tasks partly held: the others are given
+        both = {"quality": 1, "beats": 1}
+        assert claim(b, run_b, "/m/x.wav", both) == ("beats",)
+        # the rows end the claim; a run that planned before they were stored leaves the file
+        a.write_file([dataclasses.replace(_row("/m/x.wav"), run_id=run_a)])
+        assert claim(b, run_b, "/m/x.wav") == ()
+        planned_later = time.time() + 1
+        assert claim(b, run_b, "/m/x.wav", when=planned_later) == ("quality",)
+        # what run a stored at another task version is not this run's work
+        a.write_file([dataclasses.replace(_row("/m/w.wav"), run_id=run_a)])  # version 1
+        assert claim(b, run_b, "/m/w.wav", {"quality": 2}) == ("quality",)
+        # the end of a run ends its claims
+        assert claim(a, run_a, "/m/z.wav") == ("quality",)
+        a.end_run(run_a, status="finished", total=2, done=2, skipped=0, failed=0)
+        assert claim(b, run_b, "/m/z.wav") == ("quality",)
+        b.end_run(run_b, status="finished", total=2, done=2, skipped=0, failed=0)
+        assert a._conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0
+
+
+def test_the_claims_of_a_killed_run_are_released(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "r.sqlite"
+    # killed while analysing x.wav
+    _killed_run(
+        db, "s.claim('/m/x.wav', size=10, mtime_ns=20, tasks={'quality': 1}, run_id=run, since=0)"
+    )
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 1  # left behind
+    conn.close()
+    with Store(db) as store:
+        mine = store.begin_run(["quality"], "cpu")  # marks the dead run killed
+        assert [r["status"] for r in store.runs()] == ["killed", "running"]
+        assert store._conn.execute("SELECT run_id FROM claims").fetchall() == []
+        got = store.claim(
+            "/m/x.wav", size=10, mtime_ns=20, tasks={"quality": 1}, run_id=mine, since=0
+        )
+        assert got == ("quality",)

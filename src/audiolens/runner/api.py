@@ -61,6 +61,8 @@ class RunSummary:
     damaged : (path, message) for every file analyzed in this run that decoded with damage
         (truncated, damaged packets, NaN samples): its rows are stored with these warnings
     interrupted : the run was stopped (Ctrl-C) before it finished
+    elsewhere : files left to another run of the same store (it was analysing them, or stored
+        them while this run planned); counted in ``skipped``
     """
 
     total: int = 0
@@ -75,6 +77,7 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     damaged: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
+    elsewhere: int = 0
 
     @property
     def files_per_s(self) -> float:
@@ -89,9 +92,10 @@ class RunSummary:
 
     def __str__(self) -> str:
         damaged = f" ({len(self.damaged)} with warnings)" if self.damaged else ""
+        elsewhere = f" ({self.elsewhere} by another run)" if self.elsewhere else ""
         return (
-            f"{self.total} files: {self.done} analyzed{damaged}, {self.skipped} skipped, "
-            f"{self.failed} failed in {self.elapsed_s:.1f} s "
+            f"{self.total} files: {self.done} analyzed{damaged}, "
+            f"{self.skipped} skipped{elsewhere}, {self.failed} failed in {self.elapsed_s:.1f} s "
             f"({self.files_per_s:.1f} files/s) on {self.device}"
         )
 
@@ -166,7 +170,7 @@ def _crashed_outcome(job: FileJob, exc: BaseException, versions: dict[str, int])
 
 
 def _per_file(
-    executor: LocalExecutor, jobs: Sequence[FileJob], versions: dict[str, int]
+    executor: LocalExecutor, jobs: Iterable[FileJob], versions: dict[str, int]
 ) -> Generator[FileOutcome, None, None]:
     """Each worker decodes and runs every task on its file (CPU devices)."""
     for job, res in executor.imap_unordered("analyze", jobs):
@@ -175,7 +179,7 @@ def _per_file(
 
 def _batched(
     executor: LocalExecutor,
-    jobs: Sequence[FileJob],
+    jobs: Iterable[FileJob],
     versions: dict[str, int],
     batch_size: int,
 ) -> Generator[FileOutcome, None, None]:
@@ -210,6 +214,51 @@ def _batched(
     for name in queues:
         if queues[name]:
             yield from flush(name)
+
+
+@dataclass
+class _Claims:
+    """Claims each job in the store as the executor takes it (:meth:`Store.claim`): a file
+    another run is analysing, or stored while this one planned, is left to it (a skipped
+    ``"file"`` event for the progress bar); a file whose tasks are partly held goes on with
+    the others."""
+
+    store: Store
+    run_id: int
+    since: float  # when this run read what was done
+    versions: dict[str, int]
+    summary: RunSummary
+    chain: HookChain
+    todo: int
+
+    def __call__(self, jobs: Iterable[FileJob]) -> Iterator[FileJob]:
+        for job in jobs:
+            granted = self.store.claim(
+                job.path,
+                size=job.size,
+                mtime_ns=job.mtime_ns,
+                tasks={t: self.versions[t] for t in job.tasks},
+                run_id=self.run_id,
+                since=self.since,
+            )
+            if granted:
+                yield job if granted == job.tasks else replace(job, tasks=granted)
+                continue
+            logger.debug("%s: left to another run of this store", _show_path(job.path))
+            s = self.summary
+            s.skipped += 1
+            s.elsewhere += 1
+            self.chain(
+                "file",
+                path=job.path,
+                status="skipped",
+                error=None,
+                completed=s.done + s.failed,
+                todo=self.todo,
+                failed=s.failed,
+                seconds=None,
+                warnings=[],
+            )
 
 
 def _rows(outcome: FileOutcome, device: str, run_id: int) -> list[ResultRow]:
@@ -303,7 +352,10 @@ def analyze(
 
     A rerun skips files whose stored row has the same path, size, modification time and task
     version with status ok; failed rows are retried. Each file's rows are written in one
-    transaction, so a run killed at any point loses only the files in flight.
+    transaction, so a run killed at any point loses only the files in flight. Runs may share a
+    store at the same time: each claims a file in the store just before analysing it, and
+    leaves to the other the files it holds (``RunSummary.elsewhere``), so no file is analysed
+    twice; the claims of a killed run end when a later run marks it ``killed``.
 
     With ``workers > 1`` the pool's processes are started with ``forkserver`` or ``spawn``:
     scripts that call :func:`analyze` need the usual ``if __name__ == "__main__":`` guard.
@@ -343,6 +395,7 @@ def analyze(
     outcomes: Generator[FileOutcome, None, None] | None = None
     try:
         specs, instances = _name_outputs(specs, instances, [c.path for c in found.files])
+        since = time.time()  # rows another run stores from now on are claimed by _Claims
         jobs, broken, summary.skipped = _plan(found.files, specs, store, force, verify)
         summary.total = len(found.files)
         n_workers = _check_workers(workers, len(jobs))
@@ -373,10 +426,11 @@ def analyze(
         )
         main = Worker(specs, dev, instances) if n_workers == 1 or batches else None
         executor = LocalExecutor(specs, dev, n_workers, main=main)
+        claimed = _Claims(store, run_id, since, versions, summary, chain, todo)(jobs)
         if batches:
-            outcomes = _batched(executor, jobs, versions, batch_size)
+            outcomes = _batched(executor, claimed, versions, batch_size)
         else:
-            outcomes = _per_file(executor, jobs, versions)
+            outcomes = _per_file(executor, claimed, versions)
         for outcome in _chain_outcomes((_broken_outcome(c, specs) for c in broken), outcomes):
             _record(store, outcome, dev.label, run_id, summary, chain, todo)
     except BaseException as exc:

@@ -126,21 +126,33 @@ class LocalExecutor:
         self.close()
 
     def _pooled(self, method: str, jobs: Iterable[FileJob]) -> Iterator[tuple[FileJob, Any]]:
-        pending = deque(jobs)
+        """The pool's loop. ``jobs`` is read as room frees up (at most ``2 * workers`` calls in
+        flight), not all at once: a job is taken (and claimed in the store, see
+        :func:`~audiolens.runner.api.analyze`) just before it is sent to a worker."""
+        pending = iter(jobs)
+        more = True  # pending may still give jobs
         alone: deque[FileJob] = deque()  # in flight when a worker died: rerun one at a time
         inflight: dict[Future, tuple[FileJob, bool]] = {}
         limit = 2 * self.workers
-        while pending or alone or inflight:
+
+        def submit(job: FileJob, solo: bool) -> None:
             if self._pool is None:
                 self._pool = self._new_pool()
+            inflight[self._pool.submit(call, method, job)] = (job, solo)
+
+        while more or alone or inflight:
             if alone:
                 if not inflight:
-                    job = alone.popleft()
-                    inflight[self._pool.submit(call, method, job)] = (job, True)
+                    submit(alone.popleft(), True)
             else:
-                while pending and len(inflight) < limit:
-                    job = pending.popleft()
-                    inflight[self._pool.submit(call, method, job)] = (job, False)
+                while more and len(inflight) < limit:
+                    job = next(pending, None)
+                    if job is None:
+                        more = False
+                    else:
+                        submit(job, False)
+            if not inflight:
+                continue
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:

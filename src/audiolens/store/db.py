@@ -3,6 +3,12 @@
 One row per (file, task). The runner's main process is the only writer; each file's rows go in
 one transaction, so a run that is killed loses at most the files it had in flight, and the
 database stays consistent (WAL mode; ``synchronous=NORMAL`` is safe against a killed process).
+
+Several runs may use one store at once. Before a run analyses a file it claims it
+(:meth:`Store.claim`, one transaction: a row in ``claims`` per task, with the run's id); a
+concurrent run skips what another one holds or has just stored. A claim ends with the file's
+rows (:meth:`Store.write_file`), with its run (:meth:`Store.end_run`), or, for a run that was
+killed, when a later run marks it ``killed``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import socket
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,7 +30,7 @@ from ._json import dumps, safe_text
 from .identity import decode_path, encode_path
 from .schema import SCHEMA_VERSION, StoreError, migrate, read_version
 
-__all__ = ["DEFAULT_DB", "ResultRow", "Store", "remove_store"]
+__all__ = ["CLAIM_TRUST_S", "DEFAULT_DB", "ResultRow", "Store", "remove_store"]
 
 logger = logging.getLogger("audiolens")
 
@@ -242,27 +248,92 @@ class Store:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write_file(self, rows: Iterable[ResultRow]) -> None:
-        """Store the results of one file (one row per task) in ONE transaction.
-
-        A row replaces any earlier row with the same (path, task).
-        """
-        now = time.time()
-        params = [row._params(now) for row in rows]
-        if not params:
-            return
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed at the end of the block,
+        rolled back if it raises."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            self._conn.executemany(
-                f"INSERT OR REPLACE INTO results ({_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params,
-            )
+            yield self._conn
             self._conn.execute("COMMIT")
         except BaseException:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+
+    def write_file(self, rows: Iterable[ResultRow]) -> None:
+        """Store the results of one file (one row per task) in ONE transaction.
+
+        A row replaces any earlier row with the same (path, task); the claims of the rows'
+        run on the file end with it.
+        """
+        now = time.time()
+        params = [row._params(now) for row in rows]
+        if not params:
+            return
+        with self._writing() as conn:
+            conn.executemany(
+                f"INSERT OR REPLACE INTO results ({_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+            conn.executemany(
+                "DELETE FROM claims WHERE path = ? AND task = ? AND run_id = ?",
+                [(p[0], p[1], p[12]) for p in params if p[12] is not None],
+            )
+
+    def claim(
+        self,
+        path: str | bytes | os.PathLike,
+        *,
+        size: int,
+        mtime_ns: int,
+        tasks: Mapping[str, int],
+        run_id: int,
+        since: float,
+    ) -> tuple[str, ...]:
+        """Claim a file for run ``run_id`` before analysing it (one transaction); the tasks
+        it may run on it.
+
+        A task is not given when another run holds a live claim on it (a run still
+        ``running``, whose process exists when it is of this machine; one of another machine,
+        whose process cannot be asked, for :data:`CLAIM_TRUST_S` seconds), or when another run
+        stored its row for this same file (size, mtime, task version) since ``since`` (it did
+        the work while this run was planning). A stale claim (of a run that ended or was
+        killed) is taken over.
+
+        Parameters
+        ----------
+        path, size, mtime_ns : the file, as this run found it
+        tasks : task name -> version, the tasks this run would run on it
+        run_id : the claiming run (:meth:`begin_run`)
+        since : unix time this run read which files were done (before its plan)
+
+        Returns
+        -------
+        tasks : the names claimed, in the order of ``tasks`` (empty: leave the file alone)
+        """
+        key = encode_path(path)
+        with self._writing() as conn:
+            held = conn.execute(
+                "SELECT c.task, c.run_id, c.claimed, r.status, r.pid, r.host "
+                "FROM claims c LEFT JOIN runs r ON r.id = c.run_id WHERE c.path = ?",
+                (key,),
+            ).fetchall()
+            busy = {task for task, rid, *rest in held if rid != run_id and _live(*rest)}
+            stored = conn.execute(
+                "SELECT task, task_version FROM results WHERE path = ? AND created >= ? "
+                "AND run_id IS NOT ? AND size IS ? AND mtime_ns IS ?",
+                (key, since, run_id, size, mtime_ns),
+            ).fetchall()
+            busy.update(task for task, version in stored if tasks.get(task) == version)
+            granted = tuple(t for t in tasks if t not in busy)
+            now = time.time()
+            conn.executemany(
+                "INSERT OR REPLACE INTO claims (path, task, run_id, claimed) VALUES (?, ?, ?, ?)",
+                [(key, t, run_id, now) for t in granted],
+            )
+        return granted
 
     def begin_run(self, tasks: Sequence[str], device: str) -> int:
         """Record the start of a run; returns its id (stored with every row it writes).
@@ -285,10 +356,14 @@ class Store:
             (_HOST,),
         ).fetchall()
         dead = [int(i) for i, pid in rows if not _alive(int(pid))]
-        for run_id in dead:
-            self._conn.execute(
-                "UPDATE runs SET status = 'killed' WHERE id = ? AND status = 'running'", (run_id,)
-            )
+        if dead:
+            with self._writing() as conn:
+                for run_id in dead:
+                    conn.execute(
+                        "UPDATE runs SET status = 'killed' WHERE id = ? AND status = 'running'",
+                        (run_id,),
+                    )
+                    conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
         return dead
 
     def runs(self) -> list[dict[str, Any]]:
@@ -304,12 +379,15 @@ class Store:
     def end_run(
         self, run_id: int, *, status: str, total: int, done: int, skipped: int, failed: int
     ) -> None:
-        """Record how a run ended (``status``: ``"finished"``, ``"interrupted"``, ``"failed"``)."""
-        self._conn.execute(
-            "UPDATE runs SET finished = ?, status = ?, total = ?, done = ?, skipped = ?, "
-            "failed = ? WHERE id = ?",
-            (time.time(), status, total, done, skipped, failed, run_id),
-        )
+        """Record how a run ended (``status``: ``"finished"``, ``"interrupted"``, ``"failed"``);
+        its claims end with it."""
+        with self._writing() as conn:
+            conn.execute(
+                "UPDATE runs SET finished = ?, status = ?, total = ?, done = ?, skipped = ?, "
+                "failed = ? WHERE id = ?",
+                (time.time(), status, total, done, skipped, failed, run_id),
+            )
+            conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -376,14 +454,8 @@ class Store:
             if not os.path.lexists(bytes(raw))
         ]
         if gone and not dry_run:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany("DELETE FROM results WHERE path = ?", [(p,) for p in gone])
-                self._conn.execute("COMMIT")
-            except BaseException:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+            with self._writing() as conn:
+                conn.executemany("DELETE FROM results WHERE path = ?", [(p,) for p in gone])
         return [decode_path(p) for p in gone]
 
     def get(self, path: str | bytes | os.PathLike, task: str) -> ResultRow | None:
@@ -415,6 +487,18 @@ class Store:
 
 #: this machine's name, kept with each run (a process id means something only here)
 _HOST = socket.gethostname()
+
+#: seconds a claim of a run of another machine (whose process cannot be asked) is honoured
+CLAIM_TRUST_S = 24 * 3600.0
+
+
+def _live(claimed: float, status: str | None, pid: int | None, host: str | None) -> bool:
+    """Whether a claim made at ``claimed`` by a run (its status, process and machine) holds."""
+    if status != "running":
+        return False
+    if host == _HOST and pid is not None:
+        return _alive(int(pid))
+    return time.time() - claimed < CLAIM_TRUST_S
 
 
 def _alive(pid: int) -> bool:

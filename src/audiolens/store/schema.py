@@ -96,6 +96,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE runs ADD COLUMN host TEXT",
         ),
     ),
+    Migration(
+        5,
+        "claims: the files (and tasks) a run is analysing now, so a concurrent run skips them",
+        (
+            """
+            CREATE TABLE claims (
+                path    BLOB    NOT NULL,
+                task    TEXT    NOT NULL,
+                run_id  INTEGER NOT NULL REFERENCES runs(id),
+                claimed REAL    NOT NULL,       -- unix time the claim was made
+                PRIMARY KEY (path, task)
+            )
+            """,
+        ),
+    ),
 )
 
 #: the schema version this audiolens writes

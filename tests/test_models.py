@@ -15,6 +15,7 @@ import pytest
 
 from audiolens import inventory
 from audiolens.cli import main
+from audiolens.models import packages
 from audiolens.models.whisper import OFFLINE_BASE_PACKAGES
 
 _ENV_VARS = ("AUDIOLENS_WHISPER_DIR", "AUDIOLENS_BASIC_PITCH_MODEL", "AUDIOLENS_SEGMENTATION_MODEL")
@@ -119,6 +120,8 @@ def test_missing_packages_and_runtimes(capsys, monkeypatch):
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name in gone else real(name, *a)
     )
+    found = packages.package_folders
+    monkeypatch.setattr(packages, "package_folders", lambda n: [] if n in gone else found(n))
     models = {e.model: e for e in inventory.list_models()}
     silero = models["silero VAD"]
     assert not silero.found and "pip install --no-deps silero-vad" in silero.detail

@@ -119,6 +119,23 @@ class SlowTask(EchoTask):
         return super().run(batch, device=device)
 
 
+class LoggedTask(SlowTask):
+    """SlowTask that appends the name of each file it analyses to ``$AUDIOLENS_FAKE_LOG``
+    (one line per analysis, from any process: to count how often a file was analysed)."""
+
+    name = "logged"
+    version = 1
+
+    def run(self, batch, *, device):
+        fd = os.open(os.environ["AUDIOLENS_FAKE_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            for item in batch:
+                os.write(fd, os.path.basename(item.info.path).encode() + b"\n")
+        finally:
+            os.close(fd)
+        return super().run(batch, device=device)
+
+
 class MissingModelTask(EchoTask):
     """A task whose weights are missing: the run must stop, not fail every file."""
 
@@ -136,6 +153,7 @@ FAKE_TASKS = {
     "twin": f"{MODULE}:TwinTask",
     "win": f"{MODULE}:WindowTask",
     "slow": f"{MODULE}:SlowTask",
+    "logged": f"{MODULE}:LoggedTask",
     "nomodel": f"{MODULE}:MissingModelTask",
 }
 

@@ -154,10 +154,11 @@ def test_migration_from_version_1_keeps_rows(tmp_path):
         assert s.count() == 2
 
 
-def test_runs_remember_their_workers_and_an_older_store_learns_to(tmp_path):
-    path = tmp_path / "v2.sqlite"
+@pytest.mark.parametrize("start", [2, 5])  # before runs kept their process, and after
+def test_runs_remember_their_workers_and_an_older_store_learns_to(tmp_path, start):
+    path = tmp_path / f"v{start}.sqlite"
     conn = sqlite3.connect(path, isolation_level=None)
-    assert migrate(conn, target=2) == [1, 2]
+    assert migrate(conn, target=start) == list(range(1, start + 1))
     conn.execute("INSERT INTO runs (started, tasks, device) VALUES (1.0, '[\"quality\"]', 'cpu')")
     conn.close()
     with Store(path) as s:
@@ -197,7 +198,7 @@ def test_newer_schema_is_refused(tmp_path):
     [
         ("", "path is empty"),  # SQLite would quietly make a temporary database
         ("folder", "folder: is a folder, not a results store file"),
-        ("nodir/r.sqlite", "nodir/r.sqlite: cannot create the results store, no folder"),
+        ("nodir/r.sqlite", "nodir/r.sqlite: cannot create the results store, there is no folder"),
     ],
 )
 def test_store_paths_that_cannot_be_a_store_are_named(tmp_path, monkeypatch, name, message):

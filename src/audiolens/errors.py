@@ -7,6 +7,7 @@ catch one type. Messages say what was wrong, with the value, and what is allowed
 from __future__ import annotations
 
 __all__ = [
+    "AudioTooLong",
     "AudiolensError",
     "DecodeError",
     "DeviceError",
@@ -31,6 +32,21 @@ class DecodeError(AudiolensError):
         self.path = path
         self.problem = problem
         super().__init__(f"{_show_path(path)}: {problem}")
+
+
+class AudioTooLong(DecodeError):
+    """A file holds more audio than a decode may take (``limit_s`` seconds): more than the
+    limit on any file (``$AUDIOLENS_MAX_HOURS``), or more than a bounded decode was given."""
+
+    def __init__(self, path: object, limit_s: float, why: str) -> None:
+        self.limit_s = limit_s
+        super().__init__(path, f"holds more than {_hours(limit_s)} of audio ({why})")
+
+
+def _hours(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    return f"{seconds:g} s"
 
 
 class ParameterError(AudiolensError, ValueError):

@@ -59,9 +59,15 @@ def test_one_row_per_file_and_task_with_typed_columns(collection, parquet, store
         assert schema.field("turns").type.value_type.names == ["start", "end", "speaker"]
     rows = table.to_pylist()
     assert [(r["path_bytes"], r["task"]) for r in rows] == sorted(stored)  # path, then task
+    truncated = os.fsencode(collection.music / "truncated.flac")
+    assert any("its header claims" in w for r in rows if r["path_bytes"] == truncated
+               for w in r["warnings"] or [])  # fmt: skip
+    assert schema.field("warnings").type == pa.list_(pa.string())
+    assert schema.field("missing").type == pa.bool_()
     for r in rows:
         row = stored[(r["path_bytes"], r["task"])]
         assert r["status"] == row.status and r["error"] == row.error
+        assert (r["warnings"] or []) == row.warnings and r["missing"] is False
         assert r["created"].timestamp() == pytest.approx(row.created, abs=1e-3)
         for key, value in (row.result or {}).items():
             column = key if key in table.column_names else f"{row.task}_{key}"

@@ -126,6 +126,12 @@ def test_the_summary_counts_what_the_store_holds(collection, page):
     assert sum(g["count"] for g in summary["failures"]) == len(failed)
     empty = next(g for g in summary["failures"] if g["message"] == "file is empty (0 bytes)")
     assert empty["count"] == 1 and "empty.wav" not in empty["message"]  # the name taken out
+    warned = {(t, p) for p, rows in stored.items() for t, r in rows.items() for _ in r.warnings}
+    assert warned and sum(g["count"] for g in summary["warnings"]) == len(warned)
+    truncated = [g for g in summary["warnings"] if "its header claims" in g["message"]]
+    assert {g["task"] for g in truncated} == {
+        t for p, rows in stored.items() if p.endswith("truncated.flac") for t in rows
+    }
     run = summary["runs"][0]
     assert run["workers"] == 1 and run["device"] == "cpu" and run["files_per_s"] > 0
     assert run["tasks"] == collection.tasks
@@ -193,6 +199,10 @@ def test_the_details_keep_what_the_view_draws_and_drop_long_lists(collection, pa
     assert by_task["beats"]["result"]["downbeats"] == beats["downbeats"]
     assert "positions" not in by_task["beats"]["result"]
     assert by_task["structure"]["result"]["segments"]
+    assert all(t["warnings"] == [] for t in song["tasks"])
+    cut = details[paths.index(shown(str(collection.music / "truncated.flac")))]
+    for t in cut["tasks"]:  # the decode warnings, with each task
+        assert any("its header claims" in w for w in t["warnings"]), t["task"]
     if notes is not None:
         got = by_task["notes"]["result"]
         pitches = [n["pitch"] for n in notes.result["notes"]]
@@ -265,3 +275,34 @@ def test_an_empty_store_makes_a_page_that_says_so(tmp_path):
     data = _json(_parse(info.page), "report-data")
     assert info.files == 0 and data["rows"] == [] and data["summary"]["files"] == 0
     assert [c["key"] for c in data["columns"]] == ["file"]
+
+
+def test_report_never_overwrites_the_store_and_reads_a_read_only_one(
+    collection, tmp_path, monkeypatch, capsys
+):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "copy.sqlite"
+    shutil.copy(collection.db, db)
+    before = db.read_bytes()
+    os.symlink(db, tmp_path / "link.html")
+    for out in (db, tmp_path / "link.html", folder / "copy.sqlite-wal"):
+        assert main(["report", "--db", str(db), "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "is the results store" in err and "another name" in err and err.count("\n") == 1
+    assert db.read_bytes() == before
+    # a store nobody may write (root writes anyway: the store asks os.access, which says no)
+    db.chmod(0o444)
+    folder.chmod(0o555)
+    real = os.access
+    denied = {str(db), str(folder)}
+    monkeypatch.setattr(
+        os, "access", lambda p, m, *a, **k: not (m & os.W_OK and os.path.abspath(p) in denied)
+        and real(p, m, *a, **k),
+    )  # fmt: skip
+    try:
+        info = build_report(db, tmp_path / "r.html")
+    finally:
+        folder.chmod(0o755)
+    assert info.files == len(_store_files(collection.db)) and info.page.stat().st_size > 0
+    assert db.read_bytes() == before

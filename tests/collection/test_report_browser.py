@@ -187,6 +187,18 @@ def test_the_detail_view_opens_and_draws_the_beats(browser, collection, page):
     _no_console_errors(browser)
 
 
+def test_decode_warnings_show_in_the_summary_and_the_detail_view(browser, page):
+    _open(browser, page)
+    cards = browser.find_elements(By.CSS_SELECTOR, "#summary .card")
+    warned = next(c for c in cards if c.find_element(By.TAG_NAME, "h2").text == "Decode warnings")
+    assert "its header claims" in warned.find_element(By.CSS_SELECTOR, ".warning").text
+    browser.find_element(By.ID, "search").send_keys("truncated")
+    browser.find_element(By.CSS_SELECTOR, "#files tbody tr").click()
+    shown_warnings = browser.find_elements(By.CSS_SELECTOR, "#detail p.warning")
+    assert shown_warnings and all("its header claims" in p.text for p in shown_warnings)
+    _no_console_errors(browser)
+
+
 def test_hostile_names_show_as_text_and_run_nothing(browser, collection, page):
     _open(browser, page)
     browser.find_element(By.ID, "search").send_keys("onerror")

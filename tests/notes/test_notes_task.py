@@ -160,12 +160,10 @@ def test_bad_task_arguments_are_refused():
 
 
 def test_a_missing_model_says_how_to_install_it(monkeypatch, tmp_path):
-    import importlib.util
-
-    from audiolens.models import basic_pitch
+    from audiolens.models import basic_pitch, packages
 
     monkeypatch.delenv(basic_pitch.ENV_VAR, raising=False)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    monkeypatch.setattr(packages, "package_folders", lambda name: [])
     with pytest.raises(ModelNotFound, match=r"pip install --no-deps basic-pitch==0\.4\.0"):
         basic_pitch.find_model()
     monkeypatch.setenv(basic_pitch.ENV_VAR, str(tmp_path / "nowhere.onnx"))

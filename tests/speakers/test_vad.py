@@ -92,9 +92,9 @@ def test_bad_options_and_missing_model(tmp_path):
 
 
 def test_lookup_names_every_place(monkeypatch):
-    import importlib.util
+    from audiolens.models import packages
 
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(packages, "package_folders", lambda name: [])
     with pytest.raises(ModelNotFound) as info:
         vad.find_model()
     text = str(info.value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 import zipfile
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from audiolens.errors import ModelNotFound
+from audiolens.models import packages
 from audiolens.models import voice_encoder as ve
 from audiolens.models._torch_pickle import UnsafeCheckpoint, load_checkpoint
 
@@ -120,7 +120,7 @@ def test_unpickler_refuses_unexpected_globals(tmp_path):
 def test_missing_weights(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFound, match=r"resemblyzer==0\.1\.4"):
         ve.load_voice_encoder(tmp_path / "none.pt")
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(packages, "package_folders", lambda name: [])
     with pytest.raises(ModelNotFound, match="pip install --no-deps resemblyzer"):
         ve.find_weights()
     not_pt = tmp_path / "x.pt"

@@ -3,7 +3,10 @@ file that gave no audio."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import DecodeError, _show_path
@@ -13,6 +16,24 @@ from .source import _Source
 from .types import AudioInfo
 
 logger = logging.getLogger("audiolens")
+
+#: whether decode warnings are logged as they are found (off while the runner collects them:
+#: it carries them with the file's outcome and reports them itself)
+_LOG_DAMAGE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "audiolens_log_damage", default=True
+)
+
+
+@contextlib.contextmanager
+def collecting_damage() -> Iterator[None]:
+    """Within this block, decode warnings are only put in ``Audio.extra["warnings"]``, not
+    logged: for a caller that reports them with its own outcome (the runner)."""
+    token = _LOG_DAMAGE.set(False)
+    try:
+        yield
+    finally:
+        _LOG_DAMAGE.reset(token)
+
 
 #: containers whose duration is read from the header, not estimated from the bit rate
 _HEADER_DURATION = frozenset({"wav", "w64", "aiff", "flac", "ogg", "asf", "matroska,webm", _MOV})
@@ -75,9 +96,23 @@ def _warnings(src: _Source) -> list[str]:
         )
     if src.stopped:
         out.append(f"reading stopped before the end of the file ({src.stopped})")
+    if src.nonfinite:
+        out.append(
+            f"{src.nonfinite} sample value(s) were NaN or infinite; they were read as silence"
+        )
     if src.odd_frames:
         out.append(f"skipped {src.odd_frames} frame(s) whose channel count or sample rate changed")
     return out
+
+
+def _all_nonfinite(src: _Source, values: int) -> DecodeError | None:
+    """The DecodeError for audio whose ``values`` decoded sample values were all NaN or
+    infinite (nothing real to analyse), else None."""
+    if values and src.nonfinite >= values:
+        return DecodeError(
+            src.path, "every sample is NaN or infinite: there is no audio to analyse"
+        )
+    return None
 
 
 def _nothing_decoded(src: _Source) -> DecodeError:
@@ -112,5 +147,6 @@ def _report(src: _Source) -> dict[str, Any]:
     warnings = _warnings(src)
     if not warnings:
         return {}
-    logger.warning("%s: %s", _show_path(src.path), "; ".join(warnings))
+    if _LOG_DAMAGE.get():
+        logger.warning("%s: %s", _show_path(src.path), "; ".join(warnings))
     return {"warnings": warnings}

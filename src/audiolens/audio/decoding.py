@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from .damage import _nothing_decoded, _report
+from .damage import _all_nonfinite, _nothing_decoded, _report
 from .source import _converter, _open_source, _Source
 from .types import Audio, PathLike
 
@@ -83,6 +83,8 @@ def _run_pass(src: _Source, targets: list[_Target], seek_from: int | None) -> ob
     lo_min = min(t.lo for t in targets)
     # the expected length, to size buffers once; capped, as a damaged header may claim days
     claimed = min(max(round(src.info.duration * src.sr), 0), 3600 * src.sr)
+    if src.max_samples is not None:
+        claimed = min(claimed, src.max_samples)
     pos = 0
     channels = 0
     active = list(targets)
@@ -110,6 +112,7 @@ def _run_pass(src: _Source, targets: list[_Target], seek_from: int | None) -> ob
             if use_pts:
                 pos = end
             continue
+        src.check_end(end)
         fmt = frame.format.name
         write = writers.get(fmt)
         if write is None:
@@ -119,7 +122,7 @@ def _run_pass(src: _Source, targets: list[_Target], seek_from: int | None) -> ob
             b = end if t.hi is None or t.hi > end else t.hi
             if b > a:
                 _grow(t, b - t.lo, claimed - t.lo, channels)
-                write(frame, t.buf[:, a - t.lo : b - t.lo], a - pos, b - pos)
+                src.nonfinite += write(frame, t.buf[:, a - t.lo : b - t.lo], a - pos, b - pos)
                 if b - t.lo > t.n:
                     t.n = b - t.lo
         pos = end
@@ -208,6 +211,16 @@ def _check_seconds(name: str, value: float, *, allow_zero: bool) -> None:
         raise ParameterError(f"{name}={value!r} must be a finite number of seconds {allowed}")
 
 
+def _limit(max_duration: float | None) -> tuple[float, str]:
+    """The bound of a decode and what it is, for the error."""
+    from .limits import ENV_MAX_HOURS, max_seconds
+
+    most = max_seconds()
+    if max_duration is not None and max_duration < most:
+        return float(max_duration), f"max_duration={max_duration:g} s"
+    return most, f"the limit on any file; {ENV_MAX_HOURS} sets it"
+
+
 def load(
     path: PathLike,
     *,
@@ -215,6 +228,7 @@ def load(
     mono: bool = False,
     offset: float = 0.0,
     duration: float | None = None,
+    max_duration: float | None = None,
 ) -> Audio:
     """Decode an audio file (any format FFmpeg reads) to float32.
 
@@ -232,6 +246,10 @@ def load(
         ``samples``)
     duration : float > 0 or None
         read at most this many seconds
+    max_duration : float > 0 or None
+        refuse a file whose audio runs past this many seconds from its start (whatever its
+        header claims); None: the limit on any file, :func:`audiolens.audio.limits.max_seconds`
+        (24 h unless ``$AUDIOLENS_MAX_HOURS`` says otherwise)
 
     Returns
     -------
@@ -246,21 +264,29 @@ def load(
     ------
     DecodeError
         naming the file: missing, unreadable, empty, a directory, not audio, no audio stream,
-        or no audio decodable at all.
+        or no audio decodable at all; :class:`~audiolens.errors.AudioTooLong` (a DecodeError)
+        for audio running past ``max_duration``.
     ParameterError
-        for a bad ``sr``, ``offset`` or ``duration``.
+        for a bad ``sr``, ``offset``, ``duration`` or ``max_duration``.
     """
     _check_sr(sr)
     _check_seconds("offset", offset, allow_zero=True)
     if duration is not None:
         _check_seconds("duration", duration, allow_zero=False)
+    if max_duration is not None:
+        _check_seconds("max_duration", max_duration, allow_zero=False)
+    limit, why = _limit(max_duration)
     src = _open_source(path)
     try:
+        src.bound(limit, why)
         first = int(round(offset * src.sr))
         last = None if duration is None else first + int(round(duration * src.sr))
         (x,) = _decode(src, [(first, last)])
         if x.shape[1] == 0 and (first == 0 or src.packets == 0):
             raise _nothing_decoded(src)
+        bad = _all_nonfinite(src, x.size)
+        if bad is not None:
+            raise bad
         extra = _report(src)
     finally:
         src.close()

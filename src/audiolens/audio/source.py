@@ -46,6 +46,9 @@ class _Source:
         self.stopped = ""  # why the demuxer stopped before the end, if it did
         self.odd_frames = 0  # frames whose channel count or rate differed from the stream's
         self.eof_at: int | None = None  # sample position of the end, once reached
+        self.nonfinite = 0  # NaN or infinite samples met (written as 0)
+        self.max_samples: int | None = None  # a decode stops past this many samples
+        self.max_why = ""  # what that bound is, for the error
 
     def _setup(self) -> None:
         stream = self.container.streams.audio[0]
@@ -116,6 +119,18 @@ class _Source:
             return True
         return False
 
+    def bound(self, seconds: float, why: str) -> None:
+        """Stop any decode of this file past ``seconds`` of audio (:meth:`check_end`)."""
+        self.max_samples = max(int(seconds * self.sr), 1)
+        self.max_why = why
+
+    def check_end(self, end: int) -> None:
+        """Raise :class:`AudioTooLong` when sample ``end`` is past the bound."""
+        if self.max_samples is not None and end > self.max_samples:
+            from ..errors import AudioTooLong
+
+            raise AudioTooLong(self.path, self.max_samples / self.sr, self.max_why)
+
     def position(self, pts: int) -> int:
         """Sample position of a pts, relative to the first frame of a full decode."""
         scaled = 2 * (pts - self.t0) * self.num * self.sr
@@ -125,36 +140,53 @@ class _Source:
 def _converter(fmt: str):
     """A function writing samples [start, stop) of a frame in format ``fmt`` as float32.
 
-    ``write(frame, dst, start, stop)`` fills ``dst`` [shape=(channels, stop - start)].
+    ``write(frame, dst, start, stop)`` fills ``dst`` [shape=(channels, stop - start)] and
+    returns how many of the values were NaN or infinite (floating-point formats only); those
+    are written as 0, so nothing computed later is NaN because of them.
     """
     planar = fmt.endswith("p")
     dtype, scale, zero = _FORMATS[fmt[:-1] if planar else fmt]
 
-    def convert(s: np.ndarray, d: np.ndarray) -> None:
+    def convert(s: np.ndarray, d: np.ndarray) -> int:
         if scale is None:
             d[...] = s
-        elif zero:
+            return _zero_nonfinite(d)
+        if zero:
             np.subtract(s, np.float32(zero), out=d)
             d *= np.float32(scale)
         elif dtype is np.int16:
             np.multiply(s, np.float32(scale), out=d)
         else:  # 32/64-bit integers: scale in float64, round once to float32
             np.multiply(s, scale, out=d, casting="unsafe")
+        return 0
 
     if planar:
 
-        def write(frame, dst: np.ndarray, start: int, stop: int) -> None:
-            for plane, d in zip(frame.planes, dst):
+        def write(frame, dst: np.ndarray, start: int, stop: int) -> int:
+            return sum(
                 convert(np.frombuffer(plane, dtype, count=stop)[start:], d)
+                for plane, d in zip(frame.planes, dst)
+            )
 
     else:
 
-        def write(frame, dst: np.ndarray, start: int, stop: int) -> None:
+        def write(frame, dst: np.ndarray, start: int, stop: int) -> int:
             nch = dst.shape[0]
             src = np.frombuffer(frame.planes[0], dtype, count=stop * nch)
-            convert(src.reshape(stop, nch)[start:].T, dst)
+            return convert(src.reshape(stop, nch)[start:].T, dst)
 
     return write
+
+
+def _zero_nonfinite(d: np.ndarray) -> int:
+    """Set the NaN and infinite values of ``d`` to 0; how many there were."""
+    with np.errstate(all="ignore"):
+        if np.isfinite(d.sum()):  # the usual case, checked cheaply
+            return 0
+    bad = ~np.isfinite(d)
+    n = int(np.count_nonzero(bad))
+    d[bad] = 0.0
+    return n
 
 
 def _open_source(path: PathLike) -> _Source:

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .damage import _nothing_decoded, _report
-from .decoding import _MAX_PADDING, _check_seconds, _check_sr
+from .damage import _all_nonfinite, _nothing_decoded, _report
+from .decoding import _MAX_PADDING, _check_seconds, _check_sr, _limit
 from .source import _converter, _open_source, _Source
 from .types import Audio, AudioInfo, PathLike
 
@@ -128,12 +128,13 @@ def _stream_blocks(
             if nch != channels or frame.sample_rate != src.sr:
                 src.odd_frames += 1  # dropped, as in load()
                 continue
+            src.check_end(pos + n)
             fmt = frame.format.name
             write = writers.get(fmt)
             if write is None:
                 write = writers[fmt] = _converter(fmt)
             x = np.empty((channels, n), dtype=np.float32)
-            write(frame, x, 0, n)
+            src.nonfinite += write(frame, x, 0, n)
             end = pos + n
             if limit is not None and end > limit:
                 cut = max(limit - pos, 0)
@@ -160,6 +161,9 @@ def _stream_blocks(
         pass_on()
         if kept == 0:
             raise _nothing_decoded(src)
+        bad = _all_nonfinite(src, kept * channels)
+        if bad is not None:
+            raise bad
         if resampler is not None:
             finish(np.zeros((1 if mono else channels, 0), dtype=np.float32), last=True)
             # soxr.resample() (used by load) gives at most floor(n * out / in) + 1 samples,
@@ -229,7 +233,9 @@ def stream(
         naming the file, as :func:`load`: a file that is missing, unreadable, empty, a
         directory, not audio or without an audio stream raises from this call, before any
         block; one with no audio decodable at all (e.g. a WAV header with no samples) raises
-        when the first block is asked for.
+        when the first block is asked for; one that runs past the limit on any file
+        (:func:`audiolens.audio.limits.max_seconds`) raises
+        :class:`~audiolens.errors.AudioTooLong` when the block past it is asked for.
     ParameterError
         for a bad ``sr`` or ``block``.
 
@@ -240,7 +246,9 @@ def stream(
     """
     _check_sr(sr)
     _check_seconds("block", block, allow_zero=False)
+    limit, why = _limit(None)
     src = _open_source(path)
+    src.bound(limit, why)
     blocks = _stream_blocks(src, sr, bool(mono), float(block), src.info if info is None else info)
     weakref.finalize(blocks, src.close)  # a generator never started runs no ``finally``
     return blocks

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import ParameterError
-from .damage import _no_window_audio, _report
+from .damage import _all_nonfinite, _no_window_audio, _report
 from .decoding import _check_seconds, _check_sr, _decode, _finish
 from .source import _open_source
 from .types import Audio, AudioInfo, PathLike
@@ -61,6 +61,9 @@ def load_windows(
                 arrays = _decode(src, spans)
             if sum(a.shape[1] for a in arrays) == 0:
                 raise _no_window_audio(src, spans)
+        bad = _all_nonfinite(src, sum(a.size for a in arrays))
+        if bad is not None:
+            raise bad
         extra = _report(src)
     finally:
         src.close()

@@ -3,7 +3,8 @@
 Each subcommand module has ``add_parser(subparsers)`` (adds its parser) and
 ``run(args) -> int`` (its exit status). :func:`main` wires them together, sets up logging of
 the "audiolens" logger from ``-v``/``-q`` (the library itself never configures logging), and
-turns errors into exit statuses: 0 all ok, 1 some files failed, 2 usage error, 130 Ctrl-C.
+turns errors into exit statuses: 0 all ok, 1 some files failed, 2 usage error, 130 Ctrl-C,
+143 SIGTERM (handled like Ctrl-C: the run is marked interrupted, finished files are kept).
 No traceback reaches the user: every error is one line on stderr (``-vv`` adds the traceback
 of an unexpected one).
 """
@@ -21,13 +22,16 @@ from types import ModuleType
 from ._common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
+    Terminated,
     add_verbosity_arguments,
     configure_logging,
     error,
     logger,
     restore_logging,
     show_path,
+    sigterm_interrupts,
 )
 
 __all__ = ["build_parser", "main"]
@@ -43,6 +47,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "speakers",
     "export",
     "report",
+    "prune",
     "devices",
     "models",
 )
@@ -110,7 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     handler, previous = configure_logging(args.verbose or 0, bool(args.quiet))
     try:
-        return int(args._run(args))
+        with sigterm_interrupts():
+            return int(args._run(args))
+    except Terminated:
+        print("\naudiolens: terminated; finished files are kept", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("\naudiolens: interrupted; finished files are kept", file=sys.stderr)
         return EXIT_INTERRUPTED

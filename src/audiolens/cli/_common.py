@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ __all__ = [
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
+    "Terminated",
     "add_device_argument",
     "add_files_command",
     "add_print_format",
@@ -28,12 +31,43 @@ __all__ = [
     "folder",
     "number",
     "run_files",
+    "sigterm_interrupts",
 ]
 
 EXIT_OK = 0  #: everything worked
 EXIT_FAILED = 1  #: some files failed (each has a stored row with its message)
 EXIT_USAGE = 2  #: bad command line or configuration (argparse's own code)
 EXIT_INTERRUPTED = 130  #: Ctrl-C
+EXIT_TERMINATED = 143  #: SIGTERM (128 + 15), handled like Ctrl-C
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM while a command runs (:func:`sigterm_interrupts`):
+    a KeyboardInterrupt, so a run stops as on Ctrl-C (busy workers stopped, the run marked
+    ``interrupted`` in the store, finished files kept)."""
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Inside the block, SIGTERM raises :class:`Terminated` in the main thread (once; a second
+    SIGTERM while the run stops is ignored); the previous handler is restored after. Outside
+    the main thread (where Python cannot set handlers) the block runs unchanged."""
+    import signal
+
+    def terminated(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
 
 logger = logging.getLogger("audiolens")
 
@@ -92,27 +126,36 @@ def folder(text: str) -> Path:
     return path
 
 
-def add_files_command(
+def _command(
     subparsers: Any, name: str, *, help: str, description: str, epilog: str
 ) -> argparse.ArgumentParser:
-    """A subcommand that takes audio FILEs, with its help texts laid out as written."""
-    p = subparsers.add_parser(
+    """A subcommand's parser, its help texts laid out as written."""
+    return subparsers.add_parser(
         name,
         help=help,
         description=description,
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def add_files_command(
+    subparsers: Any, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A subcommand that takes audio FILEs, with its help texts laid out as written."""
+    p = _command(subparsers, name, help=help, description=description, epilog=epilog)
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files (any format)")
     return p
 
 
-def add_store_command(subparsers: Any, name: str, **texts: str) -> argparse.ArgumentParser:
-    """A subcommand that reads a results store (``--db FILE``), with its help texts (``help``,
-    ``description``, ``epilog``) laid out as written."""
+def add_store_command(
+    subparsers: Any, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A subcommand that reads an existing results store (``--db FILE``), with its help texts
+    laid out as written."""
     from ..store import DEFAULT_DB
 
-    p = subparsers.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **texts)
+    p = _command(subparsers, name, help=help, description=description, epilog=epilog)
     where = f"the results store (default: ./{DEFAULT_DB})"
     p.add_argument("--db", default=DEFAULT_DB, metavar="FILE", help=where)
     return p
@@ -240,16 +283,12 @@ def output_names(paths: list[str]) -> Any:
 
 
 def write_json(path: Any, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically (a temporary name, then a rename)."""
+    """Write ``data`` as indented JSON, whole or not at all (see :mod:`audiolens.writing`)."""
     import json
-    import os
-    from pathlib import Path
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    from ..writing import write_file
+
+    write_file(path, json.dumps(data, indent=1) + "\n")
 
 
 def for_each_file(

@@ -25,7 +25,9 @@ examples:
   audiolens report -o report.html                # ... or open them in a browser
 
 A rerun skips files already analyzed (same path, size, modification time and task version)
-and retries the ones that failed; --force analyzes everything again. Exit status: 0 when every
+and retries the ones that failed; --force analyzes everything again; --verify also redoes
+files whose content changed with the same size and time. 'audiolens prune' drops the rows of
+files that no longer exist. Exit status: 0 when every
 file was analyzed, 1 when some failed (each failure is stored with its message), 2 for a bad
 command line, 130 when interrupted (what was finished is kept).
 """
@@ -78,6 +80,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="analyze every file again, even if already done"
     )
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="also compare each done file's content hash (its first and last 64 KiB: 128 KiB "
+        "read per file) and analyze again the files whose content changed although their size "
+        "and modification time did not",
+    )
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
     from .beats import add_beats_options
     from .notes import add_note_options
@@ -124,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             device=args.device,
             force=args.force,
+            verify=args.verify,
             progress=not args.no_progress,
         )
     if not getattr(args, "quiet", False):

@@ -20,7 +20,9 @@ examples:
   audiolens export --db lib.sqlite --format jsonl --task quality | jq .verdict
   audiolens export --db lib.sqlite -o lib.parquet   # typed columns (audiolens[parquet])
 
-Each record has path, task, task_version, status, error, device, elapsed_s, size, mtime_ns,
+Each record has path, task, task_version, status, error, warnings (what was wrong with a
+file that still decoded: truncated, damaged, NaN samples), missing (the file is no longer
+there; 'audiolens prune' drops its rows), device, elapsed_s, size, mtime_ns,
 content_hash and created, then the task's own fields at the top level (in CSV, nested values
 are JSON strings; in Parquet they are lists and structs, and path_bytes has the path's exact
 bytes).

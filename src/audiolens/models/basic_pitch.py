@@ -3,7 +3,8 @@
 The weights are the ONNX file that the ``basic-pitch`` wheel ships
 (``basic_pitch/saved_models/icassp_2022/nmp.onnx``, Apache-2.0). They are found WITHOUT
 importing basic-pitch (whose ``__init__`` imports TensorFlow when it is there): the package's
-folder comes from ``importlib.util.find_spec``. Install it without its TensorFlow dependency::
+folder comes from :func:`~audiolens.models.packages.package_folders` (the installed packages,
+never the current folder). Install it without its TensorFlow dependency::
 
     pip install 'audiolens[notes]'              # onnxruntime
     pip install --no-deps basic-pitch==0.4.0    # only for its model file
@@ -64,16 +65,13 @@ def find_model(model_path: str | os.PathLike | None = None) -> Path:
             raise ModelNotFound(
                 f"{what}={os.fspath(given)!s} is not a basic-pitch nmp.onnx file; {INSTALL_HINT}"
             )
-    try:
-        spec = importlib.util.find_spec("basic_pitch")
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.submodule_search_locations:
-        for folder in spec.submodule_search_locations:
-            candidate = Path(folder) / _RELATIVE
-            looked.append(str(candidate))
-            if candidate.is_file():
-                return candidate
+    from .packages import package_folders
+
+    for folder in package_folders("basic_pitch"):
+        candidate = folder / _RELATIVE
+        looked.append(str(candidate))
+        if candidate.is_file():
+            return candidate
     where = f" (looked at {', '.join(looked)})" if looked else " (the package is not installed)"
     raise ModelNotFound(f"the basic-pitch model nmp.onnx was not found{where}; {INSTALL_HINT}")
 

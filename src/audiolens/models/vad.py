@@ -19,7 +19,6 @@ a file instead. A session is made once per process and model file. Torch is neve
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -109,17 +108,15 @@ def find_model(path: str | None = None) -> Path:
         if Path(path).is_file():
             return Path(path)
         raise ModelNotFound(f"no silero VAD model at {path}; install one with: {_INSTALL}")
+    from .packages import package_folders
+
     looked = []
     for package, name in _CANDIDATES:
-        try:
-            spec = importlib.util.find_spec(package)
-        except (ImportError, ValueError):
-            spec = None
-        folders = list(spec.submodule_search_locations or []) if spec else []
+        folders = package_folders(package)
         if not folders:
             looked.append(f"{package}/{name} (package not installed)")
         for folder in folders:
-            candidate = Path(folder) / name
+            candidate = folder / name
             if candidate.is_file():
                 return candidate
             looked.append(str(candidate))

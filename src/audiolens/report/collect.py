@@ -87,9 +87,10 @@ def _case(by_task: dict[str, str], default: str) -> str:
     return f"CASE WHEN json_valid(result) THEN CASE task {whens} ELSE {default} END END"
 
 
-#: the run's columns of a row (all but ``created``), what the table reads, the detail's JSON
+#: the run's columns of a row (all but ``created``, and ``missing``, which is no column), what
+#: the table reads, the detail's JSON
 _SCAN = (
-    *(name for name in BASE_FIELDS if name != "created"),
+    *(name for name in BASE_FIELDS if name not in ("created", "missing")),
     _case(_PICK_SQL, "json_array(json_extract(result, '$.duration'))"),
     _case(_DETAIL, "result"),
 )
@@ -226,7 +227,7 @@ class ReportData:
     ----------
     columns : the table's columns present in this store (``key``, ``label``, ``kind``, ``title``)
     rows : per file, its cells in ``columns`` order (the first is the shown path)
-    summary : counts, histograms, failures and runs
+    summary : counts, histograms, failures, decode warnings and runs
     files : the files, in the order of ``rows`` (sorted by path)
     """
 
@@ -244,6 +245,7 @@ def _files(store: Store) -> list[FileEntry]:
         version,
         status,
         error,
+        warnings,
         device,
         elapsed,
         size,
@@ -259,6 +261,7 @@ def _files(store: Store) -> list[FileEntry]:
         f.rows[task] = ResultRow(
             path, task, version, status, error=error, size=size, mtime_ns=mtime,
             content_hash=chash, device=device, elapsed_s=elapsed,
+            warnings=json.loads(warnings) if warnings else [],
         )  # fmt: skip
         if status == "ok":
             names = ["duration", *_PICK.get(task, ())]
@@ -307,6 +310,7 @@ def detail_meta(f: FileEntry) -> tuple[dict[str, Any], list[tuple[dict[str, Any]
             "task": shown(task),
             "status": row.status,
             "error": None if row.error is None else shown(row.error),
+            "warnings": [shown(w) for w in row.warnings],
             "device": row.device,
             "elapsed_s": _finite(row.elapsed_s, 3),
             "version": row.task_version,
@@ -357,12 +361,27 @@ def _spread(values: list[float]) -> dict[str, float] | None:
 
 def _failures(files: list[FileEntry]) -> list[dict[str, Any]]:
     """Failed rows grouped by task and message (the file's own name taken out of it)."""
+    return _grouped(
+        files, lambda row: [row.error or "no message"] if row.status == "failed" else []
+    )
+
+
+def _warnings(files: list[FileEntry]) -> list[dict[str, Any]]:
+    """The decode warnings of rows (truncated, damaged, NaN samples) grouped like failures."""
+    return _grouped(files, lambda row: row.warnings)
+
+
+def _grouped(
+    files: list[FileEntry], messages: Callable[[ResultRow], list[str]]
+) -> list[dict[str, Any]]:
+    """The ``messages`` of the rows grouped by task and message (the file's own name taken out
+    of it): ``task``, ``message``, ``count`` and the first 50 ``files``, most frequent first."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, f in enumerate(files):
         prefix = shown(f.path) + ": "
         for task, row in f.rows.items():
-            if row.status == "failed":
-                message = shown(row.error or "no message")
+            for text in messages(row):
+                message = shown(text)
                 message = message[len(prefix) :] if message.startswith(prefix) else message
                 groups[(shown(task), message)].append(i)
     out = [
@@ -424,5 +443,6 @@ def _summary(store: Store, files: list[FileEntry], cells: list[list[Any]]) -> di
         "languages": _tally(column("language")),
         "speakers": _tally(column("speakers")),
         "failures": _failures(files),
+        "warnings": _warnings(files),
         "runs": _runs(store),
     }

@@ -332,23 +332,24 @@
     }
     if (s.languages.length) out.appendChild(card("Languages", [bars(s.languages.slice(0, 12), "language")]));
     if (s.speakers.length) out.appendChild(card("Speakers per file", [bars(s.speakers, null)]));
-    if (s.failures.length) out.appendChild(card("Failures", [failureList(s.failures)], true));
+    if (s.failures.length) out.appendChild(card("Failures", [messageList(s.failures, "error", "failure")], true));
+    if (s.warnings.length) out.appendChild(card("Decode warnings", [messageList(s.warnings, "warning", "warning")], true));
     if (s.runs.length) out.appendChild(card("Runs", [runTable(s.runs)], true));
   }
 
-  function failureList(groups) {
+  function messageList(groups, cls, kind) {
     const ul = el("ul", { class: "failures" });
     for (const g of groups.slice(0, 30)) {
       const files = g.files.slice(0, 5).map(function (i) {
         return el("button", { type: "button", class: "linkish", "data-open": String(i),
           text: String(rows[i][0]).split("/").pop() });
       });
-      const li = el("li", {}, [el("strong", { text: g.task + ": " }), el("span", { class: "error", text: g.message }),
+      const li = el("li", {}, [el("strong", { text: g.task + ": " }), el("span", { class: cls, text: g.message }),
         el("span", { class: "muted", text: " (" + g.count + (g.count === 1 ? " file" : " files") + ") " })]);
       files.forEach(function (b, k) { if (k) li.appendChild(document.createTextNode(", ")); li.appendChild(b); });
       ul.appendChild(li);
     }
-    if (groups.length > 30) ul.appendChild(el("li", { class: "muted", text: (groups.length - 30) + " more kinds of failure" }));
+    if (groups.length > 30) ul.appendChild(el("li", { class: "muted", text: (groups.length - 30) + " more kinds of " + kind }));
     return ul;
   }
 
@@ -497,6 +498,7 @@
     if (line) parts.push(el("h3", { text: "timeline" }), line);
     for (const t of d.tasks) {
       parts.push(el("h3", {}, [t.task + " ", el("span", { class: "badge " + t.status, text: t.status })]));
+      for (const w of t.warnings || []) parts.push(el("p", { class: "warning", text: "warning: " + w }));
       if (t.status !== "ok") { parts.push(el("p", { class: "error", text: t.error || "failed" })); continue; }
       parts.push.apply(parts, (RENDER[t.task] || generic)(t.result || {}));
       parts.push(el("p", { class: "muted", text: "on " + (t.device || "?") + " in " + fmt(t.elapsed_s) + " s, task version " + t.version }));

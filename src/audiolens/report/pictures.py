@@ -6,8 +6,8 @@ result gets its spectrogram with the cutoff marked (the picture of
 of :func:`~audiolens.report.plots.plot_notes`), drawn at a small size into ``pictures/`` beside
 the page. A picture is named by a hash of the file's path, its content hash and the task's
 version, so a rebuilt report draws only what is new or changed and reuses the rest. Each is
-written to a temporary name and renamed into place: an interrupted build leaves no half picture
-in the cache.
+written whole or not at all (:func:`audiolens.writing.replace_into`): an interrupted build
+leaves no half picture in the cache.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import uuid
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -107,16 +105,11 @@ _FIGURES: dict[str, Callable[[ResultRow], Any]] = {
 
 
 def _draw(row: ResultRow, target: Path) -> None:
-    """Draw ``row``'s picture into ``target`` (a temporary name first, then renamed)."""
+    """Draw ``row``'s picture into ``target`` (whole or not at all: see
+    :func:`audiolens.writing.replace_into`)."""
     from .plots import _save
 
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp.png")
-    try:
-        _save(_FIGURES[row.task](row), tmp, dpi=_DPI)
-        os.replace(tmp, target)
-    finally:
-        with suppress(FileNotFoundError):
-            os.unlink(tmp)
+    _save(_FIGURES[row.task](row), target, dpi=_DPI)
 
 
 def draw_pictures(store: Store, files: list[FileEntry], folder: Path) -> Pictures:

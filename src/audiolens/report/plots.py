@@ -43,10 +43,14 @@ def _file_name(source: str | bytes | os.PathLike) -> str:
 
 
 def _save(fig: Any, target: Path, **savefig: Any) -> Path:
-    """Write ``fig`` to ``target`` (its folder created when missing) and close it."""
+    """Write ``fig`` to ``target`` (its folder created when missing, the picture whole or not
+    at all: :func:`audiolens.writing.replace_into`) and close it."""
+    from ..writing import replace_into
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(target, **savefig)
+        with replace_into(target, "wb") as fh:
+            fig.savefig(fh, format=target.suffix[1:].lower() or "png", **savefig)
     finally:
         _pyplot().close(fig)
     return target

@@ -11,7 +11,14 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AudiolensError, DeviceError, MissingDependency, ModelNotFound, ParameterError
+from ..errors import (
+    AudiolensError,
+    DeviceError,
+    MissingDependency,
+    ModelNotFound,
+    ParameterError,
+    _show_path,
+)
 from ..store import DEFAULT_DB, ResultRow, Store, encode_path
 from ..store.db import remove_store
 from .discover import Candidate, discover
@@ -51,7 +58,11 @@ class RunSummary:
     db : the results store's file (not created when no file was found)
     failures : (path, task, message) for every failed task
     warnings : folders that could not be read or held no audio files
+    damaged : (path, message) for every file analyzed in this run that decoded with damage
+        (truncated, damaged packets, NaN samples): its rows are stored with these warnings
     interrupted : the run was stopped (Ctrl-C) before it finished
+    elsewhere : files left to another run of the same store (it was analysing them, or stored
+        them while this run planned); counted in ``skipped``
     """
 
     total: int = 0
@@ -64,7 +75,9 @@ class RunSummary:
     db: str = DEFAULT_DB
     failures: list[tuple[str, str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    damaged: list[tuple[str, str]] = field(default_factory=list)
     interrupted: bool = False
+    elsewhere: int = 0
 
     @property
     def files_per_s(self) -> float:
@@ -78,9 +91,11 @@ class RunSummary:
         return self.failed == 0 and not self.warnings and not self.interrupted
 
     def __str__(self) -> str:
+        damaged = f" ({len(self.damaged)} with warnings)" if self.damaged else ""
+        elsewhere = f" ({self.elsewhere} by another run)" if self.elsewhere else ""
         return (
-            f"{self.total} files: {self.done} analyzed, {self.skipped} skipped, "
-            f"{self.failed} failed in {self.elapsed_s:.1f} s "
+            f"{self.total} files: {self.done} analyzed{damaged}, "
+            f"{self.skipped} skipped{elsewhere}, {self.failed} failed in {self.elapsed_s:.1f} s "
             f"({self.files_per_s:.1f} files/s) on {self.device}"
         )
 
@@ -103,9 +118,18 @@ def _open_store(db: str | os.PathLike | Store | None) -> tuple[Store, bool, bool
 
 
 def _plan(
-    files: Sequence[Candidate], specs: Sequence[TaskSpec], store: Store, force: bool
+    files: Sequence[Candidate],
+    specs: Sequence[TaskSpec],
+    store: Store,
+    force: bool,
+    verify: bool = False,
 ) -> tuple[list[FileJob], list[Candidate], int]:
-    """Split the files into jobs (with the tasks each still needs), broken ones, and skips."""
+    """Split the files into jobs (with the tasks each still needs), broken ones, and skips.
+
+    With ``verify``, a file whose rows are current by size and modification time is hashed
+    again (:func:`~audiolens.store.content_hash`) and redone when the hash differs."""
+    from ..store import content_hash
+
     index = {} if force else store.done_index([s.name for s in specs])
     jobs, broken, skipped = [], [], 0
     for c in files:
@@ -113,9 +137,18 @@ def _plan(
             broken.append(c)
             continue
         key = encode_path(c.path)
+        stored = {s.name: index.get((key, s.name)) for s in specs}
         need = tuple(
-            s.name for s in specs if index.get((key, s.name)) != (c.size, c.mtime_ns, s.version)
+            s.name
+            for s in specs
+            if stored[s.name] is None or stored[s.name][:3] != (c.size, c.mtime_ns, s.version)
         )
+        if verify and not need:
+            try:
+                now = content_hash(c.path, c.size)
+            except OSError:
+                now = None  # the worker will say what is wrong with it
+            need = tuple(s.name for s in specs if stored[s.name][3] != now)
         if need:
             jobs.append(FileJob(c.path, c.size, c.mtime_ns, need))
         else:
@@ -137,7 +170,7 @@ def _crashed_outcome(job: FileJob, exc: BaseException, versions: dict[str, int])
 
 
 def _per_file(
-    executor: LocalExecutor, jobs: Sequence[FileJob], versions: dict[str, int]
+    executor: LocalExecutor, jobs: Iterable[FileJob], versions: dict[str, int]
 ) -> Generator[FileOutcome, None, None]:
     """Each worker decodes and runs every task on its file (CPU devices)."""
     for job, res in executor.imap_unordered("analyze", jobs):
@@ -146,7 +179,7 @@ def _per_file(
 
 def _batched(
     executor: LocalExecutor,
-    jobs: Sequence[FileJob],
+    jobs: Iterable[FileJob],
     versions: dict[str, int],
     batch_size: int,
 ) -> Generator[FileOutcome, None, None]:
@@ -183,6 +216,51 @@ def _batched(
             yield from flush(name)
 
 
+@dataclass
+class _Claims:
+    """Claims each job in the store as the executor takes it (:meth:`Store.claim`): a file
+    another run is analysing, or stored while this one planned, is left to it (a skipped
+    ``"file"`` event for the progress bar); a file whose tasks are partly held goes on with
+    the others."""
+
+    store: Store
+    run_id: int
+    since: float  # when this run read what was done
+    versions: dict[str, int]
+    summary: RunSummary
+    chain: HookChain
+    todo: int
+
+    def __call__(self, jobs: Iterable[FileJob]) -> Iterator[FileJob]:
+        for job in jobs:
+            granted = self.store.claim(
+                job.path,
+                size=job.size,
+                mtime_ns=job.mtime_ns,
+                tasks={t: self.versions[t] for t in job.tasks},
+                run_id=self.run_id,
+                since=self.since,
+            )
+            if granted:
+                yield job if granted == job.tasks else replace(job, tasks=granted)
+                continue
+            logger.debug("%s: left to another run of this store", _show_path(job.path))
+            s = self.summary
+            s.skipped += 1
+            s.elsewhere += 1
+            self.chain(
+                "file",
+                path=job.path,
+                status="skipped",
+                error=None,
+                completed=s.done + s.failed,
+                todo=self.todo,
+                failed=s.failed,
+                seconds=None,
+                warnings=[],
+            )
+
+
 def _rows(outcome: FileOutcome, device: str, run_id: int) -> list[ResultRow]:
     return [
         ResultRow(
@@ -198,6 +276,7 @@ def _rows(outcome: FileOutcome, device: str, run_id: int) -> list[ResultRow]:
             device=device,
             elapsed_s=o.elapsed_s,
             run_id=run_id,
+            warnings=list(o.warnings),
         )
         for o in outcome.outcomes
     ]
@@ -215,6 +294,7 @@ def analyze(
     workers: int | None = None,
     device: str | Device = "auto",
     force: bool = False,
+    verify: bool = False,
     progress: bool = True,
     hook: Callable[..., Any] | None = None,
     batch_size: int = 16,
@@ -233,6 +313,10 @@ def analyze(
         file); 1 runs everything in this process
     device : ``"auto"`` (``$AUDIOLENS_DEVICE``, else CUDA, MPS, CPU), ``"cpu"``, ``"cuda:1"``...
     force : analyze every file again, even when its stored results are current
+    verify : also compare the content hash of files whose size and modification time match
+        their stored rows, and analyze again those that changed (content rewritten with the
+        same size and time). It costs reading 128 KiB of each file (its first and last
+        64 KiB, which the hash covers: a change only in between goes unnoticed)
     progress : draw a progress bar on stderr (only when stderr is a terminal)
     hook : called as ``hook(event, **info)`` on ``"start"``, each ``"file"``, and ``"end"``
         (see :mod:`audiolens.runner.progress`)
@@ -249,7 +333,8 @@ def analyze(
     Raises
     ------
     ParameterError
-        for an unknown task, a bad device name or a bad ``workers``.
+        for an unknown task, a bad device name, a bad ``workers`` or a bad
+        ``$AUDIOLENS_MAX_HOURS``.
     DeviceError, MissingDependency
         when the device asked for is not available.
     StoreError
@@ -261,16 +346,28 @@ def analyze(
     file (folders without audio), and a store this run made is deleted again when the run stops
     before its first file (a missing model, Ctrl-C).
 
+    No file is decoded past ``$AUDIOLENS_MAX_HOURS`` hours of audio (24 by default): one that
+    holds more fails with a message saying so. Memory does not depend on what a header claims
+    (see :func:`audiolens.audio.request.decode_request`).
+
     A rerun skips files whose stored row has the same path, size, modification time and task
     version with status ok; failed rows are retried. Each file's rows are written in one
-    transaction, so a run killed at any point loses only the files in flight.
+    transaction, so a run killed at any point loses only the files in flight. Runs may share a
+    store at the same time: each claims a file in the store just before analysing it, and
+    leaves to the other the files it holds (``RunSummary.elsewhere``), so no file is analysed
+    twice; the claims of a killed run end when a later run marks it ``killed``.
 
     With ``workers > 1`` the pool's processes are started with ``forkserver`` or ``spawn``:
     scripts that call :func:`analyze` need the usual ``if __name__ == "__main__":`` guard.
+    A KeyboardInterrupt (Ctrl-C; the CLI raises one on SIGTERM too) stops the busy workers at
+    once and marks the run ``interrupted``; when this process is killed outright, its workers
+    notice and exit (nothing of the pool is left running).
     """
+    from ..audio.limits import max_seconds
     from ..devices import resolve_device
 
     t0 = time.perf_counter()
+    max_seconds()  # a bad $AUDIOLENS_MAX_HOURS stops the run here, not every file
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -298,7 +395,8 @@ def analyze(
     outcomes: Generator[FileOutcome, None, None] | None = None
     try:
         specs, instances = _name_outputs(specs, instances, [c.path for c in found.files])
-        jobs, broken, summary.skipped = _plan(found.files, specs, store, force)
+        since = time.time()  # rows another run stores from now on are claimed by _Claims
+        jobs, broken, summary.skipped = _plan(found.files, specs, store, force, verify)
         summary.total = len(found.files)
         n_workers = _check_workers(workers, len(jobs))
         if n_workers > 1:
@@ -328,10 +426,11 @@ def analyze(
         )
         main = Worker(specs, dev, instances) if n_workers == 1 or batches else None
         executor = LocalExecutor(specs, dev, n_workers, main=main)
+        claimed = _Claims(store, run_id, since, versions, summary, chain, todo)(jobs)
         if batches:
-            outcomes = _batched(executor, jobs, versions, batch_size)
+            outcomes = _batched(executor, claimed, versions, batch_size)
         else:
-            outcomes = _per_file(executor, jobs, versions)
+            outcomes = _per_file(executor, claimed, versions)
         for outcome in _chain_outcomes((_broken_outcome(c, specs) for c in broken), outcomes):
             _record(store, outcome, dev.label, run_id, summary, chain, todo)
     except BaseException as exc:
@@ -401,6 +500,11 @@ def _record(
         if o.fatal:
             raise _FATAL.get(o.fatal, AudiolensError)(o.error)
     store.write_file(_rows(outcome, device, run_id))
+    damage = outcome.warnings
+    if damage:
+        message = "; ".join(damage)
+        summary.damaged.append((outcome.path, message))
+        logger.warning("%s: %s", _show_path(outcome.path), message)
     first_error = None
     for o in outcome.outcomes:
         if o.status == "failed":
@@ -422,6 +526,7 @@ def _record(
         todo=todo,
         failed=summary.failed,
         seconds=outcome.seconds,
+        warnings=damage,
     )
 
 

@@ -72,6 +72,8 @@ class TaskOutcome:
     detail : a traceback for unexpected errors, logged at debug level, never stored
     fatal : the error's class name when it is not about this file but about the setup
         (missing model or dependency, unusable device): the run stops with that error
+    warnings : the damage met decoding the file for this task (truncated, damaged packets,
+        NaN samples), in plain words; stored on the row and shown by the CLI
     """
 
     task: str
@@ -82,6 +84,7 @@ class TaskOutcome:
     elapsed_s: float = 0.0
     detail: str | None = None
     fatal: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -99,6 +102,14 @@ class FileOutcome:
     def ok(self) -> bool:
         """Whether every task succeeded."""
         return all(o.status == "ok" for o in self.outcomes)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The decode warnings of all its tasks, each once."""
+        out: list[str] = []
+        for o in self.outcomes:
+            out.extend(w for w in o.warnings if w not in out)
+        return out
 
 
 @dataclass

@@ -5,7 +5,9 @@ one worker it uses a :class:`~concurrent.futures.ProcessPoolExecutor` started wi
 ``forkserver`` (``spawn`` where there is none), so workers never inherit the caller's threads or
 open handles. When a worker dies (a decoder that segfaults, the kernel's OOM killer), the files
 that were in flight are run again one at a time on a fresh pool; the one that kills its worker
-again is reported as crashed, and the run goes on.
+again is reported as crashed, and the run goes on. Each worker exits by itself when the
+process that runs the pool is gone (:func:`~audiolens.runner.work.watch_parent`), so a
+``kill -9`` of that process leaves no worker, forkserver or resource tracker behind.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class LocalExecutor:
             max_workers=self.workers,
             mp_context=_context(),
             initializer=init_worker,
-            initargs=(self.specs, self.device, threads),
+            initargs=(self.specs, self.device, threads, os.getpid()),
         )
 
     def close(self, *, kill: bool = False) -> None:
@@ -124,21 +126,33 @@ class LocalExecutor:
         self.close()
 
     def _pooled(self, method: str, jobs: Iterable[FileJob]) -> Iterator[tuple[FileJob, Any]]:
-        pending = deque(jobs)
+        """The pool's loop. ``jobs`` is read as room frees up (at most ``2 * workers`` calls in
+        flight), not all at once: a job is taken (and claimed in the store, see
+        :func:`~audiolens.runner.api.analyze`) just before it is sent to a worker."""
+        pending = iter(jobs)
+        more = True  # pending may still give jobs
         alone: deque[FileJob] = deque()  # in flight when a worker died: rerun one at a time
         inflight: dict[Future, tuple[FileJob, bool]] = {}
         limit = 2 * self.workers
-        while pending or alone or inflight:
+
+        def submit(job: FileJob, solo: bool) -> None:
             if self._pool is None:
                 self._pool = self._new_pool()
+            inflight[self._pool.submit(call, method, job)] = (job, solo)
+
+        while more or alone or inflight:
             if alone:
                 if not inflight:
-                    job = alone.popleft()
-                    inflight[self._pool.submit(call, method, job)] = (job, True)
+                    submit(alone.popleft(), True)
             else:
-                while pending and len(inflight) < limit:
-                    job = pending.popleft()
-                    inflight[self._pool.submit(call, method, job)] = (job, False)
+                while more and len(inflight) < limit:
+                    job = next(pending, None)
+                    if job is None:
+                        more = False
+                    else:
+                        submit(job, False)
+            if not inflight:
+                continue
             done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:

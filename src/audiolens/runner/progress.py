@@ -6,10 +6,11 @@ The runner calls the hook with these events:
     ``total`` (files found), ``todo`` (files to analyze), ``skipped`` (already done),
     ``device`` (its name), ``tasks`` (names), ``workers``
 ``"file"``
-    after each analyzed file is stored: ``path``, ``status`` (``"ok"``/``"failed"``),
+    after each analyzed file is stored: ``path``, ``status`` (``"ok"``/``"failed"``;
+    ``"skipped"`` for a file left to another run of the same store, which is not stored),
     ``error`` (the first failure message or None), ``completed`` (files analyzed so far),
     ``todo``, ``failed`` (failed files so far), ``seconds`` (the file's audio duration, or
-    None when it could not be read)
+    None when it could not be read), ``warnings`` (the file's decode warnings, a list)
 ``"end"``
     ``summary`` (the :class:`~audiolens.runner.RunSummary`)
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
     from ..tasks.base import Task
 
-__all__ = ["FATAL_ERRORS", "Worker", "call", "init_worker"]
+__all__ = ["FATAL_ERRORS", "Worker", "call", "init_worker", "watch_parent"]
 
 #: errors about the setup, not the file: they stop the run instead of failing every file
 FATAL_ERRORS: tuple[type[AudiolensError], ...] = (MissingDependency, ModelNotFound, DeviceError)
@@ -100,9 +100,17 @@ class Worker:
     # -- stage 1: probe and decode ------------------------------------------------------------
 
     def decode(self, job: FileJob) -> DecodedFile:
-        """Check the file is still the one found, probe it, and decode what the tasks ask for."""
+        """Check the file is still the one found, probe it, and decode what the tasks ask for.
+
+        Decode warnings are not logged here: they travel with the outcome (see
+        :attr:`TaskOutcome.warnings`), so the main process reports them with any workers."""
+        from ..audio.damage import collecting_damage
+
+        with collecting_damage():
+            return self._decode(job)
+
+    def _decode(self, job: FileJob) -> DecodedFile:
         from ..audio import probe
-        from ..audio.request import decode_request
         from ..store.identity import content_hash
 
         out = DecodedFile(job=job, content_hash=None)
@@ -119,23 +127,41 @@ class Worker:
         if problem is not None:
             return self._fail_all(out, problem, time.perf_counter() - t0)
         probe_s = time.perf_counter() - t0
-        for request, names in self._requests(out).items():
+        pending = list(job.tasks)
+        while pending:
+            pending = self._decode_some(out, pending, probe_s)
+        return out
+
+    def _decode_some(self, out: DecodedFile, pending: list[str], probe_s: float) -> list[str]:
+        """Decode what the ``pending`` tasks ask for; the tasks left when a decode found the
+        file longer than its header says (their requests are made again for its true length)."""
+        from ..audio.request import decode_request
+
+        path = out.job.path
+        groups = self._requests(out, pending)
+        left = [n for names in groups.values() for n in names]
+        for request, names in groups.items():
             t1 = time.perf_counter()
+            left = [n for n in left if n not in names]
             try:
-                inp = decode_request(job.path, out.info, request)
+                plan = self.tasks[names[0]].request  # tasks asking alike replan alike
+                inp = decode_request(path, out.info, request, replan=plan)
             except Exception as exc:
                 for name in names:
-                    out.failed[name] = self._failure(name, exc, job.path, probe_s)
+                    out.failed[name] = self._failure(name, exc, path, probe_s)
                 continue
             spent = probe_s + time.perf_counter() - t1
             for name in names:
                 out.inputs[name] = inp
                 out.prep_s[name] = spent
-        return out
+            if inp.info.duration != out.info.duration:  # the header lied about the length
+                out.info = inp.info
+                return left
+        return []
 
-    def _requests(self, out: DecodedFile) -> dict[AudioRequest, list[str]]:
+    def _requests(self, out: DecodedFile, names: Sequence[str]) -> dict[AudioRequest, list[str]]:
         groups: dict[AudioRequest, list[str]] = {}
-        for name in out.job.tasks:
+        for name in names:
             try:
                 request = self.tasks[name].request(out.info)
             except Exception as exc:
@@ -150,8 +176,18 @@ class Worker:
         """Run task ``name`` on decoded files, one batch; on an error, halve and retry.
 
         Splitting isolates the file that fails (and backs off on out-of-memory), so a batch
-        gives the same results as running its files one by one.
+        gives the same results as running its files one by one. Each outcome carries its
+        input's decode warnings (those of a streamed input are known once it was read).
         """
+        from ..audio.damage import collecting_damage
+
+        with collecting_damage():
+            out = self._run_batch(name, files)
+        for f, o in zip(files, out, strict=True):
+            o.warnings = f.inputs[name].warnings
+        return out
+
+    def _run_batch(self, name: str, files: Sequence[DecodedFile]) -> list[TaskOutcome]:
         task = self.tasks[name]
         t0 = time.perf_counter()
         try:
@@ -165,7 +201,7 @@ class Worker:
                 spent = files[0].prep_s.get(name, 0.0) + time.perf_counter() - t0
                 return [self._failure(name, exc, files[0].job.path, spent)]
             half = len(files) // 2
-            return self.run_batch(name, files[:half]) + self.run_batch(name, files[half:])
+            return self._run_batch(name, files[:half]) + self._run_batch(name, files[half:])
         share = (time.perf_counter() - t0) / len(files)
         out = []
         for f, result in zip(files, results, strict=True):
@@ -220,7 +256,9 @@ def finish(decoded: DecodedFile, outcomes: dict[str, TaskOutcome]) -> FileOutcom
     for name in job.tasks:
         o = outcomes[name]
         if problem is not None and o.status == "ok":
-            o = TaskOutcome(o.task, o.version, "failed", problem, elapsed_s=o.elapsed_s)
+            o = TaskOutcome(
+                o.task, o.version, "failed", problem, elapsed_s=o.elapsed_s, warnings=o.warnings
+            )
         ordered.append(o)
     seconds = decoded.info.duration if decoded.info is not None else None
     return FileOutcome(job.path, job.size, job.mtime_ns, decoded.content_hash, ordered, seconds)
@@ -232,13 +270,18 @@ _WORKER: Worker | None = None
 _START_ERROR: str | None = None
 
 
-def init_worker(specs: Sequence[TaskSpec], device: Device, threads: int | None) -> None:
-    """Pool initializer: limit math threads, ignore Ctrl-C (the main process handles it), and
-    make this process's :class:`Worker`. Never raises: a failure is reported per file."""
+def init_worker(
+    specs: Sequence[TaskSpec], device: Device, threads: int | None, parent: int | None = None
+) -> None:
+    """Pool initializer: limit math threads, ignore Ctrl-C (the main process handles it), exit
+    when the process ``parent`` (the one that runs the pool) is gone, and make this process's
+    :class:`Worker`. Never raises: a failure is reported per file."""
     import signal
 
     global _WORKER, _START_ERROR
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        watch_parent(parent)
     if threads is not None:
         for var in _THREAD_VARS:
             os.environ.setdefault(var, str(threads))
@@ -246,6 +289,47 @@ def init_worker(specs: Sequence[TaskSpec], device: Device, threads: int | None) 
         _WORKER = Worker(specs, device)
     except BaseException as exc:
         _START_ERROR = f"{type(exc).__name__}: {exc}"
+
+
+def watch_parent(pid: int, *, poll_s: float = 0.5) -> None:
+    """End this process (``os._exit``) as soon as the process ``pid`` is gone.
+
+    A pool worker's parent is the forkserver, not the process that runs the pool; when that
+    one is killed (``kill -9``, the OOM killer) nothing tells the worker, which would wait on
+    its queue for ever, and keep the forkserver and the resource tracker alive with it. A
+    daemon thread waits on a pidfd of ``pid`` (Linux 5.3+: readable the moment it exits, even
+    before it is reaped); where there is no pidfd, it asks every ``poll_s`` seconds whether
+    ``pid`` still exists (``os.kill(pid, 0)``).
+    """
+    import select
+    import threading
+
+    try:
+        fd: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:  # gone before this worker started
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd here (not Linux, old kernel, seccomp)
+        fd = None
+
+    def wait_for_exit() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while _exists(pid):
+                time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=wait_for_exit, name="audiolens-parent-watch", daemon=True).start()
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a process of another user took the number: ours is gone
+        return False
+    return True
 
 
 def call(method: str, job: FileJob) -> Any:

@@ -3,6 +3,12 @@
 One row per (file, task). The runner's main process is the only writer; each file's rows go in
 one transaction, so a run that is killed loses at most the files it had in flight, and the
 database stays consistent (WAL mode; ``synchronous=NORMAL`` is safe against a killed process).
+
+Several runs may use one store at once. Before a run analyses a file it claims it
+(:meth:`Store.claim`, one transaction: a row in ``claims`` per task, with the run's id); a
+concurrent run skips what another one holds or has just stored. A claim ends with the file's
+rows (:meth:`Store.write_file`), with its run (:meth:`Store.end_run`), or, for a run that was
+killed, when a later run marks it ``killed``.
 """
 
 from __future__ import annotations
@@ -11,18 +17,21 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import urllib.parse
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import _show_path as _show
+from ..writing import folder_problem
 from ._json import dumps, safe_text
 from .identity import decode_path, encode_path
-from .schema import StoreError, migrate, read_version
+from .schema import SCHEMA_VERSION, StoreError, migrate, read_version
 
-__all__ = ["DEFAULT_DB", "ResultRow", "Store", "remove_store"]
+__all__ = ["CLAIM_TRUST_S", "DEFAULT_DB", "ResultRow", "Store", "remove_store"]
 
 logger = logging.getLogger("audiolens")
 
@@ -33,7 +42,7 @@ Status = Literal["ok", "failed"]
 
 _COLUMNS = (
     "path, task, task_version, size, mtime_ns, content_hash, status, error, device, "
-    "elapsed_s, created, result, run_id"
+    "elapsed_s, created, result, run_id, warnings"
 )
 
 
@@ -54,6 +63,8 @@ class ResultRow:
     elapsed_s : seconds spent on this file for this task, decoding included
     created : unix time the row was written
     run_id : the run that wrote it
+    warnings : what was wrong with the file although it decoded (truncated, damaged packets,
+        NaN samples); empty when nothing was
     """
 
     path: str
@@ -69,6 +80,7 @@ class ResultRow:
     elapsed_s: float | None = None
     created: float | None = None
     run_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def _params(self, now: float) -> tuple:
         return (
@@ -85,6 +97,7 @@ class ResultRow:
             self.created if self.created is not None else now,
             None if self.result is None else dumps(self.result),
             self.run_id,
+            dumps([safe_text(w) for w in self.warnings]) if self.warnings else None,
         )
 
     @classmethod
@@ -103,6 +116,7 @@ class ResultRow:
             created,
             result,
             run_id,
+            warnings,
         ) = row
         return cls(
             path=decode_path(bytes(path)),
@@ -118,6 +132,7 @@ class ResultRow:
             elapsed_s=elapsed,
             created=created,
             run_id=run_id,
+            warnings=[] if warnings is None else list(json.loads(warnings)),
         )
 
 
@@ -129,12 +144,16 @@ class Store:
     path : the database file (created when missing, unless ``create=False``), or ``":memory:"``
     create : create the file when it does not exist
     timeout : seconds to wait for another writer's lock
+    readonly : only read it (exports): a store that cannot be written is opened read-only;
+        its schema must then be current
 
     Raises
     ------
     StoreError
-        when the file is not an audiolens store, is newer than this audiolens, or is missing
-        and ``create`` is False.
+        when the file is not an audiolens store, is newer than this audiolens, is missing and
+        ``create`` is False, or cannot be written (a read-only file, or a folder where SQLite
+        cannot make its ``-wal`` and ``-shm`` files) unless ``readonly``; the message says
+        which. A file that is not a store is left exactly as it was.
 
     Examples
     --------
@@ -149,23 +168,41 @@ class Store:
         *,
         create: bool = True,
         timeout: float = 30.0,
+        readonly: bool = False,
     ) -> None:
         self.path = os.fspath(path)
         memory = self.path == ":memory:"
+        writable = True
         if not memory:
-            _check_file(self.path, create=create)
+            writable = _check_file(self.path, create=create, readonly=readonly)
         try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            if writable:
+                self._conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            else:
+                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
+                self._conn = sqlite3.connect(uri, timeout=timeout, isolation_level=None, uri=True)
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the results store ({exc})") from None
+            raise StoreError(f"{_show(self.path)}: cannot open the results store ({exc})") from None
         try:
-            self._setup(memory)
+            read_version(self._conn)  # another program's database: refused before any change
+            if writable:
+                self._setup(memory)
+            elif read_version(self._conn) != SCHEMA_VERSION:
+                raise StoreError(
+                    f"is read-only and its schema (version {read_version(self._conn)}) is not "
+                    f"this audiolens's ({SCHEMA_VERSION}); make it writable to migrate it"
+                )
+        except sqlite3.OperationalError as exc:  # not about the content: say what failed
+            self._conn.close()
+            raise StoreError(f"{_show(self.path)}: cannot use the results store ({exc})") from None
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(f"{self.path}: not an audiolens results store ({exc})") from None
+            raise StoreError(
+                f"{_show(self.path)}: not an audiolens results store ({exc})"
+            ) from None
         except StoreError as exc:
             self._conn.close()
-            raise StoreError(f"{self.path}: {exc}") from None
+            raise StoreError(f"{_show(self.path)}: {exc}") from None
 
     def _setup(self, memory: bool) -> None:
         conn = self._conn
@@ -212,48 +249,152 @@ class Store:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write_file(self, rows: Iterable[ResultRow]) -> None:
-        """Store the results of one file (one row per task) in ONE transaction.
-
-        A row replaces any earlier row with the same (path, task).
-        """
-        now = time.time()
-        params = [row._params(now) for row in rows]
-        if not params:
-            return
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``): committed at the end of the block,
+        rolled back if it raises."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            self._conn.executemany(
-                f"INSERT OR REPLACE INTO results ({_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                params,
-            )
+            yield self._conn
             self._conn.execute("COMMIT")
         except BaseException:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
 
+    def write_file(self, rows: Iterable[ResultRow]) -> None:
+        """Store the results of one file (one row per task) in ONE transaction.
+
+        A row replaces any earlier row with the same (path, task); the claims of the rows'
+        run on the file end with it.
+        """
+        now = time.time()
+        params = [row._params(now) for row in rows]
+        if not params:
+            return
+        with self._writing() as conn:
+            conn.executemany(
+                f"INSERT OR REPLACE INTO results ({_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params,
+            )
+            conn.executemany(
+                "DELETE FROM claims WHERE path = ? AND task = ? AND run_id = ?",
+                [(p[0], p[1], p[12]) for p in params if p[12] is not None],
+            )
+
+    def claim(
+        self,
+        path: str | bytes | os.PathLike,
+        *,
+        size: int,
+        mtime_ns: int,
+        tasks: Mapping[str, int],
+        run_id: int,
+        since: float,
+    ) -> tuple[str, ...]:
+        """Claim a file for run ``run_id`` before analysing it (one transaction); the tasks
+        it may run on it.
+
+        A task is not given when another run holds a live claim on it (a run still
+        ``running``, whose process exists when it is of this machine; one of another machine,
+        whose process cannot be asked, for :data:`CLAIM_TRUST_S` seconds), or when another run
+        stored its row for this same file (size, mtime, task version) since ``since`` (it did
+        the work while this run was planning). A stale claim (of a run that ended or was
+        killed) is taken over.
+
+        Parameters
+        ----------
+        path, size, mtime_ns : the file, as this run found it
+        tasks : task name -> version, the tasks this run would run on it
+        run_id : the claiming run (:meth:`begin_run`)
+        since : unix time this run read which files were done (before its plan)
+
+        Returns
+        -------
+        tasks : the names claimed, in the order of ``tasks`` (empty: leave the file alone)
+        """
+        key = encode_path(path)
+        with self._writing() as conn:
+            held = conn.execute(
+                "SELECT c.task, c.run_id, c.claimed, r.status, r.pid, r.host "
+                "FROM claims c LEFT JOIN runs r ON r.id = c.run_id WHERE c.path = ?",
+                (key,),
+            ).fetchall()
+            busy = {task for task, rid, *rest in held if rid != run_id and _live(*rest)}
+            stored = conn.execute(
+                "SELECT task, task_version FROM results WHERE path = ? AND created >= ? "
+                "AND run_id IS NOT ? AND size IS ? AND mtime_ns IS ?",
+                (key, since, run_id, size, mtime_ns),
+            ).fetchall()
+            busy.update(task for task, version in stored if tasks.get(task) == version)
+            granted = tuple(t for t in tasks if t not in busy)
+            now = time.time()
+            conn.executemany(
+                "INSERT OR REPLACE INTO claims (path, task, run_id, claimed) VALUES (?, ?, ?, ?)",
+                [(key, t, run_id, now) for t in granted],
+            )
+        return granted
+
     def begin_run(self, tasks: Sequence[str], device: str, *, workers: int | None = None) -> int:
         """Record the start of a run (its tasks, device and worker processes); returns its id
-        (stored with every row it writes)."""
+        (stored with every row it writes).
+
+        Runs of this machine still marked ``running`` whose process is gone (killed, the
+        machine restarted) are marked ``killed`` first."""
+        self.mark_killed_runs()
         cur = self._conn.execute(
-            "INSERT INTO runs (started, tasks, device, workers) VALUES (?, ?, ?, ?)",
-            (time.time(), json.dumps(list(tasks)), device, workers),
+            "INSERT INTO runs (started, tasks, device, workers, pid, host) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (time.time(), json.dumps(list(tasks)), device, workers, os.getpid(), _HOST),
         )
         return int(cur.lastrowid)
+
+    def mark_killed_runs(self) -> list[int]:
+        """Mark ``killed`` the runs of this machine marked ``running`` whose process no
+        longer exists; their ids. Runs of other machines, and of stores written before runs
+        kept their process, are left as they are."""
+        rows = self._conn.execute(
+            "SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND pid IS NOT NULL",
+            (_HOST,),
+        ).fetchall()
+        dead = [int(i) for i, pid in rows if not _alive(int(pid))]
+        if dead:
+            with self._writing() as conn:
+                for run_id in dead:
+                    conn.execute(
+                        "UPDATE runs SET status = 'killed' WHERE id = ? AND status = 'running'",
+                        (run_id,),
+                    )
+                    conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
+        return dead
 
     def end_run(
         self, run_id: int, *, status: str, total: int, done: int, skipped: int, failed: int
     ) -> None:
-        """Record how a run ended (``status``: ``"finished"``, ``"interrupted"``, ``"failed"``)."""
-        self._conn.execute(
-            "UPDATE runs SET finished = ?, status = ?, total = ?, done = ?, skipped = ?, "
-            "failed = ? WHERE id = ?",
-            (time.time(), status, total, done, skipped, failed, run_id),
-        )
+        """Record how a run ended (``status``: ``"finished"``, ``"interrupted"``, ``"failed"``);
+        its claims end with it."""
+        with self._writing() as conn:
+            conn.execute(
+                "UPDATE runs SET finished = ?, status = ?, total = ?, done = ?, skipped = ?, "
+                "failed = ? WHERE id = ?",
+                (time.time(), status, total, done, skipped, failed, run_id),
+            )
+            conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
 
     # -- reading ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        """Within this block every read sees the store as it was at the first one (one read
+        transaction), whatever other processes write meanwhile: for readers that read it more
+        than once (a CSV export's two passes). Blocks do not nest."""
+        self._conn.execute("BEGIN DEFERRED")
+        try:
+            yield self
+        finally:
+            if self._conn is not None and self._conn.in_transaction:
+                self._conn.execute("COMMIT")
 
     def is_done(
         self, path: str | bytes | os.PathLike, size: int, mtime_ns: int, task: str, version: int
@@ -270,21 +411,45 @@ class Store:
         ).fetchone()
         return row is not None
 
-    def done_index(self, tasks: Iterable[str]) -> dict[tuple[bytes, str], tuple[int, int, int]]:
-        """All successful rows of ``tasks``: (path bytes, task) -> (size, mtime_ns, version).
+    def done_index(
+        self, tasks: Iterable[str]
+    ) -> dict[tuple[bytes, str], tuple[int, int, int, str | None]]:
+        """All successful rows of ``tasks``: (path bytes, task) -> (size, mtime_ns, version,
+        content_hash).
 
         The runner reads this once per run instead of asking :meth:`is_done` per file.
         """
-        out: dict[tuple[bytes, str], tuple[int, int, int]] = {}
+        out: dict[tuple[bytes, str], tuple[int, int, int, str | None]] = {}
         for task in tasks:
             cur = self._conn.execute(
-                "SELECT path, size, mtime_ns, task_version FROM results "
+                "SELECT path, size, mtime_ns, task_version, content_hash FROM results "
                 "WHERE task = ? AND status = 'ok'",
                 (task,),
             )
-            for path, size, mtime, version in cur:
-                out[(bytes(path), task)] = (size, mtime, version)
+            for path, size, mtime, version, chash in cur:
+                out[(bytes(path), task)] = (size, mtime, version, chash)
         return out
+
+    def prune(self, *, dry_run: bool = False) -> list[str]:
+        """Drop the rows of files that no longer exist (in one transaction).
+
+        Parameters
+        ----------
+        dry_run : only say which files they are
+
+        Returns
+        -------
+        paths : the files whose rows were (or would be) dropped, sorted
+        """
+        gone = [
+            bytes(raw)
+            for (raw,) in self._conn.execute("SELECT DISTINCT path FROM results ORDER BY path")
+            if not os.path.lexists(bytes(raw))
+        ]
+        if gone and not dry_run:
+            with self._writing() as conn:
+                conn.executemany("DELETE FROM results WHERE path = ?", [(p,) for p in gone])
+        return [decode_path(p) for p in gone]
 
     def get(self, path: str | bytes | os.PathLike, task: str) -> ResultRow | None:
         """The stored row for (path, task), or None."""
@@ -324,9 +489,9 @@ class Store:
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run recorded, oldest first: ``id``, ``started`` and ``finished`` (unix time;
-        ``finished`` None while running or when killed), ``status``, ``tasks`` (list),
-        ``device``, ``workers``, and the file counts ``total``, ``done``, ``skipped``,
-        ``failed``."""
+        ``finished`` None while running or when killed), ``status`` (``running``,
+        ``finished``, ``interrupted``, ``failed``, ``killed``), ``tasks`` (list), ``device``,
+        ``workers``, and the file counts ``total``, ``done``, ``skipped``, ``failed``."""
         cur = self._conn.execute(
             "SELECT id, started, finished, status, tasks, device, workers, total, done, "
             "skipped, failed FROM runs ORDER BY id"
@@ -344,6 +509,35 @@ class Store:
         return [r[0] for r in self._conn.execute("SELECT DISTINCT task FROM results ORDER BY 1")]
 
 
+#: this machine's name, kept with each run (a process id means something only here)
+_HOST = socket.gethostname()
+
+#: seconds a claim of a run of another machine (whose process cannot be asked) is honoured
+CLAIM_TRUST_S = 24 * 3600.0
+
+
+def _live(claimed: float, status: str | None, pid: int | None, host: str | None) -> bool:
+    """Whether a claim made at ``claimed`` by a run (its status, process and machine) holds."""
+    if status != "running":
+        return False
+    if host == _HOST and pid is not None:
+        return _alive(int(pid))
+    return time.time() - claimed < CLAIM_TRUST_S
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (PermissionError): it exists
+        return True
+    return True
+
+
 def remove_store(path: str | os.PathLike[str]) -> None:
     """Delete a closed store's file and SQLite's companions (``-wal``, ``-shm``, ``-journal``),
     e.g. one that a run created and stopped before storing anything."""
@@ -353,28 +547,46 @@ def remove_store(path: str | os.PathLike[str]) -> None:
             os.unlink(name)
 
 
-def _check_file(path: str, *, create: bool) -> None:
-    """Refuse a store path that SQLite would misread or could not open, naming the problem.
+def _check_file(path: str, *, create: bool, readonly: bool = False) -> bool:
+    """Refuse a store path that SQLite would misread or could not open, naming the problem;
+    whether the store can be opened for writing (False only when ``readonly``).
 
     Raises
     ------
     StoreError
         for an empty path (SQLite would make a temporary database), a folder, a missing
-        store when ``create`` is False, or a missing parent folder.
+        store when ``create`` is False, a missing parent folder, or (unless ``readonly``) a
+        store file or folder that cannot be written.
     """
     if not path:
         raise StoreError("the results store's path is empty; give a file name, e.g. " + DEFAULT_DB)
     if os.path.isdir(path):
         raise StoreError(f"{_show(path)}: is a folder, not a results store file")
+    parent = os.path.dirname(path) or "."
     if os.path.isfile(path):
-        return
+        if not os.access(path, os.R_OK):
+            raise StoreError(f"{_show(path)}: the results store is not readable (permission)")
+        file_ok = os.access(path, os.W_OK)
+        folder_ok = os.access(parent, os.W_OK | os.X_OK)
+        if file_ok and folder_ok:
+            return True
+        if readonly:
+            return False
+        if not file_ok:
+            raise StoreError(
+                f"{_show(path)}: the results store is read-only (no write permission); make "
+                "it writable or give another store (--db)"
+            )
+        raise StoreError(
+            f"{_show(path)}: cannot write the results store, its folder {_show(parent)} is not "
+            "writable (SQLite keeps -wal and -shm files beside it)"
+        )
     if not create:
         raise StoreError(f"no results store at {path!r}")
-    parent = os.path.dirname(path)
-    if parent and not os.path.isdir(parent):
-        raise StoreError(
-            f"{_show(path)}: cannot create the results store, no folder {_show(parent)}"
-        )
+    problem = folder_problem(parent)
+    if problem is not None:
+        raise StoreError(f"{_show(path)}: cannot create the results store, {problem}")
+    return True
 
 
 def _filters(task: str | None, status: str | None) -> tuple[str, tuple]:

@@ -16,12 +16,13 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any, Literal
 
-from ..errors import ParameterError
+from ..errors import ParameterError, _show_path
 from ..writing import check_target, replace_into
 from ._json import dumps
 from .db import ResultRow, Store
+from .identity import encode_path
 
-__all__ = ["BASE_FIELDS", "FORMATS", "export", "record"]
+__all__ = ["BASE_FIELDS", "FORMATS", "check_not_store", "export", "record"]
 
 ExportFormat = Literal["json", "jsonl", "csv", "parquet"]
 FORMATS: tuple[str, ...] = ("json", "jsonl", "csv", "parquet")
@@ -33,6 +34,8 @@ BASE_FIELDS: tuple[str, ...] = (
     "task_version",
     "status",
     "error",
+    "warnings",
+    "missing",
     "device",
     "elapsed_s",
     "size",
@@ -45,6 +48,9 @@ BASE_FIELDS: tuple[str, ...] = (
 def record(row: ResultRow) -> dict[str, Any]:
     """The export record of one stored row: base fields, then the task's fields.
 
+    ``missing`` says the file is no longer where it was analysed (``audiolens prune`` drops
+    such rows).
+
     A task field whose name clashes with a base field is written as ``"<task>_<name>"``.
     """
     created = None
@@ -56,6 +62,8 @@ def record(row: ResultRow) -> dict[str, Any]:
         "task_version": row.task_version,
         "status": row.status,
         "error": row.error,
+        "warnings": row.warnings,
+        "missing": not os.path.lexists(encode_path(row.path)),
         "device": row.device,
         "elapsed_s": None if row.elapsed_s is None else round(row.elapsed_s, 6),
         "size": row.size,
@@ -82,9 +90,9 @@ def export(
     db : the store's file, or an open :class:`Store`
     fmt : ``"json"`` (a list of records), ``"jsonl"`` (one record per line), ``"csv"`` or
         ``"parquet"`` (typed columns, needs pyarrow: ``audiolens[parquet]``)
-    out : a file name (written to a temporary name in its folder, then renamed into place),
-        an open text or binary file (binary for Parquet), or None to return the text (not for
-        Parquet)
+    out : a file name (written to a temporary name in its folder, then renamed into place;
+        never the store itself), an open text or binary file (binary for Parquet), or None to
+        return the text (not for Parquet)
     task : only the records of this task (a known task, or one with rows in the store)
 
     Returns
@@ -93,16 +101,20 @@ def export(
 
     Notes
     -----
-    Paths whose bytes are not UTF-8 come out as ``\\udcXX`` escapes in JSON (``json.loads`` and
-    ``os.fsencode`` give the exact bytes back) and as the raw bytes in CSV files written by name
-    or to a binary file.
+    The records are read in one read transaction: a run writing the store meanwhile changes
+    nothing in them.
+
+    Paths whose bytes are not UTF-8 come out as ``\\udcXX`` escapes in JSON (``json.loads``
+    and ``os.fsencode`` give the exact bytes back) and as the raw bytes in CSV files written by
+    name or to a binary file.
 
     Raises
     ------
     ParameterError
         for an unknown ``fmt`` or ``task``, or an ``out`` file name that cannot be written
-        (a folder, or in a folder that does not exist or is not writable), or Parquet asked
-        for as text; checked before anything is read.
+        (a folder, in a folder that does not exist or is not writable, or the store itself or
+        one of its SQLite companion files), or Parquet asked for as text; checked before
+        anything is read.
     MissingDependency
         for Parquet without pyarrow.
     StoreError
@@ -115,25 +127,42 @@ def export(
         raise ParameterError("Parquet is binary: give the export a file name or a binary file")
     if named:
         check_target(os.fspath(out), what="the export", example="results.csv")
-    store = db if isinstance(db, Store) else Store(db, create=False)
+        check_not_store(os.fspath(out), db=db.path if isinstance(db, Store) else os.fspath(db))
+    store = db if isinstance(db, Store) else Store(db, create=False, readonly=True)
     try:
         if task is not None:
             _check_task(store, task)
         if fmt == "parquet":
             from .parquet import write_parquet
 
-            write_parquet(store, out, task=task)  # type: ignore[arg-type]
+            with store.snapshot():
+                write_parquet(store, out, task=task)  # type: ignore[arg-type]
             return None
         if out is None:
             buf = io.StringIO()
-            _write(store, fmt, buf, task)
+            with store.snapshot():
+                _write(store, fmt, buf, task)
             return buf.getvalue()
-        with _text_stream(out) as stream:
+        with _text_stream(out) as stream, store.snapshot():
             _write(store, fmt, stream, task)
         return None
     finally:
         if store is not db:
             store.close()
+
+
+def check_not_store(path: str, *, db: str, what: str = "the export") -> None:
+    """Refuse an output file name (``what``: an export, a report) that is the store ``db``
+    (or its ``-wal``, ``-shm``, ``-journal``): writing it would destroy the results."""
+    if db == ":memory:":
+        return
+    for name in (db, f"{db}-wal", f"{db}-shm", f"{db}-journal"):
+        same = os.path.realpath(path) == os.path.realpath(name)
+        if not same and os.path.exists(path) and os.path.exists(name):
+            same = os.path.samefile(path, name)
+        if same:
+            it = "the results store" if name == db else f"the results store's {_show_path(name)}"
+            raise ParameterError(f"{_show_path(path)}: is {it}; give {what} another name")
 
 
 def _check_task(store: Store, task: str) -> None:

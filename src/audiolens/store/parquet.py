@@ -49,6 +49,8 @@ def _base_types(pa: Any) -> dict[str, Any]:
         "task_version": pa.int32(),
         "status": pa.string(),
         "error": pa.string(),
+        "warnings": pa.list_(pa.string()),
+        "missing": pa.bool_(),
         "device": pa.string(),
         "elapsed_s": pa.float64(),
         "size": pa.int64(),

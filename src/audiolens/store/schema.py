@@ -85,6 +85,34 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         3,
+        "results keep the decode warnings of the file (truncated, damaged, NaN samples)",
+        ("ALTER TABLE results ADD COLUMN warnings TEXT",),  # JSON list of str; NULL: none
+    ),
+    Migration(
+        4,
+        "runs remember the process that made them, so a later run marks a killed one 'killed'",
+        (
+            "ALTER TABLE runs ADD COLUMN pid INTEGER",
+            "ALTER TABLE runs ADD COLUMN host TEXT",
+        ),
+    ),
+    Migration(
+        5,
+        "claims: the files (and tasks) a run is analysing now, so a concurrent run skips them",
+        (
+            """
+            CREATE TABLE claims (
+                path    BLOB    NOT NULL,
+                task    TEXT    NOT NULL,
+                run_id  INTEGER NOT NULL REFERENCES runs(id),
+                claimed REAL    NOT NULL,       -- unix time the claim was made
+                PRIMARY KEY (path, task)
+            )
+            """,
+        ),
+    ),
+    Migration(
+        6,
         "runs remember how many worker processes they had",
         ("ALTER TABLE runs ADD COLUMN workers INTEGER",),
     ),

@@ -98,7 +98,7 @@ def read_input(path: str | bytes | os.PathLike, task: Task) -> TaskInput:
     from ..audio import probe
 
     info = probe(path)
-    return decode_request(info.path, info, task.request(info))
+    return decode_request(info.path, info, task.request(info), replan=task.request)
 
 
 def output_name(

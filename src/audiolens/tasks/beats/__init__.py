@@ -18,10 +18,12 @@ import numpy as np
 from ...audio import AudioInfo
 from ...devices import Device
 from ...errors import ParameterError
+from ...writing import write_file
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from ..names import OutputNames
-from .features import FPS, SAMPLE_RATE, logspec, stream_logspec
-from .track import BeatTrack, track
+from .activation import load_net
+from .features import FPS, SAMPLE_RATE, iter_logspec, logspec, stream_logspec
+from .track import BeatTrack, track, track_activations
 from .types import BeatsOptions, BeatsResult
 
 __all__ = [
@@ -55,22 +57,14 @@ def beats_name(path: PathLike, *, names: OutputNames | None = None, suffix: str 
 def write_beats_file(result: BeatsResult, path: str | os.PathLike) -> Path:
     """Write ``time<TAB>bar position`` per beat (the Ballroom / madmom ``.beats`` format).
 
-    Written to a temporary name and renamed, so a reader never sees half a file.
+    Written whole or not at all (:func:`audiolens.writing.write_file`).
 
     Returns
     -------
     path : the file written
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     lines = "".join(f"{t:.3f}\t{p}\n" for t, p in zip(result.beats, result.positions))
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(lines, encoding="ascii")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return write_file(path, lines)
 
 
 def read_beats_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +148,7 @@ def spectrogram(item: TaskInput, *, device: Device | None = None) -> tuple[np.nd
     S : np.ndarray [shape=(81, n_frames)] float32, 100 frames per second
     seconds : float
     """
-    return item.feature("logspec/44100/2048/100", lambda it: _spectrogram(it, device))
+    return item.feature(_SPECTROGRAM, lambda it: _spectrogram(it, device))
 
 
 def tracked(
@@ -168,26 +162,47 @@ def tracked(
     options = options or BeatsOptions()
 
     def compute(it: TaskInput) -> tuple[BeatTrack, float]:
+        if it.stream is not None and _SPECTROGRAM not in it.features:
+            return _streamed(it, options, device)
         S, seconds = spectrogram(it, device=device)
         return track(S, fps=FPS, options=options), seconds
 
     return item.feature(f"beats/{options!r}", compute)
 
 
+_SPECTROGRAM = "logspec/44100/2048/100"
+
+
 def _spectrogram(item: TaskInput, device: Device | None = None) -> tuple[np.ndarray, float]:
     if item.stream is None and len(item.pieces) == 1:
         y = next(mono_blocks(item))
         return logspec(y, device=device), y.size / SAMPLE_RATE
-    n = 0
+    counted = _Counted(item)
+    return stream_logspec(counted, device=device), counted.n / SAMPLE_RATE
 
-    def counted() -> Iterator[np.ndarray]:
-        nonlocal n
-        for b in mono_blocks(item):
-            n += b.size
+
+def _streamed(
+    item: TaskInput, options: BeatsOptions, device: Device | None
+) -> tuple[BeatTrack, float]:
+    """The beats of a streamed input, holding only the activations (2 numbers per frame, not
+    the 81 of the spectrogram: ~3 MB per hour of audio): the spectrogram's frames go through
+    the network as they come (:meth:`BeatNet.stream`)."""
+    counted = _Counted(item)
+    act = load_net().stream(iter_logspec(counted, device=device))
+    return track_activations(act, fps=FPS, options=options), counted.n / SAMPLE_RATE
+
+
+class _Counted:
+    """The input's mono blocks, counting the samples given."""
+
+    def __init__(self, item: TaskInput) -> None:
+        self.item = item
+        self.n = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for b in mono_blocks(self.item):
+            self.n += b.size
             yield b
-
-    S = stream_logspec(counted(), device=device)
-    return S, n / SAMPLE_RATE
 
 
 def beats(

@@ -12,6 +12,7 @@ products over all frames, so a 3-minute song costs a few tens of milliseconds.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -75,20 +76,65 @@ class BeatNet:
         -------
         act : np.ndarray [shape=(2, n_frames)] float32 in 0-1: beat, downbeat
         """
-        S = np.asarray(S, dtype=np.float32)
-        n = S.shape[-1]
-        reach = sum(d for d, _, _ in self.convs)  # frames each side an output depends on
-        if n <= CHUNK + 2 * reach:
-            return self._run(S)
-        out = np.empty((2, n), dtype=np.float32)
-        for a in range(0, n, CHUNK):
-            b = min(a + CHUNK, n)
+        return self.stream([np.asarray(S, dtype=np.float32)])
+
+    @property
+    def reach(self) -> int:
+        """Frames on each side an output frame depends on."""
+        return sum(d for d, _, _ in self.convs)
+
+    def stream(self, pieces: Iterable[np.ndarray]) -> np.ndarray:
+        """:meth:`__call__` of the spectrogram the ``pieces`` make end to end, never holding
+        more of it than :data:`CHUNK` frames and the network's reach on each side.
+
+        A spectrogram longer than ``CHUNK + 2 * reach`` frames goes in chunks of ``CHUNK``
+        frames with the reach of context on each side, as it arrives; the result is the same
+        as in one piece.
+
+        Parameters
+        ----------
+        pieces : np.ndarray [shape=(81, m)] consecutive frames (any ``m``)
+
+        Returns
+        -------
+        act : np.ndarray [shape=(2, n_frames)] float32 in 0-1: beat, downbeat
+        """
+        reach = self.reach
+        whole = CHUNK + 2 * reach  # up to this many frames go in one piece
+        held: list[np.ndarray] = []  # frames [start, total) not yet let go
+        start = total = a = 0  # a: the next chunk's first frame
+        out: list[np.ndarray] = []
+
+        def frames(lo: int, hi: int) -> np.ndarray:
+            nonlocal held
+            x = held[0] if len(held) == 1 else np.concatenate(held, axis=1)
+            held = [x]
+            return x[:, lo - start : hi - start]
+
+        def chunk(b: int, n: int) -> None:
+            nonlocal a, held, start
             lo, hi = max(a - reach, 0), min(b + reach, n)
-            # the positive difference at `lo` needs the frame before it
-            first = max(lo - 1, 0)
-            act = self._run(S[:, first:hi])[:, lo - first :]
-            out[:, a:b] = act[:, a - lo : b - lo]
-        return out
+            first = max(lo - 1, 0)  # the positive difference at `lo` needs the frame before
+            act = self._run(frames(first, hi))[:, lo - first :]
+            out.append(act[:, a - lo : b - lo])
+            a = b
+            keep = max(a - reach - 1, start)  # the next chunk's first frame needed
+            held = [frames(keep, total).copy()]  # a copy: the rest is let go
+            start = keep
+
+        for piece in pieces:
+            p = np.asarray(piece, dtype=np.float32)
+            if p.shape[-1] == 0:
+                continue
+            held.append(p)
+            total += p.shape[-1]
+            while total > whole and total >= a + CHUNK + reach:
+                chunk(a + CHUNK, total + 1)  # hi = b + reach <= total: all its frames are here
+        if total <= whole:
+            return self._run(frames(0, total)) if total else np.zeros((2, 0), dtype=np.float32)
+        while a < total:
+            chunk(min(a + CHUNK, total), total)
+        return np.concatenate(out, axis=1)
 
     def _run(self, S: np.ndarray) -> np.ndarray:
         x = input_features(S, net=self)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ParameterError
+from ...writing import replace_into
 
 __all__ = ["BEAT_HZ", "CLICK_S", "DOWNBEAT_HZ", "click_track", "write_audio"]
 
@@ -177,27 +178,22 @@ def write_audio(
         raise ParameterError(f"{target}: {channels} channels; {target.suffix} holds 1 to {most}")
     layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
-    try:
-        with av.open(str(tmp), "w") as out:
-            stream = out.add_stream(codec, rate=int(sr), layout=layout)
-            for block in _chain(head, blocks):
-                if block.shape[0] != channels:
-                    raise ParameterError(
-                        f"{target}: a block has {block.shape[0]} channels, the first {channels}"
-                    )
-                for a in range(0, block.shape[1], _WRITE_STEP):
-                    part = np.clip(block[:, a : a + _WRITE_STEP], -1.0, 1.0) * 32767.0
-                    pcm = np.ascontiguousarray(part.round().astype("<i2").T).reshape(1, -1)
-                    frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout=layout)
-                    frame.sample_rate = int(sr)
-                    for packet in stream.encode(frame):
-                        out.mux(packet)
-            for packet in stream.encode(None):
-                out.mux(packet)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replace_into(target, "wb") as fh, av.open(fh, "w", format=target.suffix[1:]) as out:
+        stream = out.add_stream(codec, rate=int(sr), layout=layout)
+        for block in _chain(head, blocks):
+            if block.shape[0] != channels:
+                raise ParameterError(
+                    f"{target}: a block has {block.shape[0]} channels, the first {channels}"
+                )
+            for a in range(0, block.shape[1], _WRITE_STEP):
+                part = np.clip(block[:, a : a + _WRITE_STEP], -1.0, 1.0) * 32767.0
+                pcm = np.ascontiguousarray(part.round().astype("<i2").T).reshape(1, -1)
+                frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout=layout)
+                frame.sample_rate = int(sr)
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
     return target
 
 

@@ -7,14 +7,14 @@ the whole file, so the streamed spectrogram equals the whole-file one frame for 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from ...devices import Device
 from ...dsp import log_filtered_spectrogram
 
-__all__ = ["FPS", "FRAME_SIZE", "SAMPLE_RATE", "logspec", "stream_logspec"]
+__all__ = ["FPS", "FRAME_SIZE", "SAMPLE_RATE", "iter_logspec", "logspec", "stream_logspec"]
 
 SAMPLE_RATE = 44100
 FPS = 100.0
@@ -61,8 +61,24 @@ def stream_logspec(blocks: Iterable[np.ndarray], *, device: Device | None = None
     -------
     S : np.ndarray [shape=(81, n_frames)], equal to ``logspec(np.concatenate(blocks))``
     """
+    out = list(iter_logspec(blocks, device=device))
+    if not out:
+        return np.zeros((81, 0), dtype=np.float32)
+    return np.concatenate(out, axis=1)
+
+
+def iter_logspec(
+    blocks: Iterable[np.ndarray], *, device: Device | None = None
+) -> Iterator[np.ndarray]:
+    """:func:`stream_logspec` in consecutive pieces of frames, as the blocks come: what is
+    held at any time is about a block of audio and its frames.
+
+    Yields
+    ------
+    S : np.ndarray [shape=(81, m)] the next ``m`` frames; put end to end, they are
+        ``logspec(np.concatenate(blocks))``
+    """
     pad = _CONTEXT * _HOP
-    out: list[np.ndarray] = []
     # buf holds samples [start, start + len(buf)) of the signal; frames before `done` are out
     buf = np.zeros(0, dtype=np.float32)
     start = 0
@@ -78,17 +94,14 @@ def stream_logspec(blocks: Iterable[np.ndarray], *, device: Device | None = None
         last = (total - FRAME_SIZE // 2) // _HOP  # highest frame index computable now
         if last < done + 2 * _CONTEXT:
             continue
-        out.append(_frames(buf, start, done, last + 1, total, final=False, device=device))
+        yield _frames(buf, start, done, last + 1, total, final=False, device=device)
         done = last + 1
         keep_from = max(done * _HOP - pad - _HOP, 0)
         buf = buf[keep_from - start :]
         start = keep_from
     n_frames = -(-total // _HOP)
     if done < n_frames:
-        out.append(_frames(buf, start, done, n_frames, total, final=True, device=device))
-    if not out:
-        return np.zeros((81, 0), dtype=np.float32)
-    return np.concatenate(out, axis=1)
+        yield _frames(buf, start, done, n_frames, total, final=True, device=device)
 
 
 def _frames(

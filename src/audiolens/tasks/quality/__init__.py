@@ -454,7 +454,7 @@ def read_input(path: PathLike, task: QualityTask | None = None) -> TaskInput:
 
     task = task or QualityTask()
     info = probe(path)
-    return decode_request(info.path, info, task.request(info))
+    return decode_request(info.path, info, task.request(info), replan=task.request)
 
 
 def quality(

@@ -131,7 +131,10 @@ class QualityModel:
             arrays[f"origin_{codec}"] = table
         for kind, table in self.calibration.items():
             arrays[f"calib_{kind}"] = np.asarray(table, dtype=np.float64)
-        np.savez_compressed(path, **arrays)
+        from ...writing import replace_into
+
+        with replace_into(path, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> QualityModel:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from ...errors import ParameterError
+from ...writing import write_file
 from .types import Turn
 
 __all__ = ["read_rttm", "rttm_text", "write_rttm"]
@@ -31,7 +32,7 @@ def rttm_text(turns: list[Turn], *, uri: str) -> str:
 
 
 def write_rttm(turns: list[Turn], path: str | os.PathLike, *, uri: str | None = None) -> Path:
-    """Write ``turns`` as an RTTM file (atomically: a temporary name, then a rename).
+    """Write ``turns`` as an RTTM file (whole or not at all: :func:`audiolens.writing.write_file`).
 
     Parameters
     ----------
@@ -44,15 +45,8 @@ def write_rttm(turns: list[Turn], path: str | os.PathLike, *, uri: str | None = 
     path : the file written
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     name = uri if uri is not None else target.stem
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(rttm_text(turns, uri=name), encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return write_file(target, rttm_text(turns, uri=name))
 
 
 def read_rttm(path: str | os.PathLike, *, uri: str | None = None) -> dict[str, list[Turn]]:

@@ -109,7 +109,7 @@ FORMATS: dict[str, Callable[[SpeechResult], str]] = {
 def write_transcript(result: SpeechResult, path: str | os.PathLike) -> Path:
     """Write ``result`` in the format the file extension names (.srt, .vtt, .txt, .json).
 
-    Written to a temporary name and renamed, so a reader never sees half a file.
+    Written whole or not at all (:func:`audiolens.writing.write_file`).
 
     Raises
     ------
@@ -119,6 +119,7 @@ def write_transcript(result: SpeechResult, path: str | os.PathLike) -> Path:
         when the file cannot be written.
     """
     from ...errors import ParameterError
+    from ...writing import write_file
 
     target = Path(os.fspath(path))
     fmt = target.suffix.lower().lstrip(".")
@@ -126,8 +127,4 @@ def write_transcript(result: SpeechResult, path: str | os.PathLike) -> Path:
         raise ParameterError(
             f"{target}: unknown transcript format {fmt!r}; use one of {', '.join(FORMATS)}"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".partial")
-    tmp.write_text(FORMATS[fmt](result), encoding="utf-8")
-    tmp.replace(target)
-    return target
+    return write_file(target, FORMATS[fmt](result))

@@ -119,6 +119,21 @@ def test_a_streamed_input_carries_its_warnings(tmp_path):
     assert any("its header claims" in w for w in item.warnings)
 
 
+def test_a_flac_frame_damaged_inside_is_reported_wherever_the_damage_is(tmp_path):
+    # bytes changed inside a frame: FFmpeg decodes some such frames as if sound (the same
+    # number of samples, garbage among them) unless it checks the frame's CRC-16
+    flac = make_audio(tmp_path / "src", "flac16", seconds=6.0).path.read_bytes()
+    for k in range(20):
+        raw = bytearray(flac)
+        at = len(raw) // 2 + 97 * k
+        raw[at : at + 8] = bytes(b ^ 0x5A for b in raw[at : at + 8])
+        path = tmp_path / f"flipped{k}.flac"
+        path.write_bytes(bytes(raw))
+        audio = load(path)
+        assert any("truncated or damaged" in w for w in audio.extra.get("warnings", [])), k
+        assert audio.samples.shape[1] < 6 * 44100  # the damaged frame is left out, not played
+
+
 def test_nan_and_infinite_samples_are_reported_and_read_as_silence(tmp_path):
     x = (0.5 * np.sin(np.arange(44100 * 3) * 0.06)).astype(np.float32)
     x[44100:44200] = np.nan

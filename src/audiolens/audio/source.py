@@ -54,6 +54,11 @@ class _Source:
         stream = self.container.streams.audio[0]
         self.stream = stream
         ctx = stream.codec_context
+        if ctx.name == "flac":
+            # every FLAC frame carries a CRC-16, which FFmpeg checks only when asked: a frame
+            # damaged inside (garbage, flipped bits) would be decoded as if sound, garbage and
+            # all, with no trace; checked, it is dropped, and the loss shows in the length
+            ctx.options = {"err_detect": "crccheck+explode"}
         self.sr = int(ctx.sample_rate or 0)
         self.channels = int(ctx.channels or 0)
         tb = stream.time_base

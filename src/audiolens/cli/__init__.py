@@ -41,11 +41,15 @@ SUBCOMMANDS: tuple[str, ...] = (
     "structure",
     "speech",
     "speakers",
+    "loudness",
+    "key",
     "export",
     "devices",
     "models",
 )
-_OPTIONAL = frozenset({"quality", "notes", "beats", "structure", "speech", "speakers"})
+_OPTIONAL = frozenset(
+    {"quality", "notes", "beats", "structure", "speech", "speakers", "loudness", "key"}
+)
 
 
 def _load(name: str) -> ModuleType | None:

@@ -248,6 +248,7 @@ def for_each_file(
     fmt: str,
     device_label: str,
     command: str | None = None,
+    finish: Callable[[list[tuple[str, Any]]], list[tuple[str, dict[str, Any]]]] | None = None,
 ) -> int:
     """Run ``analyse(path)`` on each file and print what it found; the exit status.
 
@@ -256,7 +257,9 @@ def for_each_file(
     Other audiolens errors (no model, a missing package, a bad option) hold for every file:
     they propagate. ``fmt`` is ``text`` (``summary(path, result)`` per line), ``jsonl``
     (one record per line as it goes) or ``json`` (one list at the end); a record is the path,
-    the device and the result's ``to_dict()``.
+    the device and the result's ``to_dict()``. ``finish``, when given, gets the ``(path,
+    result)`` of every file analysed and returns ``(text line, record)`` pairs printed after
+    them the same way (e.g. one per album).
 
     Returns
     -------
@@ -266,7 +269,7 @@ def for_each_file(
 
     from ..errors import AudiolensError, DecodeError
 
-    records, failed = [], 0
+    records, failed, done = [], 0, []
     for path in paths:
         try:
             result = analyse(path)
@@ -276,16 +279,25 @@ def for_each_file(
             failed += 1
             error(file_problem(path, exc, command=command))
             continue
+        done.append((path, result))
         record = {"path": show_path(path), "device": device_label, **result.to_dict()}
-        if fmt == "text":
-            print(summary(path, result), flush=True)
-        elif fmt == "jsonl":
-            print(json.dumps(record), flush=True)
-        else:
-            records.append(record)
+        _emit(fmt, summary(path, result) if fmt == "text" else "", record, records)
+    for line, record in finish(done) if finish is not None else ():
+        _emit(fmt, line, record, records)
     if fmt == "json":
         print(json.dumps(records, indent=2))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _emit(fmt: str, line: str, record: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    import json
+
+    if fmt == "text":
+        print(line, flush=True)
+    elif fmt == "jsonl":
+        print(json.dumps(record), flush=True)
+    else:
+        records.append(record)
 
 
 def run_files(

@@ -96,7 +96,7 @@ def corpus(split: str, per_key: int, jobs: int) -> list[dict[str, object]]:
         for tonic in range(12):
             for k in range(per_key):
                 drums = k % 2 == 0
-                name = f"{key_name(tonic, minor).replace('#', 's')}_{k}_{'d' if drums else 'n'}"
+                name = f"{'min' if minor else 'maj'}{tonic:02d}_{k}_{'d' if drums else 'n'}"
                 path = out / f"{name}.flac"
                 rows.append({"path": path, "key": key_name(tonic, minor), "drums": drums})
                 if not path.exists():

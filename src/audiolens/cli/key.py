@@ -12,7 +12,7 @@ __all__ = ["add_parser", "run"]
 
 _DESCRIPTION = """\
 Find the musical key of songs (24 keys: 12 tonics, major or minor) with a confidence in
-[0, 1]. Prints the key as beets spells it (C, Am, F#m, Bb), the Camelot and Open Key codes
+[0, 1]. Prints the key as beets spells it (C, Am, F#m, A#), the Camelot and Open Key codes
 DJs use (8A, 1m), and stretches in another key when the song modulates.
 """
 _EPILOG = """\

@@ -64,7 +64,7 @@ class KeyResult(Result):
 
     Attributes
     ----------
-    key : beets' ``initial_key`` spelling: ``"C"``, ``"Am"``, ``"F#m"``, ``"Bb"``; None when
+    key : beets' ``initial_key`` spelling: ``"C"``, ``"Am"``, ``"F#m"``, ``"A#"``; None when
         the file has no tonal content (silence, noise, drums alone)
     tonic : the tonic's name (``"F#"``)
     mode : ``"major"`` or ``"minor"``

@@ -22,9 +22,9 @@ __all__ = [
     "parse_key",
 ]
 
-#: pitch-class names as beets spells keys (its MusicalKey type turns A# into Bb, D# into Eb...)
-PITCH_CLASSES: tuple[str, ...] = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
-_ALIASES = {"Db": 1, "D#": 3, "E#": 5, "Fb": 4, "Gb": 6, "G#": 8, "A#": 10, "B#": 0, "Cb": 11}
+#: pitch-class names as beets spells keys (its MusicalKey type turns Db into C#, Bb into A#...)
+PITCH_CLASSES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_ALIASES = {"Db": 1, "Eb": 3, "E#": 5, "Fb": 4, "Gb": 6, "Ab": 8, "Bb": 10, "B#": 0, "Cb": 11}
 
 #: (major, minor) profiles from the tonic up
 PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
@@ -75,7 +75,7 @@ PROFILES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 
 
 def key_name(tonic: int, minor: bool) -> str:
-    """beets' spelling of a key: ``"C"``, ``"Am"``, ``"F#m"``, ``"Bb"``."""
+    """beets' spelling of a key: ``"C"``, ``"Am"``, ``"F#m"``, ``"A#"`` (sharps only)."""
     return PITCH_CLASSES[tonic % 12] + ("m" if minor else "")
 
 

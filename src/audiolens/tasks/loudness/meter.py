@@ -414,13 +414,16 @@ def _running_max(a: np.ndarray, size: int) -> np.ndarray:
 
 
 def _phase_matrix(h: np.ndarray, factor: int, taps: int) -> np.ndarray:
-    """The interpolator as a (taps, factor) matrix: output ``n * factor + p`` is the window
-    ``x[n - taps + 1 : n + 1]`` times column ``p`` (``h[p + factor * i]`` on ``x[n - i]``)."""
+    """The interpolator as a (taps, factor - 1) matrix: output ``n * factor + p`` is the window
+    ``x[n - taps + 1 : n + 1]`` times the column of phase ``p`` (``h[p + factor * i]`` on
+    ``x[n - i]``); the phase that only delays the input is left out."""
     G = np.zeros((taps, factor), dtype=np.float32)
     for p in range(factor):
         g = h[p::factor]
         G[taps - 1 - np.arange(g.size), p] = g
-    return G
+    # the phase that is a pure delay gives the input samples back: the sample peak has them
+    delay = [p for p in range(factor) if np.count_nonzero(np.abs(G[:, p]) > 1e-6) == 1]
+    return np.delete(G, delay, axis=1) if factor > 1 else G
 
 
 def _windowed(sums: np.ndarray, lengths: np.ndarray, size: int) -> np.ndarray:

@@ -217,6 +217,31 @@ def audio_file(tmp_path):
     return make
 
 
+def run_module(
+    module: str, *args: str, cwd: Path, drop: tuple[str, ...] = (), timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m module args`` as a new process with this checkout's ``src`` first on its
+    path, without ``AUDIOLENS_*`` settings (nor the variables starting with ``drop``), offline,
+    with ``env`` added; its output as text."""
+    import audiolens
+
+    src = os.path.dirname(os.path.dirname(audiolens.__file__))
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUDIOLENS_", *drop)) and k != "PYTHONPATH"
+    }
+    clean.update(PYTHONPATH=src, HF_HUB_OFFLINE="1", **env)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=clean,
+        timeout=timeout,
+    )
+
+
 def eval_root() -> Path:
     """The real recordings the tests use: ``tests/data/eval`` (a subset of the project's
     evaluation set, with its licences and manifest), or ``$AUDIOLENS_EVAL_DIR``."""

@@ -12,23 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from audiolens_testkit import run_module
 
-import audiolens
 import test_runner_fakes as fakes
 from audiolens.cli import _common, build_parser, main
 from audiolens.errors import ModelNotFound
 from audiolens.store import DEFAULT_DB, Store
-
-SRC = os.path.dirname(os.path.dirname(audiolens.__file__))
 
 #: broken values for options whose type cannot say what is broken (plain strings), each with
 #: what the message must say besides the value
@@ -155,20 +151,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def _run(argv: tuple[str, ...], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("AUDIOLENS_") and k not in ("PYTHONPATH",)
-    }
-    env.update(PYTHONPATH=SRC, HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore")
-    return subprocess.run(
-        [sys.executable, "-m", "audiolens", *argv],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=300,
-    )
+    return run_module("audiolens", *argv, cwd=cwd, PYTHONWARNINGS="ignore")
 
 
 @pytest.mark.parametrize("name", sorted(_subcommands()))

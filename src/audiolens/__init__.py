@@ -7,6 +7,8 @@ The public API, imported lazily so ``import audiolens`` stays fast:
 - :func:`transcribe` -- the notes of a music file (MIDI), :class:`NotesOptions`
 - :func:`beats` -- beats, downbeats, tempo and meter of music, :class:`BeatsOptions`
 - :func:`structure` -- the sections of a song and which repeat, :class:`StructureOptions`
+- :func:`loudness` -- EBU R128 loudness, true peak, ReplayGain 2.0 gains; :func:`album_loudness`
+- :func:`key` -- the musical key of a song (beets, Camelot and Open Key notation)
 - :func:`analyze` -- run tasks over files and folders into a results store
 - :func:`resolve_device`, :func:`available_devices` -- hardware
 - the errors in :mod:`audiolens.errors`
@@ -58,10 +60,17 @@ _LAZY = {
     "speakers": "audiolens.tasks.speakers",
     "SpeakersOptions": "audiolens.tasks.speakers",
     "SpeakersResult": "audiolens.tasks.speakers",
+    "loudness": "audiolens.tasks.loudness",
+    "album_loudness": "audiolens.tasks.loudness",
+    "LoudnessResult": "audiolens.tasks.loudness",
+    "AlbumLoudness": "audiolens.tasks.loudness",
+    "key": "audiolens.tasks.key",
+    "KeyResult": "audiolens.tasks.key",
     "analyze": "audiolens.runner",
 }
 
 __all__ = [
+    "AlbumLoudness",
     "Audio",
     "AudioInfo",
     "AudiolensError",
@@ -70,6 +79,8 @@ __all__ = [
     "DecodeError",
     "Device",
     "DeviceError",
+    "KeyResult",
+    "LoudnessResult",
     "MissingDependency",
     "ModelNotFound",
     "Note",
@@ -84,11 +95,14 @@ __all__ = [
     "StructureOptions",
     "StructureResult",
     "__version__",
+    "album_loudness",
     "analyze",
     "available_devices",
     "beats",
+    "key",
     "load",
     "load_windows",
+    "loudness",
     "probe",
     "quality",
     "resolve_device",
@@ -104,6 +118,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .devices import Device, available_devices, resolve_device
     from .runner import analyze
     from .tasks.beats import BeatsOptions, BeatsResult, beats
+    from .tasks.key import KeyResult, key
+    from .tasks.loudness import AlbumLoudness, LoudnessResult, album_loudness, loudness
     from .tasks.notes import Note, NotesOptions, NotesResult, transcribe
     from .tasks.quality import QualityResult, quality
     from .tasks.speakers import SpeakersOptions, SpeakersResult, speakers

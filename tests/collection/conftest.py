@@ -4,8 +4,8 @@ The bundled examples (a real FLAC, a fake FLAC from an MP3, an upscaled MP3, a L
 of them under hostile names (HTML in the name, quotes and a newline, bytes that are not UTF-8,
 a right-to-left override, a folder whose name puts ``</script>`` into the path), and bad inputs
 (an empty file, a text file named .flac, a FLAC cut short), analyzed by the real runner with
-quality, beats, structure and notes; and a real speech recording with speech and speakers when
-their models are installed. Built once per test session.
+quality, beats, structure, loudness, key and notes; and a real speech recording with speech and
+speakers when their models are installed. Built once per test session.
 """
 
 from __future__ import annotations
@@ -100,7 +100,8 @@ def collection(tmp_path_factory) -> Collection:
     (music / "truncated.flac").write_bytes((EXAMPLES / "song_lossless.flac").read_bytes()[:30000])
 
     db = base / "music.sqlite"
-    tasks = ["quality", "beats", "structure"] + (["notes"] if _have_notes_model() else [])
+    tasks = ["quality", "beats", "structure", "loudness", "key"]
+    tasks += ["notes"] if _have_notes_model() else []
     audiolens.analyze(music, tasks=tasks, db=db, workers=1, progress=False)
     out = Collection(db=db, music=music, tasks=tasks)
     speech_tasks = _speech_tasks(base)

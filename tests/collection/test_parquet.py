@@ -50,6 +50,10 @@ def test_one_row_per_file_and_task_with_typed_columns(collection, parquet, store
     segments = schema.field("structure_segments").type  # speech has segments of its own kind
     assert segments.value_type.names == ["start", "end", "label"]
     assert schema.field("origin").type.names == ["codec", "bitrate_kbps"]
+    assert schema.field("integrated_lufs").type == pa.float64()
+    assert schema.field("histogram").type.names == ["start", "step", "counts"]
+    assert schema.field("key").type == pa.string()
+    assert schema.field("sections").type.value_type.names == ["start", "end", "key"]
     if "notes" in collection.tasks:
         note = schema.field("notes").type.value_type
         assert note.names == ["onset", "offset", "pitch", "velocity", "bends"]

@@ -104,11 +104,20 @@ def test_the_table_has_one_row_per_stored_file_with_its_values(collection, page)
         beats = rows.get("beats")
         if beats is not None and beats.status == "ok" and beats.result["tempo"] is not None:
             assert cells["tempo"] == round(beats.result["tempo"], 1)
+        key, loudness = rows.get("key"), rows.get("loudness")
+        if key is not None and key.status == "ok":
+            assert cells["key"] == key.result["key"]
+        if loudness is not None and loudness.status == "ok":
+            lufs = loudness.result["integrated_lufs"]
+            assert cells["lufs"] == (None if lufs is None else round(lufs, 1))
     # the examples are told apart as their names say
     assert by_path[shown(str(collection.music / "song_lossless.flac"))]["verdict"] == "lossless"
     fake = by_path[shown(str(collection.music / "song_fake_lossless_from_mp3_128.flac"))]
     assert fake["verdict"] == "transcode" and fake["origin"] == "mp3 128 kb/s"
     assert by_path[shown(str(collection.music / "empty.wav"))]["status"] == "failed"
+    # the key and loudness columns hold the tasks' own fields
+    lossless = by_path[shown(str(collection.music / "song_lossless.flac"))]
+    assert isinstance(lossless["key"], str) and -40 < lossless["lufs"] < 0
 
 
 def test_the_summary_counts_what_the_store_holds(collection, page):

@@ -20,7 +20,7 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -69,6 +69,13 @@ def page(collection, tmp_path_factory) -> Path:
 def _open(browser, page: Path, fragment: str = "") -> None:
     browser.get(page.as_uri() + fragment)
     assert browser.execute_script("return document.documentElement.dataset.ready") == "true"
+
+
+def _click_open(browser, element) -> None:
+    """Click a row (or its cell) and wait for its detail view: the page draws it when the
+    address's ``#file=`` changes, which the browser reports after the click has returned."""
+    element.click()
+    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.ID, "detail").is_displayed())
 
 
 def _no_console_errors(browser) -> None:
@@ -165,14 +172,19 @@ def test_the_detail_view_opens_and_draws_the_beats(browser, collection, page):
         tr for tr in browser.find_elements(By.CSS_SELECTOR, "#files tbody tr")
         if tr.find_element(By.CSS_SELECTOR, "td.file").get_attribute("title") == target
     )  # fmt: skip
-    row.click()
+    _click_open(browser, row)
     detail = browser.find_element(By.ID, "detail")
     assert detail.is_displayed()
     assert detail.find_element(By.TAG_NAME, "h2").text == "song_lossless.flac"
     sections = [h.text.split()[0] for h in detail.find_elements(By.TAG_NAME, "h3")]
     assert sections[:4] == ["timeline", "quality", "beats", "structure"]
+    assert {"key", "loudness"} <= set(sections)
     with Store(collection.db, create=False) as store:
         beats = store.get(collection.music / "song_lossless.flac", "beats").result
+        key = store.get(collection.music / "song_lossless.flac", "key").result
+        loudness = store.get(collection.music / "song_lossless.flac", "loudness").result
+    assert f"{loudness['integrated_lufs']:.2f} LUFS" in detail.text
+    assert f"{key['camelot']} / {key['open_key']}" in detail.text
     downbeat_lines = detail.find_elements(By.CSS_SELECTOR, 'svg.timeline line[stroke="#b3261e"]')
     assert len(downbeat_lines) == len(beats["downbeats"]) > 0
     assert "lossless" in detail.text
@@ -181,7 +193,7 @@ def test_the_detail_view_opens_and_draws_the_beats(browser, collection, page):
     if collection.speech is not None:
         _open(browser, page)
         browser.find_element(By.ID, "search").send_keys("jfk")
-        browser.find_element(By.CSS_SELECTOR, "#files tbody tr").click()
+        _click_open(browser, browser.find_element(By.CSS_SELECTOR, "#files tbody tr"))
         transcript = browser.find_element(By.CSS_SELECTOR, "#detail .transcript").text
         assert "ask not what your country can do for you" in transcript
     _no_console_errors(browser)
@@ -193,7 +205,7 @@ def test_decode_warnings_show_in_the_summary_and_the_detail_view(browser, page):
     warned = next(c for c in cards if c.find_element(By.TAG_NAME, "h2").text == "Decode warnings")
     assert "its header claims" in warned.find_element(By.CSS_SELECTOR, ".warning").text
     browser.find_element(By.ID, "search").send_keys("truncated")
-    browser.find_element(By.CSS_SELECTOR, "#files tbody tr").click()
+    _click_open(browser, browser.find_element(By.CSS_SELECTOR, "#files tbody tr"))
     shown_warnings = browser.find_elements(By.CSS_SELECTOR, "#detail p.warning")
     assert shown_warnings and all("its header claims" in p.text for p in shown_warnings)
     _no_console_errors(browser)
@@ -204,7 +216,7 @@ def test_hostile_names_show_as_text_and_run_nothing(browser, collection, page):
     browser.find_element(By.ID, "search").send_keys("onerror")
     cell = browser.find_element(By.CSS_SELECTOR, "#files tbody tr td.file")
     assert cell.find_element(By.CSS_SELECTOR, ".name").text == "<img src=x onerror=alert(1)>.flac"
-    cell.click()
+    _click_open(browser, cell)
     assert browser.find_element(By.CSS_SELECTOR, "#detail h2").text == (
         "<img src=x onerror=alert(1)>.flac"
     )
@@ -250,7 +262,7 @@ def test_the_folder_forms_pictures_load_under_the_policy(browser, collection, tm
     assert info.pictures_drawn > 0
     _open(browser, info.page)
     browser.find_element(By.ID, "search").send_keys("song_fake")
-    browser.find_element(By.CSS_SELECTOR, "#files tbody tr").click()
+    _click_open(browser, browser.find_element(By.CSS_SELECTOR, "#files tbody tr"))
     images = browser.find_elements(By.CSS_SELECTOR, "#detail .pictures img")
     assert len(images) == (2 if "notes" in collection.tasks else 1)
     for img in images:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import numpy as np
 
@@ -160,8 +161,20 @@ def _info_from(path: str, container, st: os.stat_result) -> tuple[AudioInfo, boo
         vbr=vbr,
         lame=lame,
         size=int(st.st_size),
+        layout=_layout(ctx),
     )
     return info, consumed
+
+
+def _layout(ctx: Any) -> tuple[str, ...] | None:
+    """The channels' names (``FL``, ``FR``, ``LFE``, ...), or None when the stream has no layout
+    (or only unnamed channels)."""
+    try:
+        names = tuple(str(ch.name) for ch in ctx.layout.channels)
+    except (AttributeError, ValueError):
+        return None
+    named = all(n and n != "NONE" and not n.startswith("USR") for n in names)
+    return names if names and named else None
 
 
 def probe(path: PathLike) -> AudioInfo:

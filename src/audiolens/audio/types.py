@@ -35,6 +35,8 @@ class AudioInfo:
         Xing/Info tag say)
     lame : the Xing/Info/LAME header of an MP3, when present
     size : file size in bytes
+    layout : the channels' names in order as FFmpeg gives them (``("FL", "FR", "FC", "LFE",
+        "SL", "SR")`` for 5.1(side)); None when the file does not say
     """
 
     path: str
@@ -49,6 +51,7 @@ class AudioInfo:
     vbr: bool | None = None
     lame: LameTag | None = None
     size: int = 0
+    layout: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""

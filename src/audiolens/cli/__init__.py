@@ -45,13 +45,17 @@ SUBCOMMANDS: tuple[str, ...] = (
     "structure",
     "speech",
     "speakers",
+    "loudness",
+    "key",
     "export",
     "report",
     "prune",
     "devices",
     "models",
 )
-_OPTIONAL = frozenset({"quality", "notes", "beats", "structure", "speech", "speakers"})
+_OPTIONAL = frozenset(
+    {"quality", "notes", "beats", "structure", "speech", "speakers", "loudness", "key"}
+)
 
 
 def _load(name: str) -> ModuleType | None:

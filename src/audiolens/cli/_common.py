@@ -299,6 +299,7 @@ def for_each_file(
     fmt: str,
     device_label: str,
     command: str | None = None,
+    finish: Callable[[list[tuple[str, Any]]], list[tuple[str, dict[str, Any]]]] | None = None,
 ) -> int:
     """Run ``analyse(path)`` on each file and print what it found; the exit status.
 
@@ -307,7 +308,9 @@ def for_each_file(
     Other audiolens errors (no model, a missing package, a bad option) hold for every file:
     they propagate. ``fmt`` is ``text`` (``summary(path, result)`` per line), ``jsonl``
     (one record per line as it goes) or ``json`` (one list at the end); a record is the path,
-    the device and the result's ``to_dict()``.
+    the device and the result's ``to_dict()``. ``finish``, when given, gets the ``(path,
+    result)`` of every file analysed and returns ``(text line, record)`` pairs printed after
+    them the same way (e.g. one per album).
 
     Returns
     -------
@@ -317,7 +320,7 @@ def for_each_file(
 
     from ..errors import AudiolensError, DecodeError
 
-    records, failed = [], 0
+    records, failed, done = [], 0, []
     for path in paths:
         try:
             result = analyse(path)
@@ -327,16 +330,62 @@ def for_each_file(
             failed += 1
             error(file_problem(path, exc, command=command))
             continue
+        done.append((path, result))
         record = {"path": show_path(path), "device": device_label, **result.to_dict()}
-        if fmt == "text":
-            print(summary(path, result), flush=True)
-        elif fmt == "jsonl":
-            print(json.dumps(record), flush=True)
-        else:
-            records.append(record)
+        _emit(fmt, summary(path, result) if fmt == "text" else "", record, records)
+    for line, record in finish(done) if finish is not None else ():
+        _emit(fmt, line, record, records)
     if fmt == "json":
         print(json.dumps(records, indent=2))
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _emit(fmt: str, line: str, record: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    import json
+
+    if fmt == "text":
+        print(line, flush=True)
+    elif fmt == "jsonl":
+        print(json.dumps(record), flush=True)
+    else:
+        records.append(record)
+
+
+def files_epilog(examples: str, task: str) -> str:
+    """The end of a per-file command's help: its ``examples`` (lines), where folders go, and
+    the exit statuses."""
+    return (
+        f"examples:\n{examples}\n\n"
+        f"For folders and a resumable results store: audiolens analyze DIR --tasks {task}\n"
+        "Exit status: 0 when every file was analysed, 1 when some could not be read (each is\n"
+        "named on stderr with the problem), 2 for a bad command line.\n"
+    )
+
+
+def add_simple_command(
+    subparsers: Any,
+    name: str,
+    *,
+    help: str,
+    description: str,
+    examples: str,
+    options: dict[str, dict[str, Any]] | None = None,
+) -> argparse.ArgumentParser:
+    """A per-file command that only prints (no files written): FILEs, its ``options`` (flag ->
+    ``add_argument`` keywords), ``--device`` and ``--format``, with :func:`files_epilog`'s
+    help ending."""
+    p = add_files_command(
+        subparsers,
+        name,
+        help=help,
+        description=description,
+        epilog=files_epilog(examples, name),
+    )
+    for flag, spec in (options or {}).items():
+        p.add_argument(flag, **spec)
+    add_device_argument(p)
+    add_print_format(p)
+    return p
 
 
 def run_files(
@@ -345,12 +394,13 @@ def run_files(
     summary: Callable[[str, Any], str],
     *,
     also: Callable[[str, Any, Any], None] | None = None,
+    finish: Callable[[list[tuple[str, Any]]], list[tuple[str, dict[str, Any]]]] | None = None,
 ) -> int:
     """The usual per-file command: ``make_task(names)`` (``names``: the
     :class:`~audiolens.tasks.names.OutputNames` of ``args.files``), then for each file decode
-    it for the task, run it, write ``<stem>.json`` into ``args.out`` when given, call
-    ``also(path, result, names)``, and print as :func:`for_each_file` does. Returns the exit
-    status."""
+    it for the task, run it, write ``<stem>.json`` into ``args.out`` when the command has one
+    and it is given, call ``also(path, result, names)``, and print as :func:`for_each_file`
+    does (``finish`` as there). Returns the exit status."""
     import os
 
     from ..devices import resolve_device
@@ -363,7 +413,7 @@ def run_files(
 
     def analyse(path: str) -> Any:
         result = task.run([read_input(path, task)], device=device)[0]
-        if args.out is not None:
+        if getattr(args, "out", None) is not None:
             target = args.out / output_name(path, names=names, suffix=".json")
             write_json(target, {"path": show_path(path), **result.to_dict()})
         if also is not None:
@@ -377,4 +427,5 @@ def run_files(
         fmt=args.format,
         device_label=device.label,
         command=getattr(args, "command", None),
+        finish=finish,
     )

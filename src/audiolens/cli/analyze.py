@@ -21,6 +21,7 @@ examples:
   audiolens analyze ~/Music --tasks notes --out midi/   # and a MIDI file per song
   audiolens analyze ~/Music --tasks beats,structure     # tempo, meter, sections
   audiolens analyze talks/ --tasks speech --out subs/   # transcripts (.srt .vtt .txt .json)
+  audiolens analyze ~/Music --tasks loudness,key        # R128 / ReplayGain 2.0, musical key
   audiolens export --format csv -o results.csv   # then look at the results
   audiolens report -o report.html                # ... or open them in a browser
 
@@ -52,7 +53,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="quality",
         metavar="T[,T...]",
         help="comma-separated tasks to run: quality, notes, beats, structure, speech, "
-        "speakers (default: quality)",
+        "speakers, loudness, key (default: quality)",
     )
     p.add_argument(
         "--out",

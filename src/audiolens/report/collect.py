@@ -2,9 +2,9 @@
 
 The store is read in one pass in which SQLite picks out what the table needs (``verdict``,
 ``tempo``, ...) and trims what the detail view does not draw (beat positions, tempo curves,
-note lists, word timings) with its JSON functions, so the results' long lists are never parsed
-in Python: a store of 20,000 songs with their beat grids reads in seconds. The detail view's
-data stays JSON text (see :class:`ReportData`).
+note lists, word timings, loudness histograms) with its JSON functions, so the results' long
+lists are never parsed in Python: a store of 20,000 songs with their beat grids reads in
+seconds. The detail view's data stays JSON text (see :class:`ReportData`).
 
 File names and messages are made printable here (:func:`shown`): bytes that are not UTF-8
 become ``\\xNN``, control and invisible formatting characters become escapes, so a name shows
@@ -46,8 +46,8 @@ _PICK: dict[str, tuple[str, ...]] = {
     "quality": ("verdict", "bitrate_class", "confidence", "origin", "cutoff_hz"),
     "beats": ("tempo", "meter"),
     "structure": ("form",),
-    "key": ("key", "label"),
-    "loudness": ("integrated_lufs", "integrated", "lufs"),
+    "key": ("key",),
+    "loudness": ("integrated_lufs",),
     "speech": ("language",),
     "speakers": ("num_speakers",),
 }
@@ -68,6 +68,7 @@ _SEGMENT = ", ".join(
 #: per task, the detail view's JSON (SQL over ``result``): long lists it does not draw go
 _DETAIL: dict[str, str] = {
     "beats": "json_remove(result, '$.positions', '$.tempo_curve')",
+    "loudness": "json_remove(result, '$.histogram')",
     "notes": (
         "json_set(json_remove(result, '$.notes'), '$.count', json_array_length(result, '$.notes'),"
         " '$.pitch_range', json_array("
@@ -208,9 +209,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("form", "Form", "text", "structure: the sections, e.g. ABAB",
            _field("structure", "form")),
     Column("notes", "Notes", "num", "notes: how many notes", _field("notes", "count")),
-    Column("key", "Key", "enum", "key: the musical key", _field("key", "key", "label")),
+    Column("key", "Key", "enum", "key: the musical key", _field("key", "key")),
     Column("lufs", "LUFS", "num", "loudness: integrated loudness",
-           _field("loudness", *_PICK["loudness"], digits=1)),
+           _field("loudness", "integrated_lufs", digits=1)),
     Column("language", "Language", "enum", "speech: the spoken language",
            _field("speech", "language")),
     Column("speakers", "Speakers", "num", "speakers: how many voices",

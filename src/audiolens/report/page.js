@@ -463,6 +463,19 @@
       const range = r.pitch_range ? note(r.pitch_range[0]) + " to " + note(r.pitch_range[1]) : null;
       return [facts([["notes", r.count], ["range", range], ["engine", r.engine], ["MIDI file", r.midi_path]])];
     },
+    key: function (r) {
+      const other = (r.sections || []).map(function (s) { return fmt(s.key) + " " + clock(s.start) + "-" + clock(s.end); });
+      return [facts([["key", r.key !== null ? r.key : "no tonal content"],
+        ["Camelot / Open Key", r.camelot ? r.camelot + " / " + r.open_key : null],
+        ["confidence", r.confidence], ["modulates to", other.join(", ")]])];
+    },
+    loudness: function (r) {
+      const unit = function (v, u) { return typeof v === "number" ? v.toFixed(2) + " " + u : null; };
+      return [facts([["integrated", r.integrated_lufs !== null ? unit(r.integrated_lufs, "LUFS") : "silent"],
+        ["loudness range", unit(r.lra_lu, "LU")], ["true peak", unit(r.true_peak_dbtp, "dBTP")],
+        ["sample peak", unit(r.sample_peak_dbfs, "dBFS")],
+        ["ReplayGain 2.0 track gain", unit(r.track_gain_db, "dB")], ["track peak", r.track_peak]])];
+    },
     speech: function (r) {
       const box = el("div", { class: "transcript" });
       for (const s of r.segments || []) {

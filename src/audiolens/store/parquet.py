@@ -137,6 +137,26 @@ def _task_types(pa: Any) -> dict[str, dict[str, Any]]:
             "method": text,
             "rttm_path": text,
         },
+        "loudness": {
+            "integrated_lufs": f64,
+            "lra_lu": f64,
+            "true_peak_dbtp": f64,
+            "sample_peak_dbfs": f64,
+            "track_gain_db": f64,
+            "track_peak": f64,
+            "duration": f64,
+            "histogram": struct(start=f64, step=f64, counts=pa.list_(i64)),
+        },
+        "key": {
+            "key": text,
+            "tonic": text,
+            "mode": text,
+            "camelot": text,
+            "open_key": text,
+            "confidence": f64,
+            "strength": f64,
+            "sections": pa.list_(struct(start=f64, end=f64, key=text)),
+        },
     }
 
 

@@ -14,6 +14,8 @@ TASKS: dict[str, str] = {
     "structure": "audiolens.tasks.structure:StructureTask",
     "speech": "audiolens.tasks.speech:SpeechTask",
     "speakers": "audiolens.tasks.speakers:SpeakersTask",
+    "loudness": "audiolens.tasks.loudness:LoudnessTask",
+    "key": "audiolens.tasks.key:KeyTask",
 }
 
 

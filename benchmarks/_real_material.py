@@ -241,7 +241,7 @@ def _limit(x: np.ndarray, sr: int, drive_db: float) -> np.ndarray:
     return np.clip(x * gain[:, None], -ceiling, ceiling)
 
 
-def _shelf(x: np.ndarray, sr: int, f0: float, gain_db: float) -> np.ndarray:
+def high_shelf(x: np.ndarray, sr: int, f0: float, gain_db: float) -> np.ndarray:
     """RBJ high shelf (slope 1) along axis 0."""
     a = 10 ** (gain_db / 40)
     w0 = 2 * np.pi * f0 / sr
@@ -310,7 +310,7 @@ def master_chain(
     if dark or rng.random() < 0.5:
         f0 = float(rng.uniform(3000, 10000))
         g = float(rng.uniform(-45, -20)) if dark else float(rng.uniform(-12, 6))
-        x = _shelf(x, sr, f0, g)
+        x = high_shelf(x, sr, f0, g)
         notes.append(f"shelf {g:+.0f} dB @ {f0 / 1000:.1f} kHz")
     x = x / (np.abs(x).max() + 1e-12)
     if rng.random() < 0.5:

@@ -48,6 +48,7 @@ from scipy import signal
 from scipy.ndimage import uniform_filter1d
 
 import _real_material as real
+from _real_material import high_shelf
 
 REPO = Path(__file__).resolve().parents[1]
 EVAL_DIR = REPO.parent / "shared" / "eval"
@@ -755,21 +756,6 @@ def render(mid: mido.MidiFile, sr: int, workdir: Path) -> np.ndarray:
     )
     x, _ = sf.read(str(wav_path), always_2d=True, dtype="float64")
     return x
-
-
-def high_shelf(x: np.ndarray, sr: int, f0: float, gain_db: float) -> np.ndarray:
-    """RBJ-cookbook high-shelf biquad (slope 1) along axis 0."""
-    a = 10 ** (gain_db / 40)
-    w0 = 2 * np.pi * f0 / sr
-    alpha = np.sin(w0) / 2 * np.sqrt(2)
-    cw, sa = np.cos(w0), 2 * np.sqrt(a) * alpha
-    b = [
-        a * ((a + 1) + (a - 1) * cw + sa),
-        -2 * a * ((a - 1) + (a + 1) * cw),
-        a * ((a + 1) + (a - 1) * cw - sa),
-    ]
-    den = [(a + 1) - (a - 1) * cw + sa, 2 * ((a - 1) - (a + 1) * cw), (a + 1) - (a - 1) * cw - sa]
-    return signal.lfilter(b, den, x, axis=0)
 
 
 def noise(rng: np.random.Generator, shape: tuple[int, int], pink: bool) -> np.ndarray:

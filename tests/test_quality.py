@@ -104,7 +104,7 @@ def model():
 
 def test_flac_with_mp3_content_is_a_transcode(model):
     r = decide(
-        _info("flac", lossless=True), _summary(), _proba(**{"128": 0.9, "lossless": 0.1}), model
+        _info("flac", lossless=True), _summary(), _proba(**{"128": 0.98, "lossless": 0.02}), model
     )
     assert (r.verdict, r.bitrate_class) == ("transcode", "128")
     assert r.origin == {"codec": "mp3", "bitrate_kbps": 128}
@@ -155,7 +155,7 @@ def test_aac_file_is_lossy_with_its_own_origin(model):
 def test_no_content_above_12khz_is_unknown(model):
     s = _summary()
     s.features[FEATURE_NAMES.index("hf_abs_db")] = -80.0  # at the 16-bit noise floor
-    r = decide(_info("flac", lossless=True), s, _proba(**{"128": 0.9, "lossless": 0.1}), model)
+    r = decide(_info("flac", lossless=True), s, _proba(**{"128": 0.98, "lossless": 0.02}), model)
     assert r.verdict == "unknown" and r.confidence == 0.0
     assert r.content["evidence"] is False
 
@@ -283,8 +283,9 @@ def test_odd_but_valid_files_get_an_answer(tmp_path, name, sr, channels, seconds
     r = audiolens.quality(path, device="cpu")
     assert 0.0 <= r.confidence <= 1.0
     assert 0 < r.cutoff_hz <= sr / 2
-    if silent or seconds < 0.1:
-        assert r.verdict == "unknown" and r.confidence == 0.0  # nothing to judge
+    if silent or seconds < 0.1 or sr < 32000:
+        # nothing to judge, or no 12-16 kHz band where codecs leave their marks
+        assert r.verdict == "unknown" and r.confidence == 0.0
     else:
         assert r.verdict == "lossless"  # a WAV of noise: nothing says otherwise
 
@@ -319,7 +320,7 @@ def test_real_aac_decode_in_a_wav_is_a_transcode():
         (None, "mp3", 192_000, 18600.0),
         (None, "mp3", 64_000, None),  # below the table's useful range
         (None, "opus", 128_000, 20000.0),
-        (None, "vorbis", 96_000, None),
+        (None, "vorbis", 160_000, None),  # q5: its low-pass varies with the music
         (None, "aac", 256_000, 19500.0),
     ],
 )
@@ -393,8 +394,14 @@ GUITAR = EVAL / "beats" / "guitarset_00_BN1-129-Eb_comp_mic.wav"
 
 
 def _encode_chain(tmp_path: Path, steps: list[tuple[str, list[str]]]) -> Path:
-    """Run a chain of encodes: each step (tool, args) reads the previous file."""
-    src = GUITAR
+    """Run a chain of encodes: each step (tool, args) reads the previous file.
+
+    The mono recording is made stereo first, as it would sit in a music library: encoders
+    choose a far higher low-pass for one channel (LAME 128 kb/s mono keeps ~20 kHz).
+    """
+    src = tmp_path / "stereo.wav"
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(GUITAR), "-ac", "2", str(src)]
+    subprocess.run(cmd, check=True)
     for i, (tool, args) in enumerate(steps):
         ext = args[-1]
         out = tmp_path / f"step{i}.{ext}"

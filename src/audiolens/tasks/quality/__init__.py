@@ -24,7 +24,6 @@ from ...devices import Device, resolve_device
 from ..base import AudioRequest, Result, TaskInput
 from ..shown import fraction
 from .features import (
-    EDGE_DROP_DB,
     FEATURE_NAMES,
     QUANT_FLOOR_DB,
     SpectralSummary,
@@ -67,15 +66,21 @@ _LAME_CBR_LOWPASS = (
 )
 _LAME_VBR_LOWPASS = (19500, 19000, 18600, 18000, 17500, 16000, 15600, 14900, 12500, 10000)
 #: the lowest low-pass (Hz) the encoders of other codecs use at these bitrates and above
-#: (kb/s): Opus is full-band (20 kHz) from 48 kb/s; libvorbis keeps ~20 kHz from q5 (~160
+#: (kb/s): Opus is full-band (20 kHz) from 48 kb/s; libvorbis keeps ~20 kHz from q6-q7 (~200
 #: kb/s); AAC encoders (FFmpeg, FDK, Apple) keep >= 19.5 kHz at 256 kb/s
-_CODEC_LOWPASS = {"opus": (48, 20000), "vorbis": (150, 20000), "aac": (240, 19500)}
+_CODEC_LOWPASS = {"opus": (48, 20000), "vorbis": (200, 20000), "aac": (240, 19500)}
 #: low-pass frequencies (Hz) of the MP3 encodes an upscale comes from: LAME 128-256 kb/s CBR
 #: and ABR, and VBR -V 0 to -V 4 (both of LAME's VBR tables)
 _ORIGIN_LOWPASS = (17000, 17500, 18000, 18500, 18600, 19000, 19400, 19500, 19700)
 #: a content edge found this far over a nominal low-pass still is that low-pass (the filter's
 #: transition band ends above its nominal frequency)
 _EDGE_SLACK_HZ = 450.0
+#: how far content must sit over the floor under an upscale's edge (dB): a quiet real recording
+#: (GuitarSet's mic take through LAME V2, then 320) keeps its 18-19 kHz content only ~19 dB
+#: over the first decode's rounding noise; lower limits flag genuine MP3s of dark music
+UPSCALE_DROP_DB = 18.0
+#: ... and this far under it (LAME 128 kb/s content ends near 16.85 kHz, under its 17 kHz)
+_EDGE_BELOW_HZ = 400.0
 #: content that stops this far below what the container's encoder would keep came from an
 #: earlier, lower encoding (issue 13)
 UPSCALE_GAP_HZ = 1500.0
@@ -195,22 +200,25 @@ def upscale_edge(info: AudioInfo, summary: SpectralSummary) -> float | None:
     """Where the content stops, when that is clearly below the container's own low-pass.
 
     The content edge below the expected low-pass (:func:`features.content_edge`) must be
-    >= ``UPSCALE_GAP_HZ`` below it, fall >= 20 dB within 1 kHz (an encoder's filter, not an
-    instrument's roll-off) and sit where an earlier LAME encode of 128 kb/s or more puts its
-    low-pass (``_ORIGIN_LOWPASS``, within ``_EDGE_SLACK_HZ``).
+    >= ``UPSCALE_GAP_HZ`` below it, fall >= ``UPSCALE_DROP_DB`` within 1 kHz (an encoder's
+    filter, not an instrument's roll-off) and sit where an earlier LAME encode of 128 kb/s or
+    more puts its low-pass (``_ORIGIN_LOWPASS``, from ``_EDGE_BELOW_HZ`` under to twice
+    ``_EDGE_SLACK_HZ`` over it).
     Returns the edge in Hz, or None when the content reaches what the container keeps.
     """
     lowpass = expected_lowpass(info)
     if lowpass is None or not summary.frames or lowpass >= summary.freqs[-1]:
         return None
-    edge, drop, width = content_edge(summary.ltas_db, summary.freqs, lowpass)
+    edge, drop, width = content_edge(
+        summary.ltas_db, summary.freqs, lowpass, min_drop_db=UPSCALE_DROP_DB
+    )
     gap = lowpass + _EDGE_SLACK_HZ - edge
-    if gap < UPSCALE_GAP_HZ or drop < EDGE_DROP_DB or width > 1000.0:
+    if gap < UPSCALE_GAP_HZ or drop < UPSCALE_DROP_DB or width > 1000.0:
         return None
     # an earlier MP3's own low-pass: LAME's 17-19.5 kHz settings (128 kb/s and up); LAME also
     # drops faint content above ~16 kHz itself (its sfb21 band), so lower edges are no proof
     origins = [lp for lp in _ORIGIN_LOWPASS if lp <= lowpass - UPSCALE_GAP_HZ]
-    if not origins or min(abs(edge - lp - _EDGE_SLACK_HZ) for lp in origins) > _EDGE_SLACK_HZ:
+    if not any(-_EDGE_BELOW_HZ <= edge - lp <= 2 * _EDGE_SLACK_HZ for lp in origins):
         return None
     return edge
 

@@ -222,7 +222,7 @@ def _edge_features(ltas_db: np.ndarray, freqs: np.ndarray, cutoff: float) -> lis
 
 
 def content_edge(
-    ltas_db: np.ndarray, freqs: np.ndarray, top_hz: float
+    ltas_db: np.ndarray, freqs: np.ndarray, top_hz: float, *, min_drop_db: float = EDGE_DROP_DB
 ) -> tuple[float, float, float]:
     """Where the content stops below ``top_hz``: (edge_hz, drop_db, width_hz).
 
@@ -231,6 +231,7 @@ def content_edge(
     floor; ``drop_db`` is how far the content 0.3-1 kHz below the edge sits over the floor and
     ``width_hz`` how wide the fall from content to floor is. An earlier encoder's low-pass
     falls in a few hundred Hz; the roll-off of an instrument, a room or an EQ takes kHz.
+    The edge chosen is the highest one with content ``min_drop_db`` over the floor under it.
     Without an edge (the content reaches ``top_hz``): (top_hz, 0, 0).
     """
     df = float(freqs[1] - freqs[0])
@@ -249,7 +250,7 @@ def content_edge(
     hi_k = np.clip(idx - int(round(300.0 / df)), 1, None)
     content_all = (c[hi_k] - c[lo_k]) / np.maximum(hi_k - lo_k, 1)
     # the highest edge with a real fall under it (a codec's wall), else the highest edge
-    strong = np.flatnonzero(content_all - floor >= EDGE_DROP_DB)
+    strong = np.flatnonzero(content_all - floor >= min_drop_db)
     j = int(strong[-1]) if strong.size else idx.size - 1
     ke = int(idx[j])
     edge = float(freqs[ke])

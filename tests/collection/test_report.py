@@ -247,20 +247,54 @@ def test_the_folder_form_draws_pictures_once_and_says_why_one_is_missing(collect
     png = tmp_path / "rep" / picture["src"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.parent.name == "pictures"
     drawn = sorted(p.name for p in png.parent.iterdir())
-    assert not [n for n in drawn if not n.endswith((".quality.png", ".notes.png"))]
+    kinds = (".quality.png", ".notes.png", ".waveform.png")
+    assert not [n for n in drawn if not n.endswith(kinds)]
     ok = [{t["task"] for t in d["tasks"] if t["status"] == "ok"} for d in details]
-    per_file = 2 if "notes" in collection.tasks else 1
-    assert len(drawn) == sum(len(t & {"quality", "notes"}) for t in ok) - 2 * per_file
+    # a picture per ok quality and notes result, and a waveform per file with beats or sections
+    per_file = 3 if "notes" in collection.tasks else 2
+    wanted = sum(len(t & {"quality", "notes"}) + bool(t & {"beats", "structure"}) for t in ok)
+    assert len(drawn) == wanted - 2 * per_file
     gone = details[paths.index(shown(str(music / "song_mp3_v0.mp3")))]
     changed = details[paths.index(shown(str(music / "song_mp3_320_from_128.mp3")))]
     assert "pictures" not in gone and "pictures" not in changed
-    assert gone["missing"]["quality"].startswith("no picture: the file cannot be read now")
-    assert changed["missing"]["quality"] == "no picture: the file changed after it was analyzed"
+    assert set(gone["missing"]) == set(changed["missing"]) and len(gone["missing"]) == per_file
+    for kind in ("quality", "waveform"):
+        assert gone["missing"][kind].startswith("no picture: the file cannot be read now")
+        assert changed["missing"][kind] == "no picture: the file changed after it was analyzed"
+
+    # the waveform carries the stored beat grid: one red line per downbeat
+    (wave,) = song["pictures"]["waveform"]
+    assert wave["src"].endswith(".waveform.png") and (tmp_path / "rep" / wave["src"]).is_file()
+    with Store(db, create=False) as store:
+        downbeats = store.get(music / "song_lossless.flac", "beats").result["downbeats"]
+    assert len(downbeats) >= 4
+    assert _red_lines(tmp_path / "rep" / wave["src"]) == len(downbeats)
 
     info = build_report(db, f"{tmp_path / 'rep'}/")  # again: the pictures come from the cache
     assert (info.pictures_drawn, info.pictures_reused) == (0, len(drawn))
     assert info.pictures_missing == 2 * per_file
     assert sorted(p.name for p in png.parent.iterdir()) == drawn
+
+    # a new structure result for the song: its waveform alone is drawn again, under a new name
+    with Store(db) as store:
+        row = store.get(music / "song_lossless.flac", "structure")
+        row.task_version += 1
+        store.write_file([row])
+    info = build_report(db, f"{tmp_path / 'rep'}/")
+    assert (info.pictures_drawn, info.pictures_reused) == (1, len(drawn) - 1)
+    now = _details(_parse(page))[paths.index(shown(str(music / "song_lossless.flac")))]
+    assert now["pictures"]["waveform"][0]["src"] != wave["src"]
+    assert now["pictures"]["quality"] == song["pictures"]["quality"]
+
+
+def _red_lines(png: Path) -> int:
+    """How many separate vertical red lines (the downbeats) a waveform picture has."""
+    from matplotlib.image import imread
+
+    rgb = imread(png)[..., :3]
+    red = (rgb[..., 0] > 0.55) & (rgb[..., 1] < 0.35) & (rgb[..., 2] < 0.35)
+    columns = red.sum(axis=0) > 0.5 * red.sum(axis=0).max()  # lines cross the whole plot
+    return int(columns[0] + (columns[1:] & ~columns[:-1]).sum())
 
 
 def test_report_names_a_bad_target_and_writes_nothing(collection, tmp_path, capsys):

@@ -264,7 +264,10 @@ def test_the_folder_forms_pictures_load_under_the_policy(browser, collection, tm
     browser.find_element(By.ID, "search").send_keys("song_fake")
     _click_open(browser, browser.find_element(By.CSS_SELECTOR, "#files tbody tr"))
     images = browser.find_elements(By.CSS_SELECTOR, "#detail .pictures img")
-    assert len(images) == (2 if "notes" in collection.tasks else 1)
+    # the spectrogram, the waveform with the beats and sections, and the piano roll
+    assert len(images) == (3 if "notes" in collection.tasks else 2)
+    alts = {img.get_attribute("alt") for img in images}
+    assert "waveform with the beats and sections" in alts
     for img in images:
         browser.execute_script("arguments[0].scrollIntoView()", img)
         loaded = browser.execute_script(

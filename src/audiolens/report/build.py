@@ -94,8 +94,9 @@ def build_report(
 
     ``out`` names the page (``report.html``), or, ending with a separator (``report.html/``),
     a folder that gets the page as ``index.html`` and the detail view's pictures (quality
-    spectrograms, piano rolls) in ``pictures/``, drawn from the files themselves (those that
-    are gone or changed since they were analyzed get none) and reused by the next build.
+    spectrograms, piano rolls, waveforms with the beats and sections) in ``pictures/``, drawn
+    from the files themselves (those that are gone or changed since they were analyzed get
+    none) and reused by the next build.
 
     Parameters
     ----------

@@ -498,6 +498,17 @@
     return [facts(Object.keys(r).map(function (k) { return [k, r[k]]; }))];
   }
 
+  // the folder form's pictures of one kind (a task's, or "waveform"), and why one is missing
+  function pictures(d, kind) {
+    const out = [];
+    for (const p of (d.pictures || {})[kind] || []) {
+      out.push(el("div", { class: "pictures" }, [el("a", { href: p.src, target: "_blank", rel: "noopener" },
+        [el("img", { src: p.src, alt: p.alt, loading: "lazy" })])]));
+    }
+    if ((d.missing || {})[kind]) out.push(el("p", { class: "muted", text: d.missing[kind] }));
+    return out;
+  }
+
   function renderDetail() {
     const i = currentFile();
     const aside = document.getElementById("detail");
@@ -509,17 +520,15 @@
       facts([["size", bytes(d.size)], ["status", rows[i][1]]])];
     const line = timeline(d.tasks);
     if (line) parts.push(el("h3", { text: "timeline" }), line);
+    const wave = pictures(d, "waveform");
+    if (wave.length) parts.push(el("h3", { text: "beats and sections over the waveform" }), ...wave);
     for (const t of d.tasks) {
       parts.push(el("h3", {}, [t.task + " ", el("span", { class: "badge " + t.status, text: t.status })]));
       for (const w of t.warnings || []) parts.push(el("p", { class: "warning", text: "warning: " + w }));
       if (t.status !== "ok") { parts.push(el("p", { class: "error", text: t.error || "failed" })); continue; }
       parts.push.apply(parts, (RENDER[t.task] || generic)(t.result || {}));
       parts.push(el("p", { class: "muted", text: "on " + (t.device || "?") + " in " + fmt(t.elapsed_s) + " s, task version " + t.version }));
-      for (const p of (d.pictures || {})[t.task] || []) {
-        parts.push(el("div", { class: "pictures" }, [el("a", { href: p.src, target: "_blank", rel: "noopener" },
-          [el("img", { src: p.src, alt: p.alt, loading: "lazy" })])]));
-      }
-      if (((d.missing || {})[t.task])) parts.push(el("p", { class: "muted", text: d.missing[t.task] }));
+      parts.push.apply(parts, pictures(d, t.task));
     }
     body.replaceChildren.apply(body, parts);
     aside.hidden = false;

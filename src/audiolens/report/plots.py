@@ -422,3 +422,81 @@ def _structure_figure(result: StructureResult, title: str) -> Any:
         plt.close(fig)
         raise
     return fig
+
+
+#: the waveform's envelope: at most this many columns of (min, max)
+_WAVE_COLUMNS = 2000
+
+
+def _envelope(x: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The min/max envelope of ``x`` ``(n,)``: the centre time (s) of each of at most
+    ``_WAVE_COLUMNS`` columns, and the lowest and highest sample in it, each ``(columns,)``."""
+    columns = min(x.size, _WAVE_COLUMNS)
+    if columns == 0:
+        return np.zeros(1), np.zeros(1), np.zeros(1)
+    edges = np.linspace(0, x.size, columns + 1).astype(np.int64)
+    starts = edges[:-1]
+    times = (starts + edges[1:]) / (2.0 * sample_rate)
+    return times, np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
+
+
+def _waveform_figure(
+    x: np.ndarray,
+    sample_rate: int,
+    *,
+    beats: Sequence[float],
+    downbeats: Sequence[float],
+    sections: Sequence[tuple[float, float, str]],
+    title: str,
+) -> Any:
+    """The waveform of mono ``x`` ``(n,)`` as its min/max envelope, with the beats (thin blue
+    lines), the downbeats (thicker red ones) and the sections (shaded by label, a line at each
+    boundary, the label along the top) over it (the caller closes the figure)."""
+    x = np.nan_to_num(np.asarray(x, dtype=np.float32).reshape(-1), nan=0.0)
+    times, low, high = _envelope(x, sample_rate)
+    end = max(x.size / float(sample_rate), max(beats, default=0.0), 1e-3)
+    if sections:
+        end = max(end, max(s[1] for s in sections))
+    peak = float(max(np.max(np.abs(high)), np.max(np.abs(low)), 1e-6))
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(14, 4))
+    try:
+        across = ax.get_xaxis_transform()  # x in seconds, y from 0 (bottom) to 1 (top)
+        labels = list(dict.fromkeys(label for _, _, label in sections))
+        colours = plt.get_cmap("tab10")
+        for start, stop, label in sections:
+            ax.axvspan(start, stop, color=colours(labels.index(label) % 10), alpha=0.18, lw=0)
+            if start > 0:
+                ax.axvline(start, color="black", lw=1.4)
+            ax.text(
+                (start + min(stop, end)) / 2,
+                1.0,
+                label,
+                transform=across,
+                ha="center",
+                va="bottom",
+                fontsize=12,
+                weight="bold",
+            )
+        ax.fill_between(times, low, high, color="#4a5568", lw=0.5)
+        down = set(downbeats)
+        ax.vlines(
+            [b for b in beats if b not in down],
+            0,
+            1,
+            transform=across,
+            colors="#2458b3",
+            lw=0.6,
+            alpha=0.7,
+        )
+        ax.vlines(list(downbeats), 0, 1, transform=across, colors="#b3261e", lw=1.6)
+        ax.set_xlim(0.0, end)
+        ax.set_ylim(-1.05 * peak, 1.05 * peak)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("amplitude")
+        ax.set_title(title, pad=22 if sections else 6)
+    except BaseException:
+        plt.close(fig)
+        raise
+    return fig

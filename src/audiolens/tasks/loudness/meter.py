@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import firwin, sosfilt, sosfilt_zi
 
 from ...errors import ParameterError
@@ -373,9 +374,9 @@ class LoudnessMeter:
         """The true peak over the outputs that follow the inputs ``ends`` of ``xx`` (each at
         least ``taps - 1``): each one's window of ``taps`` inputs times the phases' filters
         (the polyphase interpolator as a matrix product)."""
-        offsets = np.arange(-(self._taps - 1), 1)
+        windows = sliding_window_view(xx, self._taps, axis=1)  # [:, i]: xx[:, i : i + taps]
         for batch in np.array_split(ends, -(-ends.size // 65536)) if ends.size else ():
-            y = xx[:, batch[:, None] + offsets] @ self._phases  # (channels, k, factor)
+            y = windows[:, batch - (self._taps - 1)] @ self._phases  # (channels, k, factor)
             self._true_peak = max(self._true_peak, float(np.abs(y).max()))
 
     def measure(self) -> Measurement:

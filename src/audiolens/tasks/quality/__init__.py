@@ -24,6 +24,7 @@ from ...devices import Device, resolve_device
 from ..base import AudioRequest, Result, TaskInput
 from ..shown import fraction
 from .features import (
+    EDGE_DROP_DB,
     FEATURE_NAMES,
     QUANT_FLOOR_DB,
     SpectralSummary,
@@ -77,10 +78,10 @@ _ORIGIN_LOWPASS = (17000, 17500, 18000, 18500, 18600, 19000, 19400, 19500, 19700
 #: a content edge found this far over a nominal low-pass still is that low-pass (the filter's
 #: transition band ends above its nominal frequency)
 _EDGE_SLACK_HZ = 450.0
-#: how far content must sit over the floor under an upscale's edge (dB): a quiet real recording
-#: (GuitarSet's mic take through LAME V2, then 320) keeps its 18-19 kHz content only ~19 dB
-#: over the first decode's rounding noise; lower limits flag genuine MP3s of dark music
-UPSCALE_DROP_DB = 18.0
+#: how far content must sit over the floor under an upscale's edge (dB), the same as for the
+#: features' edges; weaker falls count only over the first decode's rounding noise (see
+#: :func:`_rounding_floor_edge`): genuine MP3s of dark music have 12-18 dB edges of their own
+UPSCALE_DROP_DB = EDGE_DROP_DB
 #: ... and this far under it (LAME 128 kb/s content ends near 16.85 kHz, under its 17 kHz)
 _EDGE_BELOW_HZ = 400.0
 #: content that stops this far below what the container's encoder would keep came from an

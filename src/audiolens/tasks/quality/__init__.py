@@ -307,8 +307,9 @@ def raw_verdict(
     if info.lossless:
         p_lossless = p["lossless"]
         t = model.thresholds["lossless"]
+        # where the content came from, should it prove lossy: the model's best lossy class
+        lossy = max((c for c in model.classes if c != "lossless"), key=p.__getitem__)
         if codec_wall(summary):
-            lossy = max((c for c in model.classes if c != "lossless"), key=p.__getitem__)
             origin = _origin(model, lossy, summary.cutoff_hz)
             return RawVerdict("transcode", mp3_like, origin, "wall", 1.0)
         if not evidence:
@@ -317,7 +318,6 @@ def raw_verdict(
         if p_lossless >= t:
             raw = 0.5 + 0.5 * (p_lossless - t) / max(1.0 - t, 1e-9)
             return RawVerdict("lossless", "lossless", None, "lossless", raw)
-        lossy = max((c for c in model.classes if c != "lossless"), key=p.__getitem__)
         raw = 0.5 + 0.5 * (t - p_lossless) / max(t, 1e-9)
         origin = _origin(model, lossy, summary.cutoff_hz)
         return RawVerdict("transcode", mp3_like, origin, "transcode", raw)

@@ -136,6 +136,12 @@ def confusion(rows, preds, key: str, labels: tuple[str, ...], select) -> str:
     return "\n".join(lines)
 
 
+#: transcode kinds whose earlier encoder applies no low-pass at 44.1 kHz (measured on pink noise
+#: with the corpus's encoders: LAME 3.100 ``-V0`` disables its polyphase low-pass, FFmpeg's AAC
+#: at 256 kb/s and libvorbis ``-q 7`` keep content to 21.5 kHz), so no wall marks them
+NO_LOWPASS_ORIGINS = ("flac_from_mp3_v0", "flac_from_aac_256", "flac_from_vorbis_q7")
+
+
 def _lame_or_lossless(r: dict[str, str]) -> bool:
     return r["verdict"] == "lossless" or (r["verdict"] == "lossy" and r["origin_codec"] == "mp3")
 
@@ -166,6 +172,12 @@ def report(name: str, rows, preds) -> None:
         f"transcodes found                          {_rate(f['transcode_found'])}   (target >= 97%)"
     )
     print(f"AAC/Vorbis/Opus origins found lossy       {_rate(f['codec_lossy'])}   (target >= 95%)")
+    walled = [r for r in rows if r["kind"] not in NO_LOWPASS_ORIGINS]
+    g = figures(walled, preds)
+    print(
+        f"  without the no-low-pass kinds ({', '.join(NO_LOWPASS_ORIGINS)}): transcodes found "
+        f"{_rate(g['transcode_found'])}, AAC/Vorbis/Opus found lossy {_rate(g['codec_lossy'])}"
+    )
     for title, key, labels, select in MATRICES:
         print(f"\n{title}:")
         print(confusion(rows, preds, key, labels, select))

@@ -16,7 +16,9 @@ import numpy as np
 
 CORPUS = Path(__file__).resolve().parent / "_corpus"
 #: bumped when ``upscale_edge`` changes: the cache holds its answer beside the features
-RULE_VERSION = 7
+RULE_VERSION = 9
+#: what ``features_for(meta=True)`` adds after the features
+META_NAMES = ("edge_hz", "frames", "flicker")
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
@@ -40,8 +42,9 @@ def content_label(row: dict[str, str]) -> str:
 
 
 def _features(path: str) -> tuple[str, np.ndarray | None, str]:
-    """Features of one file, with two more values at the end: the upscale edge (Hz, NaN when
-    the content reaches the container's low-pass) and the number of frames used."""
+    """Features of one file, with ``META_NAMES`` at the end: the upscale edge (Hz, NaN when
+    the content reaches the container's low-pass), the number of frames used and the flicker
+    share (lossless containers only, else 0)."""
     from audiolens.audio import load, load_windows, probe
     from audiolens.devices import resolve_device
     from audiolens.tasks.base import TaskInput
@@ -57,7 +60,7 @@ def _features(path: str) -> tuple[str, np.ndarray | None, str]:
             pieces = load_windows(path, req.windows, mono=True, info=info)
         s = task.features(TaskInput(info=info, pieces=pieces), resolve_device("cpu"))
         edge = upscale_edge(info, s)
-        meta = [np.nan if edge is None else edge, float(s.frames)]
+        meta = [np.nan if edge is None else edge, float(s.frames), s.flicker]
         return path, np.concatenate([s.features, meta]), ""
     except Exception as exc:
         return path, None, f"{type(exc).__name__}: {exc}"
@@ -68,15 +71,16 @@ def features_for(
 ) -> dict[str, np.ndarray]:
     """Quality features of every path, computed once and cached in ``cache`` (.npz).
 
-    With ``meta``, each row ends with two more values: the upscale edge in Hz (NaN when none,
-    see ``audiolens.tasks.quality.upscale_edge``) and the number of frames analysed.
+    With ``meta``, each row ends with ``META_NAMES``: the upscale edge in Hz (NaN when none,
+    see ``audiolens.tasks.quality.upscale_edge``), the number of frames analysed and the
+    flicker share (``audiolens.tasks.quality.features.flicker``).
     """
     from audiolens.tasks.quality.features import FEATURE_NAMES, FEATURE_VERSION
 
     have: dict[str, np.ndarray] = {}
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
-            same = tuple(str(n) for n in z["names"]) == (*FEATURE_NAMES, "edge_hz", "frames")
+            same = tuple(str(n) for n in z["names"]) == (*FEATURE_NAMES, *META_NAMES)
             version = f"{FEATURE_VERSION}/{RULE_VERSION}"
             if same and "version" in z.files and str(z["version"]) == version:
                 have = dict(zip((str(p) for p in z["paths"]), z["x"]))
@@ -96,7 +100,7 @@ def features_for(
             tmp,
             paths=np.array(list(have)),
             x=np.stack(list(have.values())),
-            names=np.array((*FEATURE_NAMES, "edge_hz", "frames")),
+            names=np.array((*FEATURE_NAMES, *META_NAMES)),
             version=np.array(f"{FEATURE_VERSION}/{RULE_VERSION}"),
         )
         os.replace(tmp, cache)

@@ -176,7 +176,7 @@ def _calibration(rows, x, meta, oof, model: QualityModel) -> dict[str, np.ndarra
     for i, r in enumerate(rows):
         info = probe(r["path"])
         summary = SpectralSummary(
-            x[i], x[i, cut] * 1000.0, 0.0, np.zeros(0), np.zeros(0), int(meta[i, 1])
+            x[i], x[i, cut] * 1000.0, 0.0, np.zeros(0), np.zeros(0), int(meta[i, 1]), meta[i, 2]
         )
         edge = None if np.isnan(meta[i, 0]) else float(meta[i, 0])
         rv = raw_verdict(info, summary, oof[i], model, edge=edge)

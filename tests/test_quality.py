@@ -16,6 +16,7 @@ from audiolens._mpeg import LameTag
 from audiolens.audio import AudioInfo
 from audiolens.tasks.quality import (
     BITRATE_CLASSES,
+    FLICKER_MIN,
     QualityResult,
     container_class,
     decide,
@@ -23,7 +24,7 @@ from audiolens.tasks.quality import (
     plan_windows,
     upscale_edge,
 )
-from audiolens.tasks.quality.features import FEATURE_NAMES, SpectralSummary, summarize
+from audiolens.tasks.quality.features import FEATURE_NAMES, SpectralSummary, flicker, summarize
 from audiolens.tasks.quality.model import CONTENT_CLASSES, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,6 +197,63 @@ def test_features_same_on_torch_backend():
     a = summarize([y], sr=44100, device=audiolens.resolve_device("cpu"))
     b = summarize([y], sr=44100, device=audiolens.resolve_device("torch"))
     np.testing.assert_allclose(a.features, b.features, rtol=1e-9, atol=1e-9)
+
+
+def _granules(x: np.ndarray, keep_hf, sr: int = 44100, n: int = 576) -> np.ndarray:
+    """``x`` re-synthesised granule by granule (576 samples, as MP3's), with everything above
+    16 kHz dropped in the granules where ``keep_hf(i)`` is false, then stored in 16 bits."""
+    out = np.empty(x.size // n * n)
+    freqs = np.fft.rfftfreq(n, 1 / sr)
+    for i in range(x.size // n):
+        spec = np.fft.rfft(x[i * n : (i + 1) * n])
+        if not keep_hf(i):
+            spec[freqs > 16000] = 0.0
+        out[i * n : (i + 1) * n] = np.fft.irfft(spec, n=n)
+    return np.round(out * 32767) / 32767
+
+
+def test_flicker_sees_bands_an_encoder_switches_off_granule_by_granule():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(44100 * 6) * 0.05
+    cpu = audiolens.resolve_device("cpu")
+    coded = _granules(x, lambda i: rng.random() < 0.7)  # 30% of granules lose their top
+    assert flicker([coded], sr=44100, device=cpu) >= 10 * FLICKER_MIN
+    # the same noise kept whole, and stored in 16 bits: nothing switches off
+    whole = np.round(x * 32767) / 32767
+    assert flicker([whole], sr=44100, device=cpu) == 0.0
+
+
+def test_flicker_ignores_sounds_that_start_abruptly_and_decay():
+    # bright hits that start within a sample and decay over 60 ms, over a dark bed that stops
+    # at 14 kHz: the top bands go from nothing to loud at every hit, never back within a frame
+    rng = np.random.default_rng(4)
+    sr, n = 44100, 44100 * 6
+    bed = np.fft.rfft(rng.standard_normal(n))
+    bed[np.fft.rfftfreq(n, 1 / sr) > 14000] = 0.0
+    y = np.fft.irfft(bed, n=n) * 0.05
+    t = np.arange(int(0.3 * sr)) / sr
+    hit = rng.standard_normal(t.size) * np.exp(-t / 0.06) * 0.2
+    for start in range(0, n - t.size, int(0.25 * sr)):
+        y[start : start + t.size] += hit
+    y = np.round(y * 32767) / 32767
+    assert flicker([y], sr=sr, device=audiolens.resolve_device("cpu")) < FLICKER_MIN
+
+
+def test_flicker_same_on_torch_backend():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    coded = _granules(rng.standard_normal(44100 * 3) * 0.05, lambda i: i % 3 != 0)
+    a = flicker([coded], sr=44100, device=audiolens.resolve_device("cpu"))
+    b = flicker([coded], sr=44100, device=audiolens.resolve_device("torch"))
+    assert a > 0 and a == b
+
+
+def test_flicker_needs_enough_frames_and_bands_under_nyquist():
+    rng = np.random.default_rng(6)
+    cpu = audiolens.resolve_device("cpu")
+    short = _granules(rng.standard_normal(512 * 50) * 0.05, lambda i: i % 2 == 0)
+    assert flicker([short], sr=44100, device=cpu) == 0.0  # fewer than 100 frames counted
+    assert flicker([short], sr=32000, device=cpu) == 0.0  # no band above 16 kHz below 15.5 kHz
 
 
 def test_model_loads_without_torch_or_sklearn():
@@ -447,3 +505,27 @@ def test_real_recording_through_a_codec_into_flac_is_never_confidently_lossless(
     )
     r = audiolens.quality(path, device="cpu")
     assert not (r.verdict == "lossless" and r.confidence >= 0.7), (r.verdict, r.confidence)
+
+
+@needs_lame
+@needs_ffmpeg
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [("lame", ["-V", "0", "mp3"])],
+        [("ffmpeg", ["-c:a", "libvorbis", "-q:a", "7", "ogg"])],
+    ],
+    ids=["lame_v0", "vorbis_q7"],
+)
+def test_real_recording_through_an_encoder_without_lowpass_into_flac_is_a_transcode(
+    tmp_path, steps
+):
+    # neither encoder leaves a wall (LAME -V0 has no low-pass at 44.1 kHz, Vorbis -q 7 keeps
+    # 21.5 kHz): only the bands they switch off frame by frame give them away
+    path = _encode_chain(
+        tmp_path, [*steps, ("ffmpeg", ["-c:a", "flac", "-sample_fmt", "s16", "flac"])]
+    )
+    r = audiolens.quality(path, device="cpu")
+    assert r.verdict == "transcode", (r.verdict, r.confidence)
+    original = audiolens.quality(GUITAR, device="cpu")
+    assert original.verdict == "lossless"

@@ -37,6 +37,7 @@ __all__ = [
     "BITRATE_CLASSES",
     "QualityResult",
     "QualityTask",
+    "codec_flicker",
     "codec_wall",
     "container_class",
     "expected_lowpass",
@@ -274,7 +275,8 @@ class RawVerdict:
     """A verdict before calibration: what :func:`decide` would say, and how sure it is raw.
 
     ``kind`` names the calibration curve that applies: "lossless" (a lossless container kept),
-    "wall" (a lossless container showing a codec's wall, :func:`codec_wall`), "transcode" (an
+    "wall" (a lossless container showing a codec's wall, :func:`codec_wall`), "flicker" (one
+    whose bands above 16 kHz switch off as a codec's do, :func:`codec_flicker`), "transcode" (an
     MP3 whose content the model finds worse than its container), "upscale" (content that stops
     below the container's own low-pass), "lossy", "lossy_320" and "lossy_320_short" (a lossy
     file claiming the top MP3 class, where upscales hide, whose content reaches its wall or
@@ -312,6 +314,9 @@ def raw_verdict(
         if codec_wall(summary):
             origin = _origin(model, lossy, summary.cutoff_hz)
             return RawVerdict("transcode", mp3_like, origin, "wall", 1.0)
+        if codec_flicker(summary):
+            origin = _origin(model, lossy, summary.cutoff_hz)
+            return RawVerdict("transcode", mp3_like, origin, "flicker", 1.0)
         if not evidence:
             # silence, or nothing above 12 kHz: nothing for or against the container
             return RawVerdict("unknown", "lossless", None, "unknown", 0.0)
@@ -396,6 +401,22 @@ def codec_wall(summary: SpectralSummary) -> bool:
     )
 
 
+#: a lossless file whose bands above 16 kHz switch off this often (:func:`features.flicker`)
+#: was decoded from a lossy encode; set on the training split: 3x the most any of its lossless
+#: files showed
+FLICKER_MIN = 0.004
+
+
+def codec_flicker(summary: SpectralSummary) -> bool:
+    """Whether a lossless file's bands above 16 kHz switch on and off as a lossy encoder's do.
+
+    This finds the encodes that leave no wall: LAME ``-V0`` has no low-pass at 44.1 kHz and
+    libvorbis ``-q 7`` keeps content to 21.5 kHz, but both still zero bands they cannot afford,
+    frame by frame (see :func:`features.flicker`).
+    """
+    return summary.frames > 0 and summary.flicker >= FLICKER_MIN
+
+
 def has_evidence(summary: SpectralSummary, model: QualityModel) -> bool:
     """Whether the content has energy where codecs leave their marks (12-16 kHz)."""
     hf = summary.features[FEATURE_NAMES.index("hf_abs_db")]
@@ -454,7 +475,7 @@ class QualityTask:
     """Task object for the runner (see :mod:`audiolens.tasks.base`)."""
 
     name = "quality"
-    version = 3  # 2: confidence to 4 decimals; 3: calibrated, unknown, upscale edges
+    version = 4  # 2: confidence to 4 decimals; 3: calibrated, unknown, upscale edges; 4: flicker
 
     def __init__(self, model_path: str | None = None) -> None:
         self._model_path = model_path
@@ -471,7 +492,8 @@ class QualityTask:
     def features(self, item: TaskInput, device: Device) -> SpectralSummary:
         """The spectral summary of one decoded input."""
         pieces = [a.samples for a in item.pieces]
-        return summarize(pieces, sr=item.pieces[0].sample_rate, device=device)
+        sr = item.pieces[0].sample_rate
+        return summarize(pieces, sr=sr, device=device, with_flicker=item.info.lossless)
 
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[QualityResult]:
         """Analyze a batch of files; one QualityResult per input."""

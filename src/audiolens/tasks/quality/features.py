@@ -70,6 +70,19 @@ FEATURE_NAMES: tuple[str, ...] = (
 #: per-bin power of 16-bit rounding noise in these spectra: (2 / 2**16)**2 / 12 * sum(hann**2)
 QUANT_FLOOR_DB = float(10.0 * np.log10((2.0 / 2**16) ** 2 / 12.0 * 0.375 * 4096))
 
+#: short frames (11.6 ms at 44.1 kHz, about an MP3 granule) for codec marks that come and go
+#: from one frame to the next, and the bands above 16 kHz where they are looked for
+SHORT_FFT = 512
+FLICKER_BANDS = ((16000.0, 17500.0), (17500.0, 19000.0), (19000.0, 20500.0))
+#: a frame counts when its 10-14 kHz band is this far over 16-bit rounding noise (dB) ...
+_FLICKER_ACTIVE_DB = 30.0
+#: ... a band is off within this of the rounding noise (dB), and was on this far over it
+_FLICKER_HOLE_DB = 3.0
+_FLICKER_ON_DB = 20.0
+#: fewest counted frames for a share to mean anything
+_FLICKER_MIN_FRAMES = 100
+_SHORT_FLOOR = (2.0 / 2**16) ** 2 / 12.0 * 0.375 * SHORT_FFT
+
 
 @dataclass(frozen=True)
 class SpectralSummary:
@@ -83,6 +96,7 @@ class SpectralSummary:
     ltas_db : np.ndarray [shape=(N_FFT // 2 + 1,)], the long-term average spectrum in dB
     freqs : np.ndarray [shape=(N_FFT // 2 + 1,)], Hz
     frames : number of non-silent STFT frames used
+    flicker : :func:`flicker` of the stretches (0.0 when it was not asked for)
     """
 
     features: np.ndarray
@@ -91,10 +105,13 @@ class SpectralSummary:
     ltas_db: np.ndarray
     freqs: np.ndarray
     frames: int
+    flicker: float = 0.0
 
 
-def _power_frames(pieces: Sequence[np.ndarray], device: Device) -> np.ndarray:
-    """|STFT|^2 frames of every piece, stacked: (frames, N_FFT // 2 + 1), float64.
+def _piece_power(
+    pieces: Sequence[np.ndarray], device: Device, n_fft: int = N_FFT, hop: int = HOP
+) -> list[np.ndarray]:
+    """|STFT|^2 frames of each piece long enough for one: (frames, n_fft // 2 + 1), float64.
 
     Runs on the device's backend in float64 (MPS has no float64, so it uses the CPU there).
     """
@@ -103,19 +120,68 @@ def _power_frames(pieces: Sequence[np.ndarray], device: Device) -> np.ndarray:
     on_torch = device.backend == "torch" and not device.name.startswith("mps")
     out = []
     for p in pieces:
-        if p.shape[-1] < N_FFT:
+        if p.shape[-1] < n_fft:
             continue
         if on_torch:
             import torch
 
             t = torch.from_numpy(p).to(device.torch_device)
-            power = power_spectrogram(t, n_fft=N_FFT, hop_length=HOP, center=False)
+            power = power_spectrogram(t, n_fft=n_fft, hop_length=hop, center=False)
             out.append(power.T.cpu().numpy())
         else:
-            out.append(power_spectrogram(p, n_fft=N_FFT, hop_length=HOP, center=False).T)
+            out.append(power_spectrogram(p, n_fft=n_fft, hop_length=hop, center=False).T)
+    return out
+
+
+def _power_frames(pieces: Sequence[np.ndarray], device: Device) -> np.ndarray:
+    """|STFT|^2 frames of every piece, stacked: (frames, N_FFT // 2 + 1), float64."""
+    out = _piece_power(pieces, device)
     if not out:
         return np.zeros((0, N_FFT // 2 + 1))
     return np.concatenate(out, axis=0)
+
+
+def flicker(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> float:
+    """How often a band above 16 kHz falls from content to bare rounding noise in one frame.
+
+    A lossy encoder short of bits zeroes its highest bands granule by granule, so its decode,
+    stored in 16 bits, drops there from content to nothing but rounding noise from one 11.6 ms
+    frame to the next, even where the encoder applies no low-pass (LAME ``-V0``, Vorbis
+    ``-q 7``). Sounds may start that abruptly, but they do not end so: notes, rooms and
+    reverb decay, and noise and dither stay. Per band of ``FLICKER_BANDS``: the share of counted
+    frames (10-14 kHz at least 30 dB over 16-bit rounding noise) where the band sits within
+    3 dB of that noise while the frame before had it 20 dB over; the largest share is returned.
+    0.0 with fewer than 100 counted frames or no such band below the Nyquist frequency.
+
+    Parameters
+    ----------
+    pieces : sequence of np.ndarray [shape=(n,)], float64, mono stretches of one file
+    sr : sample rate in Hz
+    device : where the STFT runs
+
+    Returns
+    -------
+    share : float in [0, 1]
+    """
+    freqs = np.arange(SHORT_FFT // 2 + 1) * (sr / SHORT_FFT)
+    bands = [(lo, hi) for lo, hi in FLICKER_BANDS if hi <= sr / 2.0 - 500.0]
+    if not bands:
+        return 0.0
+    active_min = _SHORT_FLOOR * 10.0 ** (_FLICKER_ACTIVE_DB / 10.0)
+    hole_max = _SHORT_FLOOR * 10.0 ** (_FLICKER_HOLE_DB / 10.0)
+    on_min = _SHORT_FLOOR * 10.0 ** (_FLICKER_ON_DB / 10.0)
+    counted, flips = 0, np.zeros(len(bands))
+    for power in _piece_power(pieces, device, SHORT_FFT, SHORT_FFT):
+        if power.shape[0] < 3:
+            continue
+        active = _band_mean(power, freqs, 10000.0, 14000.0)[1:-1] > active_min
+        counted += int(active.sum())
+        for i, (lo, hi) in enumerate(bands):
+            b = _band_mean(power, freqs, lo, hi)
+            flips[i] += int(np.sum(active & (b[1:-1] < hole_max) & (b[:-2] > on_min)))
+    if counted < _FLICKER_MIN_FRAMES:
+        return 0.0
+    return float(flips.max() / counted)
 
 
 def _db(x: np.ndarray) -> np.ndarray:
@@ -266,7 +332,9 @@ def content_edge(
     return edge, drop, float(freqs[hi] - freqs[lo])
 
 
-def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> SpectralSummary:
+def summarize(
+    pieces: Sequence[np.ndarray], *, sr: int, device: Device, with_flicker: bool = False
+) -> SpectralSummary:
     """Compute the quality features of one file from some of its (mono) stretches.
 
     Parameters
@@ -274,6 +342,7 @@ def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> Spect
     pieces : sequence of np.ndarray [shape=(n,)] or [shape=(1, n)], float32 or float64
     sr : sample rate in Hz
     device : where the STFT runs (features are float64 everywhere)
+    with_flicker : also measure :func:`flicker` (one more, shorter STFT)
 
     Returns
     -------
@@ -329,4 +398,5 @@ def summarize(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> Spect
             _edge_features(ltas_db, freqs, cutoff),
         ]
     ).astype(np.float64)
-    return SpectralSummary(feats, cutoff, step, ltas_db, freqs, frames)
+    share = flicker(flat, sr=sr, device=device) if with_flicker else 0.0
+    return SpectralSummary(feats, cutoff, step, ltas_db, freqs, frames, share)

@@ -378,3 +378,34 @@ def test_db_integrity_after_runs(lib, tmp_path):
     assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT path) FROM results").fetchone() == (4, 4)
     hashes = dict(conn.execute("SELECT path, content_hash FROM results"))
     assert hashes[os.fsencode(lib / "a.wav")] == hashes[os.fsencode(lib / "copy.wav")]
+
+
+_THREADS_PROBE = """
+import json, os, sys
+import numpy as np  # BLAS starts here, with a thread per core, as in a forkserver child
+from threadpoolctl import threadpool_info
+from audiolens.runner.work import limit_threads
+limit_threads(1)
+print(json.dumps({"blas": [i["num_threads"] for i in threadpool_info()],
+                  "env": os.environ.get("OPENBLAS_NUM_THREADS")}))
+"""
+
+
+@pytest.mark.parametrize("user_set", [False, True])
+def test_workers_limit_math_threads_already_running_unless_the_user_chose(user_set):
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    env.pop("VECLIB_MAXIMUM_THREADS", None)
+    if user_set:
+        env["OMP_NUM_THREADS"] = "2"
+    out = subprocess.run(
+        [sys.executable, "-c", _THREADS_PROBE], env=env, capture_output=True, text=True, check=True
+    )
+    got = json.loads(out.stdout)
+    if user_set:
+        assert got["env"] is None  # the user's choice is left alone
+    else:
+        assert got["env"] == "1" and got["blas"] and all(n == 1 for n in got["blas"])

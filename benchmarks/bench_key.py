@@ -63,10 +63,18 @@ def mirex(true: str, found: str | None) -> float:
     return 0.0
 
 
-def make_piece(path: Path, index: int, seed: int, tonic: int, minor: bool, drums: bool) -> None:
+def make_piece(
+    path: Path,
+    index: int,
+    seed: int,
+    tonic: int,
+    minor: bool,
+    drums: bool,
+    seconds: float = SECONDS,
+) -> None:
     """Compose and render one song in a known key (16-bit FLAC, 44.1 kHz)."""
     rng = np.random.default_rng([seed, index])
-    plan = qc.plan_song(rng, SECONDS)
+    plan = qc.plan_song(rng, seconds)
     progression = TONIC_PROGRESSIONS[int(rng.integers(len(TONIC_PROGRESSIONS)))]
     plan = replace(
         plan,
@@ -78,17 +86,20 @@ def make_piece(path: Path, index: int, seed: int, tonic: int, minor: bool, drums
     mid = qc.compose(plan, rng)
     with tempfile.TemporaryDirectory(prefix="key-") as tmp:
         x = qc.render(mid, 44100, Path(tmp))
-    n = int(SECONDS * 44100)
+    n = int(seconds * 44100)
     x = x[:n]
     peak = np.abs(x).max()
     qc.write_pcm16(path, x * (0.5 / peak if peak > 0 else 1.0), 44100)
 
 
-def corpus(split: str, per_key: int, jobs: int) -> list[dict[str, object]]:
-    """The pieces of a split (made when missing): path, true key, drums."""
+def corpus(
+    split: str, per_key: int, jobs: int, seconds: float = SECONDS
+) -> list[dict[str, object]]:
+    """The pieces of a split (made when missing): path, true key, drums. Songs of other
+    lengths than ``SECONDS`` (same seeds, so the same keys and tempi) go to their own folder."""
     from audiolens.tasks.key import key_name
 
-    out = OUT / split
+    out = OUT / (split if seconds == SECONDS else f"{split}-{seconds:g}s")
     out.mkdir(parents=True, exist_ok=True)
     rows, todo = [], []
     index = 0
@@ -100,7 +111,7 @@ def corpus(split: str, per_key: int, jobs: int) -> list[dict[str, object]]:
                 path = out / f"{name}.flac"
                 rows.append({"path": path, "key": key_name(tonic, minor), "drums": drums})
                 if not path.exists():
-                    todo.append((path, index, SEEDS[split], tonic, minor, drums))
+                    todo.append((path, index, SEEDS[split], tonic, minor, drums, seconds))
                 index += 1
     if todo:
         print(f"rendering {len(todo)} pieces into {out} ...", file=sys.stderr)

@@ -2,9 +2,10 @@
 own ``replaygain`` (ffmpeg backend) followed by ``autobpm`` (librosa), on the same library.
 
 Library: the rendered songs of ``bench_key.py`` (its 96 test pieces and every fourth dev piece:
-108 songs of 30 s, 44.1 kHz stereo, all 24 keys, half with drums, tempo 70-170 BPM), made into
-a third FLAC (as rendered), a third MP3 (LAME V2) and a third M4A (AAC 192k), tagged, in album
-folders of 9 tracks (``benchmarks/_work/library``), imported once with ``beet import -A``
+108 songs of ``--seconds`` (60 s; bitrater analyses nothing under 49 s), 44.1 kHz stereo, all
+24 keys, half with drums, tempo 70-170 BPM), made into a third FLAC (as rendered), a third MP3
+(LAME V2) and a third M4A (AAC 192k), tagged, in album folders of 9 tracks
+(``benchmarks/_work/library``), imported once with ``beet import -A``
 (no copy, no writing into the files). Every timed run gets a fresh copy of that library's
 database (no audiolens results store, no fields from the other run); the two sides alternate
 within a round (the order reversed every other round) on the same files; the best time of
@@ -15,9 +16,11 @@ each is reported.
   beets side answers);
 - beets: ``beet replaygain -a`` (ffmpeg backend, ``threads: 2``: track and album gain) then
   ``beet autobpm`` (librosa's ``beat_track``, one process: beets runs it so). Neither answers
-  transcodes nor keys; bitrater's ``analyze`` would add transcodes but runs only where
-  ``benchmarks/_work/venv-bitrater`` exists (else reported as skipped). beets' ``keyfinder``
-  needs the KeyFinder program, not packaged here: no key baseline.
+  transcodes nor keys; with ``--bitrater``, ``bitrater -v analyze`` (0.1.5, in its own venv
+  ``benchmarks/_work/venv-bitrater``, made from PyPI on first use) answers transcodes, over a
+  folder of links to the files, in the one process its CLI uses; the beets side is then
+  replaygain + autobpm + bitrater. beets' ``keyfinder`` needs the KeyFinder program, not
+  packaged here: no key baseline.
 
 Accuracy, from the library database after each run (``beet ls -f`` rounds gains to 0.1 dB):
 
@@ -30,7 +33,7 @@ Accuracy, from the library database after each run (``beet ls -f`` rounds gains 
 
 Usage::
 
-    python benchmarks/bench_library.py [--rounds 1] [--files 108]
+    python benchmarks/bench_library.py [--rounds 1] [--files 108] [--seconds 60] [--bitrater]
 """
 
 from __future__ import annotations
@@ -60,24 +63,30 @@ FORMATS = (("flac", ()), ("mp3", ("-c:a", "libmp3lame", "-q:a", "2")),
            ("m4a", ("-c:a", "aac", "-b:a", "192k")))  # fmt: skip
 
 
-def songs(n: int) -> list[dict[str, object]]:
+def songs(n: int, seconds: float) -> list[dict[str, object]]:
     """The songs: path, true key and tempo (the plan ``make_piece`` drew from the same seed)."""
     rows = []
     for split, per_key, step in (("test", 4, 1), ("dev", 2, 4)):
-        for index, row in enumerate(bench_key.corpus(split, per_key, 2)):
+        for index, row in enumerate(bench_key.corpus(split, per_key, 2, seconds)):
             if index % step == 0:
                 rng = np.random.default_rng([bench_key.SEEDS[split], index])
-                rows.append({**row, "bpm": qc.plan_song(rng, bench_key.SECONDS).bpm})
+                rows.append({**row, "bpm": qc.plan_song(rng, seconds).bpm})
     return rows[:n]
 
 
-def build(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Encode and tag the songs into album folders under ``WORK/music`` (kept between runs)."""
+def music_dir(seconds: float) -> Path:
+    """Where the library's files of songs this long are kept between runs."""
+    return WORK / ("music" if seconds == bench_key.SECONDS else f"music-{seconds:g}s")
+
+
+def build(rows: list[dict[str, object]], seconds: float) -> list[dict[str, object]]:
+    """Encode and tag the songs into album folders under ``music_dir`` (kept between runs)."""
     jobs = []
+    music = music_dir(seconds)
     for i, row in enumerate(rows):
         ext, codec = FORMATS[i % len(FORMATS)]
         album = i // ALBUM_SIZE + 1
-        dst = WORK / "music" / f"album{album:02d}" / f"{i % ALBUM_SIZE + 1:02d}.{ext}"
+        dst = music / f"album{album:02d}" / f"{i % ALBUM_SIZE + 1:02d}.{ext}"
         row["file"] = dst
         tags = ("-metadata", f"title=Song {i:03d}", "-metadata", "artist=Bench",
                 "-metadata", f"album=Album {album:02d}", "-metadata",
@@ -94,7 +103,7 @@ def build(rows: list[dict[str, object]]) -> list[dict[str, object]]:
         tmp.rename(dst)
 
     if jobs:
-        print(f"encoding {len(jobs)} files into {WORK / 'music'} ...", file=sys.stderr)
+        print(f"encoding {len(jobs)} files into {music} ...", file=sys.stderr)
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(encode, jobs))
     return rows
@@ -128,14 +137,28 @@ replaygain:
 """
 
 
-def template(tmp: Path) -> Path:
+def template(tmp: Path, music: Path) -> Path:
     """A beets library with every song imported (``beet import -A``), album by album."""
     home = tmp / "template"
     home.mkdir()
     # no plugin at import: replaygain and autobpm would answer there (their ``auto``)
     (home / "config.yaml").write_text(CONFIG.format(home=home, plugins="plugins: []"))
-    beet(home, "import", "-A", "-q", *map(str, sorted((WORK / "music").iterdir())))
+    beet(home, "import", "-A", "-q", *map(str, sorted(music.iterdir())))
     return home
+
+
+def bitrater_run(rows: list[dict[str, object]], tmp: Path) -> tuple[float, list[bool]]:
+    """``bitrater -v analyze`` over the library's files, as its users run it (one process, a
+    folder scan): wall seconds, and per file whether it was called a transcode."""
+    import bitrater_baseline as br
+
+    listed = [{"path": str(r["file"]), "kind": r["file"].suffix[1:]} for r in rows]
+    out_csv = tmp / "bitrater.csv"
+    out_csv.unlink(missing_ok=True)
+    stats = br.analyze(listed, Path("/"), out_csv, "library", None)
+    answered = [p for p in br.read_csv(out_csv) if p["status"] == "ok"]
+    flagged = [p["predicted_verdict"] == "transcode" for p in answered]
+    return stats["wall_s"], flagged
 
 
 def fresh(tmp: Path, base: Path, name: str) -> Path:
@@ -235,8 +258,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--files", type=int, default=108)
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=60.0,
+        help="length of the songs (bitrater analyses nothing under 49 s)",
+    )
+    ap.add_argument(
+        "--bitrater",
+        action="store_true",
+        help="also time bitrater's analyze (its venv is made on first use, from PyPI)",
+    )
     args = ap.parse_args(argv)
-    rows = build(songs(args.files))
+    rows = build(songs(args.files, args.seconds), args.seconds)
     n = len(rows)
     truth = loudgain_truth(rows) if shutil.which("loudgain") else {}
     commands = {
@@ -244,25 +278,32 @@ def main(argv: list[str] | None = None) -> int:
         "audiolens": (("audiolens", "-t", "quality,loudness,key,beats", "--workers", "2"),),
         "audiolens-lb": (("audiolens", "-t", "loudness,beats", "--workers", "2"),),
     }
-    bitrater = HERE / "_work" / "venv-bitrater"
+    if args.bitrater:
+        commands["bitrater"] = ()
     secs: dict[str, list[float]] = {side: [] for side in commands}
     answers = {}
+    flagged: list[bool] = []
     with tempfile.TemporaryDirectory(prefix="bench-library-") as t:
         tmp = Path(t)
-        base = template(tmp)
+        base = template(tmp, music_dir(args.seconds))
         for r in range(args.rounds):
             order = list(commands) if r % 2 == 0 else list(commands)[::-1]
             for side in order:
-                home = fresh(tmp, base, side)
-                secs[side].append(timed(home, *commands[side]))
+                if side == "bitrater":
+                    took, flagged = bitrater_run(rows, tmp)
+                    secs[side].append(took)
+                else:
+                    home = fresh(tmp, base, side)
+                    secs[side].append(timed(home, *commands[side]))
+                    answers[side] = fields(home)
                 print(f"round {r + 1}: {side} {secs[side][-1]:.1f} s", file=sys.stderr)
-                answers[side] = fields(home)
     kinds = {}
     for r in rows:
         kinds[r["file"].suffix] = kinds.get(r["file"].suffix, 0) + 1
     print(
         f"\n{n} files ({', '.join(f'{v} {k[1:].upper()}' for k, v in sorted(kinds.items()))}), "
-        f"30 s each, {len({r['file'].parent for r in rows})} albums; {args.rounds} round(s), "
+        f"{args.seconds:g} s each, {len({r['file'].parent for r in rows})} albums; "
+        f"{args.rounds} round(s), "
         f"best time; {os.cpu_count()} CPUs\n"
     )
     ours, theirs, same = min(secs["audiolens"]), min(secs["beets"]), min(secs["audiolens-lb"])
@@ -274,8 +315,22 @@ def main(argv: list[str] | None = None) -> int:
           f"{ours:.1f} | {n / ours:.2f} | {theirs / ours:.2f}x |")  # fmt: skip
     print(f"| beet audiolens -t loudness,beats | loudness, bpm | {same:.1f} | {n / same:.2f} | "
           f"{theirs / same:.2f}x |")  # fmt: skip
-    if not bitrater.exists():
-        print(f"\nbitrater analyze: skipped ({bitrater} does not exist)")
+    if args.bitrater:
+        br = min(secs["bitrater"])
+        both = theirs + br
+        print("\n| run | answers | seconds | files/s | speed vs beets + bitrater |")
+        print("|---|---|---|---|---|")
+        print(f"| bitrater analyze (1 process, as its CLI runs) | transcodes | {br:.1f} | "
+              f"{n / br:.2f} | |")  # fmt: skip
+        print(f"| beets replaygain + autobpm, then bitrater analyze | transcodes, loudness, bpm "
+              f"| {both:.1f} | {n / both:.2f} | 1.00x |")  # fmt: skip
+        print(f"| beet audiolens -t quality,loudness,key,beats | transcodes, loudness, bpm, key "
+              f"| {ours:.1f} | {n / ours:.2f} | {both / ours:.2f}x |")  # fmt: skip
+        kept = [not f for f in flagged]
+        print(f"\nbitrater: genuine files not called transcodes {100 * np.mean(kept):.1f}% "
+              f"({sum(kept)}/{len(kept)} answered)")  # fmt: skip
+    else:
+        print("\nbitrater analyze: not run (--bitrater)")
     if not truth:
         print("\nloudgain is not installed: no loudness reference")
     acc = {side: accuracy(rows, answers[side], truth) for side in ("beets", "audiolens")}

@@ -48,11 +48,11 @@ HF_CONTENT_DBFS = -98.0
 PRED_FIELDS = ("path", "verdict", "bitrate_class", "origin", "cutoff_hz", "confidence")
 
 
-def _ours(path: str) -> dict[str, str]:
+def _ours(path: str, model: str | None = None) -> dict[str, str]:
     import audiolens
 
     try:
-        r = audiolens.quality(path, device="cpu")
+        r = audiolens.quality(path, device="cpu", model_path=model)
     except Exception as exc:
         return {"path": path, "verdict": "error", "bitrate_class": "", "origin": str(exc)}
     origin = "" if r.origin is None else f"{r.origin['codec']}:{r.origin['bitrate_kbps']}"
@@ -66,10 +66,13 @@ def _ours(path: str) -> dict[str, str]:
     }
 
 
-def run_ours(rows: list[dict[str, str]], workers: int) -> dict[str, dict[str, str]]:
-    """Our predictions for every row, by path."""
+def run_ours(
+    rows: list[dict[str, str]], workers: int, model: str | None = None
+) -> dict[str, dict[str, str]]:
+    """Our predictions for every row, by path (with the model at ``model``, else the shipped)."""
+    paths = [r["path"] for r in rows]
     with ProcessPoolExecutor(max_workers=workers) as ex:
-        preds = list(ex.map(_ours, [r["path"] for r in rows], chunksize=4))
+        preds = list(ex.map(_ours, paths, [model] * len(paths), chunksize=4))
     return {p["path"]: p for p in preds}
 
 
@@ -349,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", type=Path, default=HERE / "_work" / "audiolens_predictions.csv")
     ap.add_argument("--load", type=Path, help="read audiolens' predictions from this CSV instead")
     ap.add_argument("--no-bitrater", action="store_true", help="leave bitrater's columns out")
+    ap.add_argument("--model", help="a quality model made by train_quality.py (default: shipped)")
     args = ap.parse_args(argv)
     rows = [r for r in read_manifest(args.manifest) if r["split"] == "test"]
     print(
@@ -358,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.load:
         ours = read_predictions(args.load)
     else:
-        ours = run_ours(rows, args.workers)
+        ours = run_ours(rows, args.workers, args.model)
         write_predictions(args.save, ours)
     report("audiolens", rows, ours)
     report_issue13(rows, ours)

@@ -80,3 +80,20 @@ def test_label_tells_the_torch_cpu_backend_apart(no_env):
     assert resolve_device("cpu").label == "cpu"
     assert Device("cpu", "torch", "float64").label == "torch:cpu"
     assert str(Device("cuda:0", "torch", "float32")) == "cuda:0"
+
+
+def test_blas_threads_holds_the_blas_inside_the_block_and_restores_it():
+    from threadpoolctl import threadpool_info
+
+    from audiolens.devices import blas_threads
+
+    def counts() -> list[int]:
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = counts()
+    assert before  # numpy's BLAS is loaded
+    with blas_threads(1):
+        assert all(n == 1 for n in counts())
+    assert counts() == before
+    with blas_threads(None):  # None leaves it alone
+        assert counts() == before

@@ -8,11 +8,14 @@ which precision.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib.util
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import DeviceError, MissingDependency, ParameterError
 
@@ -214,3 +217,29 @@ def ensure_torch() -> None:
     """Raise :class:`MissingDependency` unless torch can be imported."""
     if not _torch_installed():
         raise MissingDependency("the torch backend needs PyTorch: pip install 'audiolens[torch]'")
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int | None) -> Iterator[None]:
+    """Hold the BLAS to ``threads`` threads inside the block, then restore it.
+
+    Small matrix products (a few thousand rows by tens of columns) gain nothing from more BLAS
+    threads, and on a busy machine the extra threads spin on each other: the loudness meter's
+    true peak ran 1.8x slower with OpenBLAS's two threads on two loaded cores. ``None`` (or no
+    ``threadpoolctl``) leaves the BLAS as it is. About 20 us per use.
+    """
+    controller = _blas_controller() if threads is not None else None
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=threads, user_api="blas"):
+        yield
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()

@@ -18,17 +18,14 @@ held to one thread while :meth:`VoiceEncoder.embed_mels` runs, and restored when
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from ..devices import blas_threads as _blas_limit
 from ..errors import ModelNotFound, ParameterError
 
 __all__ = [
@@ -208,26 +205,6 @@ class VoiceEncoder:
             if out is not None:
                 out[t] = h
         return h, out
-
-
-@contextlib.contextmanager
-def _blas_limit(threads: int | None) -> Iterator[None]:
-    """Hold the BLAS to ``threads`` threads inside the block (a no-op without threadpoolctl)."""
-    controller = _controller() if threads is not None else None
-    if controller is None:
-        yield
-        return
-    with controller.limit(limits=threads, user_api="blas"):
-        yield
-
-
-@functools.cache
-def _controller() -> Any:
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:
-        return None
-    return ThreadpoolController()
 
 
 def _sigmoid_inplace(x: np.ndarray) -> None:

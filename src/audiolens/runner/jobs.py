@@ -74,6 +74,7 @@ class TaskOutcome:
         (missing model or dependency, unusable device): the run stops with that error
     warnings : the damage met decoding the file for this task (truncated, damaged packets,
         NaN samples), in plain words; stored on the row and shown by the CLI
+    device : where it was computed, when not the run's device (a Ray node: ``ray:cpu@node2``)
     """
 
     task: str
@@ -85,6 +86,7 @@ class TaskOutcome:
     detail: str | None = None
     fatal: str | None = None
     warnings: list[str] = field(default_factory=list)
+    device: str | None = None
 
 
 @dataclass

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import _show_path
 from .jobs import FileJob, TaskSpec
@@ -28,7 +28,7 @@ from .work import Worker, call, init_worker
 if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
 
-__all__ = ["LocalExecutor", "WorkerCrashed"]
+__all__ = ["Executor", "LocalExecutor", "WorkerCrashed"]
 
 logger = logging.getLogger("audiolens")
 
@@ -41,6 +41,26 @@ class WorkerCrashed(RuntimeError):
             f"{_show_path(path)}: the worker process died while analyzing this file (a crash "
             "in a decoder or native library, or killed for using too much memory)"
         )
+
+
+class Executor(Protocol):
+    """What the runner needs of an executor: this module's :class:`LocalExecutor`, or
+    :class:`~audiolens.runner.ray_executor.RayExecutor` for a Ray cluster.
+
+    ``imap_unordered(method, jobs)`` yields ``(job, Worker.<method>(job))`` as calls finish
+    (an exception as the result, never raised), taking jobs only as room frees up; ``main``
+    runs ``run_batch(name, files)`` on batches of decoded files; ``close(kill=...)`` stops what
+    is still running.
+    """
+
+    def imap_unordered(
+        self, method: str, jobs: Iterable[FileJob]
+    ) -> Iterator[tuple[FileJob, Any]]: ...  # pragma: no cover
+
+    @property
+    def main(self) -> Any: ...  # pragma: no cover
+
+    def close(self, *, kill: bool = False) -> None: ...  # pragma: no cover
 
 
 def _context() -> multiprocessing.context.BaseContext:

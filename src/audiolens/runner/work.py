@@ -18,6 +18,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AudiolensError, DeviceError, MissingDependency, ModelNotFound, _show_path
@@ -257,9 +258,7 @@ def finish(decoded: DecodedFile, outcomes: dict[str, TaskOutcome]) -> FileOutcom
     for name in job.tasks:
         o = outcomes[name]
         if problem is not None and o.status == "ok":
-            o = TaskOutcome(
-                o.task, o.version, "failed", problem, elapsed_s=o.elapsed_s, warnings=o.warnings
-            )
+            o = replace(o, status="failed", error=problem, result=None, detail=None)
         ordered.append(o)
     seconds = decoded.info.duration if decoded.info is not None else None
     return FileOutcome(job.path, job.size, job.mtime_ns, decoded.content_hash, ordered, seconds)

@@ -26,7 +26,8 @@ logger = logging.getLogger("audiolens")
 _DESCRIPTION = """\
 Transcribe the notes of music files (polyphonic: piano, guitar, voice, ensembles) with
 Spotify's basic-pitch model run by ONNX Runtime, or solo piano with Transkun (--engine
-transkun: velocities and sustain/soft pedals too, written as CC64/CC67 in the MIDI file). For each FILE, write FILE's stem + .mid
+transkun: velocities and sustain/soft pedals too, written as CC64/CC67 in the MIDI file).
+For each FILE, write FILE's stem + .mid
 (a Standard MIDI File) and + .json (the note list: onset and offset in seconds, MIDI pitch,
 velocity) into the output folder, and print one line per file.
 

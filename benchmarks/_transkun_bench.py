@@ -293,8 +293,9 @@ def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
     print(f"parity: min {min(acc['parity']):.3f} over {len(files)} files (target >= 0.99 each)")
     print(f"mean note F: ours {np.mean(acc['ours']):.3f}, "
           f"Transkun's own {np.mean(acc['theirs']):.3f}, basic-pitch {np.mean(acc['bp']):.3f} "
-          f"(target >= 0.90); with offsets, pieces without pedal: ours {np.mean(acc['ours_off'] or [np.nan]):.3f}, basic-pitch "
-          f"{np.mean(acc['bp_off'] or [np.nan]):.3f} (target >= 0.70)")  # fmt: skip
+          f"(target >= 0.90); with offsets, pieces without pedal: "
+          f"ours {np.mean(acc['ours_off'] or [np.nan]):.3f}, "
+          f"basic-pitch {np.mean(acc['bp_off'] or [np.nan]):.3f} (target >= 0.70)")  # fmt: skip
 
     total = sum(seconds)
     print(f"\nSPEED (CPU, 2 threads; the same files, audio {total:.0f} s in {len(files)} files)")

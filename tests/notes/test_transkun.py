@@ -249,3 +249,20 @@ def test_options_model_and_version(tmp_path):
     task = NotesTask(options=NotesOptions(engine="transkun"))
     assert isinstance(task.engine, SegmentEngine)
     assert task.version != NotesTask().version  # stored results of one engine never stand in
+
+
+@pytest.mark.slow
+def test_half_precision_gives_the_same_notes(engine, ours, monkeypatch):
+    """The network under bfloat16 autocast (what precision="bfloat16" does on a GPU, run here
+    on the CPU) finds the same notes and velocities on the piano recording."""
+    from dataclasses import replace
+
+    from audiolens.devices import resolve_device
+    from audiolens.tasks.base import read_input
+
+    half = replace(engine)
+    monkeypatch.setattr(half, "_dtype", lambda dev: torch.bfloat16)
+    task = NotesTask(engine=half)
+    res = task.run([read_input(PIANO, task)], device=resolve_device("cpu"))[0]
+    key = [(round(n.onset, 2), n.pitch, n.velocity) for n in ours[0].notes]
+    assert key and [(round(n.onset, 2), n.pitch, n.velocity) for n in res.notes] == key

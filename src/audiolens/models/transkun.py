@@ -313,7 +313,8 @@ class Transkun:
     model_path : a folder with ``2.0.pt`` and ``2.0.conf`` (or the ``.pt``); None looks it up
         (see :func:`find_model`)
     precision : ``"float32"``, or ``"float16"`` / ``"bfloat16"`` for the network's layers
-        on a GPU (the front end and the decoding stay in float32); ``"auto"``: float32
+        on a GPU (under autocast; the front end and the decoding stay in float32; on the CPU
+        always float32); ``"auto"``: float32
     segment_batch : windows per forward pass; None picks 2 on CPU, 16 on GPUs
     segment_s, hop_s : seconds per window and between windows (Transkun's 16 and 8; shorter
         windows are faster on short clips, which the tests use)
@@ -374,8 +375,6 @@ class Transkun:
         if self._consts.get("device") != dev:
             self._net.to(dev)
             dtype = self._dtype(dev)
-            self._net.backbone.to(dtype)
-            self._net.scorer.to(dtype)
             self._consts = self._front_end(dev)
             self.provider = str(dev) + ("" if dtype == torch.float32 else f" {dtype}")
 
@@ -471,9 +470,12 @@ class Transkun:
         net = self._net
         with torch.inference_mode():
             feats = torch.stack([self.features(w, device=device) for w in windows])
-            dtype = self._dtype(self._consts["device"])
-            ctx = net.backbone(feats.to(dtype), outputIndices=self._consts["tracks"])
-            score, _ = net.scorer(ctx)  # [T, T, B, tracks]
+            dev = self._consts["device"]
+            dtype = self._dtype(dev)
+            # half precision: the network's layers under autocast, weights kept in float32
+            with torch.autocast(dev.type, dtype=dtype, enabled=dtype != torch.float32):
+                ctx = net.backbone(feats, outputIndices=self._consts["tracks"])
+                score, _ = net.scorer(ctx)  # [T, T, B, tracks]
             jump, single = viterbi_intervals(score.float().flatten(-2, -1))
             del score
             ctx = ctx.float()

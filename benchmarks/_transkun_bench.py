@@ -10,10 +10,10 @@
    madmom's real piano recording (M2), Slakh's piano stem (M3, ``--slakh``), and the rendered
    pieces (with and without sustain pedal; with pedal the written note-off is not where the
    sound ends, so offsets are scored on the pieces without).
-3. SPEED on 2 cores: our task over all the pieces at once (segments of several files in one
-   forward pass) against Transkun's ``transcribe`` called file by file (model loaded once,
-   not counted), files/s and x real time; then one 3-minute piece through ``transcribe()``
-   with its peak memory (RSS, in a child process).
+3. SPEED on 2 cores: our task and Transkun's ``transcribe`` on the same files, each file
+   by each side in turn (so both see the same machine load; model loads not counted), files/s
+   and x real time; then one 3-minute piece through ``transcribe()`` with its peak memory
+   (RSS, in a child process). Rows print as each file is done.
 
 Pieces (``--pieces N``, default 10; ``benchmarks/_corpus_piano/``, git-ignored): two hands
 (a melody over C4-C6, chords or arpeggios over C2-C4), 80-140 BPM, four velocity layers
@@ -240,44 +240,41 @@ def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
         )
     for p in pieces:
         files.append({**p, "truth": load_midi(p["midi"])})
-    seconds = [audio(f["audio"]).shape[1] / 44100 for f in files]
+    files.sort(key=lambda f: audio(f["audio"]).shape[1])
 
-    # ours: every file in one task run (segments of several files share forward passes)
+    # file by file, each side on the same file in turn (rows print as they are done): ours
+    # through the task (its windows batched within the file), Transkun's transcribe() (model
+    # loaded once, not counted), basic-pitch (our default engine) for accuracy
     task = NotesTask(engine=Transkun())
-    items = [read_input(f["audio"], task) for f in files]
     task.run([read_input(files[0]["audio"], task)], device=cpu)  # warm-up: load, first calls
-    t = time.perf_counter()
-    ours = task.run(items, device=cpu)
-    ours_s = time.perf_counter() - t
-
-    # theirs: transcribe() file by file, the model loaded once (not counted)
     model = their_model()
-    theirs, theirs_s = [], 0.0
-    for f in files:
-        x = torch.from_numpy(audio(f["audio"]).T.copy())
-        t = time.perf_counter()
-        with torch.no_grad():
-            theirs.append(model.transcribe(x))
-        theirs_s += time.perf_counter() - t
-
-    # basic-pitch (our default engine) on the same files
-    bp = [transcribe(f["audio"], device="cpu") for f in files]
-
     print("\nPARITY and ACCURACY (note F, 50 ms onsets; +off: with offsets)")
-    head = (f"{'file':28s} {'s':>6s} {'parity':>6s} | {'ours':>5s} {'+off':>5s} | "
-            f"{'theirs':>6s} {'+off':>5s} | {'b-pitch':>7s} {'+off':>5s}")  # fmt: skip
-    print(head)
+    head = (f"{'file':22s} {'s':>6s} {'parity':>6s} | {'ours':>5s} {'+off':>5s} | "
+            f"{'theirs':>6s} {'+off':>5s} | {'b-pitch':>7s} {'+off':>5s} | "
+            f"{'ours s':>7s} {'theirs s':>8s}")  # fmt: skip
+    print(head, flush=True)
     print("-" * len(head))
     acc = {"ours": [], "theirs": [], "bp": [], "ours_off": [], "bp_off": [], "parity": []}
-    for f, secs, o, th, b in zip(files, seconds, ours, theirs, bp):
+    seconds, ours_s, theirs_s = [], 0.0, 0.0
+    for f in files:
+        x = audio(f["audio"])
+        secs = x.shape[1] / 44100
+        seconds.append(secs)
+        t = time.perf_counter()
+        o = task.run([read_input(f["audio"], task)], device=cpu)[0]
+        t_o = time.perf_counter() - t
+        t = time.perf_counter()
+        with torch.no_grad():
+            th = model.transcribe(torch.from_numpy(x.T.copy()))
+        t_t = time.perf_counter() - t
+        ours_s, theirs_s = ours_s + t_o, theirs_s + t_t
+        b = transcribe(f["audio"], device="cpu")
         est_o = as_truth([(n.onset, n.offset, n.pitch) for n in o.notes])
         est_t = as_truth([(n.start, n.end, n.pitch) for n in th if n.pitch > 0])
         est_b = as_truth([(n.onset, n.offset, n.pitch) for n in b.notes])
         par = f_measure(est_t, est_o, offsets=False)
         row = [
-            f_measure(f["truth"], e, offsets=off)
-            for e in (est_o, est_t, est_b)
-            for off in (False, True)
+            f_measure(f["truth"], e, offsets=off) for e in (est_o, est_t, est_b) for off in (0, 1)
         ]
         off_ok = not f["pedal"]
         acc["parity"].append(par)
@@ -287,9 +284,10 @@ def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
         if off_ok:
             acc["ours_off"].append(row[1])
             acc["bp_off"].append(row[5])
-        mark = "" if off_ok else " (pedal: +off not a target)"
-        print(f"{f['name']:28s} {secs:6.1f} {par:6.3f} | {row[0]:5.3f} {row[1]:5.3f} | "
-              f"{row[2]:6.3f} {row[3]:5.3f} | {row[4]:7.3f} {row[5]:5.3f}{mark}")  # fmt: skip
+        mark = "" if off_ok else "  pedal"
+        print(f"{f['name']:22s} {secs:6.1f} {par:6.3f} | {row[0]:5.3f} {row[1]:5.3f} | "
+              f"{row[2]:6.3f} {row[3]:5.3f} | {row[4]:7.3f} {row[5]:5.3f} | "
+              f"{t_o:7.1f} {t_t:8.1f}{mark}", flush=True)  # fmt: skip
     print(f"parity: min {min(acc['parity']):.3f} over {len(files)} files (target >= 0.99 each)")
     print(f"mean note F: ours {np.mean(acc['ours']):.3f}, "
           f"Transkun's own {np.mean(acc['theirs']):.3f}, basic-pitch {np.mean(acc['bp']):.3f} "
@@ -300,7 +298,7 @@ def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
     total = sum(seconds)
     print(f"\nSPEED (CPU, 2 threads; the same files, audio {total:.0f} s in {len(files)} files)")
     print(f"{'':34s} {'seconds':>8s} {'files/s':>8s} {'x real time':>11s}")
-    for label, s in (("ours (one batched task run)", ours_s),
+    for label, s in (("ours (task, file by file)", ours_s),
                      ("Transkun transcribe(), file by file", theirs_s)):  # fmt: skip
         print(f"{label:34s} {s:8.1f} {len(files) / s:8.4f} {total / s:11.3f}")
     print(f"speed-up: {theirs_s / ours_s:.2f}x (target >= 2x)")

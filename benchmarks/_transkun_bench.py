@@ -25,13 +25,11 @@ MAESTRO's real pianos) at 44.1 kHz stereo.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -135,31 +133,6 @@ def make_pieces(n: int, *, long_s: float = 180.0) -> list[dict]:
 # -- the reference: Transkun's own transcribe ---------------------------------------------------
 
 
-def their_model():
-    """Transkun's TransKun with its checkpoint, torchaudio stood in for (see module doc)."""
-    import torch
-
-    if "torchaudio" not in sys.modules:
-        ta = types.ModuleType("torchaudio")
-        fn = types.ModuleType("torchaudio.functional")
-        fn.melscale_fbanks = lambda n_freqs, f_min, f_max, n_mels, sample_rate, **_: torch.zeros(
-            n_freqs, n_mels
-        )
-        ta.functional = fn
-        sys.modules["torchaudio"] = ta
-        sys.modules["torchaudio.functional"] = fn
-    from transkun.ModelTransformer import TransKun
-
-    from audiolens.models.transkun import find_model
-
-    pt, conf_path = find_model()
-    conf = TransKun.Config()
-    conf.__dict__.update(json.loads(conf_path.read_text())["Model"]["config"])
-    model = TransKun(conf=conf)
-    model.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True)["state_dict"])
-    return model.eval()
-
-
 def audio(path: Path) -> np.ndarray:
     from audiolens.audio import load
 
@@ -212,7 +185,7 @@ def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
     import torch
 
     from audiolens.devices import resolve_device
-    from audiolens.models.transkun import Transkun
+    from audiolens.models.transkun import Transkun, upstream_model
     from audiolens.tasks.base import read_input
     from audiolens.tasks.notes import NotesTask, transcribe
 
@@ -247,7 +220,7 @@ def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
     # loaded once, not counted), basic-pitch (our default engine) for accuracy
     task = NotesTask(engine=Transkun())
     task.run([read_input(files[0]["audio"], task)], device=cpu)  # warm-up: load, first calls
-    model = their_model()
+    model = upstream_model()
     print("\nPARITY and ACCURACY (note F, 50 ms onsets; +off: with offsets)")
     head = (f"{'file':22s} {'s':>6s} {'parity':>6s} | {'ours':>5s} {'+off':>5s} | "
             f"{'theirs':>6s} {'+off':>5s} | {'b-pitch':>7s} {'+off':>5s} | "

@@ -1,7 +1,8 @@
 """The ``transkun`` engine of the notes task against Transkun 2.0.1's own code, on real audio.
 
-Parity runs Transkun's own ``TransKun.transcribe`` (its network, front end, TorchScript
-semi-CRF decoding and segment joining) beside our engine with short windows (4 s every 2 s,
+Parity runs Transkun's own ``TransKun.transcribe`` (built by
+``audiolens.models.transkun.upstream_model``: its network, front end, TorchScript semi-CRF
+decoding and segment joining) beside our engine with short windows (4 s every 2 s,
 which Transkun's ``transcribe`` takes as ``segmentSizeInSecond``/``stepInSecond``) so that it
 stays fast on a CPU: the notes, pedals and velocities must be the same. Transkun's
 ``MelSpectrum`` imports torchaudio only to fill its Mel filterbank buffer, which loading the
@@ -11,14 +12,11 @@ torchaudio, and the checkpoint's filterbank is what runs.
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _notes_kit import requires_transkun
 from audiolens_testkit import eval_root
 
 from audiolens.errors import ModelNotFound, ParameterError
@@ -28,47 +26,11 @@ from audiolens.tasks.notes.engine import SegmentEngine, overlapping_windows
 torch = pytest.importorskip("torch")
 
 
-def _missing() -> str | None:
-    if importlib.util.find_spec("transkun") is None:
-        return "needs transkun (pip install --no-deps transkun==2.0.1)"
-    from audiolens.models.transkun import find_model
-
-    try:
-        find_model()
-    except ModelNotFound as exc:
-        return str(exc)
-    return None
-
-
-_WHY = _missing()
-pytestmark = pytest.mark.skipif(_WHY is not None, reason=_WHY or "")
+pytestmark = requires_transkun
 
 EVAL = eval_root() / "music_transcription"
 PIANO = EVAL / "madmom_stereo_sample.wav"
 SEG, HOP = 4.0, 2.0
-
-
-def _their_model():
-    """Transkun's own TransKun network with its checkpoint (see the module doc)."""
-    if "torchaudio" not in sys.modules:
-        ta = types.ModuleType("torchaudio")
-        fn = types.ModuleType("torchaudio.functional")
-        fn.melscale_fbanks = lambda n_freqs, f_min, f_max, n_mels, sample_rate, **_: torch.zeros(
-            n_freqs, n_mels
-        )
-        ta.functional = fn
-        sys.modules["torchaudio"] = ta
-        sys.modules["torchaudio.functional"] = fn
-    from transkun.ModelTransformer import TransKun
-
-    from audiolens.models.transkun import find_model
-
-    pt, conf_path = find_model()
-    conf = TransKun.Config()
-    conf.__dict__.update(json.loads(conf_path.read_text())["Model"]["config"])
-    model = TransKun(conf=conf)
-    model.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True)["state_dict"])
-    return model.eval()
 
 
 def _audio(path: Path) -> np.ndarray:
@@ -83,7 +45,9 @@ def _rows(events) -> list[tuple[float, float, int, int]]:
 
 @pytest.fixture(scope="module")
 def theirs():
-    return _their_model()
+    from audiolens.models.transkun import upstream_model
+
+    return upstream_model()
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,7 @@ __all__ = [
     "Transkun",
     "TranskunDecoder",
     "find_model",
+    "upstream_model",
     "viterbi_intervals",
 ]
 
@@ -85,17 +86,12 @@ def find_model(model_path: str | os.PathLike | None = None) -> tuple[Path, Path]
     ModelNotFound
         naming every place looked at and how to install the model.
     """
-    for given, what in ((model_path, "model_path"), (os.environ.get(ENV_VAR), ENV_VAR)):
-        if given:
-            found = _in(Path(os.fspath(given)))
-            if found is not None:
-                return found
-            raise ModelNotFound(
-                f"{what}={os.fspath(given)!s} is not a Transkun 2.0.pt with its 2.0.conf "
-                f"beside it; {INSTALL_HINT}"
-            )
-    from .packages import package_folders
+    from .packages import given_model, package_folders
 
+    expected = "a Transkun 2.0.pt with its 2.0.conf beside it"
+    found = given_model(model_path, ENV_VAR, _in, expected=expected, hint=INSTALL_HINT)
+    if found is not None:
+        return found
     looked = []
     for folder in package_folders("transkun"):
         looked.append(str(folder / _RELATIVE))
@@ -197,6 +193,45 @@ def load_network(model_path: str | os.PathLike | None = None) -> tuple[Any, dict
         raise ModelNotFound(f"{pt} is not a Transkun checkpoint for {conf_path}: {exc}") from exc
     net.eval()
     return net, conf
+
+
+def upstream_model(model_path: str | os.PathLike | None = None) -> Any:
+    """Transkun's own ``TransKun`` model with the checkpoint, to compare with (tests and
+    benchmarks); its ``transcribe`` is Transkun's own.
+
+    Transkun's ``MelSpectrum`` imports torchaudio only to fill its Mel filterbank buffer,
+    which the checkpoint then overwrites: where torchaudio is missing, a stand-in module that
+    gives a zero buffer is put in ``sys.modules`` while the model is built, and taken out
+    again. Needs what ``transkun.ModelTransformer`` imports (mir_eval, pretty_midi).
+    """
+    import importlib.util
+    import sys
+    import types
+
+    import torch
+
+    pt, conf_path = find_model(model_path)
+    stub = importlib.util.find_spec("torchaudio") is None and "torchaudio" not in sys.modules
+    if stub:
+        ta, fn = types.ModuleType("torchaudio"), types.ModuleType("torchaudio.functional")
+        fn.melscale_fbanks = lambda n_freqs, f_min, f_max, n_mels, sample_rate, **_: torch.zeros(
+            n_freqs, n_mels
+        )
+        ta.functional = fn
+        sys.modules.update({"torchaudio": ta, "torchaudio.functional": fn})
+    try:
+        from transkun.ModelTransformer import TransKun
+
+        conf = TransKun.Config()
+        conf.__dict__.update(_config(conf_path))
+        model = TransKun(conf=conf)
+    finally:
+        if stub:
+            sys.modules.pop("torchaudio", None)
+            sys.modules.pop("torchaudio.functional", None)
+    state = torch.load(pt, map_location="cpu", weights_only=True)["state_dict"]
+    model.load_state_dict(state)
+    return model.eval()
 
 
 # -- the semi-CRF's dynamic programme ---------------------------------------------------------

@@ -33,6 +33,7 @@ Usage::
     python benchmarks/bench_notes.py                 # eval clips + corpus
     python benchmarks/bench_notes.py --quick         # eval clips only
     python benchmarks/bench_notes.py --skip-ours     # basic-pitch's columns only
+    python benchmarks/bench_notes.py --transkun      # the transkun engine (_transkun_bench.py)
 
 The reference needs basic-pitch beside audiolens (see ``_notes_reference.py``)::
 
@@ -602,7 +603,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--hour-limit", type=float, default=900, help="seconds each side gets on the hour"
     )
+    ap.add_argument(
+        "--transkun",
+        action="store_true",
+        help="the transkun engine's tables instead (see _transkun_bench.py)",
+    )
+    ap.add_argument("--pieces", type=int, default=10, help="rendered piano pieces (--transkun)")
+    ap.add_argument("--slakh", action="store_true", help="add Slakh's piano stem (--transkun)")
     args = ap.parse_args(argv)
+    if args.transkun:
+        from _transkun_bench import run
+
+        return run(args.pieces, slakh=args.slakh, long=not args.no_hour)
 
     coll = Collection(eval_music_clips(), None if args.quick else args.corpus.resolve())
     print(

@@ -3,19 +3,20 @@ a fast fake frame engine."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
 from audiolens.errors import ModelNotFound
 
 
-def _have_model() -> str | None:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "needs onnxruntime (pip install 'audiolens[notes]')"
-    from audiolens.models.basic_pitch import find_model
+def _missing(module: str, hint: str, find_model) -> str | None:
+    """Why the tests of a model cannot run (its runtime or its weights are missing), or None."""
+    import importlib.util
 
+    if importlib.util.find_spec(module) is None:
+        return f"needs {module} ({hint})"
     try:
         find_model()
     except ModelNotFound as exc:
@@ -23,8 +24,24 @@ def _have_model() -> str | None:
     return None
 
 
-_WHY = _have_model()
+def _basic_pitch() -> str | None:
+    from audiolens.models.basic_pitch import find_model
+
+    return _missing("onnxruntime", "pip install 'audiolens[notes]'", find_model)
+
+
+def _transkun() -> str | None:
+    from audiolens.models.transkun import find_model
+
+    if importlib.util.find_spec("transkun") is None:
+        return "needs transkun (pip install --no-deps transkun==2.0.1)"
+    return _missing("torch", "pip install 'audiolens[torch]'", find_model)
+
+
+_WHY = _basic_pitch()
 requires_model = pytest.mark.skipif(_WHY is not None, reason=_WHY or "")
+_WHY_TRANSKUN = _transkun()
+requires_transkun = pytest.mark.skipif(_WHY_TRANSKUN is not None, reason=_WHY_TRANSKUN or "")
 
 
 class ToneEngine:

@@ -25,7 +25,9 @@ logger = logging.getLogger("audiolens")
 
 _DESCRIPTION = """\
 Transcribe the notes of music files (polyphonic: piano, guitar, voice, ensembles) with
-Spotify's basic-pitch model run by ONNX Runtime. For each FILE, write FILE's stem + .mid
+Spotify's basic-pitch model run by ONNX Runtime, or solo piano with Transkun (--engine
+transkun: velocities and sustain/soft pedals too, written as CC64/CC67 in the MIDI file).
+For each FILE, write FILE's stem + .mid
 (a Standard MIDI File) and + .json (the note list: onset and offset in seconds, MIDI pitch,
 velocity) into the output folder, and print one line per file.
 
@@ -38,6 +40,7 @@ examples:
   audiolens notes *.wav -o midi/ --plot rolls/   # and a piano roll over the spectrogram
   audiolens notes take.m4a --onset-threshold 0.6 --min-note-ms 80 --pitch-bends
   audiolens notes song.flac --format jsonl       # the note lists on stdout
+  audiolens notes etude.flac --engine transkun   # solo piano: notes, velocities, pedals
 
 For folders and a resumable results store: audiolens analyze DIR --tasks notes --out midi/
 Exit status: 0 when every file was transcribed, 1 when some could not be read (each is named
@@ -110,6 +113,14 @@ def add_note_options(p: argparse.ArgumentParser) -> None:
         help="tempo written in the MIDI file (default: 120)",
     )
     g.add_argument(
+        "--engine",
+        choices=("basic-pitch", "transkun"),
+        default="basic-pitch",
+        help="the model: basic-pitch (default; any instrument) or transkun (solo piano, "
+        "with velocities and sustain/soft pedals; needs torch and, installed with --no-deps, "
+        "transkun==2.0.1; the note-creation thresholds above do not apply to it)",
+    )
+    g.add_argument(
         "--runtime",
         choices=("auto", "onnxruntime", "torch"),
         default="auto",
@@ -121,7 +132,8 @@ def add_note_options(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="basic-pitch's nmp.onnx (default: the installed basic-pitch package's)",
+        help="the engine's model: basic-pitch's nmp.onnx, or Transkun's 2.0.pt or a folder "
+        "with 2.0.pt and 2.0.conf (default: the installed package's)",
     )
 
 
@@ -139,7 +151,27 @@ def note_options(args: argparse.Namespace) -> Any:
         pitch_bends=args.pitch_bends or args.multiple_pitch_bends,
         multiple_pitch_bends=args.multiple_pitch_bends,
         midi_tempo=args.midi_tempo,
+        engine=args.engine,
     )
+
+
+def check_model(args: argparse.Namespace) -> None:
+    """Raise ModelNotFound (before any file is read) when the engine's model is missing."""
+    if args.engine == "transkun":
+        from ..models.transkun import find_model
+
+        find_model(args.model)
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            from ..errors import MissingDependency
+            from ..models.transkun import INSTALL_HINT
+
+            raise MissingDependency(f"the transkun engine needs PyTorch; {INSTALL_HINT}")
+    else:
+        from ..models.basic_pitch import find_model as find_basic_pitch
+
+        find_basic_pitch(args.model)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -162,13 +194,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Transcribe the files; 0 when all were transcribed, 1 when some were not."""
     from ..devices import resolve_device
-    from ..models.basic_pitch import find_model
     from ..tasks.base import output_name, read_input
     from ..tasks.notes import NotesTask
 
     options = note_options(args)
     device = resolve_device(args.device)
-    find_model(args.model)  # a missing model is a setup error: say so before any file
+    check_model(args)  # a missing model is a setup error: say so before any file
     paths = [os.fsdecode(raw) for raw in args.files]
     names = output_names(paths)
     task = NotesTask(

@@ -56,17 +56,14 @@ def find_model(model_path: str | os.PathLike | None = None) -> Path:
     ModelNotFound
         naming every place looked at and how to install the model.
     """
-    looked: list[str] = []
-    for given, what in ((model_path, "model_path"), (os.environ.get(ENV_VAR), ENV_VAR)):
-        if given:
-            found = _in(Path(os.fspath(given)))
-            if found is not None:
-                return found
-            raise ModelNotFound(
-                f"{what}={os.fspath(given)!s} is not a basic-pitch nmp.onnx file; {INSTALL_HINT}"
-            )
-    from .packages import package_folders
+    from .packages import given_model, package_folders
 
+    found = given_model(
+        model_path, ENV_VAR, _in, expected="a basic-pitch nmp.onnx file", hint=INSTALL_HINT
+    )
+    if found is not None:
+        return found
+    looked: list[str] = []
     for folder in package_folders("basic_pitch"):
         candidate = folder / _RELATIVE
         looked.append(str(candidate))

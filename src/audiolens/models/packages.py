@@ -12,9 +12,41 @@ from __future__ import annotations
 import importlib.machinery
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-__all__ = ["package_folders"]
+from ..errors import ModelNotFound
+
+T = TypeVar("T")
+
+__all__ = ["given_model", "package_folders"]
+
+
+def given_model(
+    model_path: str | os.PathLike | None,
+    env_var: str,
+    find: Callable[[Path], T | None],
+    *,
+    expected: str,
+    hint: str,
+) -> T | None:
+    """The model the caller pointed at: ``model_path``, else ``$env_var``, looked up with
+    ``find``; None when neither was given.
+
+    Raises
+    ------
+    ModelNotFound
+        when the path given is not the model (``find`` gives None): the message names the
+        path, where it came from, what was ``expected`` and the install ``hint``.
+    """
+    for given, what in ((model_path, "model_path"), (os.environ.get(env_var), env_var)):
+        if given:
+            found = find(Path(os.fspath(given)))
+            if found is None:
+                raise ModelNotFound(f"{what}={os.fspath(given)!s} is not {expected}; {hint}")
+            return found
+    return None
 
 
 def package_folders(name: str) -> list[Path]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,11 +33,13 @@ from .engine import (
     Activations,
     EventEngine,
     FrameEngine,
+    SegmentEngine,
     frame_times,
     merge_event_windows,
+    overlapping_windows,
     window_stream,
 )
-from .types import Note, NotesOptions, NotesResult
+from .types import Note, NotesOptions, NotesResult, Pedal
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...audio import AudioInfo
@@ -48,6 +50,7 @@ __all__ = [
     "NotesOptions",
     "NotesResult",
     "NotesTask",
+    "Pedal",
     "file_activations",
     "midi_name",
     "transcribe",
@@ -59,6 +62,8 @@ logger = logging.getLogger("audiolens")
 STREAM_ABOVE_S = 600.0
 #: seconds of audio per decoded block when streaming
 BLOCK_S = 60.0
+#: how far apart the task versions of different engines are (see ``NotesTask.version``)
+ENGINE_VERSION_STEP = 1000
 PathLike = str | bytes | os.PathLike
 
 
@@ -106,8 +111,10 @@ class NotesTask:
     out_dir : write a MIDI file per input there (None: no files; ``midi_path`` is None)
     names : the run's output names (:class:`~audiolens.tasks.names.OutputNames`), which add a
         suffix to ``<stem>.mid`` when two inputs share a stem; None: always ``<stem>.mid``
-    engine : the model (a frame or event engine, see :mod:`.engine`); basic-pitch when None
-    model_path : basic-pitch's ``nmp.onnx`` to use instead of the installed package's
+    engine : the model (a frame, event or segment engine, see :mod:`.engine`); None: the one
+        ``options.engine`` names (basic-pitch by default, or Transkun)
+    model_path : the model file to use instead of the installed package's (basic-pitch's
+        ``nmp.onnx``, or Transkun's ``2.0.pt`` or a folder holding it with ``2.0.conf``)
     runtime : what runs basic-pitch: ``"onnxruntime"``, ``"torch"`` (the same weights through
         PyTorch, for GPUs without onnxruntime-gpu and Apple MPS), or ``"auto"`` (ONNX Runtime,
         or PyTorch on a GPU that onnxruntime cannot use here)
@@ -118,7 +125,10 @@ class NotesTask:
     """
 
     name = "notes"
-    version = 2  # 2: pitch bends from the note's own pitch centre (steady notes unbent)
+    #: 2: pitch bends from the note's own pitch centre (steady notes unbent); an engine other
+    #: than basic-pitch adds ``ENGINE_VERSION_STEP`` times its place in ``ENGINES``, so the
+    #: results of one engine never stand for another's in a results store
+    base_version = 2
     #: send windows of digital silence to the model too (False: reuse its answer for zeros)
     skip_silence = True
 
@@ -142,21 +152,40 @@ class NotesTask:
         self.options = options or NotesOptions()
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.names = names
-        from ...models.basic_pitch import make_engine
-
-        self._pick = engine is None  # choose basic-pitch's runtime once the device is known
         self.runtime = runtime
         self.model_path = model_path
-        self.engine: FrameEngine | EventEngine = engine or make_engine(runtime, None, model_path)
+        self.engine: FrameEngine | EventEngine | SegmentEngine
+        if engine is None and self.options.engine == "transkun":
+            from ...models.transkun import Transkun
+
+            engine = Transkun(model_path=model_path)
+        # choose basic-pitch's runtime once the device is known
+        self._pick = engine is None
+        if engine is None:
+            from ...models.basic_pitch import make_engine
+
+            engine = make_engine(runtime, None, model_path)
+        self.engine = engine
         self.window_batch = window_batch
-        self._silent_out: dict[str, dict[str, np.ndarray]] = {}
+        self._silent_out: dict[str, Any] = {}
+
+    @property
+    def version(self) -> int:
+        """The task's version for the results store (see ``base_version``)."""
+        from .types import ENGINES
+
+        name = str(getattr(self.engine, "name", ""))
+        place = next((k for k, e in enumerate(ENGINES) if name.startswith(e)), 0)
+        return self.base_version + ENGINE_VERSION_STEP * place
 
     # -- the runner's contract ----------------------------------------------------------------
 
     def request(self, info: AudioInfo) -> AudioRequest:
-        """Mono at the engine's rate; streamed in blocks when the file is long."""
+        """The engine's rate, mono unless the engine keeps channels; streamed in blocks when
+        the file is long."""
         long = info.duration is None or not info.duration <= STREAM_ABOVE_S
-        return AudioRequest(sr=self.engine.sample_rate, mono=True, block=BLOCK_S if long else None)
+        mono = not getattr(self.engine, "keeps_channels", False)
+        return AudioRequest(sr=self.engine.sample_rate, mono=mono, block=BLOCK_S if long else None)
 
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[NotesResult]:
         """Transcribe a batch of files; one NotesResult per input, in order."""
@@ -167,7 +196,9 @@ class NotesTask:
             if type(engine) is not type(self.engine):
                 self.engine = engine
             self._pick = False
-        if isinstance(self.engine, FrameEngine):
+        if isinstance(self.engine, SegmentEngine):
+            found, durations = self._segments(batch, device)
+        elif isinstance(self.engine, FrameEngine):
             acts = self.activations(batch, device=device)
             found = [activations_to_notes(a, self.options) for a in acts]
             durations = [a.duration for a in acts]
@@ -293,9 +324,78 @@ class NotesTask:
         notes = [Note(a, b, p, int(min(127, max(1, v)))) for a, b, p, v in merged]
         return notes, total / engine.sample_rate
 
+    # -- segment engines ----------------------------------------------------------------------
+
+    def _segments(
+        self, batch: Sequence[TaskInput], device: Device
+    ) -> tuple[list[list[Note | Pedal]], list[float]]:
+        """Notes of each file, running windows of all files through the network together.
+
+        Windows are taken file after file and sent ``engine.batch_size(device)`` at a time;
+        each file's decoder gets its windows' outputs in order. A window of digital silence
+        is not sent: the network's output for it is computed once and reused.
+        """
+        engine = self.engine
+        assert isinstance(engine, SegmentEngine)
+        size = engine.batch_size(device)
+        decoders = [engine.decoder() for _ in batch]
+        samples = [0] * len(batch)
+        pending: list[tuple[int, np.ndarray | None]] = []  # (file, window or None: silence)
+
+        def flush() -> None:
+            real = [w for _, w in pending if w is not None]
+            outs = iter(engine.encode(real, device=device) if real else [])
+            for k, w in pending:
+                decoders[k].feed(next(outs) if w is not None else self._silent_window(device))
+            pending.clear()
+
+        def blocks(k: int) -> Iterator[np.ndarray]:
+            for a in batch[k].blocks():
+                x = np.asarray(a.samples, dtype=np.float32)
+                samples[k] += x.shape[-1]
+                yield x
+
+        for k in range(len(batch)):
+            windows = overlapping_windows(
+                blocks(k), window=engine.window, hop=engine.hop, lead=engine.lead
+            )
+            for window in windows:
+                silent = self.skip_silence and not window.any()
+                pending.append((k, None if silent else window))
+                if sum(w is not None for _, w in pending) >= size:
+                    flush()
+        if pending:
+            flush()
+        found: list[list[Note | Pedal]] = []
+        for dec in decoders:
+            out: list[Note | Pedal] = []
+            for onset, offset, pitch, velocity in dec.finish():
+                value = int(min(127, max(1, velocity)))
+                if pitch < 0:
+                    out.append(Pedal(onset, offset, -int(pitch), value))
+                else:
+                    out.append(Note(onset, offset, int(pitch), value))
+            found.append(out)
+        return found, [n / engine.sample_rate for n in samples]
+
+    def _silent_window(self, device: Device) -> Any:
+        """The segment engine's output for a window of zeros (computed once per device)."""
+        cached = self._silent_out.get(device.name)
+        if cached is None:
+            engine = self.engine
+            assert isinstance(engine, SegmentEngine)
+            zeros = np.zeros((1, engine.window), np.float32)
+            cached = engine.encode([zeros], device=device)[0]
+            self._silent_out[device.name] = cached
+        return cached
+
     # -- results ------------------------------------------------------------------------------
 
-    def _result(self, item: TaskInput, notes: list[Note], seconds: float) -> NotesResult:
+    def _result(
+        self, item: TaskInput, found: Sequence[Note | Pedal], seconds: float
+    ) -> NotesResult:
+        notes = [n for n in found if isinstance(n, Note)]
+        pedals = [p for p in found if isinstance(p, Pedal)]
         midi_path = None
         if self.out_dir is not None:
             from .midi import write_midi
@@ -307,6 +407,7 @@ class NotesTask:
                     target,
                     tempo=self.options.midi_tempo,
                     multiple_pitch_bends=self.options.multiple_pitch_bends,
+                    pedals=pedals,
                 )
             )
         return NotesResult(
@@ -314,6 +415,7 @@ class NotesTask:
             midi_path=midi_path,
             duration=float(seconds),
             engine=_engine_label(self.engine),
+            pedals=pedals,
         )
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -43,8 +43,11 @@ __all__ = [
     "Activations",
     "EventEngine",
     "FrameEngine",
+    "SegmentEngine",
+    "WindowDecoder",
     "frame_times",
     "merge_event_windows",
+    "overlapping_windows",
     "window_step",
     "window_stream",
 ]
@@ -81,6 +84,43 @@ class EventEngine(Protocol):
         self, windows: np.ndarray, *, device: Device
     ) -> list[list[tuple[float, float, int, int]]]:
         """Notes per window [shape=(n, window)] as (onset_s, offset_s, pitch, velocity)."""
+        ...
+
+
+@runtime_checkable
+class WindowDecoder(Protocol):
+    """One file's decoding state in a segment engine (see module doc)."""
+
+    def feed(self, encoded: Any) -> None:
+        """Decode the file's next window from the engine's output for it."""
+        ...
+
+    def finish(self) -> list[tuple[float, float, int, int]]:
+        """The file's events as (onset_s, offset_s, pitch, velocity), pedals with pitch < 0."""
+        ...
+
+
+@runtime_checkable
+class SegmentEngine(Protocol):
+    """A model over overlapping windows whose decoding carries state (see module doc)."""
+
+    name: str
+    sample_rate: int
+    window: int
+    hop: int
+    lead: int
+    keeps_channels: bool
+
+    def batch_size(self, device: Device) -> int:
+        """Windows per call of ``encode`` on ``device``."""
+        ...
+
+    def encode(self, windows: Sequence[np.ndarray], *, device: Device) -> list[Any]:
+        """The network's output for each window [shape=(channels, window)]."""
+        ...
+
+    def decoder(self) -> WindowDecoder:
+        """A fresh decoder for one file."""
         ...
 
 
@@ -214,3 +254,46 @@ def merge_event_windows(
                 reached[int(pitch)] = k
         open_at_edge = reached
     return sorted((a, b, int(p), int(v)) for a, b, p, v in out)
+
+
+def overlapping_windows(
+    blocks: Iterable[np.ndarray], *, window: int, hop: int, lead: int
+) -> Iterator[np.ndarray]:
+    """Cut a signal, given block by block, into the overlapping windows of a segment engine.
+
+    The signal gets ``lead`` zeros before it and after it; window ``w`` holds samples
+    ``w * hop .. w * hop + window`` of that padded signal (zeros past its end), for every
+    ``w * hop`` before the padded signal's end.
+
+    Parameters
+    ----------
+    blocks : consecutive pieces of one signal [shape=(channels, n) or (n,)]
+    window, hop, lead : samples
+
+    Yields
+    ------
+    window : np.ndarray [shape=(channels, window)], float32
+    """
+    buf: np.ndarray | None = None
+    total = start = 0
+    for block in blocks:
+        x = np.atleast_2d(np.asarray(block, dtype=np.float32))
+        if x.shape[-1] == 0:
+            continue
+        if buf is None:
+            buf = np.zeros((x.shape[0], lead), dtype=np.float32)
+        total += x.shape[-1]
+        buf = np.concatenate([buf, x], axis=-1)
+        while buf.shape[-1] >= window:
+            yield buf[:, :window].copy()
+            buf = buf[:, hop:]
+            start += hop
+    if buf is None:
+        buf = np.zeros((1, lead), dtype=np.float32)
+    while start < total + 2 * lead:
+        out = np.zeros((buf.shape[0], window), dtype=np.float32)
+        take = min(window, buf.shape[-1])
+        out[:, :take] = buf[:, :take]
+        yield out
+        buf = buf[:, hop:]
+        start += hop

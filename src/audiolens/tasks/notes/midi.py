@@ -38,6 +38,10 @@ Channels
     where its notes overlap the fewest notes with bends (counting pairs where either note has
     bends), then the fewest notes overall, ties taking channels round-robin. Whatever overlap
     is left on a channel drops the bends as above.
+Pedals
+    A pedal (sustain CC64, soft CC67) becomes a control change to its value at its onset
+    and to 0 at its offset, on every note channel, sent after the note-offs and before the
+    note-ons of its tick.
 Same pitch, overlapping
     Two overlapping notes of one pitch on one channel are written as they are (note-on,
     note-on, note-off, note-off); readers pair note-offs first-in first-out.
@@ -56,7 +60,7 @@ import numpy as np
 
 from ...errors import ParameterError
 from ...writing import replace_into
-from .types import Note
+from .types import Note, Pedal
 
 __all__ = ["midi_bytes", "write_midi"]
 
@@ -72,7 +76,7 @@ _MAX_DELTA = 0x0FFFFFFF  # the largest variable-length quantity of a delta time
 _MAX_US_PER_BEAT = 0xFFFFFF  # set-tempo stores microseconds per beat in 3 bytes
 
 # priorities of events at the same tick (lower first)
-_LAST_BEND, _NOTE_OFF, _BEND_RESET, _BEND, _NOTE_ON = range(5)
+_LAST_BEND, _NOTE_OFF, _PEDAL, _BEND_RESET, _BEND, _NOTE_ON = range(6)
 
 
 @dataclass
@@ -226,8 +230,29 @@ def _bend_message(channel: int, value: int) -> bytes:
     return bytes((0xE0 | channel, value & 0x7F, value >> 7))
 
 
+def _pedal_events(
+    pedals: Sequence[Pedal], channel: int, ticks_per_second: float
+) -> list[tuple[int, int, int, bytes]]:
+    out = []
+    for k, p in enumerate(pedals):
+        control = _check_int(f"pedals[{k}].control", p.control, 0, 127)
+        value = _check_int(f"pedals[{k}].value", p.value, 1, 127)
+        onset = _check_number(f"pedals[{k}].onset", p.onset, 0.0, math.inf)
+        offset = _check_number(f"pedals[{k}].offset", p.offset, onset, math.inf)
+        on = round(onset * ticks_per_second)
+        off = max(round(offset * ticks_per_second), on + 1)
+        out.append((on, _PEDAL, -2 * len(pedals) + 2 * k, bytes((0xB0 | channel, control, value))))
+        out.append((off, _PEDAL, -2 * len(pedals) + 2 * k + 1, bytes((0xB0 | channel, control, 0))))
+    return out
+
+
 def _note_track(
-    name: str, channel: int, program: int, notes: list[_Placed], ticks_per_second: float
+    name: str,
+    channel: int,
+    program: int,
+    notes: list[_Placed],
+    ticks_per_second: float,
+    pedals: Sequence[Pedal] = (),
 ) -> bytes:
     setup = [
         _meta(0x03, name.encode("ascii")),
@@ -254,6 +279,7 @@ def _note_track(
         events.append((p.on, _NOTE_ON, seq, bytes((0x90 | channel, p.pitch, p.velocity))))
         events.append((p.off, _NOTE_OFF, seq, bytes((0x80 | channel, p.pitch, NOTE_OFF_VELOCITY))))
         seq += 1
+    events.extend(_pedal_events(pedals, channel, ticks_per_second))
     events.sort(key=lambda e: e[:3])
     return _track([(tick, msg) for tick, _, _, msg in events])
 
@@ -265,6 +291,7 @@ def midi_bytes(
     program: int = 4,
     multiple_pitch_bends: bool = False,
     ticks_per_beat: int = 480,
+    pedals: Sequence[Pedal] = (),
 ) -> bytes:
     """The Standard MIDI File (format 1) of ``notes``, as bytes.
 
@@ -282,6 +309,8 @@ def midi_bytes(
     multiple_pitch_bends : give each pitch its own channel (one track each), so overlapping
         notes keep their bends; else all notes share channel 0 and overlapping notes lose them
     ticks_per_beat : time resolution, 1-32767 ticks per quarter note
+    pedals : pedals held (sustain CC64, soft CC67), written as control changes on every
+        note channel
 
     Returns
     -------
@@ -314,7 +343,7 @@ def midi_bytes(
     for c in channels:
         name = f"notes, channel {c}" if multiple_pitch_bends else "notes"
         mine = [p for p in placed if p.channel == c]
-        tracks.append(_note_track(name, c, program, mine, ticks_per_second))
+        tracks.append(_note_track(name, c, program, mine, ticks_per_second, pedals))
     header = b"MThd" + struct.pack(">IHHH", 6, 1, len(tracks), ticks_per_beat)
     return header + b"".join(tracks)
 
@@ -327,6 +356,7 @@ def write_midi(
     program: int = 4,
     multiple_pitch_bends: bool = False,
     ticks_per_beat: int = 480,
+    pedals: Sequence[Pedal] = (),
 ) -> Path:
     """Write ``notes`` as a Standard MIDI File (see :func:`midi_bytes`).
 
@@ -337,7 +367,7 @@ def write_midi(
     ----------
     notes : the notes (an empty sequence writes a valid file without notes)
     path : the ``.mid`` file to write (replaced when it exists)
-    tempo, program, multiple_pitch_bends, ticks_per_beat : as in :func:`midi_bytes`
+    tempo, program, multiple_pitch_bends, ticks_per_beat, pedals : as in :func:`midi_bytes`
 
     Returns
     -------
@@ -354,6 +384,7 @@ def write_midi(
         program=program,
         multiple_pitch_bends=multiple_pitch_bends,
         ticks_per_beat=ticks_per_beat,
+        pedals=pedals,
     )
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)

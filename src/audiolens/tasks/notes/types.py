@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ...errors import ParameterError
 from ..base import Result
 
-__all__ = ["Note", "NotesOptions", "NotesResult"]
+__all__ = ["ENGINES", "Note", "NotesOptions", "NotesResult", "Pedal"]
+
+#: the models ``NotesOptions.engine`` names
+ENGINES = ("basic-pitch", "transkun")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,32 @@ class Note:
 
 
 @dataclass(frozen=True)
+class Pedal:
+    """A piano pedal held down (engines that transcribe pedals: Transkun).
+
+    Attributes
+    ----------
+    onset, offset : when it goes down and comes up, in seconds from the start of the file
+    control : its MIDI controller: 64 sustain (damper), 67 soft (una corda)
+    value : the controller value written while it is down (1-127)
+    """
+
+    onset: float
+    offset: float
+    control: int
+    value: int = 127
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{onset, offset, control, value}``."""
+        return {
+            "onset": round(float(self.onset), 6),
+            "offset": round(float(self.offset), 6),
+            "control": int(self.control),
+            "value": int(self.value),
+        }
+
+
+@dataclass(frozen=True)
 class NotesOptions:
     """How activations become notes (the defaults are basic-pitch's own).
 
@@ -60,6 +89,9 @@ class NotesOptions:
     multiple_pitch_bends : in the MIDI file, give each pitch its own channel so overlapping
         notes keep their bends (else bends of overlapping notes are dropped)
     midi_tempo : tempo written in the MIDI file (BPM); note times in seconds do not depend on it
+    engine : the model: ``"basic-pitch"`` (any instrument, light; the thresholds above apply
+        to it) or ``"transkun"`` (solo piano, with velocities and sustain/soft pedals; it
+        writes notes itself, so the thresholds, melodia and pitch bends do not apply)
     """
 
     onset_threshold: float = 0.5
@@ -72,8 +104,13 @@ class NotesOptions:
     pitch_bends: bool = False
     multiple_pitch_bends: bool = False
     midi_tempo: float = 120.0
+    engine: Literal["basic-pitch", "transkun"] = "basic-pitch"
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ParameterError(
+                f"engine={self.engine!r} is not known; use one of {', '.join(ENGINES)}"
+            )
         for name in ("onset_threshold", "frame_threshold"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= float(v) <= 1.0:
@@ -100,6 +137,7 @@ class NotesResult(Result):
     midi_path : the MIDI file written for it, or None when none was asked for
     duration : seconds of audio transcribed
     engine : the model that made the activations (``"basic-pitch/icassp_2022"``)
+    pedals : the pedals held (sustain CC64, soft CC67), from engines that find them
     """
 
     task = "notes"
@@ -108,13 +146,18 @@ class NotesResult(Result):
     midi_path: str | None = None
     duration: float = 0.0
     engine: str = ""
+    pedals: list[Pedal] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The export record: ``notes`` as ``{onset, offset, pitch, velocity}``, ``midi_path``,
-        ``duration``, ``engine``."""
-        return {
+        ``duration``, ``engine`` (and ``pedals`` as ``{onset, offset, control, value}`` when
+        the engine found some)."""
+        d: dict[str, Any] = {
             "notes": [n.to_dict() for n in self.notes],
             "midi_path": self.midi_path,
             "duration": round(float(self.duration), 6),
             "engine": self.engine,
         }
+        if self.pedals:
+            d["pedals"] = [p.to_dict() for p in self.pedals]
+        return d

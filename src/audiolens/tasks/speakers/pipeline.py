@@ -78,7 +78,7 @@ def diarize_embedded(
         return Diarization(turns, names, regions, e.duration)
     X = e.embeddings.astype(np.float64)
     Xs = smooth_neighbours(X, e.starts, settings.embed.step, settings.cluster.smooth)
-    labels = cluster(Xs, bounds=options.bounds, settings=settings.cluster)
+    labels = cluster(Xs, bounds=options.bounds, settings=settings.cluster, starts=e.starts)
     k = int(labels.max()) + 1
     centred = X - X.mean(0) if k > 1 else X
     C = centroids(centred, labels, k)

@@ -408,6 +408,23 @@ def _long_clip() -> Path:
     return path
 
 
+def _monologue_clip() -> Path | None:
+    """A 10-minute monologue of one built voice (test half), as a WAV in _work/; None when
+    the voice's package is not installed."""
+    import soundfile as sf
+
+    import _speaker_material as material
+
+    path = ROOT / "benchmarks" / "_work" / "speakers_monologue_600s.wav"
+    if not path.is_file():
+        if "allison_en" not in material.available():
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        y, _ = material.monologue("allison_en", 600, seed=10)
+        sf.write(path, y, SR, subtype="PCM_16")
+    return path
+
+
 def speed(rounds: int = 5, *, models: dict[str, str | None] | None = None) -> None:
     """x real time of audiolens.speakers() (decoding included), 1 and 2 threads, for each
     segmentation model (None: without one)."""
@@ -428,6 +445,9 @@ def speed(rounds: int = 5, *, models: dict[str, str | None] | None = None) -> No
     print("\nspeed: audiolens.speakers(path), decoding included, median of", rounds)
     clips = [(stem, EVAL / "diarization" / f"{stem}.wav") for stem, _ in CLIPS]
     clips.append(("D1-D3 twice (180 s)", _long_clip()))
+    monologue = _monologue_clip()
+    if monologue is not None:
+        clips.append(("a 10-min monologue", monologue))
     for label_m, model in models.items():
         print(f"  {label_m}")
         for stem, path in clips:

@@ -1,10 +1,28 @@
 """Clustering speaker embeddings: how many speakers, and which window is whose.
 
-The default: the embeddings are centred (the file's mean removed, which takes away what all
-windows share: the room, the microphone, the channel), then average-linkage agglomerative
-clustering on cosine similarity stops at a threshold; clusters of fewer than ``min_size``
-windows join their nearest neighbour, and a few rounds of nearest-centroid reassignment
-follow. The threshold was chosen on synthetic conversations (benchmarks/bench_speakers.py).
+The default (``method="voices"``) takes the count from the embeddings' own statistics.
+Its score, :func:`speaker_similarity`, compares two groups of windows by the cosine of their
+mean voices, corrected for each group's own spread, so that it does not depend on how many
+windows a group has: about 1 for one speaker, lower for two.
+
+1. Is there more than one voice at all? k-means splits of the centred embeddings into 2, 3
+   and 4 groups, and the groups the next step finds, are compared; only when some two groups
+   (each holding at least ``min_speech`` seconds and ``min_share`` of the speech) are less
+   alike than a threshold is there more than one speaker.
+2. How many: runs of ``segment`` contiguous windows are merged agglomeratively, the two most
+   similar groups first, while their similarity is at least ``same``; then groups with too
+   little speech (a short aside, a cough, a laugh) join their most similar group.
+
+The thresholds were learnt on conversations and monologues built from Debian's Asterisk
+prompts (7 voices; benchmarks/_speaker_material.py, the "tune" half of each voice's
+prompts), never on the evaluation clips.
+
+The previous default (``method="ahc"``, with ``same=None``): the embeddings are centred (the
+file's mean removed, which takes away what all windows share: the room, the microphone, the
+channel), then average-linkage agglomerative clustering on cosine similarity stops at a
+threshold; clusters of fewer than ``min_size`` windows join their nearest neighbour, a few
+rounds of nearest-centroid reassignment follow, and clusters whose raw centroids are at least
+``merge`` alike are merged. It splits a monologue into several "speakers".
 
 The alternative (``method="spectral"``): spectral clustering (Ng, Jordan and Weiss 2001) on
 the cosine affinity of the embeddings, as in Park et al. 2019 ("Auto-tuning spectral
@@ -64,6 +82,8 @@ class ClusterSettings:
         k = 2, 3, ... groups (of the centred embeddings) are at least ``one_voice[k - 2]``
         similar (:func:`speaker_similarity`; learnt like ``same``), and every two groups the
         "voices" clustering finds are at least ``one_voice_groups`` similar
+    max_split : the k-means splits of the one-voice test run on at most this many windows,
+        evenly spaced
     segment : the "voices" clustering starts from runs of this many contiguous windows
     prior_pairs : a group's self-similarity (see :func:`speaker_similarity`) is shrunk towards
         the recording's typical one as if from this many more pairs of windows (small groups
@@ -91,6 +111,7 @@ class ClusterSettings:
     same: float | None = 0.9
     one_voice: tuple[float, ...] = (0.86, 0.81, 0.80)
     one_voice_groups: float = 0.82
+    max_split: int = 400
     segment: int = 4
     prior_pairs: float = 6.0
     min_speech: float = 6.0
@@ -297,16 +318,17 @@ def _one_voice(X: np.ndarray, t: np.ndarray | None, s: ClusterSettings) -> bool:
     speakers: for each k, the least :func:`speaker_similarity` of two such groups is
     compared with ``one_voice[k - 2]`` (several speakers can hide in the halves of a 2-way
     split, and smaller groups are noisier, hence a threshold per k)."""
+    least = _least(X.shape[0], s)
+    if X.shape[0] > s.max_split:  # long files: an even subsample is enough to tell
+        least *= s.max_split / X.shape[0]
+        pick = np.linspace(0, X.shape[0] - 1, s.max_split).round().astype(int)
+        X, t = X[pick], None if t is None else t[pick]
     Xc = _normalise(X - X.mean(0))
     for k, threshold in enumerate(s.one_voice, start=2):
         if X.shape[0] < k:
             break
         labels = kmeans(Xc, k)
-        groups = [
-            g
-            for g in (np.nonzero(labels == j)[0] for j in range(k))
-            if g.size >= _least(X.shape[0], s)
-        ]
+        groups = [g for g in (np.nonzero(labels == j)[0] for j in range(k)) if g.size >= least]
         for i, a in enumerate(groups):
             for b in groups[i + 1 :]:
                 if _groups_similarity(X, t, a, b, s.window) < threshold:

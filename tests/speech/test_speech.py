@@ -360,6 +360,42 @@ def test_overlapping_turns_keep_the_sentence_with_its_speaker():
     ]
 
 
+def test_a_speaker_change_inside_a_sentence_needs_strong_evidence():
+    """JFK's sentence cut between three short turns keeps one speaker; a turn boundary near a
+    pause moves to the pause; a long run of another speaker, at pauses, stays its own."""
+    from audiolens.tasks.speakers import Turn
+    from audiolens.tasks.speech import attribute_speakers
+
+    text = "And so my fellow Americans, ask not what your country can do for you,"
+    starts = np.arange(14) * 0.3
+    words = [Word(a, a + 0.25, f" {w}", 0.9) for a, w in zip(starts, text.split())]
+    r = SpeechResult(text, "en", [SpeechSegment(0.0, 4.15, text, words)])
+    flips = [Turn(0.0, 1.3, "A"), Turn(1.3, 2.5, "B"), Turn(2.5, 4.2, "C")]
+    out = attribute_speakers(r, flips)
+    assert len(out.segments) == 1 and out.segments[0].text == text
+    assert len({w.speaker for w in out.segments[0].words}) == 1
+
+    # "Hello there. How are you doing today my friend?": the turn changes 0.1 s after the
+    # sentence end: the change moves to it
+    said = ["Hello", "there.", "How", "are", "you", "doing", "today", "my", "friend?"]
+    times = [0.0, 0.4, 1.0, 1.3, 1.6, 1.9, 2.2, 2.5, 2.8]
+    words = [Word(a, a + 0.25, f" {w}", 0.9) for a, w in zip(times, said)]
+    r = SpeechResult(" ".join(said), "en", [SpeechSegment(0.0, 3.05, "x", words)])
+    out = attribute_speakers(r, [Turn(0.0, 1.35, "A"), Turn(1.35, 3.1, "B")])
+    assert [(s.speaker, s.text) for s in out.segments] == [
+        ("A", "Hello there."),
+        ("B", "How are you doing today my friend?"),
+    ]
+
+    # a long run inside one whisper segment, with pauses around it, is a real turn
+    times = [0.0, 0.3, 0.6, 1.5, 1.8, 2.1, 2.4, 2.7, 3.0, 3.3, 3.6, 4.5]
+    said = ["yes", "I", "see", "so", "what", "we", "did", "was", "go", "back", "and", "then", "ok"]
+    words = [Word(a, a + 0.25, f" {w}", 0.9) for a, w in zip(times, said)]
+    r = SpeechResult(" ".join(said), "en", [SpeechSegment(0.0, 4.75, "x", words)])
+    out = attribute_speakers(r, [Turn(0.0, 0.9, "A"), Turn(1.4, 3.9, "B"), Turn(4.4, 4.8, "A")])
+    assert [s.speaker for s in out.segments] == ["A", "B", "A"]
+
+
 class _HourStream:
     """A 1-hour recording as 60-s blocks made on the fly: quiet room noise, and the jfk clip
     at the start of every 10th minute."""
@@ -406,10 +442,12 @@ def test_an_hour_streams_in_bounded_memory(speech_dir, whisper_base):
 
 
 def test_speaker_attributed_transcript(whisper_base, speech_dir, tmp_path):
-    """speech + speakers on the two-speaker pyannote sample: every word has a speaker, both
-    voices appear, and subtitle lines carry the prefix."""
+    """speech + speakers on the two-speaker pyannote sample, told there are two (the automatic
+    count hears one voice there, see benchmarks/RESULTS.md): every word has a speaker, both
+    voices appear, sentences are not cut between them, and subtitle lines carry the prefix."""
     pytest.importorskip("onnxruntime")
     from audiolens.errors import ModelNotFound as Missing
+    from audiolens.tasks.speakers import SpeakersOptions
 
     opts = SpeechOptions(model=str(whisper_base), cpu_threads=2)
     try:
@@ -417,7 +455,7 @@ def test_speaker_attributed_transcript(whisper_base, speech_dir, tmp_path):
             speech_dir / "pyannote_sample.wav",
             options=opts,
             device="cpu",
-            speakers=True,
+            speakers=SpeakersOptions(num_speakers=2),
             out_dir=tmp_path,
             formats=("srt", "json"),
         )
@@ -427,6 +465,7 @@ def test_speaker_attributed_transcript(whisper_base, speech_dir, tmp_path):
     assert words and all(w.speaker is not None for w in words)
     assert len({w.speaker for w in words}) >= 2
     assert all(s.speaker == s.words[0].speaker for s in r.segments)
+    assert all({w.speaker for w in s.words} == {s.speaker} for s in r.segments)
     cues = (tmp_path / "pyannote_sample.srt").read_text().split("\n\n")
     assert all(c.splitlines()[2].startswith("[SPEAKER_") for c in cues if c.strip())
     record = json.loads((tmp_path / "pyannote_sample.json").read_text())

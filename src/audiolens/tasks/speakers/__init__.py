@@ -3,10 +3,10 @@
 How: silero VAD (:mod:`audiolens.models.vad`) finds the speech; resemblyzer's speaker encoder,
 run in numpy (:mod:`audiolens.models.voice_encoder`), embeds windows of 1.5 s every 0.5 s
 inside it, each raised to -30 dBFS first as in resemblyzer's training (:mod:`.embed`, one
-streamed pass, so long files keep a bounded memory); average-linkage clustering of the centred
-embeddings (the file's mean removed) estimates the number of speakers and groups the windows
-(:mod:`.cluster`); a Viterbi pass over 32 ms frames re-segments the speech between the
-speakers (:mod:`.segment`). Overlapping speech gets one speaker per frame.
+streamed pass, so long files keep a bounded memory); the number of speakers comes from the
+embeddings' own statistics, one voice decided first, and a speaker must hold some seconds
+and share of the speech (:mod:`.cluster`); a Viterbi pass over 32 ms frames re-segments the
+speech between the speakers (:mod:`.segment`). Overlapping speech gets one speaker per frame.
 
 With a speaker segmentation model (``SpeakersOptions(segmentation_model=...)``, e.g. an ONNX
 export of pyannote's segmentation-3.0, which does not ship in any package), the model finds the
@@ -101,7 +101,7 @@ class SpeakersTask:
     """
 
     name = "speakers"
-    version = 2
+    version = 3
 
     def __init__(
         self,

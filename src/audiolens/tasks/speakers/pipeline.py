@@ -37,8 +37,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """Every setting of the pipeline (the defaults were chosen on mixtures of single-speaker
-    recordings, see benchmarks/bench_speakers.py; not on the evaluation conversations)."""
+    """Every setting of the pipeline (the defaults were chosen on monologues and conversations
+    built from packages' speech, see benchmarks/bench_speakers.py; not on the evaluation
+    clips)."""
 
     #: pauses shorter than 0.3 s do not end a turn (the NIST RT convention)
     vad: VadOptions = field(default_factory=lambda: VadOptions(min_silence=0.3))
@@ -78,7 +79,7 @@ def diarize_embedded(
         return Diarization(turns, names, regions, e.duration)
     X = e.embeddings.astype(np.float64)
     Xs = smooth_neighbours(X, e.starts, settings.embed.step, settings.cluster.smooth)
-    labels = cluster(Xs, bounds=options.bounds, settings=settings.cluster)
+    labels = cluster(Xs, bounds=options.bounds, settings=settings.cluster, starts=e.starts)
     k = int(labels.max()) + 1
     centred = X - X.mean(0) if k > 1 else X
     C = centroids(centred, labels, k)

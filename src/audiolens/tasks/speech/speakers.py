@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
@@ -21,6 +22,17 @@ class _Turn(Protocol):
     end: float
     speaker: str
 
+
+#: a pause between two words at least this long [s] is a place where the speaker may change
+PAUSE_S = 0.25
+#: a speaker change between two words that is neither at a pause nor at a sentence end moves to
+#: the nearest one within this many seconds
+SNAP_S = 1.0
+#: a run of one speaker's words that starts or ends inside a sentence (no pause, no sentence
+#: end) is kept only when it lasts at least this long [s]; shorter, its words go to the
+#: neighbouring speaker: a change inside a sentence needs strong evidence
+STRONG_S = 2.0
+_SENTENCE_END = (".", "?", "!", "\u2026", "\u3002", "\uff1f", "\uff01")
 
 #: where turns overlap (two people at once), a speaker whose turn covers at least this share of
 #: what the best covers counts as a tie, and a tie goes to the previous word's speaker
@@ -50,7 +62,9 @@ def attribute_speakers(result: SpeechResult, turns: Sequence[_Turn]) -> SpeechRe
     """A copy of ``result`` whose words carry the speaker of the turn that overlaps them most
     (where two speakers' turns cover a word about as much, the previous word's speaker keeps
     it: see :data:`TIE`; with no turn over it, the nearest turn within :data:`NEAREST_S`, or
-    else its neighbour's in the segment),
+    else its neighbour's in the segment); a change of speaker moves to a pause or a sentence
+    end within :data:`SNAP_S`, and a change inside a sentence stands only for a run of at
+    least :data:`STRONG_S` seconds (see :func:`_settle`);
     whose segments are split where the speaker changes and carry their speaker
     (``[SPEAKER_1]`` prefixes in SRT, VTT and TXT; ``speaker`` fields in JSON).
 
@@ -75,6 +89,7 @@ def attribute_speakers(result: SpeechResult, turns: Sequence[_Turn]) -> SpeechRe
             previous = words[-1].speaker if words else None
             words.append(replace(w, speaker=_speaker_at(w.start, w.end, turns, previous)))
         _fill_gaps(words)
+        _settle(words)
         group: list[Word] = []
         for w in words:
             if group and w.speaker != group[-1].speaker:
@@ -96,6 +111,60 @@ def _fill_gaps(words: list[Word]) -> None:
         if w.speaker is None:
             w.speaker = last
         last = w.speaker
+
+
+def _breaks(words: list[Word]) -> np.ndarray:
+    """[shape=(n + 1,)] bool: True where a speaker may change before word i (at a pause, after
+    a sentence end, and at both ends of the segment)."""
+    ok = np.ones(len(words) + 1, dtype=bool)
+    for i in range(1, len(words)):
+        pause = words[i].start - words[i - 1].end >= PAUSE_S
+        ok[i] = pause or words[i - 1].word.strip().endswith(_SENTENCE_END)
+    return ok
+
+
+def _runs(words: list[Word]) -> list[tuple[int, int]]:
+    cuts = [i for i in range(1, len(words)) if words[i].speaker != words[i - 1].speaker]
+    bounds = [0, *cuts, len(words)]
+    return list(pairwise(bounds))
+
+
+def _settle(words: list[Word]) -> None:
+    """Speaker changes inside a segment moved to word boundaries that fit them: a change
+    within :data:`SNAP_S` of a pause or a sentence end moves there; a run of words that still
+    starts or ends inside a sentence and lasts less than :data:`STRONG_S` joins the
+    neighbour it shares that sentence with."""
+    if len(words) < 2 or any(w.speaker is None for w in words):
+        return
+    ok = _breaks(words)
+    for a, _ in _runs(words)[1:]:
+        if ok[a]:
+            continue
+        near = [
+            i for i in np.nonzero(ok[1:-1])[0] + 1 if abs(words[i].start - words[a].start) <= SNAP_S
+        ]
+        if not near:
+            continue
+        b = min(near, key=lambda i: abs(words[i].start - words[a].start))
+        lo, hi, who = (b, a, words[a].speaker) if b < a else (a, b, words[a - 1].speaker)
+        for w in words[lo:hi]:
+            w.speaker = who
+    while True:
+        runs = _runs(words)
+        weak = [
+            (words[b - 1].end - words[a].start, a, b)
+            for a, b in runs
+            if len(runs) > 1 and (not ok[a] or not ok[b])
+        ]
+        weak = [r for r in weak if r[0] < STRONG_S]
+        if not weak:
+            return
+        _, a, b = min(weak)
+        left = words[a - 1].speaker if a > 0 else None
+        right = words[b].speaker if b < len(words) else None
+        who = left if (not ok[a] and left is not None) or right is None else right
+        for w in words[a:b]:
+            w.speaker = who
 
 
 def _segment(words: list[Word], like: SpeechSegment) -> SpeechSegment:

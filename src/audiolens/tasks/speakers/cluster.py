@@ -295,21 +295,29 @@ def _least(n: int, s: ClusterSettings) -> float:
     return max(s.min_speech / s.step, s.min_share * n)
 
 
+def _big_groups(labels: np.ndarray, k: int, least: float) -> list[np.ndarray]:
+    """The window indices of each of the ``k`` groups of ``labels`` with >= ``least`` windows."""
+    return [g for g in (np.nonzero(labels == j)[0] for j in range(k)) if g.size >= least]
+
+
+def _all_alike(
+    X: np.ndarray, t: np.ndarray | None, groups: list[np.ndarray], threshold: float, window: float
+) -> bool:
+    """True when every two of ``groups`` are at least ``threshold`` alike."""
+    return all(
+        _groups_similarity(X, t, a, b, window) >= threshold
+        for i, a in enumerate(groups)
+        for b in groups[i + 1 :]
+    )
+
+
 def _groups_alike(
     X: np.ndarray, t: np.ndarray | None, labels: np.ndarray, s: ClusterSettings
 ) -> bool:
     """True when every two groups of ``labels`` with at least ``min_speech`` seconds each are
     at least ``one_voice_groups`` similar."""
-    groups = [
-        g
-        for g in (np.nonzero(labels == j)[0] for j in range(int(labels.max()) + 1))
-        if g.size >= _least(X.shape[0], s)
-    ]
-    return all(
-        _groups_similarity(X, t, a, b, s.window) >= s.one_voice_groups
-        for i, a in enumerate(groups)
-        for b in groups[i + 1 :]
-    )
+    groups = _big_groups(labels, int(labels.max()) + 1, _least(X.shape[0], s))
+    return _all_alike(X, t, groups, s.one_voice_groups, s.window)
 
 
 def _one_voice(X: np.ndarray, t: np.ndarray | None, s: ClusterSettings) -> bool:
@@ -327,12 +335,8 @@ def _one_voice(X: np.ndarray, t: np.ndarray | None, s: ClusterSettings) -> bool:
     for k, threshold in enumerate(s.one_voice, start=2):
         if X.shape[0] < k:
             break
-        labels = kmeans(Xc, k)
-        groups = [g for g in (np.nonzero(labels == j)[0] for j in range(k)) if g.size >= least]
-        for i, a in enumerate(groups):
-            for b in groups[i + 1 :]:
-                if _groups_similarity(X, t, a, b, s.window) < threshold:
-                    return False
+        if not _all_alike(X, t, _big_groups(kmeans(Xc, k), k, least), threshold, s.window):
+            return False
     return True
 
 

@@ -659,6 +659,24 @@ def write_text(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def write_audio(path: Path, y: np.ndarray, tmp: Path) -> None:
+    """Store 16-bit samples ``(n, 2)`` as FLAC, or as MP3 (LAME V2) when ``path`` ends so."""
+    if path.suffix == ".flac":
+        write_pcm16(path, y, SR)
+    else:
+        wav = tmp / "master.wav"
+        sf.write(wav, y, SR, subtype="PCM_16")
+        lame(wav, path, LAME_ARGS)
+
+
+def write_truth(
+    files: dict[str, Path], beats: list[tuple[float, int]], segs: list[tuple[float, float, str]]
+) -> None:
+    """Write the ``.beats`` (time, bar position) and ``.segments`` (start, end, label) files."""
+    write_text(files["beats"], "".join(f"{t:.6f}\t{pos}\n" for t, pos in beats))
+    write_text(files["segments"], "".join(f"{a:.6f}\t{b:.6f}\t{lab}\n" for a, b, lab in segs))
+
+
 def make_piece(out: Path, index: int, seed: int) -> None:
     """Compose, render, master and annotate piece ``index`` (unless all its files exist)."""
     p = plan_piece(index, seed)
@@ -676,17 +694,11 @@ def make_piece(out: Path, index: int, seed: int) -> None:
         if len(x) < n:
             x = np.concatenate([x, np.zeros((n - len(x), x.shape[1]))])
         y, master_note = master(x, SR, p.seconds, p.rng)
-        if p.fmt == "flac":
-            write_pcm16(files["audio"], y, SR)
-        else:
-            wav = tmp / "master.wav"
-            sf.write(wav, y, SR, subtype="PCM_16")
-            lame(wav, files["audio"], LAME_ARGS)
+        write_audio(files["audio"], y, tmp)
     tmp_mid = files["mid"].with_name(f".part-{files['mid'].name}")
     mid.save(str(tmp_mid))
     tmp_mid.replace(files["mid"])
-    write_text(files["beats"], "".join(f"{t:.6f}\t{pos}\n" for t, pos in beats))
-    write_text(files["segments"], "".join(f"{a:.6f}\t{b:.6f}\t{lab}\n" for a, b, lab in segs))
+    write_truth(files, beats, segs)
     info = {
         "index": index,
         "seed": [seed, 7300, index],
@@ -731,6 +743,17 @@ def splits(n: int, seed: int) -> dict[int, str]:
     return {i: "test" if r < n_test else "train" for r, i in enumerate(order)}
 
 
+def base_row(audio: Path, split: str, p: Piece) -> dict[str, object]:
+    """The first manifest columns of a piece: path, split, meter, beats_per_bar, bpm."""
+    return {
+        "path": audio.name,
+        "split": split,
+        "meter": p.meter.name,
+        "beats_per_bar": p.meter.beats,
+        "bpm": p.bpm,
+    }
+
+
 def manifest_row(out: Path, index: int, seed: int, split: str) -> dict[str, object] | None:
     """Manifest row of an existing piece (None when a file is missing)."""
     p = plan_piece(index, seed)
@@ -739,12 +762,7 @@ def manifest_row(out: Path, index: int, seed: int, split: str) -> dict[str, obje
         return None
     info = json.loads(files["json"].read_text())
     grooves = sorted({s["drums"] for s in info["sections"] if s["drums"]})
-    return {
-        "path": files["audio"].name,
-        "split": split,
-        "meter": p.meter.name,
-        "beats_per_bar": p.meter.beats,
-        "bpm": p.bpm,
+    return base_row(files["audio"], split, p) | {
         "bpm_end": p.change["bpm_end"],
         "tempo_change": p.change["kind"],
         "drums": int(p.drums),

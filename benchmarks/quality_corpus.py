@@ -731,8 +731,10 @@ def compose(plan: SongPlan, rng: np.random.Generator) -> mido.MidiFile:
     return mid
 
 
-def render(mid: mido.MidiFile, sr: int, workdir: Path) -> np.ndarray:
-    """Render a mido file with fluidsynth; returns float samples ``(n, 2)``."""
+def render(
+    mid: mido.MidiFile, sr: int, workdir: Path, *, soundfont: Path = SOUNDFONT
+) -> np.ndarray:
+    """Render a mido file with fluidsynth (FluidR3_GM unless ``soundfont``); ``(n, 2)`` floats."""
     midi_path, wav_path = workdir / "song.mid", workdir / "song.wav"
     mid.save(str(midi_path))
     run(
@@ -750,7 +752,7 @@ def render(mid: mido.MidiFile, sr: int, workdir: Path) -> np.ndarray:
             "wav",
             "-F",
             wav_path,
-            SOUNDFONT,
+            soundfont,
             midi_path,
         ]
     )

@@ -22,6 +22,12 @@ Usage::
     python benchmarks/beats_corpus.py --jobs 2      # once
     python benchmarks/beats_corpus.py --seed 1 --n 150 --out benchmarks/_corpus_beats_seed1
     python benchmarks/train_beats.py --extra benchmarks/_corpus_beats_seed1 [--epochs 60]
+
+Fine-tuning the shipped network on new material (``beats_real.py``: instrument sets, real
+drums, comping without drums, swing, drift, pickups, room and bus), mixed with the rendered
+``train`` pieces: ``--init src/audiolens/tasks/beats/beat_model.npz --lr 5e-4 --augment
+--extra benchmarks/_corpus_beats_real101``. A corpus holding a ``HELD_OUT`` file (``beats_real.py
+--split test``) is refused.
 """
 
 from __future__ import annotations
@@ -48,6 +54,12 @@ def pieces(split: str, holdout: int = 0, corpus: Path = CORPUS) -> list[dict[str
         return [r for r in rows if r["split"] == "train"][-holdout:] if holdout else []
     rows = [r for r in rows if r["split"] == split]
     return rows[:-holdout] if split == "train" and holdout else rows
+
+
+def _guard(corpus: Path) -> None:
+    """Refuse a held-out corpus (``beats_real.py --split test`` leaves a ``HELD_OUT`` file)."""
+    if (corpus / "HELD_OUT").exists():
+        raise SystemExit(f"{corpus} is a held-out test corpus: never train on it")
 
 
 def load_split(rows: list[dict[str, str]]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -150,6 +162,24 @@ def build(channels: int, dilations: list[int]):
     return Net()
 
 
+def init_from(net, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Load saved weights (the ``beat_model.npz`` layout) into ``net``; their mean and std."""
+    import torch
+
+    w = np.load(path)
+    state = {
+        "inp.weight": w["inp_w"][:, :, None],
+        "inp.bias": w["inp_b"],
+        "out.weight": w["out_w"][:, :, None],
+        "out.bias": w["out_b"],
+    }
+    for i in range(len(w["dilations"])):
+        state[f"convs.{i}.weight"] = w[f"conv{i}_w"]
+        state[f"convs.{i}.bias"] = w[f"conv{i}_b"]
+    net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+    return w["mean"], w["std"]
+
+
 def main() -> None:
     import torch
 
@@ -174,17 +204,35 @@ def main() -> None:
         help="also time-stretch (0.8-1.25) and tilt the spectrum of the training crops",
     )
     ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        metavar="NPZ",
+        help="start from these weights (same channels) and keep their input standardisation: "
+        "fine-tuning, e.g. the shipped network on new material",
+    )
+    ap.add_argument("--lr", type=float, default=2e-3, help="Adam's first learning rate")
+    ap.add_argument(
         "--holdout",
         type=int,
         default=0,
         help="keep the last N train pieces out (a validation set for the decoder's settings)",
     )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads (0: torch's default); 1 is ~4x faster on a machine others load",
+    )
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     t0 = time.perf_counter()
     rows = pieces("train", args.holdout)
     for extra in args.extra:
+        _guard(extra)
         rows += pieces("train", corpus=extra) + pieces("test", corpus=extra)
     data = load_split(rows)
     allx = np.concatenate([x for x, _ in data])
@@ -195,7 +243,9 @@ def main() -> None:
     )
     dilations = [2**i for i in range(10)]
     net = build(args.channels, dilations)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    if args.init is not None:
+        mean, std = init_from(net, args.init)
+    opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs)
     lossf = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor([[4.0], [12.0]]))
     steps = max(allx.shape[0] // (CROP * args.batch), 1)

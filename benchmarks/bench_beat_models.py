@@ -1,0 +1,152 @@
+"""Beat networks side by side: the same tracker with each weights file, on every test set.
+
+Sets (none of them trained on): the real clips of ``shared/eval/beats``, each also
+time-stretched by 0.85 and 1.2 with ``rubberband --tempo`` (annotations divided by the
+factor; scored from 0 s as in ``bench_beats.py``); the ``test`` split of
+``benchmarks/_corpus_beats`` (rendered, FluidR3_GM); and ``benchmarks/_corpus_beats_realtest``
+(``beats_real.py --split test``: other instrument sets, real drum kits held out from training,
+comping without drums, swing, drift, pickups, room and bus). Per set and network: mean beat
+F, downbeat F, tempo within 4% (Acc1) and the octave errors (tempo within 4% of 2x, 1/2, 3x or
+1/3 of the annotated) counted apart. Each network runs in its own process (``load_net`` keeps
+one network per process) on one thread.
+
+Usage::
+
+    python benchmarks/bench_beat_models.py OLD.npz NEW.npz [--limit N] [--per-file]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+EVAL = HERE.parent.parent / "shared" / "eval" / "beats"
+SETS = {"rendered": HERE / "_corpus_beats", "realistic": HERE / "_corpus_beats_realtest"}
+STRETCH = (0.85, 1.2)
+WORK = HERE / "_work" / "stretched"
+
+
+def stretched_clips() -> list[tuple[str, Path, np.ndarray]]:
+    """(set, audio, annotations) of the eval clips, as they are and time-stretched."""
+    out = []
+    for wav in sorted(EVAL.glob("*.wav")):
+        beats = wav.with_name(wav.stem.replace("_mic", "") + ".beats")
+        if not beats.exists():
+            continue
+        ann = np.loadtxt(beats, ndmin=2)
+        out.append(("real clips x1.0", wav, ann))
+        for f in STRETCH:
+            dst = WORK / f"{wav.stem}_x{f}.wav"
+            if not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                subprocess.run(
+                    ["rubberband", "-q", "--tempo", str(f), str(wav), str(dst)],
+                    check=True,
+                    capture_output=True,
+                )
+            out.append((f"real clips x{f}", dst, ann * [1 / f, 1]))
+    return out
+
+
+def corpus(name: str, limit: int | None) -> list[tuple[str, Path, np.ndarray]]:
+    """(set, audio, annotations) of a corpus's ``test`` rows."""
+    folder = SETS[name]
+    if not (folder / "manifest.csv").exists():
+        return []
+    with open(folder / "manifest.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == "test"][:limit]
+    return [
+        (name, folder / r["path"], np.loadtxt((folder / r["path"]).with_suffix(".beats"), ndmin=2))
+        for r in rows
+    ]
+
+
+_CHILD = """
+import json, sys
+from pathlib import Path
+from audiolens import beats
+from audiolens.tasks.beats import activation
+activation.MODEL_PATH = Path(sys.argv[1])
+for line in sys.stdin:
+    r = beats(line.strip(), device="cpu")
+    print(json.dumps([list(map(float, r.beats)), list(map(float, r.downbeats)), r.tempo]),
+          flush=True)
+"""
+
+
+def run_model(model: Path, paths: list[Path]) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Beats, downbeats and tempo of every file with one weights file (in a child process)."""
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(model)],
+        input="".join(f"{p}\n" for p in paths),
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, **env},
+    )
+    out = []
+    for line in proc.stdout.splitlines():
+        b, d, t = json.loads(line)
+        out.append((np.array(b), np.array(d), t))
+    return out
+
+
+def score(ann: np.ndarray, est, trim: bool) -> dict[str, float]:
+    """Beat F, downbeat F, Acc1 and octave error of one file."""
+    from bench_beats import f_measure, tempo_scores
+
+    beats, down, bpm = est
+    ref = ann[:, 0]
+    ref_bpm = 60.0 / float(np.median(np.diff(ref)))
+    acc1, acc2 = tempo_scores(ref_bpm, bpm)
+    return {
+        "beat F": f_measure(ref, beats, trim),
+        "down F": f_measure(ref[ann[:, 1] == 1], down, trim),
+        "Acc1": float(acc1),
+        "octave": float(acc2 and not acc1),
+        "no beats": float(len(beats) == 0),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", type=Path, nargs="+")
+    ap.add_argument("--limit", type=int, default=None, help="test pieces per corpus")
+    ap.add_argument("--per-file", action="store_true")
+    args = ap.parse_args()
+    todo = stretched_clips() + corpus("rendered", args.limit) + corpus("realistic", args.limit)
+    results = {m: run_model(m, [p for _, p, _ in todo]) for m in args.models}
+    keys = ("beat F", "down F", "Acc1", "octave", "no beats")
+    table: dict[tuple[str, Path], dict[str, list[float]]] = {}
+    for m in args.models:
+        for (group, path, ann), est in zip(todo, results[m]):
+            s = score(ann, est, trim=group in SETS)
+            if args.per_file:
+                print(f"{m.name:22s}{path.name[:34]:36s}" + "".join(f"{s[k]:7.3f}" for k in keys))
+            for k in keys:
+                table.setdefault((group, m), {}).setdefault(k, []).append(s[k])
+    print(f"\n{'set':18s}{'files':>6s}{'network':>24s}" + "".join(f"{k:>10s}" for k in keys))
+    for group in dict.fromkeys(g for g, _, _ in todo):
+        for m in args.models:
+            s = table[(group, m)]
+            n = len(s["beat F"])
+            cells = "".join(
+                f"{np.mean(s[k]):10.3f}"
+                if k in ("beat F", "down F", "Acc1")
+                else f"{sum(s[k]):10.0f}"
+                for k in keys
+            )
+            print(f"{group:18s}{n:6d}{m.name[:23]:>24s}{cells}")
+    print("(beat F, down F, Acc1: means; octave, no beats: counts of files)")
+
+
+if __name__ == "__main__":
+    main()

@@ -280,11 +280,13 @@ def files_of(out: Path, name: str, fmt: str) -> dict[str, Path]:
     }
 
 
-def plan(index: int, seed: int) -> tuple[Piece, np.random.Generator, dict[str, object]]:
+def plan(
+    index: int, seed: int, flavours: Sequence[str] = FLAVOURS
+) -> tuple[Piece, np.random.Generator, dict[str, object]]:
     """The composed plan of piece ``index``, this builder's own draws and its choices."""
     p = plan_piece(index, seed)
     rng = np.random.default_rng([seed, 7311, index])
-    flavour = FLAVOURS[index % len(FLAVOURS)]
+    flavour = flavours[index % len(flavours)]
     recast(p, flavour, rng)
     choice: dict[str, object] = {
         "flavour": flavour,
@@ -302,9 +304,11 @@ def plan(index: int, seed: int) -> tuple[Piece, np.random.Generator, dict[str, o
     return p, rng, choice
 
 
-def make_piece(out: Path, index: int, seed: int, split: str) -> None:
+def make_piece(
+    out: Path, index: int, seed: int, split: str, flavours: Sequence[str] = FLAVOURS
+) -> None:
     """Compose, perform, render, record and annotate piece ``index`` (unless it exists)."""
-    p, rng, choice = plan(index, seed)
+    p, rng, choice = plan(index, seed, flavours)
     files = files_of(out, p.name, p.fmt)
     if all(f.exists() for f in files.values()):
         return
@@ -378,9 +382,11 @@ def make_piece(out: Path, index: int, seed: int, split: str) -> None:
     write_text(files["json"], json.dumps(info, indent=1) + "\n")
 
 
-def manifest_row(out: Path, index: int, seed: int, split: str) -> dict[str, object] | None:
+def manifest_row(
+    out: Path, index: int, seed: int, split: str, flavours: Sequence[str] = FLAVOURS
+) -> dict[str, object] | None:
     """Manifest row of an existing piece (None when a file is missing)."""
-    p, _, _ = plan(index, seed)
+    p, _, _ = plan(index, seed, flavours)
     files = files_of(out, p.name, p.fmt)
     if not all(f.exists() for f in files.values()):
         return None
@@ -400,7 +406,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=101, help="not 0 (the rendered test set's)")
     ap.add_argument("--split", choices=("train", "test"), default="train")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument(
+        "--comping-only",
+        action="store_true",
+        help="only comping without drums (strummed guitar twice, picked guitar, piano, in turn)",
+    )
     args = ap.parse_args(argv)
+    flavours = ("strum", "picked", "strum", "piano") if args.comping_only else FLAVOURS
     if args.seed == 0:
         ap.error("--seed 0 composes the pieces of the rendered test set; use another")
     require_render_tools()
@@ -413,9 +425,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_text(out / "HELD_OUT", "a held-out test corpus: never train or tune on it\n")
     t0 = time.monotonic()
     parallel(
-        lambda i: make_piece(out, i, args.seed, args.split), range(args.n), args.jobs, "pieces"
+        lambda i: make_piece(out, i, args.seed, args.split, flavours),
+        range(args.n),
+        args.jobs,
+        "pieces",
     )
-    rows = [r for i in range(args.n) if (r := manifest_row(out, i, args.seed, args.split))]
+    rows = [
+        r for i in range(args.n) if (r := manifest_row(out, i, args.seed, args.split, flavours))
+    ]
     write_csv(out / "manifest.csv", rows, MANIFEST_FIELDS)
     minutes = sum(float(r["duration_s"]) for r in rows) / 60
     print(f"{len(rows)} pieces, {minutes:.1f} min of audio, in {time.monotonic() - t0:.0f} s")

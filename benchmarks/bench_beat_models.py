@@ -5,14 +5,18 @@ time-stretched by 0.85 and 1.2 with ``rubberband --tempo`` (annotations divided 
 factor; scored from 0 s as in ``bench_beats.py``); the ``test`` split of
 ``benchmarks/_corpus_beats`` (rendered, FluidR3_GM); and ``benchmarks/_corpus_beats_realtest``
 (``beats_real.py --split test``: other instrument sets, real drum kits held out from training,
-comping without drums, swing, drift, pickups, room and bus). Per set and network: mean beat
-F, downbeat F, tempo within 4% (Acc1) and the octave errors (tempo within 4% of 2x, 1/2, 3x or
-1/3 of the annotated) counted apart. Each network runs in its own process (``load_net`` keeps
-one network per process) on one thread.
+comping without drums, swing, drift, pickups, room and bus). ``--validation`` scores the
+validation pieces instead, to choose between networks without looking at a test set: the 20
+``train`` pieces of ``_corpus_beats`` that ``train_beats.py --holdout 20`` keeps out, and
+``_corpus_beats_realval`` (``beats_real.py --seed 202 --n 20``, never trained on). Per set
+and network: mean beat F, downbeat F, tempo within 4% (Acc1) and the octave errors (tempo
+within 4% of 2x, 1/2, 3x or 1/3 of the annotated) counted apart. Each network runs in its
+own process (``load_net`` keeps one network per process) on one thread.
 
 Usage::
 
     python benchmarks/bench_beat_models.py OLD.npz NEW.npz [--limit N] [--per-file]
+    python benchmarks/bench_beat_models.py A.npz B.npz --validation      # choose A or B
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 EVAL = HERE.parent.parent / "shared" / "eval" / "beats"
 SETS = {"rendered": HERE / "_corpus_beats", "realistic": HERE / "_corpus_beats_realtest"}
+VALIDATION = {"rendered val": SETS["rendered"], "realistic val": HERE / "_corpus_beats_realval"}
+SETS |= VALIDATION
 STRETCH = (0.85, 1.2)
 WORK = HERE / "_work" / "stretched"
 
@@ -56,15 +62,21 @@ def stretched_clips() -> list[tuple[str, Path, np.ndarray]]:
 
 
 def corpus(name: str, limit: int | None) -> list[tuple[str, Path, np.ndarray]]:
-    """(set, audio, annotations) of a corpus's ``test`` rows."""
+    """(set, audio, annotations) of a corpus's ``test`` rows; for the validation sets, the
+    last 20 ``train`` rows of ``_corpus_beats`` (``train_beats.py --holdout 20``) and every
+    row of ``_corpus_beats_realval``."""
     folder = SETS[name]
     if not (folder / "manifest.csv").exists():
         return []
     with open(folder / "manifest.csv", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["split"] == "test"][:limit]
+        rows = list(csv.DictReader(fh))
+    if name == "rendered val":
+        rows = [r for r in rows if r["split"] == "train"][-20:]
+    elif name != "realistic val":
+        rows = [r for r in rows if r["split"] == "test"]
     return [
         (name, folder / r["path"], np.loadtxt((folder / r["path"]).with_suffix(".beats"), ndmin=2))
-        for r in rows
+        for r in rows[:limit]
     ]
 
 
@@ -121,8 +133,16 @@ def main() -> None:
     ap.add_argument("models", type=Path, nargs="+")
     ap.add_argument("--limit", type=int, default=None, help="test pieces per corpus")
     ap.add_argument("--per-file", action="store_true")
+    ap.add_argument(
+        "--validation",
+        action="store_true",
+        help="score the validation pieces instead (to choose between networks; no test set)",
+    )
     args = ap.parse_args()
-    todo = stretched_clips() + corpus("rendered", args.limit) + corpus("realistic", args.limit)
+    if args.validation:
+        todo = [f for name in VALIDATION for f in corpus(name, args.limit)]
+    else:
+        todo = stretched_clips() + corpus("rendered", args.limit) + corpus("realistic", args.limit)
     results = {m: run_model(m, [p for _, p, _ in todo]) for m in args.models}
     keys = ("beat F", "down F", "Acc1", "octave", "no beats")
     table: dict[tuple[str, Path], dict[str, list[float]]] = {}

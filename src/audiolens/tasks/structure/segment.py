@@ -257,13 +257,17 @@ def _section_similarity(A: np.ndarray, a: tuple[int, int], b: tuple[int, int]) -
         return 0.0
     i = np.arange(m)
     spare = long1 - long0 - m
-    return max(
-        float(A[long0 + off + i, short0 + i].mean())
-        for off in range(0, spare + 1, max(spare // 8, 1))
-    )
+    offsets = np.arange(0, spare + 1, max(spare // 8, 1))[:, None]
+    return float(A[long0 + offsets + i, short0 + i].mean(axis=1).max())
 
 
-def cluster_sections(A: np.ndarray, spans: list[tuple[int, int]], *, same: float) -> list[int]:
+def cluster_sections(
+    A: np.ndarray,
+    spans: list[tuple[int, int]],
+    *,
+    same: float,
+    memo: dict[tuple[tuple[int, int], tuple[int, int]], float] | None = None,
+) -> list[int]:
     """Labels of sections by average-linkage clustering; the number of labels is the data's.
 
     Every two sections are compared with :func:`_section_similarity`; the two most similar
@@ -277,16 +281,21 @@ def cluster_sections(A: np.ndarray, spans: list[tuple[int, int]], *, same: float
     A : np.ndarray [shape=(n, n)] the units' self-similarity
     spans : the sections as (first unit, end unit)
     same : the least mean similarity of two groups that share a label (0-1)
+    memo : section similarities already measured, by pair of spans (read and filled in)
 
     Returns
     -------
     labels : list of int, one per section, numbered in order of first appearance from 0
     """
+    memo = {} if memo is None else memo
     k = len(spans)
     sim = np.eye(k)
     for i in range(k):
         for j in range(i):
-            sim[i, j] = sim[j, i] = _section_similarity(A, spans[i], spans[j])
+            pair = (spans[i], spans[j])
+            if pair not in memo:
+                memo[pair] = _section_similarity(A, *pair)
+            sim[i, j] = sim[j, i] = memo[pair]
     total = sim.copy()  # sums of similarities between groups
     size = np.ones(k)
     apart = np.zeros((k, k), dtype=bool)  # groups that may not join
@@ -404,13 +413,14 @@ def segment(
     unit = np.searchsorted(edges, bounds, side="left")
     unit[-1] = n
     spans = [(int(unit[i]), int(unit[i + 1])) for i in range(len(bounds) - 1)]
-    labels = cluster_sections(A, spans, same=options.same)
+    memo: dict[tuple[tuple[int, int], tuple[int, int]], float] = {}
+    labels = cluster_sections(A, spans, same=options.same, memo=memo)
     for _ in range(len(spans)):
         merged = merge_runs(spans, labels)
         if len(merged) == len(spans):
             break
         spans = merged
-        labels = cluster_sections(A, spans, same=options.same)
+        labels = cluster_sections(A, spans, same=options.same, memo=memo)
     bounds = np.concatenate([[0.0], edges[[a for a, _ in spans[1:]]], [duration]])
     letters = label_letters(max(labels) + 1)
     segs = [

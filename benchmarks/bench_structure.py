@@ -22,8 +22,8 @@ Seconds are from the decoded file to the sections (ours includes its own beat tr
 spectrogram and the beats are timed once and added to both ours and before's own time).
 
 ``--real`` also prints, for real recordings without section truth (the two Slakh stems of
-``shared/eval/music_transcription`` and Debian's ``warzone2100-music`` when installed), the
-letter strings and section lengths before and after.
+``shared/eval/music_transcription``, Debian's ``frozen-bubble-data`` and
+``warzone2100-music`` when installed), the letter strings and section lengths before and after.
 
 Usage::
 
@@ -51,6 +51,9 @@ BEFORE = "f1b5572"
 REAL = [
     HERE.parent.parent / "shared/eval/music_transcription/slakh_Track01876_S00.flac",
     HERE.parent.parent / "shared/eval/music_transcription/slakh_Track01876_S09.flac",
+    # frozen-bubble-data's renders (fb-music-high's own file is a tracker module FFmpeg lacks)
+    Path("/usr/share/games/frozen-bubble/snd/frozen-mainzik-1p.ogg"),
+    Path("/usr/share/games/frozen-bubble/snd/frozen-mainzik-2p.ogg"),
     *(
         Path("/usr/share/games/warzone2100/music/albums") / f"{album}/track{n}.opus"
         for album, n in (

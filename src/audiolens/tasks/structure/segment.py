@@ -30,6 +30,7 @@ The chain:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
 
 import numpy as np
 from scipy.fft import dct
@@ -341,15 +342,13 @@ def merge_runs(spans: list[tuple[int, int]], labels: list[int]) -> list[tuple[in
     spans : the sections after joining runs
     """
     out: list[tuple[int, int]] = []
-    i = 0
-    while i < len(spans):
-        j = i
-        while j + 1 < len(spans) and labels[j + 1] == labels[i]:
-            j += 1
-        start, end = spans[i][0], spans[j][1]
-        halves = [a for a, _ in spans[i + 1 : j + 1] if abs((a - start) - (end - a)) <= 1]
+    first = 0
+    for _, run in groupby(labels):
+        last = first + len(list(run)) - 1
+        start, end = spans[first][0], spans[last][1]
+        halves = [a for a, _ in spans[first + 1 : last + 1] if abs((a - start) - (end - a)) <= 1]
         out.extend([(start, halves[0]), (halves[0], end)] if halves else [(start, end)])
-        i = j + 1
+        first = last + 1
     return out
 
 

@@ -373,7 +373,8 @@ def segment(
     Returns
     -------
     segments : list of Segment, covering 0 to the end without gaps (one segment when nothing
-        changes: silence, noise, a very short clip)
+        changes: silence, noise, a very short clip), starting on bar lines; two neighbours
+        share a letter only as the two equal halves of a passage played twice
     details : ``"ssm"`` [shape=(n, n)] the self-similarity matrix of the units, ``"edges"``
         [shape=(n + 1,)] the units' times [s], ``"novelty"`` [shape=(n,)]
     """

@@ -135,9 +135,7 @@ def summary(label: str, rows: list[dict[str, object]]) -> str:
         return f"{label:28s}{0:6d}"
     mean = lambda k: (  # noqa: E731
         statistics.mean(float(r[k]) for r in rows if k in r)
-        if any(
-            k in r for r in rows
-        )
+        if any(k in r for r in rows)
         else float("nan")
     )
     kinds = {name: sum(r["level"] == name for r in rows) for _, name in LEVELS[1:]}

@@ -6,6 +6,15 @@ any other position with ``slip`` (a beat tracked twice or missed). A beat's obse
 downbeat activation ``d`` near it: ``log d`` at position 0 and ``log(1 - d)`` elsewhere. Each
 meter's best path is found by Viterbi decoding; the meter whose path explains the activations
 best wins (ties go to the first meter listed).
+
+Metrical level (:func:`metrical_reading`): the beat decoder may lock on to a faster level than
+the one listeners tap (the eighth notes of a song whose chords change every three quarter
+notes). So a bar of six tracked beats is tried too, read as three counted beats of two tracked
+beats (3/4 tracked in eighths) or two of three (6/8); such a grouped reading must beat the best
+ungrouped one by :data:`GROUP_COST` per beat, and a log-normal prior on the counted tempo
+(median :data:`PRIOR_BPM`, spread :data:`PRIOR_SIGMA` in log tempo: the annotated tempi of the
+training corpus's ``train`` split, 79 pieces of ``benchmarks/beats_corpus.py``) weighs the
+readings; only the counted beats are kept.
 """
 
 from __future__ import annotations
@@ -15,9 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "GROUPED_BARS",
+    "GROUP_COST",
     "PRIOR_BPM",
     "PRIOR_SIGMA",
     "PRIOR_WEIGHT",
+    "SUBDIVISIONS",
     "TWO_BEAT_COST",
     "Reading",
     "bar_positions",
@@ -33,9 +45,9 @@ TWO_BEAT_COST = 0.3
 #: the annotated tempi of the training corpus's ``train`` split
 PRIOR_BPM = 110.7
 PRIOR_SIGMA = 0.33
-#: the prior's weight per second of audio against the bar model's log-likelihood: 0.05-0.5
-#: score the same on the train split and on the calibration half of the Debian music (1 and
-#: more halve fast training pieces); 0.1, as 0.5 halved one song of the agreement set
+#: the prior's weight per second of audio against the bar model's log-likelihood: 0.05-2
+#: score the same on the train split and on the calibration half of the Debian music (5
+#: halves 12 fast training pieces); 0.1, as 0.5 and more halved songs of the agreement set
 PRIOR_WEIGHT = 0.1
 #: tracked beats per counted beat that a reading may group
 SUBDIVISIONS = (1, 2, 3)
@@ -166,12 +178,13 @@ def metrical_reading(
 ) -> Reading:
     """The counted beats, their bar positions and the meter, from tracked beats.
 
-    Every reading ``(s, m)`` (``s`` in :data:`SUBDIVISIONS`, ``m`` in ``meters``) is a bar of
-    ``s * m`` tracked beats; its score is the bar model's log-likelihood for that bar length
-    (:func:`bar_positions`' Viterbi path), plus ``prior_weight`` x seconds x
-    :func:`tempo_prior` of the counted tempo ``bpm / s``, less ``two_beat_cost`` per tracked
-    beat for ``m = 2`` when 4 is allowed (see :func:`bar_positions`). The best reading keeps
-    the tracked beats at path positions ``0, s, 2s, ...``.
+    A reading ``(s, m)`` (``s`` in ``subdivisions``, ``m`` in ``meters``; for ``s > 1`` only
+    bars of :data:`GROUPED_BARS` tracked beats) is a bar of ``s * m`` tracked beats; its score
+    is the bar model's log-likelihood for that bar length (:func:`bar_positions`' Viterbi
+    path), plus ``prior_weight`` x seconds x :func:`tempo_prior` of the counted tempo
+    ``bpm / s``, less ``two_beat_cost`` per tracked beat for ``m = 2`` when 4 is allowed (see
+    :func:`bar_positions`) and :data:`GROUP_COST` per tracked beat for ``s > 1``. The best
+    reading keeps the tracked beats at path positions ``0, s, 2s, ...``.
 
     Parameters
     ----------

@@ -122,21 +122,28 @@ def adjacent_repeats_are_halves(segs) -> bool:
     return True
 
 
-@pytest.mark.parametrize("seed", [0, 1, 3])
-def test_a_rendered_aba_piece_gives_three_sections_on_bar_lines(tmp_path, seed):
-    """A B A, 4 bars each: three sections, A B A, each boundary within one bar of the truth
-    and on one of the downbeats that ``beats`` gives for the same file."""
+def test_rendered_aba_pieces_give_three_sections_on_bar_lines(tmp_path):
+    """A B A, 4 bars each, eight pieces (seeds 0-7, all of them): at least 7 give three
+    sections, A B A, each boundary within one bar of the truth and on one of the downbeats
+    that ``beats`` gives for the same file. (Seed 2 gives ABCAB today: a 2 s intro section.)"""
     from audiolens.tasks.beats import beats
 
-    y, truth = song("ABA", bars=4, seed=seed)
-    path = write_audio(tmp_path / "aba.flac", y, sr=SR)
-    result = structure(path)
-    assert result.form == "ABA", [(s.start, s.label) for s in result.segments]
-    for seg, (start, _, _) in zip(result.segments[1:], truth[1:]):
-        assert abs(seg.start - start) <= BAR
-    downbeats = np.asarray(beats(path).downbeats)
-    for seg in result.segments[1:]:
-        assert np.min(np.abs(downbeats - seg.start)) < 0.002
+    right = []
+    for seed in range(8):
+        y, truth = song("ABA", bars=4, seed=seed)
+        path = write_audio(tmp_path / f"aba{seed}.flac", y, sr=SR)
+        result = structure(path)
+        downbeats = np.asarray(beats(path).downbeats)
+        for seg in result.segments[1:]:
+            assert np.min(np.abs(downbeats - seg.start)) < 0.002, (seed, seg.start)
+        right.append(
+            result.form == "ABA"
+            and all(
+                abs(seg.start - start) <= BAR
+                for seg, (start, _, _) in zip(result.segments[1:], truth[1:])
+            )
+        )
+    assert sum(right) >= 7, right
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

@@ -16,9 +16,9 @@ import numpy as np
 
 CORPUS = Path(__file__).resolve().parent / "_corpus"
 #: bumped when ``upscale_edge`` changes: the cache holds its answer beside the features
-RULE_VERSION = 9
+RULE_VERSION = 11
 #: what ``features_for(meta=True)`` adds after the features
-META_NAMES = ("edge_hz", "frames", "flicker")
+META_NAMES = ("edge_hz", "frames", "flicker", "lattice")
 
 
 def read_manifest(path: Path) -> list[dict[str, str]]:
@@ -43,8 +43,8 @@ def content_label(row: dict[str, str]) -> str:
 
 def _features(path: str) -> tuple[str, np.ndarray | None, str]:
     """Features of one file, with ``META_NAMES`` at the end: the upscale edge (Hz, NaN when
-    the content reaches the container's low-pass), the number of frames used and the flicker
-    share (lossless containers only, else 0)."""
+    the content reaches the container's low-pass), the number of frames used, the flicker
+    share and the AAC lattice share (lossless containers only, else 0)."""
     from audiolens.audio import load, load_windows, probe
     from audiolens.devices import resolve_device
     from audiolens.tasks.base import TaskInput
@@ -60,7 +60,7 @@ def _features(path: str) -> tuple[str, np.ndarray | None, str]:
             pieces = load_windows(path, req.windows, mono=True, info=info)
         s = task.features(TaskInput(info=info, pieces=pieces), resolve_device("cpu"))
         edge = upscale_edge(info, s)
-        meta = [np.nan if edge is None else edge, float(s.frames), s.flicker]
+        meta = [np.nan if edge is None else edge, float(s.frames), s.flicker, s.lattice]
         return path, np.concatenate([s.features, meta]), ""
     except Exception as exc:
         return path, None, f"{type(exc).__name__}: {exc}"
@@ -73,7 +73,8 @@ def features_for(
 
     With ``meta``, each row ends with ``META_NAMES``: the upscale edge in Hz (NaN when none,
     see ``audiolens.tasks.quality.upscale_edge``), the number of frames analysed and the
-    flicker share (``audiolens.tasks.quality.features.flicker``).
+    flicker share (``audiolens.tasks.quality.features.flicker``) and the AAC lattice share
+    (``audiolens.tasks.quality.lattice.lattice_share``).
     """
     from audiolens.tasks.quality.features import FEATURE_NAMES, FEATURE_VERSION
 

@@ -1,8 +1,8 @@
 """Beat networks side by side: the same tracker with each weights file, on every test set.
 
 Sets (none of them trained on): the real clips of ``shared/eval/beats``, each also
-time-stretched by 0.85 and 1.2 with ``rubberband --tempo`` (annotations divided by the
-factor; scored from 0 s as in ``bench_beats.py``); the ``test`` split of
+time-stretched to 0.85 and 1.2 times its duration as ``bench_beats.py`` does (rubberband R3,
+annotations scaled; scored from 0 s); the ``test`` split of
 ``benchmarks/_corpus_beats`` (rendered, FluidR3_GM); and ``benchmarks/_corpus_beats_realtest``
 (``beats_real.py --split test``: other instrument sets, real drum kits held out from training,
 comping without drums, swing, drift, pickups, room and bus). ``--validation`` scores the
@@ -31,34 +31,17 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-EVAL = HERE.parent.parent / "shared" / "eval" / "beats"
 SETS = {"rendered": HERE / "_corpus_beats", "realistic": HERE / "_corpus_beats_realtest"}
 VALIDATION = {"rendered val": SETS["rendered"], "realistic val": HERE / "_corpus_beats_realval"}
 SETS |= VALIDATION
-STRETCH = (0.85, 1.2)
-WORK = HERE / "_work" / "stretched"
 
 
 def stretched_clips() -> list[tuple[str, Path, np.ndarray]]:
-    """(set, audio, annotations) of the eval clips, as they are and time-stretched."""
-    out = []
-    for wav in sorted(EVAL.glob("*.wav")):
-        beats = wav.with_name(wav.stem.replace("_mic", "") + ".beats")
-        if not beats.exists():
-            continue
-        ann = np.loadtxt(beats, ndmin=2)
-        out.append(("real clips x1.0", wav, ann))
-        for f in STRETCH:
-            dst = WORK / f"{wav.stem}_x{f}.wav"
-            if not dst.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                subprocess.run(
-                    ["rubberband", "-q", "--tempo", str(f), str(wav), str(dst)],
-                    check=True,
-                    capture_output=True,
-                )
-            out.append((f"real clips x{f}", dst, ann * [1 / f, 1]))
-    return out
+    """(set, audio, annotations) of the eval clips, as they are and time-stretched
+    (``_beats_material.stretched``: rubberband R3 to 0.85 and 1.2 times the duration)."""
+    from _beats_material import stretched
+
+    return [(f"real clips x{f}", a, np.loadtxt(b, ndmin=2)) for _, f, a, b in stretched()]
 
 
 def corpus(name: str, limit: int | None) -> list[tuple[str, Path, np.ndarray]]:
@@ -112,19 +95,16 @@ def run_model(model: Path, paths: list[Path]) -> list[tuple[np.ndarray, np.ndarr
 
 
 def score(ann: np.ndarray, est, trim: bool) -> dict[str, float]:
-    """Beat F, downbeat F, Acc1 and octave error of one file."""
-    from bench_beats import f_measure, tempo_scores
+    """Beat F, downbeat F, Acc1, octave error and "no beats" of one file (``bench_beats.score``)."""
+    from bench_beats import score as bench_score
 
-    beats, down, bpm = est
-    ref = ann[:, 0]
-    ref_bpm = 60.0 / float(np.median(np.diff(ref)))
-    acc1, acc2 = tempo_scores(ref_bpm, bpm)
+    row = bench_score(ann[:, 0], ann[:, 1], est, trim)
     return {
-        "beat F": f_measure(ref, beats, trim),
-        "down F": f_measure(ref[ann[:, 1] == 1], down, trim),
-        "Acc1": float(acc1),
-        "octave": float(acc2 and not acc1),
-        "no beats": float(len(beats) == 0),
+        "beat F": float(row["beat F"]),
+        "down F": float(row.get("down F", 0.0)),
+        "Acc1": float(row["level"] == "ok"),
+        "octave": float(row["level"] in ("x2", "x1/2", "x3", "x1/3")),
+        "no beats": float(len(est[0]) == 0),
     }
 
 

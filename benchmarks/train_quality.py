@@ -166,6 +166,12 @@ def _calibration(rows, x, meta, oof, model: QualityModel) -> dict[str, np.ndarra
     probabilities (so from a model that never saw its source); per kind of verdict,
     :func:`_binned_isotonic` of "the verdict was right" on the raw confidence gives the map.
     Kinds with fewer than 20 verdicts keep their raw confidence.
+
+    The "lossless" curve is learnt as if the AAC lattice (``codec_lattice``) were not there:
+    every training AAC encode with content shows its lattice, but real recordings through AAC
+    at high bitrates often do not (a mono guitar at 256 kb/s is quantized too finely for its
+    lattice to stand out of 16-bit rounding), so a "lossless" answer stays as cautious as the
+    content alone makes it.
     """
     from audiolens.audio import probe
     from audiolens.tasks.quality import raw_verdict
@@ -176,15 +182,27 @@ def _calibration(rows, x, meta, oof, model: QualityModel) -> dict[str, np.ndarra
     for i, r in enumerate(rows):
         info = probe(r["path"])
         summary = SpectralSummary(
-            x[i], x[i, cut] * 1000.0, 0.0, np.zeros(0), np.zeros(0), int(meta[i, 1]), meta[i, 2]
+            x[i],
+            x[i, cut] * 1000.0,
+            0.0,
+            np.zeros(0),
+            np.zeros(0),
+            int(meta[i, 1]),
+            meta[i, 2],
+            meta[i, 3],
         )
         edge = None if np.isnan(meta[i, 0]) else float(meta[i, 0])
         rv = raw_verdict(info, summary, oof[i], model, edge=edge)
-        if rv.kind == "unknown":
-            continue
-        by[rv.kind][0].append(rv.raw)
-        by[rv.kind][1].append(rv.verdict == r["verdict"])
-        by[rv.kind][2].append(_split_weight(r))
+        verdicts = [rv]
+        if rv.kind == "lattice":
+            verdicts.append(
+                raw_verdict(info, replace(summary, lattice=0.0), oof[i], model, edge=edge)
+            )
+        for v in verdicts:
+            if v.kind != "unknown":
+                by[v.kind][0].append(v.raw)
+                by[v.kind][1].append(v.verdict == r["verdict"])
+                by[v.kind][2].append(_split_weight(r))
     out = {}
     for kind, (raw, right, weight) in sorted(by.items()):
         raw_a, right_a, w = np.array(raw), np.array(right, dtype=float), np.array(weight)

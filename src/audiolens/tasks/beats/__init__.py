@@ -2,9 +2,12 @@
 
 How: madmom's log-filtered spectrogram (:mod:`.features`, streamed for long files) gives a
 beat activation and a downbeat activation (:mod:`.activation`); a dynamic Bayesian network
-over beat periods decodes the beats (:mod:`.dbn`), and a bar model over the beats chooses the
-meter and the bar position of every beat (:mod:`.track`). Tempo is the median beat period; the
-tempo curve, the periods smoothed over a few beats.
+over beat periods decodes the beats (:mod:`.dbn`); the metrical level listeners tap is chosen
+(a slow beat with strong half beats doubled, bars of six fast beats read as three or two
+counted beats, weighed by a tempo prior: :func:`.track.doubled`,
+:func:`.bars.metrical_reading`), and a bar model over the beats chooses the meter and the bar
+position of every beat (:mod:`.track`). Tempo is the median beat period; the tempo curve, the
+periods smoothed over a few beats.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ class BeatsTask:
     """
 
     name = "beats"
-    version = 2  # 2: times to the millisecond, tempi to 0.01 BPM
+    version = 3  # 2: times to the millisecond, tempi to 0.01 BPM; 3: metrical level, threshold
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...devices import Device
+from .lattice import lattice_share
 
 __all__ = ["FEATURE_NAMES", "N_FFT", "SpectralSummary", "summarize"]
 
@@ -97,6 +98,7 @@ class SpectralSummary:
     freqs : np.ndarray [shape=(N_FFT // 2 + 1,)], Hz
     frames : number of non-silent STFT frames used
     flicker : :func:`flicker` of the stretches (0.0 when it was not asked for)
+    lattice : :func:`.lattice.lattice_share` of the stretches (0.0 when it was not asked for)
     """
 
     features: np.ndarray
@@ -106,6 +108,7 @@ class SpectralSummary:
     freqs: np.ndarray
     frames: int
     flicker: float = 0.0
+    lattice: float = 0.0
 
 
 def _piece_power(
@@ -333,7 +336,12 @@ def content_edge(
 
 
 def summarize(
-    pieces: Sequence[np.ndarray], *, sr: int, device: Device, with_flicker: bool = False
+    pieces: Sequence[np.ndarray],
+    *,
+    sr: int,
+    device: Device,
+    with_flicker: bool = False,
+    starts: Sequence[int] | None = None,
 ) -> SpectralSummary:
     """Compute the quality features of one file from some of its (mono) stretches.
 
@@ -342,7 +350,10 @@ def summarize(
     pieces : sequence of np.ndarray [shape=(n,)] or [shape=(1, n)], float32 or float64
     sr : sample rate in Hz
     device : where the STFT runs (features are float64 everywhere)
-    with_flicker : also measure :func:`flicker` (one more, shorter STFT)
+    with_flicker : also measure :func:`flicker` (one more, shorter STFT) and, given
+        ``starts``, the AAC lattice (:func:`.lattice.lattice_share`)
+    starts : the first sample of each piece in the file (the AAC frame grid is counted from
+        the file's first sample)
 
     Returns
     -------
@@ -399,4 +410,7 @@ def summarize(
         ]
     ).astype(np.float64)
     share = flicker(flat, sr=sr, device=device) if with_flicker else 0.0
-    return SpectralSummary(feats, cutoff, step, ltas_db, freqs, frames, share)
+    on_lattice = 0.0
+    if with_flicker and starts is not None:
+        on_lattice = lattice_share(flat, starts=starts, sr=sr)
+    return SpectralSummary(feats, cutoff, step, ltas_db, freqs, frames, share, on_lattice)

@@ -1,8 +1,9 @@
 """The ``structure`` task: the sections of a song and which of them repeat (A B A C ...).
 
 It reads the same log-filtered spectrogram and the same beats and bars as the ``beats`` task
-(computed once per file when both run), and segments the song at bar lines
-(:mod:`.segment`). Long files are streamed like ``beats``.
+(computed once per file when both run), and segments the song at bar lines (:mod:`.segment`):
+sections of at least 4 bars, letters from clustering the sections, no two neighbours with the
+same letter unless the second plays the first again. Long files are streamed like ``beats``.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class StructureTask:
     """
 
     name = "structure"
-    version = 2  # 2: times to the millisecond
+    version = 3  # 2: times to the millisecond; 3: labels clustered, same-letter runs joined
 
     def __init__(self, *, options: StructureOptions | None = None) -> None:
         if options is not None and not isinstance(options, StructureOptions):

@@ -520,7 +520,7 @@ class QualityTask:
         sr = item.pieces[0].sample_rate
         starts = [round(a.offset * sr) for a in item.pieces]
         return summarize(
-            pieces, sr=sr, device=device, with_flicker=item.info.lossless, starts=starts
+            pieces, sr=sr, device=device, codec_marks=item.info.lossless, starts=starts
         )
 
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[QualityResult]:

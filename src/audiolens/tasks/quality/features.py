@@ -68,8 +68,16 @@ FEATURE_NAMES: tuple[str, ...] = (
     "edge_width_khz",
     "edge_gap_khz",
 )
-#: per-bin power of 16-bit rounding noise in these spectra: (2 / 2**16)**2 / 12 * sum(hann**2)
-QUANT_FLOOR_DB = float(10.0 * np.log10((2.0 / 2**16) ** 2 / 12.0 * 0.375 * 4096))
+
+
+def _rounding_floor(n_fft: int) -> float:
+    """Per-bin power of 16-bit rounding noise in a Hann-windowed |STFT|^2 of ``n_fft``:
+    (2 / 2**16)**2 / 12 * sum(hann**2)."""
+    return (2.0 / 2**16) ** 2 / 12.0 * 0.375 * n_fft
+
+
+#: per-bin power of 16-bit rounding noise in these spectra, in dB
+QUANT_FLOOR_DB = float(10.0 * np.log10(_rounding_floor(N_FFT)))
 
 #: short frames (11.6 ms at 44.1 kHz, about an MP3 granule) for codec marks that come and go
 #: from one frame to the next, and the bands above 16 kHz where they are looked for
@@ -82,7 +90,7 @@ _FLICKER_HOLE_DB = 3.0
 _FLICKER_ON_DB = 20.0
 #: fewest counted frames for a share to mean anything
 _FLICKER_MIN_FRAMES = 100
-_SHORT_FLOOR = (2.0 / 2**16) ** 2 / 12.0 * 0.375 * SHORT_FFT
+_SHORT_FLOOR = _rounding_floor(SHORT_FFT)
 
 
 @dataclass(frozen=True)
@@ -340,7 +348,7 @@ def summarize(
     *,
     sr: int,
     device: Device,
-    with_flicker: bool = False,
+    codec_marks: bool = False,
     starts: Sequence[int] | None = None,
 ) -> SpectralSummary:
     """Compute the quality features of one file from some of its (mono) stretches.
@@ -350,8 +358,9 @@ def summarize(
     pieces : sequence of np.ndarray [shape=(n,)] or [shape=(1, n)], float32 or float64
     sr : sample rate in Hz
     device : where the STFT runs (features are float64 everywhere)
-    with_flicker : also measure :func:`flicker` (one more, shorter STFT) and, given
-        ``starts``, the AAC lattice (:func:`.lattice.lattice_share`)
+    codec_marks : also measure the marks only a lossless container can be caught by:
+        :func:`flicker` (one more, shorter STFT) and, given ``starts``, the AAC lattice
+        (:func:`.lattice.lattice_share`)
     starts : the first sample of each piece in the file (the AAC frame grid is counted from
         the file's first sample)
 
@@ -409,8 +418,8 @@ def summarize(
             _edge_features(ltas_db, freqs, cutoff),
         ]
     ).astype(np.float64)
-    share = flicker(flat, sr=sr, device=device) if with_flicker else 0.0
+    share = flicker(flat, sr=sr, device=device) if codec_marks else 0.0
     on_lattice = 0.0
-    if with_flicker and starts is not None:
+    if codec_marks and starts is not None:
         on_lattice = lattice_share(flat, starts=starts, sr=sr)
     return SpectralSummary(feats, cutoff, step, ltas_db, freqs, frames, share, on_lattice)

@@ -13,7 +13,8 @@
 3. SPEED on 2 cores: our task and Transkun's ``transcribe`` on the same files, each file
    by each side in turn (so both see the same machine load; model loads not counted), files/s
    and x real time; then one 3-minute piece through ``transcribe()`` with its peak memory
-   (RSS, in a child process). Rows print as each file is done.
+   (RSS, in a child process). Rows print as each file is done. ``--hour``: instead, the peak
+   memory and speed of a 1-hour file (the pieces over and over) through ``transcribe()``.
 
 Pieces (``--pieces N``, default 10; ``benchmarks/_corpus_piano/``, git-ignored): two hands
 (a melody over C4-C6, chords or arpeggios over C2-C4), 80-140 BPM, four velocity layers
@@ -130,6 +131,31 @@ def make_pieces(n: int, *, long_s: float = 180.0) -> list[dict]:
     return rows
 
 
+def hour_file(pieces: list[dict], seconds: float = 3600.0) -> Path:
+    """A 1-hour piano file (FLAC, 44.1 kHz stereo): the rendered pieces one after another,
+    over and over, with a second of silence between them (kept when already there)."""
+    import soundfile as sf
+
+    path = PIECES / "piano_hour.flac"
+    if path.is_file() and sf.info(path).duration >= seconds:
+        return path
+    tmp = path.with_name(".part-piano_hour.flac")
+    gap = np.zeros((44100, 2), np.float32)
+    done = 0
+    with sf.SoundFile(tmp, "w", samplerate=44100, channels=2, format="FLAC") as out:
+        while done < seconds * 44100:
+            for p in pieces:
+                x = audio(p["audio"]).T
+                x = x[: int(seconds * 44100) - done]
+                out.write(x)
+                out.write(gap)
+                done += len(x) + len(gap)
+                if done >= seconds * 44100:
+                    break
+    tmp.replace(path)
+    return path
+
+
 # -- the reference: Transkun's own transcribe ---------------------------------------------------
 
 
@@ -137,6 +163,12 @@ def audio(path: Path) -> np.ndarray:
     from audiolens.audio import load
 
     return np.asarray(load(path, sr=44100).samples, dtype=np.float32)
+
+
+def audio_seconds(path: Path) -> float:
+    from audiolens.audio import probe
+
+    return float(probe(path).duration)
 
 
 # -- scoring ----------------------------------------------------------------------------------
@@ -164,14 +196,18 @@ def as_truth(rows) -> tuple[np.ndarray, np.ndarray]:
 
 
 def peak_rss_child(path: Path) -> tuple[float, float]:
-    """Seconds and peak RSS (MB) of ``transcribe(path, engine=transkun)`` in a child process."""
+    """Seconds and peak RSS (MB) of ``transcribe(path, engine=transkun)`` in a child process.
+
+    The peak is the child's own high-water mark (``VmHWM``): ``ru_maxrss`` would carry over
+    the parent's, as a forked process starts with the parent's pages."""
     code = (
-        "import sys, time, resource, torch; torch.set_num_threads(2)\n"
+        "import sys, time, torch; torch.set_num_threads(2)\n"
         "from audiolens.tasks.notes import transcribe, NotesOptions\n"
         "t = time.perf_counter()\n"
         "transcribe(sys.argv[1], options=NotesOptions(engine='transkun'), device='cpu')\n"
-        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
-        "print(time.perf_counter() - t, rss)\n"
+        "secs = time.perf_counter() - t\n"
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
+        "print(secs, int(hwm[0].split()[1]) / 1024)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
@@ -181,7 +217,13 @@ def peak_rss_child(path: Path) -> tuple[float, float]:
     return float(secs), float(mb)
 
 
-def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
+def run(
+    n_pieces: int = 10,
+    slakh: bool = False,
+    long: bool = True,
+    hour: bool = False,
+    precision: str = "auto",
+) -> int:
     import torch
 
     from audiolens.devices import resolve_device
@@ -193,6 +235,15 @@ def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
     cpu = resolve_device("cpu")
     pieces = make_pieces(n_pieces)
     long_piece = pieces.pop()
+    if hour:
+        path = hour_file([long_piece, *pieces])
+        dur = audio_seconds(path)
+        print(f"{dur / 60:.0f}-minute piano file ({path.name}) through transcribe(engine="
+              "'transkun'), in a child process ...", flush=True)  # fmt: skip
+        secs, mb = peak_rss_child(path)
+        print(f"{secs:.1f} s ({dur / secs:.2f}x real time), peak RSS {mb:.0f} MB "
+              "(target < 2048 MB)")  # fmt: skip
+        return 0
     mt = EVAL_DIR / "music_transcription"
     files = [
         {
@@ -218,7 +269,7 @@ def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
     # file by file, each side on the same file in turn (rows print as they are done): ours
     # through the task (its windows batched within the file), Transkun's transcribe() (model
     # loaded once, not counted), basic-pitch (our default engine) for accuracy
-    task = NotesTask(engine=Transkun())
+    task = NotesTask(engine=Transkun(precision=precision))
     task.run([read_input(files[0]["audio"], task)], device=cpu)  # warm-up: load, first calls
     model = upstream_model()
     print("\nPARITY and ACCURACY (note F, 50 ms onsets; +off: with offsets)")
@@ -269,7 +320,10 @@ def run(n_pieces: int = 10, slakh: bool = False, long: bool = True) -> int:
           f"basic-pitch {np.mean(acc['bp_off'] or [np.nan]):.3f} (target >= 0.70)")  # fmt: skip
 
     total = sum(seconds)
-    print(f"\nSPEED (CPU, 2 threads; the same files, audio {total:.0f} s in {len(files)} files)")
+    print(
+        f"\nSPEED (CPU, 2 threads; the same files, audio {total:.0f} s in {len(files)} files; "
+        f"ours: {task.engine.provider})"
+    )
     print(f"{'':34s} {'seconds':>8s} {'files/s':>8s} {'x real time':>11s}")
     for label, s in (("ours (task, file by file)", ours_s),
                      ("Transkun transcribe(), file by file", theirs_s)):  # fmt: skip

@@ -610,11 +610,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--pieces", type=int, default=10, help="rendered piano pieces (--transkun)")
     ap.add_argument("--slakh", action="store_true", help="add Slakh's piano stem (--transkun)")
+    ap.add_argument("--hour", action="store_true", help="the 1-hour memory row only (--transkun)")
+    ap.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="the transkun engine's precision (--transkun)",
+    )
     args = ap.parse_args(argv)
     if args.transkun:
         from _transkun_bench import run
 
-        return run(args.pieces, slakh=args.slakh, long=not args.no_hour)
+        return run(
+            args.pieces,
+            slakh=args.slakh,
+            long=not args.no_hour,
+            hour=args.hour,
+            precision=args.precision,
+        )
 
     coll = Collection(eval_music_clips(), None if args.quick else args.corpus.resolve())
     print(

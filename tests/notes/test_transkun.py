@@ -54,7 +54,7 @@ def theirs():
 def engine():
     from audiolens.models.transkun import Transkun
 
-    return Transkun(segment_s=SEG, hop_s=HOP, segment_batch=3)
+    return Transkun(segment_s=SEG, hop_s=HOP, segment_batch=3, precision="float32")
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +183,9 @@ def test_decoding_is_transkuns_viterbi():
         score = torch.randn(t, t, n, generator=gen) * 2 - 0.5
         start = torch.randint(0, max(t // 2, 1), (n,), generator=gen).tolist()
         want = viterbiBackward(score, torch.zeros(max(t - 1, 0), n), start)
-        jump, single = viterbi_intervals(score)
-        assert follow_paths(jump, single, start) == [list(p) for p in want]
+        for ours in (score.permute(2, 1, 0), score.permute(2, 1, 0).numpy()):  # [k, b, e]
+            jump, single = viterbi_intervals(ours)
+            assert follow_paths(jump, single, start) == [list(p) for p in want]
 
 
 def test_windows_do_not_depend_on_the_blocks():
@@ -216,17 +217,35 @@ def test_options_model_and_version(tmp_path):
 
 
 @pytest.mark.slow
-def test_half_precision_gives_the_same_notes(engine, ours, monkeypatch):
-    """The network under bfloat16 autocast (what precision="bfloat16" does on a GPU, run here
-    on the CPU) finds the same notes and velocities on the piano recording."""
+def test_half_precision_gives_the_same_notes(engine, ours):
+    """The network under bfloat16 autocast (what precision="auto" does on a CPU with native
+    bfloat16, and "bfloat16" anywhere) finds the same notes and velocities on the piano
+    recording as float32."""
     from dataclasses import replace
 
     from audiolens.devices import resolve_device
     from audiolens.tasks.base import read_input
 
-    half = replace(engine)
-    monkeypatch.setattr(half, "_dtype", lambda dev: torch.bfloat16)
+    half = replace(engine, precision="bfloat16")
     task = NotesTask(engine=half)
     res = task.run([read_input(PIANO, task)], device=resolve_device("cpu"))[0]
+    assert half.provider == "cpu torch.bfloat16"
     key = [(round(n.onset, 2), n.pitch, n.velocity) for n in ours[0].notes]
     assert key and [(round(n.onset, 2), n.pitch, n.velocity) for n in res.notes] == key
+
+
+def test_precision_per_device(monkeypatch):
+    """auto: bfloat16 only on a CPU with native bfloat16; float16 never on a CPU."""
+    import audiolens.models.transkun as tk
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    for native in (True, False):
+        monkeypatch.setattr(tk, "cpu_has_bfloat16", lambda native=native: native)
+        auto = tk.Transkun()
+        assert auto._dtype(cpu) == (torch.bfloat16 if native else torch.float32)
+        assert auto._dtype(gpu) == torch.float32
+    assert tk.Transkun(precision="float16")._dtype(cpu) == torch.float32
+    assert tk.Transkun(precision="float16")._dtype(gpu) == torch.float16
+    assert tk.Transkun(precision="bfloat16")._dtype(cpu) == torch.bfloat16
+    assert tk.Transkun(precision="float32")._dtype(cpu) == torch.float32
+    assert isinstance(tk.cpu_has_bfloat16(), bool)

@@ -106,8 +106,11 @@ def _same_quality(a: dict[str, Any], b: dict[str, Any]) -> str | None:
 
 
 def _same_beats(a: dict[str, Any], b: dict[str, Any]) -> str | None:
-    if a["positions"] != b["positions"] or a["meter"] != b["meter"]:
+    if len(a["beats"]) != len(b["beats"]) or a["meter"] != b["meter"]:
         return f"{len(a['beats'])} vs {len(b['beats'])} beats, meter {a['meter']} vs {b['meter']}"
+    if a["positions"] != b["positions"]:
+        moved = sum(x != y for x, y in zip(a["positions"], b["positions"]))
+        return f"{moved} of {len(a['positions'])} bar positions differ"
     if not _close(a["beats"], b["beats"], FRAME_S + 1e-9):
         shift = max(abs(x - y) for x, y in zip(a["beats"], b["beats"]))
         return f"a beat moved {shift * 1000:.0f} ms"

@@ -93,6 +93,7 @@ fi
 WHEELS=${1:-wheels}
 DEVICE=${DEVICE:-cuda}
 SITE=$(mktemp -d)/site
+trap 'rm -rf "$(dirname "$SITE")"' EXIT
 START=$SECONDS
 if [ -d "$WHEELS" ]; then
     install "$WHEELS" "$SITE" || {

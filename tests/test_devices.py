@@ -97,3 +97,46 @@ def test_blas_threads_holds_the_blas_inside_the_block_and_restores_it():
     assert counts() == before
     with blas_threads(None):  # None leaves it alone
         assert counts() == before
+
+
+# -- out of memory: halve and retry (the speech and notes batches use it) ------------------------
+
+
+def test_out_of_memory_is_told_from_other_errors():
+    assert devices.out_of_memory(MemoryError())
+    assert devices.out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert devices.out_of_memory(RuntimeError("CUDA failed with error CUDA_ERROR_OUT_OF_MEMORY"))
+    assert not devices.out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_a_batch_that_runs_out_of_memory_is_halved_until_it_fits():
+    done, sizes = [], []
+
+    def run(batch):
+        if len(batch) > 3:
+            raise RuntimeError("CUDA out of memory")
+        done.extend(batch)
+
+    devices.halve_on_oom(list(range(13)), run, on_halve=sizes.append)
+    assert done == list(range(13))  # every item once, in order
+    # 13 -> 6 + 7; 6 -> 3 + 3 (both fit); 7 -> 3 + 4; 4 -> 2 + 2
+    assert sizes == [6, 3, 3, 2]
+
+
+def test_other_errors_and_one_item_out_of_memory_are_raised():
+    def broken(batch):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape"):
+        devices.halve_on_oom([1, 2, 3, 4], broken)
+
+    def hungry(batch):
+        raise MemoryError()
+
+    with pytest.raises(MemoryError):
+        devices.halve_on_oom([1, 2, 3, 4], hungry)
+
+
+def test_free_memory_is_known_only_on_cuda():
+    assert devices.free_memory(resolve_device("cpu")) is None
+    assert devices.free_memory(Device("mps", "torch", "float32")) is None

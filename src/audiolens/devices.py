@@ -11,15 +11,27 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .errors import DeviceError, MissingDependency, ParameterError
 
-__all__ = ["Device", "available_devices", "ensure_torch", "resolve_device"]
+__all__ = [
+    "Device",
+    "available_devices",
+    "ensure_torch",
+    "free_memory",
+    "halve_on_oom",
+    "out_of_memory",
+    "resolve_device",
+]
+
+logger = logging.getLogger("audiolens")
+T = TypeVar("T")
 
 DeviceName = Literal["auto", "cpu", "numpy", "cuda", "mps"]
 _PATTERN = re.compile(r"^(auto|cpu|numpy|torch|torch:cpu|cuda(:\d+)?|mps)$")
@@ -243,3 +255,54 @@ def _blas_controller() -> Any:
     except ImportError:
         return None
     return ThreadpoolController()
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says that memory ran out: a :class:`MemoryError`, PyTorch's
+    ``OutOfMemoryError`` (CUDA, MPS), CTranslate2's or ONNX Runtime's message."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "out of memory" in text or "cuda_error_out" in text
+
+
+def halve_on_oom(
+    batch: Sequence[T],
+    run: Callable[[Sequence[T]], None],
+    *,
+    on_halve: Callable[[int], None] | None = None,
+) -> None:
+    """``run(batch)``; when it runs out of memory, the two halves of ``batch``, each in turn
+    (halved again as needed, down to one item).
+
+    Parameters
+    ----------
+    batch : the items of one model call (windows, files)
+    run : consumes a batch (keeps its results itself)
+    on_halve : told the new size each time a batch is halved, so the caller's later batches
+        start at that size
+
+    Raises
+    ------
+    the error of ``run`` when it is not about memory, or when one item alone runs out.
+    """
+    try:
+        run(batch)
+    except (RuntimeError, MemoryError) as exc:
+        if len(batch) == 1 or not out_of_memory(exc):
+            raise
+        half = len(batch) // 2
+        logger.warning("out of memory with %d items per batch: trying %d", len(batch), half)
+        if on_halve is not None:
+            on_halve(half)
+        halve_on_oom(batch[:half], run, on_halve=on_halve)
+        halve_on_oom(batch[half:], run, on_halve=on_halve)
+
+
+def free_memory(device: Device) -> int | None:
+    """Bytes free on ``device`` now (CUDA: ``torch.cuda.mem_get_info``), or None where it is
+    not known (the CPU, MPS)."""
+    if not device.name.startswith("cuda"):
+        return None
+    import torch
+
+    free, _total = torch.cuda.mem_get_info(torch.device(device.name))
+    return int(free)

@@ -326,3 +326,58 @@ def test_silent_windows_skip_the_model_and_change_nothing(tmp_path):
     assert a.to_dict() == b.to_dict() and [n.pitch for n in a.notes] == [69, 69]
     sent = sum(skipping.engine.calls) - 1  # minus the one all-zero window it computed
     assert sent < sum(plain.engine.calls) - 8
+
+
+class _SmallDevice(ToneEngine):
+    """The tone engine on a device that holds at most ``fits`` windows per call."""
+
+    def __init__(self, fits: int) -> None:
+        super().__init__()
+        self.fits = fits
+
+    def run(self, windows, *, device):
+        if windows.shape[0] > self.fits:
+            self.calls.append(-int(windows.shape[0]))  # refused
+            raise RuntimeError(f"CUDA out of memory: {windows.shape[0]} windows")
+        return super().run(windows, device=device)
+
+
+def test_out_of_memory_halves_the_window_batch_and_changes_nothing(tmp_path):
+    files = [
+        tone_file(tmp_path / "a.wav", 220.0, 4.5),
+        tone_file(tmp_path / "b.wav", 440.0, 6.1),
+    ]
+    _, alone = run_tone(files, window_batch=1)
+    task = NotesTask(engine=_SmallDevice(fits=2), window_batch=8)
+    squeezed = task.run([_read(p, task) for p in files], device=CPU)
+    assert [r.to_dict() for r in squeezed] == [r.to_dict() for r in alone]
+    refused = [-c for c in task.engine.calls if c < 0]
+    assert refused[:2] == [8, 4] and max(c for c in task.engine.calls) <= 2
+    # the task remembers what fits: a second batch of files asks for 2 windows at once
+    task.engine.calls.clear()
+    task.run([_read(files[0], task)], device=CPU)
+    assert task.engine.calls and max(task.engine.calls) == 2 and min(task.engine.calls) > 0
+
+
+def test_other_model_errors_are_not_retried(tmp_path):
+    class Broken(ToneEngine):
+        def run(self, windows, *, device):
+            self.calls.append(int(windows.shape[0]))
+            raise RuntimeError("bad input shape")
+
+    task = NotesTask(engine=Broken(), window_batch=4)
+    with pytest.raises(RuntimeError, match="bad input"):
+        task.run([_read(tone_file(tmp_path / "a.wav", 440.0, 3.0), task)], device=CPU)
+    assert len(task.engine.calls) == 1
+
+
+@pytest.mark.parametrize(("free_gib", "windows"), [(10, 204), (0.1, 8), (1000, 512)])
+def test_cuda_window_batch_comes_from_free_memory(monkeypatch, free_gib, windows):
+    import audiolens.devices as devices
+
+    monkeypatch.setattr(devices, "free_memory", lambda device: int(free_gib * 2**30))
+    cuda = devices.Device("cuda:0", "torch", "float32")
+    task = NotesTask(engine=ToneEngine())
+    assert task._batch_size(cuda) == windows  # half the free memory, 25 MiB a window
+    assert NotesTask(engine=ToneEngine(), window_batch=3)._batch_size(cuda) == 3
+    assert task._batch_size(CPU) == 8

@@ -253,16 +253,12 @@ class WhisperBatcher:
     # -- decoding -----------------------------------------------------------------------------
 
     def _run_with_backoff(self, batch: list[_Window]) -> None:
-        try:
-            self._run(batch)
-        except (RuntimeError, MemoryError) as exc:
-            if len(batch) == 1 or not _out_of_memory(exc):
-                raise
-            half = len(batch) // 2
-            logger.warning("out of memory with %d windows per batch: trying %d", len(batch), half)
-            self.batch_size = max(1, half)
-            self._run_with_backoff(batch[:half])
-            self._run_with_backoff(batch[half:])
+        from ...devices import halve_on_oom
+
+        halve_on_oom(batch, self._run, on_halve=self._shrink)
+
+    def _shrink(self, size: int) -> None:
+        self.batch_size = max(1, size)
 
     def _tokenizer(self, language: str) -> Any:
         from faster_whisper.tokenizer import Tokenizer
@@ -430,8 +426,3 @@ def _rows(encoded: Any, idx: list[int], model: Any, features: np.ndarray) -> Any
 
 def _scores(out: dict[str, Any]) -> dict[str, float]:
     return {"avg_logprob": out["avg_logprob"], "no_speech_prob": out["no_speech_prob"]}
-
-
-def _out_of_memory(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, MemoryError) or "out of memory" in text or "cuda_error_out" in text

@@ -141,11 +141,11 @@ def hour_file(pieces: list[dict], seconds: float = 3600.0) -> Path:
         return path
     tmp = path.with_name(".part-piano_hour.flac")
     gap = np.zeros((44100, 2), np.float32)
+    decoded = [audio(p["audio"]).T for p in pieces]  # each piece decoded once
     done = 0
     with sf.SoundFile(tmp, "w", samplerate=44100, channels=2, format="FLAC") as out:
         while done < seconds * 44100:
-            for p in pieces:
-                x = audio(p["audio"]).T
+            for x in decoded:
                 x = x[: int(seconds * 44100) - done]
                 out.write(x)
                 out.write(gap)

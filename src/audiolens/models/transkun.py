@@ -41,6 +41,7 @@ programme. On CPUs with native bfloat16 the network runs under bfloat16 autocast
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -109,9 +110,10 @@ def find_model(model_path: str | os.PathLike | None = None) -> tuple[Path, Path]
     raise ModelNotFound(f"Transkun's 2.0.pt was not found{where}; {INSTALL_HINT}")
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_has_bfloat16() -> bool:
     """Whether this CPU multiplies bfloat16 matrices natively (x86 AVX512-BF16 or AMX-BF16,
-    read from ``/proc/cpuinfo``; False where that cannot be read)."""
+    read from ``/proc/cpuinfo`` once per process; False where that cannot be read)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
             for line in fh:

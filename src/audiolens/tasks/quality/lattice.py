@@ -139,8 +139,9 @@ def lattice_share(pieces: Sequence[np.ndarray], *, starts: Sequence[int], sr: in
     if sr not in LATTICE_RATES:
         return 0.0
     best = 0.0
+    flat = [np.asarray(p, dtype=np.float64) for p in pieces]
     for offset in _GRID_OFFSETS:
-        frames = _frames([np.asarray(p, dtype=np.float64) for p in pieces], starts, offset)
+        frames = _frames(flat, starts, offset)
         if frames.shape[0] == 0:
             continue
         for window in _windows():

@@ -351,3 +351,31 @@ def test_export_rejects_unknown_format_and_missing_store(filled, tmp_path):
         export(filled, "parquet")  # as text
     with pytest.raises(StoreError):
         export(tmp_path / "nope.sqlite")
+
+
+def test_openers_at_once_all_get_the_new_store(tmp_path):
+    """Several programs opening one new store at the same moment: SQLite answers one of two
+    that switch the file to WAL together "database is locked" without waiting; every opener
+    must still get the store (the pragma is tried again until the timeout)."""
+    import threading
+
+    failures: list[str] = []
+    for round_ in range(200):
+        path = tmp_path / f"r{round_}.sqlite"
+        start = threading.Barrier(8)
+
+        def opener(path=path, start=start) -> None:
+            start.wait()
+            try:
+                Store(path).close()
+            except StoreError as exc:
+                failures.append(str(exc))
+
+        threads = [threading.Thread(target=opener) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []
+    with Store(tmp_path / "r0.sqlite") as store:
+        assert store.journal_mode == "wal" and store.integrity_check() == "ok"

@@ -186,7 +186,7 @@ class Store:
         try:
             read_version(self._conn)  # another program's database: refused before any change
             if writable:
-                self._setup(memory)
+                self._setup(memory, timeout)
             elif read_version(self._conn) != SCHEMA_VERSION:
                 raise StoreError(
                     f"is read-only and its schema (version {read_version(self._conn)}) is not "
@@ -204,9 +204,21 @@ class Store:
             self._conn.close()
             raise StoreError(f"{_show(self.path)}: {exc}") from None
 
-    def _setup(self, memory: bool) -> None:
+    def _setup(self, memory: bool, timeout: float) -> None:
         conn = self._conn
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        # Two openers switching a new file to WAL at once can each hold a read lock while
+        # waiting for the other's: SQLite then answers one "database is locked" at once
+        # instead of waiting (its busy handler would deadlock). Once the other has switched
+        # the file, the pragma goes through, so it is tried again until ``timeout``.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
         if not memory and str(mode).lower() != "wal":
             logger.warning("%s: SQLite refused WAL mode (journal_mode=%s)", self.path, mode)
         conn.execute("PRAGMA synchronous = NORMAL")

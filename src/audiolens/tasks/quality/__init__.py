@@ -379,8 +379,11 @@ def _reaches_top(summary: SpectralSummary) -> bool:
 
 #: a codec's wall in a lossless file: where it may sit (Hz), how far the spectrum must drop
 #: there (dB), how flat (dB std across bins) and steady (dB, 95th - 50th percentile over
-#: frames) the band above must be, and how far over 16-bit rounding noise it may sit (dB)
-_WALL_HZ = (11000.0, 20300.0)
+#: frames) the band above must be, and how far over 16-bit rounding noise it may sit (dB).
+#: The highest common lossy low-passes are LAME 320 kb/s's (20.5 kHz) and Opus's full band
+#: (20 kHz, found at 20.35-20.56 kHz in the training split's FLACs from Opus); the lowest
+#: genuine wall of the training split (a render's) sits at 20.70 kHz
+_WALL_HZ = (11000.0, 20600.0)
 _WALL_STEP_DB = 10.0
 _WALL_FLAT_DB = 1.5
 _WALL_STEADY_DB = 2.0
@@ -499,8 +502,8 @@ class QualityTask:
 
     name = "quality"
     # 2: confidence to 4 decimals; 3: calibrated, unknown, upscale edges; 4: flicker;
-    # 5: the AAC lattice
-    version = 5
+    # 5: the AAC lattice; 6: clipped frames of lossless files left out
+    version = 6
 
     def __init__(self, model_path: str | None = None) -> None:
         self._model_path = model_path
@@ -511,16 +514,25 @@ class QualityTask:
         return load_model(self._model_path)
 
     def request(self, info: AudioInfo) -> AudioRequest:
-        """Mono, native rate; the whole file when short, else evenly spread stretches."""
-        return AudioRequest(sr=None, mono=True, windows=plan_windows(info.duration))
+        """Native rate; the whole file when short, else evenly spread stretches. Mono for a
+        lossy file; every channel of a lossless one, whose clipping is looked for per channel
+        (see :func:`.features.clipped_frames`)."""
+        windows = plan_windows(info.duration)
+        return AudioRequest(sr=None, mono=not info.lossless, windows=windows)
 
     def features(self, item: TaskInput, device: Device) -> SpectralSummary:
         """The spectral summary of one decoded input."""
         pieces = [a.samples for a in item.pieces]
         sr = item.pieces[0].sample_rate
         starts = [round(a.offset * sr) for a in item.pieces]
+        lossless = item.info.lossless
         return summarize(
-            pieces, sr=sr, device=device, codec_marks=item.info.lossless, starts=starts
+            pieces,
+            sr=sr,
+            device=device,
+            codec_marks=lossless,
+            starts=starts,
+            skip_clipped=lossless,
         )
 
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[QualityResult]:

@@ -21,10 +21,11 @@ import numpy as np
 from ...devices import Device
 from .lattice import lattice_share
 
-__all__ = ["FEATURE_NAMES", "N_FFT", "SpectralSummary", "summarize"]
+__all__ = ["FEATURE_NAMES", "N_FFT", "SpectralSummary", "clipped_frames", "summarize"]
 
 #: bumped whenever a feature's definition changes (trained models and caches go stale)
-FEATURE_VERSION = 3
+#: (4: frames holding a full-scale sample left out of a lossless file's features)
+FEATURE_VERSION = 4
 N_FFT = 4096
 HOP = 2048
 BAND_EDGES = np.arange(8000.0, 24001.0, 250.0)  # 64 bands of 250 Hz, 8-24 kHz
@@ -91,6 +92,10 @@ _FLICKER_ON_DB = 20.0
 #: fewest counted frames for a share to mean anything
 _FLICKER_MIN_FRAMES = 100
 _SHORT_FLOOR = _rounding_floor(SHORT_FFT)
+#: a sample this close to full scale (16-bit 32767 / 32768 and up) was likely clipped
+FULL_SCALE = 32767.0 / 32768.0
+#: fewest frames without a full-scale sample for the features to use those frames alone
+MIN_CLEAN_FRAMES = 32
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class SpectralSummary:
     ltas_db : np.ndarray [shape=(N_FFT // 2 + 1,)], the long-term average spectrum in dB
     freqs : np.ndarray [shape=(N_FFT // 2 + 1,)], Hz
     frames : number of non-silent STFT frames used
+    clipped : number of STFT frames left out because a channel reached full scale in them
     flicker : :func:`flicker` of the stretches (0.0 when it was not asked for)
     lattice : :func:`.lattice.lattice_share` of the stretches (0.0 when it was not asked for)
     """
@@ -117,6 +123,7 @@ class SpectralSummary:
     frames: int
     flicker: float = 0.0
     lattice: float = 0.0
+    clipped: int = 0
 
 
 def _piece_power(
@@ -150,6 +157,37 @@ def _power_frames(pieces: Sequence[np.ndarray], device: Device) -> np.ndarray:
     if not out:
         return np.zeros((0, N_FFT // 2 + 1))
     return np.concatenate(out, axis=0)
+
+
+def clipped_frames(
+    pieces: Sequence[np.ndarray], *, n_fft: int = N_FFT, hop: int = HOP
+) -> np.ndarray:
+    """Which STFT frames of the pieces hold a sample at full scale in any channel.
+
+    A lossy decode overshoots full scale where the original was mastered to it; stored in a
+    16-bit file it clips there, and each clipped run spreads a broadband burst over the band
+    above the codec's wall that the wall's tests (flat, steady, at the rounding floor) would
+    otherwise see. Frames are those of :func:`_power_frames` (``center=False``), in order.
+
+    Parameters
+    ----------
+    pieces : sequence of np.ndarray [shape=(channels, n)] or [shape=(n,)]
+
+    Returns
+    -------
+    clipped : np.ndarray [shape=(frames,), dtype=bool]
+    """
+    out = []
+    for p in pieces:
+        x = np.atleast_2d(p)
+        n = x.shape[-1]
+        if n < n_fft:
+            continue
+        hit = (np.abs(x) >= FULL_SCALE).any(axis=0)
+        c = np.concatenate([[0], np.cumsum(hit)])
+        first = np.arange(1 + (n - n_fft) // hop) * hop
+        out.append(c[first + n_fft] - c[first] > 0)
+    return np.concatenate(out) if out else np.zeros(0, dtype=bool)
 
 
 def flicker(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> float:
@@ -350,12 +388,14 @@ def summarize(
     device: Device,
     codec_marks: bool = False,
     starts: Sequence[int] | None = None,
+    skip_clipped: bool = False,
 ) -> SpectralSummary:
-    """Compute the quality features of one file from some of its (mono) stretches.
+    """Compute the quality features of one file from some of its stretches.
 
     Parameters
     ----------
-    pieces : sequence of np.ndarray [shape=(n,)] or [shape=(1, n)], float32 or float64
+    pieces : sequence of np.ndarray [shape=(n,)] or [shape=(channels, n)], float32 or
+        float64; the features are those of the channels' mean
     sr : sample rate in Hz
     device : where the STFT runs (features are float64 everywhere)
     codec_marks : also measure the marks only a lossless container can be caught by:
@@ -363,15 +403,24 @@ def summarize(
         (:func:`.lattice.lattice_share`)
     starts : the first sample of each piece in the file (the AAC frame grid is counted from
         the file's first sample)
+    skip_clipped : leave out the frames where a channel reaches full scale
+        (:func:`clipped_frames`), when at least ``MIN_CLEAN_FRAMES`` others remain: for a
+        lossless file, whose clipping may hide a lossy decoder's wall. Clipping itself is no
+        evidence either way (masters clip too).
 
     Returns
     -------
     summary : SpectralSummary
     """
-    flat = [np.asarray(p, dtype=np.float64).reshape(-1) for p in pieces]
+    flat = [_mono(p) for p in pieces]
     power = _power_frames(flat, device)
     freqs = np.arange(N_FFT // 2 + 1) * (sr / N_FFT)
     nyquist = sr / 2.0
+    n_clipped = 0
+    if skip_clipped and power.shape[0]:
+        clipped = clipped_frames(pieces)
+        if clipped.any() and int((~clipped).sum()) >= MIN_CLEAN_FRAMES:
+            power, n_clipped = power[~clipped], int(clipped.sum())
     if power.shape[0]:
         energy = power.sum(axis=1)
         power = power[energy > max(energy.max(), 1e-30) * 1e-7]
@@ -422,4 +471,14 @@ def summarize(
     on_lattice = 0.0
     if codec_marks and starts is not None:
         on_lattice = lattice_share(flat, starts=starts, sr=sr)
-    return SpectralSummary(feats, cutoff, step, ltas_db, freqs, frames, share, on_lattice)
+    return SpectralSummary(
+        feats, cutoff, step, ltas_db, freqs, frames, share, on_lattice, n_clipped
+    )
+
+
+def _mono(p: np.ndarray) -> np.ndarray:
+    """The channels' mean of one stretch, float64 [shape=(n,)] (as the decoder's downmix)."""
+    x = np.asarray(p)
+    if x.ndim == 2 and x.shape[0] > 1:
+        x = x.mean(axis=0, dtype=np.float32)
+    return np.asarray(x, dtype=np.float64).reshape(-1)

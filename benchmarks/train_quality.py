@@ -119,6 +119,8 @@ def _lower_threshold(rows, oof: np.ndarray, evidence: np.ndarray) -> float:
 
 #: fewest verdicts per calibration bin: a share of right verdicts from fewer is too noisy
 CALIB_BIN = 40
+#: the one-sigma lower quantile of a bin's share right that its confidence claims
+CALIB_QUANTILE = 0.1587
 
 
 def _split_weight(row: dict[str, str]) -> float:
@@ -132,11 +134,14 @@ def _binned_isotonic(raw: np.ndarray, right: np.ndarray, weight: np.ndarray) -> 
     """A monotone map raw -> share right, as a ``(2, k)`` table for ``np.interp``.
 
     Raw confidences are sorted into bins of at least ``CALIB_BIN`` verdicts (equal raw values
-    are never split); each bin's weighted share right is Laplace-smoothed ((right + 1) /
-    (n + 2), so no bin claims 0 or 1 from a finite sample) and an isotonic fit weighted by bin
-    size makes the
-    map non-decreasing. The table's x values are the bins' mean raw confidences.
+    are never split); each bin claims the share right its verdicts support at one sigma:
+    the lower ``CALIB_QUANTILE`` quantile of Beta(right + 1, wrong + 1) over its weighted
+    counts (no bin claims 0 or 1 from a finite sample, and a small bin claims less, since a
+    confident wrong verdict costs a user more than a cautious right one). An isotonic fit
+    weighted by bin size makes the map non-decreasing. The table's x values are the bins'
+    mean raw confidences.
     """
+    from scipy.stats import beta
     from sklearn.isotonic import IsotonicRegression
 
     order = np.argsort(raw, kind="stable")
@@ -152,7 +157,8 @@ def _binned_isotonic(raw: np.ndarray, right: np.ndarray, weight: np.ndarray) -> 
         sel = slice(start, stop)
         w = weight[sel]
         centers.append(float(np.average(raw[sel], weights=w)))
-        rates.append((float(np.sum(w * right[sel])) + 1.0) / (float(w.sum()) + 2.0))
+        good = float(np.sum(w * right[sel]))
+        rates.append(float(beta.ppf(CALIB_QUANTILE, good + 1.0, float(w.sum()) - good + 1.0)))
         sizes.append(float(w.sum()))
         start = stop
     iso = IsotonicRegression(y_min=0.0, y_max=1.0).fit(centers, rates, sample_weight=sizes)

@@ -18,13 +18,24 @@ from audiolens.tasks.quality import (
     BITRATE_CLASSES,
     FLICKER_MIN,
     QualityResult,
+    QualityTask,
+    codec_wall,
     container_class,
     decide,
     expected_lowpass,
     plan_windows,
+    read_input,
     upscale_edge,
 )
-from audiolens.tasks.quality.features import FEATURE_NAMES, SpectralSummary, flicker, summarize
+from audiolens.tasks.quality.features import (
+    FEATURE_NAMES,
+    MIN_CLEAN_FRAMES,
+    N_FFT,
+    SpectralSummary,
+    clipped_frames,
+    flicker,
+    summarize,
+)
 from audiolens.tasks.quality.model import CONTENT_CLASSES, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,6 +208,61 @@ def test_features_same_on_torch_backend():
     a = summarize([y], sr=44100, device=audiolens.resolve_device("cpu"))
     b = summarize([y], sr=44100, device=audiolens.resolve_device("torch"))
     np.testing.assert_allclose(a.features, b.features, rtol=1e-9, atol=1e-9)
+
+
+def test_clipped_frames_marks_frames_with_a_full_scale_sample_in_any_channel():
+    hop = N_FFT // 2
+    x = np.zeros((2, hop * 10))
+    x[1, hop * 4 + 7] = 32767 / 32768  # a 16-bit full-scale sample in the right channel only
+    x[0, hop * 8 + 1] = -0.9  # loud, not clipped
+    got = clipped_frames([x, np.zeros(N_FFT - 1)])  # the second piece is too short for a frame
+    # frames start every hop and span two hops: frames 3 and 4 hold sample 4 * hop + 7
+    assert got.tolist() == [i in (3, 4) for i in range(9)]
+    mono = x.mean(axis=0)  # the mono mix of the same frame is at half scale: per channel it is
+    assert not clipped_frames([mono]).any()
+
+
+def test_clipped_frames_are_left_out_only_when_enough_others_remain():
+    rng = np.random.default_rng(3)
+    n_frames = MIN_CLEAN_FRAMES + 8
+    x = np.clip(rng.standard_normal((2, (n_frames + 1) * N_FFT // 2)) * 0.05, -1, 1)
+    x[0, : 3 * N_FFT] = 1.0  # the first frames clip
+    cpu = audiolens.resolve_device("cpu")
+    kept = summarize([x], sr=44100, device=cpu, skip_clipped=True)
+    assert kept.clipped == int(clipped_frames([x]).sum()) > 0
+    assert kept.frames == n_frames - kept.clipped
+    assert summarize([x], sr=44100, device=cpu).clipped == 0  # not asked for
+    short = x[:, : (MIN_CLEAN_FRAMES // 2) * N_FFT // 2]
+    assert summarize([short], sr=44100, device=cpu, skip_clipped=True).clipped == 0
+
+
+@needs_ffmpeg
+def test_clipping_in_a_flac_made_from_opus_hides_no_codec_wall(tmp_path):
+    # a real recording mastered 6 dB over full scale (clipped, as loud masters are), through
+    # Opus 96 kb/s into a 16-bit FLAC: the decode overshoots full scale again, the FLAC clips
+    # it, and each clipped run spreads a burst above Opus's 20 kHz wall
+    import soundfile as sf
+
+    x, sr = sf.read(GUITAR, always_2d=True)
+    master = np.clip(np.repeat(x, 2, axis=1) / np.abs(x).max() * 2.0, -1.0, 32767 / 32768)
+    sf.write(tmp_path / "master.wav", master, sr, subtype="PCM_16")
+    ff = ["ffmpeg", "-v", "error", "-y", "-i"]
+    opus, flac = tmp_path / "c.opus", tmp_path / "c.flac"
+    to_opus = ["-c:a", "libopus", "-b:a", "96k", opus]
+    subprocess.run([*ff, tmp_path / "master.wav", *to_opus], check=True)
+    subprocess.run([*ff, opus, "-ar", str(sr), "-sample_fmt", "s16", flac], check=True)
+    task = QualityTask()
+    item = read_input(flac, task)
+    assert item.pieces[0].samples.shape[0] == 2  # a lossless file is read with its channels
+    summary = task.features(item, audiolens.resolve_device("cpu"))
+    assert summary.clipped > 0 and codec_wall(summary)
+    pieces = [a.samples for a in item.pieces]
+    with_bursts = summarize(pieces, sr=sr, device=audiolens.resolve_device("cpu"))
+    assert not codec_wall(with_bursts)  # what the wall test saw before frames were left out
+    assert audiolens.quality(flac, device="cpu").verdict == "transcode"
+    # the clipped master itself, stored losslessly, is no transcode
+    sf.write(tmp_path / "master.flac", master, sr, subtype="PCM_16")
+    assert audiolens.quality(tmp_path / "master.flac", device="cpu").verdict == "lossless"
 
 
 def _granules(x: np.ndarray, keep_hf, sr: int = 44100, n: int = 576) -> np.ndarray:

@@ -115,20 +115,19 @@ def _transform(
     import torch
 
     lengths = [p.shape[-1] for p in pieces]
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    counts = [frame_count(n, n_fft=n_fft, hop=hop) for n in lengths]
     signal = torch.from_numpy(np.concatenate(pieces).astype(np.float64, copy=False)).to(dev)
-    frames = torch.cat(
-        [
-            signal[int(a) : int(a) + n].unfold(0, n_fft, hop)
-            for a, n in zip(offsets[:-1], lengths, strict=True)
-        ]
-    )
+    # each piece's frames (a strided view of the signal) times the window, written into one
+    # frame matrix: one pass over it
+    frames = torch.empty((sum(counts), n_fft), dtype=torch.float64, device=dev)
+    at, row = 0, 0
+    for n, count in zip(lengths, counts, strict=True):
+        view = signal[at : at + n].unfold(0, n_fft, hop)
+        torch.mul(view, win, out=frames[row : row + count])
+        at, row = at + n, row + count
     del signal
-    frames *= win
     spectrum = torch.fft.rfft(frames, dim=-1)
     del frames
     power = spectrum.real.square() + spectrum.imag.square()
     del spectrum
-    host = power.cpu().numpy()
-    counts = [frame_count(n, n_fft=n_fft, hop=hop) for n in lengths]
-    return np.split(host, np.cumsum(counts)[:-1])
+    return np.split(power.cpu().numpy(), np.cumsum(counts)[:-1])

@@ -13,10 +13,12 @@ process, three ways, on the same decoded inputs:
   call each, :func:`audiolens.tasks.quality.features.summarize_batch`).
 
 Decoding is left out (the CPU pool does it in every case); what is timed is the features, the
-model and the verdicts. Columns: seconds, files/s, the speed-up over numpy per file, the peak
-device memory of the run (CUDA only), and parity: the largest feature difference from the
-numpy reference and whether every result (verdict, class, origin, cutoff, confidence) is the
-same. Each path runs once on one file first (the CUDA context, cuFFT plans, the model).
+model and the verdicts. Columns: seconds, the seconds of them in the STFTs (with the copies to
+and from the device; the rest is the per-file statistics, the AAC lattice and the model, on the
+host), files/s, the speed-up over numpy per file, the peak device memory of the run (CUDA
+only), and parity: the largest feature difference from the numpy reference and whether every
+result (verdict, class, origin, cutoff, confidence) is the same. Each path runs once on one
+file first (the CUDA context, cuFFT plans, the model).
 
 Usage::
 
@@ -40,6 +42,7 @@ HEADER = [
     "files",
     "audio s",
     "s",
+    "of which STFT s",
     "files/s",
     "speed-up vs numpy per file",
     "peak device MiB",
@@ -48,21 +51,54 @@ HEADER = [
 ]
 
 
-def run_path(task: Any, inputs: Sequence[Any], device: Any, batch: int) -> tuple[float, list]:
-    """Seconds to analyse ``inputs`` ``batch`` files per call, and the results with their
-    summaries."""
+class StftClock:
+    """Wraps the features' :func:`piece_powers` (the STFTs, with their copies to and from
+    the device) and adds up the seconds spent in it."""
+
+    def __init__(self, device: Any) -> None:
+        from audiolens.tasks.quality import features
+
+        self.features, self.inner, self.seconds = features, features.piece_powers, 0.0
+        self.sync = None
+        if device.name.startswith("cuda"):
+            import torch
+
+            self.sync = torch.cuda.synchronize
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        out = self.inner(*args, **kwargs)
+        if self.sync is not None:
+            self.sync()
+        self.seconds += time.perf_counter() - t0
+        return out
+
+    def __enter__(self) -> StftClock:
+        self.features.piece_powers = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.features.piece_powers = self.inner
+
+
+def run_path(
+    task: Any, inputs: Sequence[Any], device: Any, batch: int
+) -> tuple[float, float, list]:
+    """Seconds to analyse ``inputs`` ``batch`` files per call, the seconds of that in the
+    STFTs, and the results with their summaries."""
     from audiolens.tasks.quality.features import summarize_batch
 
     t0 = time.perf_counter()
     results = []
-    for i in range(0, len(inputs), batch):
-        results.extend(task.run(inputs[i : i + batch], device=device))
+    with StftClock(device) as clock:
+        for i in range(0, len(inputs), batch):
+            results.extend(task.run(inputs[i : i + batch], device=device))
     seconds = time.perf_counter() - t0
     summaries = []  # the features, computed the same way again (untimed)
     for i in range(0, len(inputs), batch):
         stretches = [task.stretches(x) for x in inputs[i : i + batch]]
         summaries.extend(summarize_batch(stretches, device=device))
-    return seconds, list(zip(results, summaries, strict=True))
+    return seconds, clock.seconds, list(zip(results, summaries, strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         if cuda is not None:
             cuda.synchronize()
             cuda.reset_peak_memory_stats()
-        took, out = run_path(task, inputs, dev, batch)
+        took, stft, out = run_path(task, inputs, dev, batch)
         peak = "-"
         if cuda is not None and dev is device:
             peak = f"{cuda.max_memory_allocated() / 2**20:.0f}"
@@ -126,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             str(len(inputs)),
             f"{seconds:.0f}",
             f"{took:.2f}",
+            f"{stft:.2f}",
             f"{len(inputs) / took:.1f}",
             f"{ref_s / took:.2f}x",
             peak,

@@ -145,6 +145,7 @@ TESTS=(
     "tests/test_quality.py::test_batched_device_features_equal_the_per_file_numpy_ones"
     "tests/test_quality.py::test_batched_device_run_gives_the_per_file_numpy_verdicts"
     "tests/test_quality.py::test_device_frames_split_by_memory_and_halve_on_out_of_memory"
+    "tests/test_quality.py::test_after_running_out_of_memory_later_device_calls_start_at_the_size_that_fit"
     "tests/beats/test_track.py::test_the_torch_backend_gives_the_same_spectrogram_and_beats"
     tests/notes/test_onnx_torch.py
 )

@@ -683,3 +683,32 @@ def test_device_frames_split_by_memory_and_halve_on_out_of_memory(mixed_batch, m
     assert calls == [1] * long_enough
     # MPS has no float64: the numpy path, as before
     assert not power.on_device(Device("mps", "torch", "float32"))
+
+
+def test_after_running_out_of_memory_later_device_calls_start_at_the_size_that_fit(monkeypatch):
+    pytest.importorskip("torch")
+    import soundfile as sf
+
+    from audiolens.tasks.quality import power
+
+    y, sr = sf.read(EVAL / "beats" / "ballroom_Media-105901.wav")
+    pieces = [np.asarray(y[i * sr : (i + 1) * sr], dtype=np.float64) for i in range(24)]
+    frames = power.frame_count(sr, n_fft=4096, hop=2048)
+    monkeypatch.setattr(power, "HOST_BUDGET", 8 * (frames * 4096 * 32 + sr * 8))  # 8 a call
+    calls: list[tuple[int, bool]] = []
+    transform = power._transform
+
+    def spy(chunk, *args, **kwargs):
+        calls.append((len(chunk), len(chunk) <= 2))
+        if len(chunk) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return transform(chunk, *args, **kwargs)
+
+    monkeypatch.setattr(power, "_transform", spy)
+    got = power.piece_powers(pieces, n_fft=4096, hop=2048, device=audiolens.resolve_device("torch"))
+    assert all(g is not None and g.shape[0] == frames for g in got)
+    # the first call of 8 fails, then its halves of 4; every later call takes 2 and fits
+    # (without remembering, each call of 8 would fail three times)
+    assert calls[:3] == [(8, False), (4, False), (2, True)]
+    assert [c for c, ok in calls if not ok] == [8, 4, 4]
+    assert sum(c for c, ok in calls if ok) == 24

@@ -19,7 +19,7 @@ import numpy as np
 
 from ...devices import Device, free_memory, halve_on_oom
 
-__all__ = ["piece_powers"]
+__all__ = ["HOST_BUDGET", "frame_count", "on_device", "piece_powers"]
 
 #: device bytes per frame sample while a batch is transformed: the frames, the complex128
 #: spectrum (as large), the power (half) and the FFT's work space, in float64
@@ -85,7 +85,7 @@ def piece_powers(
     ]
     free = free_memory(device)
     budget = HOST_BUDGET if free is None else int(free * _FREE_SHARE)
-    limit = [len(todo)]
+    limit = [len(todo)]  # pieces per call; lowered for good when a call runs out of memory
 
     def run(batch: Sequence[int]) -> None:
         powers = _transform([pieces[i] for i in batch], win, n_fft=n_fft, hop=hop, dev=dev)
@@ -97,15 +97,22 @@ def piece_powers(
 
     start = 0
     while start < len(todo):
-        stop, used = start, 0
-        while stop < len(todo) and stop - start < limit[0]:
-            if stop > start and used + per_piece[stop] > budget:
-                break
-            used += per_piece[stop]
-            stop += 1
+        stop = _fill(per_piece, start, budget, limit[0])
         halve_on_oom(todo[start:stop], run, on_halve=smaller)
         start = stop
     return out
+
+
+def _fill(sizes: Sequence[int], start: int, budget: int, most: int) -> int:
+    """Where a call that starts at ``sizes[start]`` ends: as many items (at least one, at
+    most ``most``) as fit in ``budget`` bytes together."""
+    stop, used = start, 0
+    while stop < len(sizes) and stop - start < most:
+        if stop > start and used + sizes[stop] > budget:
+            break
+        used += sizes[stop]
+        stop += 1
+    return stop
 
 
 def _transform(

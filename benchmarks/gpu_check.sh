@@ -26,7 +26,8 @@
 # the torch backend on the CPU.
 #
 # Environment: DEVICE (default cuda), PYTHON (python3), REPEAT (8, copies of each file in the
-# bench), LIMIT_TESTS / LIMIT_BENCH (seconds: 150 / 270), PYVER (3.12, for fill).
+# bench), LIMIT_TESTS / LIMIT_QBATCH / LIMIT_BENCH (seconds: 150 / 45 / 270), PYVER (3.12,
+# for fill).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -141,6 +142,10 @@ TESTS=(
     tests/test_devices.py
     "tests/test_quality.py::test_features_same_on_torch_backend"
     "tests/test_quality.py::test_flicker_same_on_torch_backend"
+    "tests/test_quality.py::test_batched_device_features_equal_the_per_file_numpy_ones"
+    "tests/test_quality.py::test_batched_device_run_gives_the_per_file_numpy_verdicts"
+    "tests/test_quality.py::test_device_frames_split_by_memory_and_halve_on_out_of_memory"
+    "tests/test_quality.py::test_after_running_out_of_memory_later_device_calls_start_at_the_size_that_fit"
     "tests/beats/test_track.py::test_the_torch_backend_gives_the_same_spectrogram_and_beats"
     tests/notes/test_onnx_torch.py
 )
@@ -152,9 +157,16 @@ timeout "${LIMIT_TESTS:-150}" "$PYTHON" -m pytest -q -p no:cacheprovider "${PARA
 tests_rc=${PIPESTATUS[0]}
 echo "gpu_check: tests exit status $tests_rc (124: stopped at the time limit)"
 
+# quality's compute alone, on decoded inputs: numpy per file, the device per file and batched
+echo "gpu_check: quality batch bench (limit ${LIMIT_QBATCH:-45} s)"
+timeout "${LIMIT_QBATCH:-45}" "$PYTHON" benchmarks/bench_quality_batch.py --device "$DEVICE" \
+    --repeat "${REPEAT:-8}"
+qbatch_rc=$?
+echo "gpu_check: quality batch bench exit status $qbatch_rc"
+
 echo "gpu_check: bench (limit ${LIMIT_BENCH:-270} s)"
 timeout "${LIMIT_BENCH:-270}" "$PYTHON" benchmarks/bench_gpu.py --device "$DEVICE" \
     --repeat "${REPEAT:-8}" ${BENCH_ARGS:-}
 bench_rc=$?
 echo "gpu_check: bench exit status $bench_rc; $((SECONDS - START)) s in all"
-[ "$tests_rc" = 0 ] && [ "$bench_rc" = 0 ]
+[ "$tests_rc" = 0 ] && [ "$qbatch_rc" = 0 ] && [ "$bench_rc" = 0 ]

@@ -123,6 +123,27 @@ def test_a_batch_that_runs_out_of_memory_is_halved_until_it_fits():
     assert sizes == [6, 3, 3, 2]
 
 
+def test_what_a_batch_that_ran_out_of_memory_held_is_freed_before_its_halves_run():
+    # the failed call's frames (its device tensors) live on in the error's traceback; the
+    # halves must not run while the error is still held, or they run out of memory too
+    import weakref
+
+    class Buffer:
+        pass
+
+    held: list[weakref.ref] = []
+
+    def run(batch):
+        buffer = Buffer()
+        assert all(r() is None for r in held), "an earlier attempt's buffer is still held"
+        held.append(weakref.ref(buffer))
+        if len(batch) > 1:
+            raise RuntimeError("CUDA out of memory")
+
+    devices.halve_on_oom([1, 2, 3, 4], run)
+    assert len(held) == 7  # 4 -> 2 + 2 -> 1 + 1 + 1 + 1
+
+
 def test_other_errors_and_one_item_out_of_memory_are_raised():
     def broken(batch):
         raise RuntimeError("shape mismatch")

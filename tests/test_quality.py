@@ -595,3 +595,186 @@ def test_real_recording_through_an_encoder_without_lowpass_into_flac_is_a_transc
     assert r.verdict == "transcode", (r.verdict, r.confidence)
     original = audiolens.quality(GUITAR, device="cpu")
     assert original.verdict == "lossless"
+
+
+# --------------------------------------------------------------------------- issue 20
+
+
+def _cuda_ok() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+#: the torch devices the batched path runs on here: the CPU always, CUDA where there is one
+TORCH_DEVICES = [
+    "torch",
+    pytest.param("cuda", marks=pytest.mark.skipif(not _cuda_ok(), reason="no CUDA")),
+]
+
+#: real files of mixed lengths (4-60 s: whole, or 8 stretches), sample rates (16, 24,
+#: 44.1 kHz), channels (lossless stereo arrives with both), lossless and lossy
+_MIXED = [
+    EXAMPLES / "song_fake_lossless_from_mp3_128.flac",
+    EXAMPLES / "song_mp3_v0.mp3",
+    TRANSCODE / "madmom_stereo_sample.m4a",
+    TRANSCODE / "madmom_stereo_sample_decoded_from_aac.wav",
+    EVAL / "beats" / "ballroom_Media-105901.wav",
+    EVAL / "speech" / "fw_stereo_diarization.wav",
+    EVAL / "speech" / "fw_multilingual.mp3",
+]
+
+
+@pytest.fixture(scope="module")
+def mixed_batch(tmp_path_factory):
+    """The decoded inputs of one batch: the real files above, a real stereo recording driven
+    into clipping (its loudest 0.05% of samples over full scale), 50 ms of a real recording
+    (too short for one 4096-point frame) and 2 s of 48 kHz stereo silence."""
+    import soundfile as sf
+
+    from audiolens.tasks.quality import QualityTask, read_input
+
+    folder = tmp_path_factory.mktemp("mixed")
+    y, sr = sf.read(TRANSCODE / "madmom_stereo_sample.flac")
+    loud = np.clip(y / np.quantile(np.abs(y), 0.9995), -1.0, 1.0)
+    sf.write(folder / "clipped.wav", loud, sr, subtype="PCM_16")
+    y, sr = sf.read(EVAL / "beats" / "madmom_sample.wav")
+    sf.write(folder / "short.wav", y[: sr // 20], sr, subtype="PCM_16")
+    sf.write(folder / "silent.wav", np.zeros((96000, 2)), 48000, subtype="PCM_16")
+    task = QualityTask()
+    paths = [*_MIXED, folder / "clipped.wav", folder / "short.wav", folder / "silent.wav"]
+    return [read_input(p, task) for p in paths]
+
+
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_batched_device_features_equal_the_per_file_numpy_ones(mixed_batch, device):
+    pytest.importorskip("torch")
+    from audiolens.tasks.quality import QualityTask
+    from audiolens.tasks.quality.features import summarize_batch
+
+    task = QualityTask()
+    files = [task.stretches(item) for item in mixed_batch]
+    batched = summarize_batch(files, device=audiolens.resolve_device(device))
+    cpu = audiolens.resolve_device("cpu")
+    for f, got in zip(files, batched, strict=True):
+        ref = summarize(
+            f.pieces,
+            sr=f.sr,
+            device=cpu,
+            codec_marks=f.codec_marks,
+            starts=f.starts,
+            skip_clipped=f.skip_clipped,
+        )
+        np.testing.assert_allclose(got.features, ref.features, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(got.ltas_db, ref.ltas_db, rtol=1e-9, atol=1e-9)
+        assert (got.frames, got.clipped, got.flicker, got.lattice, got.cutoff_hz) == (
+            ref.frames,
+            ref.clipped,
+            ref.flicker,
+            ref.lattice,
+            ref.cutoff_hz,
+        )
+    # the batch holds what it should: stretched and whole files, 16-44.1 kHz, stereo
+    # lossless pieces, a file with no frame and a silent one (frames all dropped)
+    assert {f.sr for f in files} == {16000, 24000, 44100, 48000}
+    assert any(len(f.pieces) == 8 for f in files) and any(len(f.pieces) == 1 for f in files)
+    assert any(p.ndim == 2 and p.shape[0] == 2 for f in files for p in f.pieces)
+    assert batched[-3].clipped > 0 and batched[-3].frames >= 32
+    assert batched[-2].frames == 0 and batched[-1].frames == 0
+    assert all(s.frames > 0 for s in batched[:-2])
+    assert any(s.flicker > 0 for s in batched) and any(s.lattice > 0 for s in batched)
+
+
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_batched_device_run_gives_the_per_file_numpy_verdicts(mixed_batch, device):
+    pytest.importorskip("torch")
+    from audiolens.tasks.quality import QualityTask
+
+    task = QualityTask()
+    batched = task.run(mixed_batch, device=audiolens.resolve_device(device))
+    cpu = audiolens.resolve_device("cpu")
+    per_file = [task.run([item], device=cpu)[0] for item in mixed_batch]
+    assert [r.to_dict() for r in batched] == [r.to_dict() for r in per_file]
+    verdicts = [r.verdict for r in per_file]
+    assert {"lossy", "transcode", "unknown"} <= set(verdicts)
+    assert verdicts[-2:] == ["unknown", "unknown"]
+
+
+def _pieces_of(batch) -> list[np.ndarray]:
+    from audiolens.tasks.quality.features import _mono
+
+    return [_mono(a.samples) for item in batch for a in item.pieces]
+
+
+def test_device_frames_split_by_memory_and_halve_on_out_of_memory(mixed_batch, monkeypatch):
+    pytest.importorskip("torch")
+    from audiolens.devices import Device
+    from audiolens.tasks.quality import power
+
+    pieces = _pieces_of(mixed_batch)
+    torch_cpu = audiolens.resolve_device("torch")
+    ref = power.piece_powers(pieces, n_fft=4096, hop=2048, device=audiolens.resolve_device("cpu"))
+    assert ref[-2] is None  # the 50 ms file has no 4096-point frame
+    assert all(r is not None for r in ref[:-2])
+
+    calls: list[int] = []
+    transform = power._transform
+
+    def spy(chunk, *args, **kwargs):
+        calls.append(len(chunk))
+        if len(chunk) > 3:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return transform(chunk, *args, **kwargs)
+
+    def same(got):
+        assert len(got) == len(ref)
+        for g, r in zip(got, ref, strict=True):
+            assert (g is None) == (r is None)
+            if r is not None:
+                np.testing.assert_allclose(g, r, rtol=1e-9, atol=1e-12 * r.max())
+
+    monkeypatch.setattr(power, "_transform", spy)
+    same(power.piece_powers(pieces, n_fft=4096, hop=2048, device=torch_cpu))
+    long_enough = len(pieces) - 1
+    # one call for all, halved until it fits: every piece transformed once, in calls of <= 3
+    ok = [c for c in calls if c <= 3]
+    assert calls[0] == long_enough and len(ok) < len(calls) and sum(ok) == long_enough
+
+    # a memory budget that holds one piece: one piece per call, nothing refused
+    calls.clear()
+    monkeypatch.setattr(power, "HOST_BUDGET", 1)
+    same(power.piece_powers(pieces, n_fft=4096, hop=2048, device=torch_cpu))
+    assert calls == [1] * long_enough
+    # MPS has no float64: the numpy path, as before
+    assert not power.on_device(Device("mps", "torch", "float32"))
+
+
+def test_after_running_out_of_memory_later_device_calls_start_at_the_size_that_fit(monkeypatch):
+    pytest.importorskip("torch")
+    import soundfile as sf
+
+    from audiolens.tasks.quality import power
+
+    y, sr = sf.read(EVAL / "beats" / "ballroom_Media-105901.wav")
+    pieces = [np.asarray(y[i * sr : (i + 1) * sr], dtype=np.float64) for i in range(24)]
+    frames = power.frame_count(sr, n_fft=4096, hop=2048)
+    monkeypatch.setattr(power, "HOST_BUDGET", 8 * (frames * 4096 * 32 + sr * 8))  # 8 a call
+    calls: list[tuple[int, bool]] = []
+    transform = power._transform
+
+    def spy(chunk, *args, **kwargs):
+        calls.append((len(chunk), len(chunk) <= 2))
+        if len(chunk) > 2:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return transform(chunk, *args, **kwargs)
+
+    monkeypatch.setattr(power, "_transform", spy)
+    got = power.piece_powers(pieces, n_fft=4096, hop=2048, device=audiolens.resolve_device("torch"))
+    assert all(g is not None and g.shape[0] == frames for g in got)
+    # the first call of 8 fails, then its halves of 4; every later call takes 2 and fits
+    # (without remembering, each call of 8 would fail three times)
+    assert calls[:3] == [(8, False), (4, False), (2, True)]
+    assert [c for c, ok in calls if not ok] == [8, 4, 4]
+    assert sum(c for c, ok in calls if ok) == 24

@@ -286,15 +286,18 @@ def halve_on_oom(
     """
     try:
         run(batch)
+        return
     except (RuntimeError, MemoryError) as exc:
         if len(batch) == 1 or not out_of_memory(exc):
             raise
-        half = len(batch) // 2
-        logger.warning("out of memory with %d items per batch: trying %d", len(batch), half)
-        if on_halve is not None:
-            on_halve(half)
-        halve_on_oom(batch[:half], run, on_halve=on_halve)
-        halve_on_oom(batch[half:], run, on_halve=on_halve)
+    # out of the except block: the error, its traceback and the failed call's frames (its
+    # device buffers) are gone before the halves run
+    half = len(batch) // 2
+    logger.warning("out of memory with %d items per batch: trying %d", len(batch), half)
+    if on_halve is not None:
+        on_halve(half)
+    halve_on_oom(batch[:half], run, on_halve=on_halve)
+    halve_on_oom(batch[half:], run, on_halve=on_halve)
 
 
 def free_memory(device: Device) -> int | None:

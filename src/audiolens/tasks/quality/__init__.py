@@ -28,8 +28,9 @@ from .features import (
     FEATURE_NAMES,
     QUANT_FLOOR_DB,
     SpectralSummary,
+    Stretches,
     content_edge,
-    summarize,
+    summarize_batch,
 )
 from .model import QualityModel, load_model
 
@@ -523,27 +524,32 @@ class QualityTask:
         windows = plan_windows(info.duration)
         return AudioRequest(sr=None, mono=not info.lossless, windows=windows)
 
-    def features(self, item: TaskInput, device: Device) -> SpectralSummary:
-        """The spectral summary of one decoded input."""
-        pieces = [a.samples for a in item.pieces]
+    def stretches(self, item: TaskInput) -> Stretches:
+        """What the features read of one decoded input: its pieces, and for a lossless file
+        the codec marks and the clipped frames too."""
         sr = item.pieces[0].sample_rate
-        starts = [round(a.offset * sr) for a in item.pieces]
         lossless = item.info.lossless
-        return summarize(
-            pieces,
+        return Stretches(
+            [a.samples for a in item.pieces],
             sr=sr,
-            device=device,
             codec_marks=lossless,
-            starts=starts,
+            starts=[round(a.offset * sr) for a in item.pieces],
             skip_clipped=lossless,
         )
 
+    def features(self, item: TaskInput, device: Device) -> SpectralSummary:
+        """The spectral summary of one decoded input."""
+        return summarize_batch([self.stretches(item)], device=device)[0]
+
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[QualityResult]:
-        """Analyze a batch of files; one QualityResult per input."""
+        """Analyze a batch of files; one QualityResult per input.
+
+        The STFTs of all the batch's stretches run together on the device
+        (:func:`.features.summarize_batch`); the model and the verdicts on the host."""
         model = self.model
         if model.feature_names != FEATURE_NAMES:
             raise RuntimeError("quality model was trained on other features; retrain it")
-        summaries = [self.features(item, device) for item in batch]
+        summaries = summarize_batch([self.stretches(item) for item in batch], device=device)
         proba = model.predict_proba(np.stack([s.features for s in summaries]))
         return [
             decide(item.info, s, pr, model, edge=upscale_edge(item.info, s))

@@ -20,8 +20,17 @@ import numpy as np
 
 from ...devices import Device
 from .lattice import lattice_share
+from .power import piece_powers
 
-__all__ = ["FEATURE_NAMES", "N_FFT", "SpectralSummary", "clipped_frames", "summarize"]
+__all__ = [
+    "FEATURE_NAMES",
+    "N_FFT",
+    "SpectralSummary",
+    "Stretches",
+    "clipped_frames",
+    "summarize",
+    "summarize_batch",
+]
 
 #: bumped whenever a feature's definition changes (trained models and caches go stale)
 #: (4: frames holding a full-scale sample left out of a lossless file's features)
@@ -126,39 +135,6 @@ class SpectralSummary:
     clipped: int = 0
 
 
-def _piece_power(
-    pieces: Sequence[np.ndarray], device: Device, n_fft: int = N_FFT, hop: int = HOP
-) -> list[np.ndarray]:
-    """|STFT|^2 frames of each piece long enough for one: (frames, n_fft // 2 + 1), float64.
-
-    Runs on the device's backend in float64 (MPS has no float64, so it uses the CPU there).
-    """
-    from ...dsp import power_spectrogram
-
-    on_torch = device.backend == "torch" and not device.name.startswith("mps")
-    out = []
-    for p in pieces:
-        if p.shape[-1] < n_fft:
-            continue
-        if on_torch:
-            import torch
-
-            t = torch.from_numpy(p).to(device.torch_device)
-            power = power_spectrogram(t, n_fft=n_fft, hop_length=hop, center=False)
-            out.append(power.T.cpu().numpy())
-        else:
-            out.append(power_spectrogram(p, n_fft=n_fft, hop_length=hop, center=False).T)
-    return out
-
-
-def _power_frames(pieces: Sequence[np.ndarray], device: Device) -> np.ndarray:
-    """|STFT|^2 frames of every piece, stacked: (frames, N_FFT // 2 + 1), float64."""
-    out = _piece_power(pieces, device)
-    if not out:
-        return np.zeros((0, N_FFT // 2 + 1))
-    return np.concatenate(out, axis=0)
-
-
 def clipped_frames(
     pieces: Sequence[np.ndarray], *, n_fft: int = N_FFT, hop: int = HOP
 ) -> np.ndarray:
@@ -167,7 +143,7 @@ def clipped_frames(
     A lossy decode overshoots full scale where the original was mastered to it; stored in a
     16-bit file it clips there, and each clipped run spreads a broadband burst over the band
     above the codec's wall that the wall's tests (flat, steady, at the rounding floor) would
-    otherwise see. Frames are those of :func:`_power_frames` (``center=False``), in order.
+    otherwise see. Frames are those of the features' STFT (``center=False``), in order.
 
     Parameters
     ----------
@@ -212,16 +188,32 @@ def flicker(pieces: Sequence[np.ndarray], *, sr: int, device: Device) -> float:
     -------
     share : float in [0, 1]
     """
+    if not _flicker_bands(sr):
+        return 0.0
+    return _flicker_share(_short_powers(pieces, device), sr=sr)
+
+
+def _flicker_bands(sr: int) -> list[tuple[float, float]]:
+    """The bands of ``FLICKER_BANDS`` under the Nyquist frequency of ``sr`` (with 500 Hz)."""
+    return [(lo, hi) for lo, hi in FLICKER_BANDS if hi <= sr / 2.0 - 500.0]
+
+
+def _short_powers(pieces: Sequence[np.ndarray], device: Device) -> list[np.ndarray | None]:
+    return piece_powers(pieces, n_fft=SHORT_FFT, hop=SHORT_FFT, device=device)
+
+
+def _flicker_share(powers: Sequence[np.ndarray | None], *, sr: int) -> float:
+    """:func:`flicker` from the ``SHORT_FFT`` |STFT|^2 frames of each piece (None: too short)."""
     freqs = np.arange(SHORT_FFT // 2 + 1) * (sr / SHORT_FFT)
-    bands = [(lo, hi) for lo, hi in FLICKER_BANDS if hi <= sr / 2.0 - 500.0]
+    bands = _flicker_bands(sr)
     if not bands:
         return 0.0
     active_min = _SHORT_FLOOR * 10.0 ** (_FLICKER_ACTIVE_DB / 10.0)
     hole_max = _SHORT_FLOOR * 10.0 ** (_FLICKER_HOLE_DB / 10.0)
     on_min = _SHORT_FLOOR * 10.0 ** (_FLICKER_ON_DB / 10.0)
     counted, flips = 0, np.zeros(len(bands))
-    for power in _piece_power(pieces, device, SHORT_FFT, SHORT_FFT):
-        if power.shape[0] < 3:
+    for power in powers:
+        if power is None or power.shape[0] < 3:
             continue
         active = _band_mean(power, freqs, 10000.0, 14000.0)[1:-1] > active_min
         counted += int(active.sum())
@@ -412,12 +404,78 @@ def summarize(
     -------
     summary : SpectralSummary
     """
-    flat = [_mono(p) for p in pieces]
-    power = _power_frames(flat, device)
+    one = Stretches(
+        pieces, sr=sr, codec_marks=codec_marks, starts=starts, skip_clipped=skip_clipped
+    )
+    return summarize_batch([one], device=device)[0]
+
+
+@dataclass(frozen=True)
+class Stretches:
+    """The decoded stretches of one file, and what :func:`summarize_batch` measures in them
+    (the arguments of :func:`summarize`)."""
+
+    pieces: Sequence[np.ndarray]
+    sr: int
+    codec_marks: bool = False
+    starts: Sequence[int] | None = None
+    skip_clipped: bool = False
+
+
+def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[SpectralSummary]:
+    """:func:`summarize` of many files, with their STFTs batched on the device.
+
+    On a torch device (CUDA; the CPU stands in for it in the tests) the ``N_FFT`` frames of
+    every stretch of every file are transformed in one float64 device call (more where free
+    memory is short), and the ``SHORT_FFT`` frames of :func:`flicker` in another
+    (:func:`.power.piece_powers`); the rest (the mono mix, the clipped frames, the per-file
+    statistics and the AAC lattice) runs on the host, file by file. On numpy each stretch is
+    transformed alone: the reference, which the batched path equals within float64 rounding.
+
+    Parameters
+    ----------
+    files : one :class:`Stretches` per file, of any sample rates, lengths and channel counts
+    device : where the STFTs run (features are float64 everywhere; MPS uses numpy)
+
+    Returns
+    -------
+    summaries : list of SpectralSummary, one per file, in order
+    """
+    flats = [[_mono(p) for p in f.pieces] for f in files]
+    every = [p for flat in flats for p in flat]
+    bounds = np.cumsum([0, *map(len, flats)])
+    long_powers = piece_powers(every, n_fft=N_FFT, hop=HOP, device=device)
+    # the flicker's frames, of the files that ask for it and have a band to look at
+    marked = [
+        i
+        for k, f in enumerate(files)
+        if f.codec_marks and _flicker_bands(f.sr)
+        for i in range(bounds[k], bounds[k + 1])
+    ]
+    short_powers: list[np.ndarray | None] = [None] * len(every)
+    if marked:
+        for i, power in zip(marked, _short_powers([every[i] for i in marked], device)):
+            short_powers[i] = power
+    return [
+        _summary(f, flat, long_powers[a:b], short_powers[a:b])
+        for f, flat, a, b in zip(files, flats, bounds[:-1], bounds[1:], strict=True)
+    ]
+
+
+def _summary(
+    f: Stretches,
+    flat: Sequence[np.ndarray],
+    long_powers: Sequence[np.ndarray | None],
+    short_powers: Sequence[np.ndarray | None],
+) -> SpectralSummary:
+    """The features of one file from its stretches' |STFT|^2 frames (None: too short)."""
+    pieces, sr = f.pieces, f.sr
+    stacked = [p for p in long_powers if p is not None]
+    power = np.concatenate(stacked, axis=0) if stacked else np.zeros((0, N_FFT // 2 + 1))
     freqs = np.arange(N_FFT // 2 + 1) * (sr / N_FFT)
     nyquist = sr / 2.0
     n_clipped = 0
-    if skip_clipped and power.shape[0]:
+    if f.skip_clipped and power.shape[0]:
         clipped = clipped_frames(pieces)
         if clipped.any() and int((~clipped).sum()) >= MIN_CLEAN_FRAMES:
             power, n_clipped = power[~clipped], int(clipped.sum())
@@ -467,10 +525,10 @@ def summarize(
             _edge_features(ltas_db, freqs, cutoff),
         ]
     ).astype(np.float64)
-    share = flicker(flat, sr=sr, device=device) if codec_marks else 0.0
+    share = _flicker_share(short_powers, sr=sr) if f.codec_marks else 0.0
     on_lattice = 0.0
-    if codec_marks and starts is not None:
-        on_lattice = lattice_share(flat, starts=starts, sr=sr)
+    if f.codec_marks and f.starts is not None:
+        on_lattice = lattice_share(flat, starts=f.starts, sr=sr)
     return SpectralSummary(
         feats, cutoff, step, ltas_db, freqs, frames, share, on_lattice, n_clipped
     )

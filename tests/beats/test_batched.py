@@ -16,10 +16,19 @@ from audiolens.tasks.beats.activation import CHUNK, load_net
 from audiolens.tasks.beats.batched import DeviceBatches, chunks
 from audiolens.tasks.beats.features import logspec
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 
 TORCH = Device("cpu", "torch", "float32")  # what a GPU runs: float32
 SPEC = "logspec/44100/2048/100"
+#: torch on the CPU always; CUDA where torch sees a GPU (benchmarks/gpu_check.sh runs these)
+DEVICES = [
+    pytest.param(TORCH, id="torch-cpu"),
+    *(
+        [pytest.param(Device("cuda:0", "torch", "float32"), id="cuda")]
+        if torch.cuda.is_available()
+        else []
+    ),
+]
 
 
 def as_input(y: np.ndarray, path: str) -> TaskInput:
@@ -37,20 +46,22 @@ def as_input(y: np.ndarray, path: str) -> TaskInput:
     return TaskInput(info=info, pieces=[Audio(y[None, :], SR, info)])
 
 
-def test_spectrograms_of_songs_of_any_length_equal_each_alone():
+@pytest.mark.parametrize("device", DEVICES)
+def test_spectrograms_of_songs_of_any_length_equal_each_alone(device):
     y, _, _ = groove(120.0, 9.0)
     signals = [y, np.zeros(0, np.float32), y[:100], y[: 441 * 3 + 7], y[:88200], y[: 3 * SR]]
     batches = DeviceBatches()
-    batches._fits[TORCH.name] = 2000  # frames per call: several calls, some of two songs
-    got = batches.spectrograms(signals, device=TORCH)
+    batches._fits[device.name] = 2000  # frames per call: several calls, some of two songs
+    got = batches.spectrograms(signals, device=device)
     for s, S in zip(signals, got):
         assert S.shape == (81, -(-s.size // 441)) and S.dtype == np.float32
         if s.size:
-            np.testing.assert_allclose(S, logspec(s, device=TORCH), atol=1e-6)
+            np.testing.assert_allclose(S, logspec(s, device=device), atol=1e-6)
             np.testing.assert_allclose(S, logspec(s), atol=2e-6)  # the numpy reference
 
 
-def test_activations_of_a_batch_equal_the_numpy_network_per_song():
+@pytest.mark.parametrize("device", DEVICES)
+def test_activations_of_a_batch_equal_the_numpy_network_per_song(device):
     net = load_net()
     long = CHUNK + 2 * net.reach + 500  # cut in chunks, as the per-file network cuts it
     assert len(chunks(long, net.reach)) == 2
@@ -58,15 +69,16 @@ def test_activations_of_a_batch_equal_the_numpy_network_per_song():
     lengths = (700, 1, long, 0, 400, 2500, 600, 2000, 5)  # padded in calls of 1 to 3 songs
     specs = [rng.uniform(0, 1.5, (81, n)).astype(np.float32) for n in lengths]
     batches = DeviceBatches()
-    batches._fits[TORCH.name] = 40_000
-    got = batches.activations(specs, net=net, device=TORCH)
+    batches._fits[device.name] = 40_000
+    got = batches.activations(specs, net=net, device=device)
     for S, act in zip(specs, got):
         assert act.shape == (2, S.shape[1])
         if S.shape[1]:
             np.testing.assert_allclose(act, net(S), atol=2e-6)
 
 
-def test_a_batch_of_real_recordings_gives_each_files_beats():
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_batch_of_real_recordings_gives_each_files_beats(device):
     root = eval_root()
     paths = [
         root / "beats" / "ballroom_Media-105901.wav",
@@ -76,7 +88,7 @@ def test_a_batch_of_real_recordings_gives_each_files_beats():
     task = BeatsTask()
     ref = [task.run([read_input(p, task)], device=resolve_device("cpu"))[0] for p in paths]
     items = [read_input(p, task) for p in paths]
-    got = task.run(items, device=TORCH)
+    got = task.run(items, device=device)
     for r, g in zip(ref, got):
         assert g.beats == r.beats and g.positions == r.positions
         assert (g.meter, g.tempo) == (r.meter, r.tempo)

@@ -126,3 +126,35 @@ def test_a_bad_queue_size_stops_the_run_before_it_starts(tmp_path, monkeypatch):
         with pytest.raises(ParameterError, match="AUDIOLENS_QUEUE_MB"):
             analyze([lib], tasks=("slow",), db=tmp_path / "r.sqlite", progress=False)
     assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_ctrl_c_leaves_no_device_thread_and_keeps_the_finished_files(tmp_path, monkeypatch):
+    """Ctrl-C while batches are queued: the run stops, the batches not started are dropped,
+    the one running ends by itself, and what was finished is stored."""
+    lib = _library(tmp_path / "lib", 12)
+    Witness(monkeypatch)
+
+    def stop_after_two(event, **info):
+        if event == "file" and info["completed"] == 2:
+            raise KeyboardInterrupt
+
+    db = tmp_path / "r.sqlite"
+    with pytest.raises(KeyboardInterrupt):
+        analyze(
+            [lib],
+            tasks=("slow",),
+            db=db,
+            device=FAKE_GPU,
+            workers=1,
+            batch_size=2,
+            hook=stop_after_two,
+            progress=False,
+        )
+    deadline = time.monotonic() + 10
+    while any(t.name.startswith("audiolens-device") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the device thread still runs"
+        time.sleep(0.05)
+    with Store(db) as store:
+        rows = list(store.rows())
+        (run,) = store.runs()
+    assert 2 <= len(rows) < 14 and run["status"] == "interrupted"

@@ -96,10 +96,15 @@ class DeviceFeed:
     # -- the decoders' side --------------------------------------------------------------------
 
     def gate(self, jobs: Iterable[FileJob]) -> Iterator[FileJob]:
-        """``jobs``, each given only when there is room for its decoded audio (a new decode
-        starts only while the feed holds less than ``max_bytes``)."""
-        for job in jobs:
+        """``jobs``, each taken from ``jobs`` (and so claimed in the store) only when there is
+        room for its decoded audio: a new decode starts only while the feed holds less than
+        ``max_bytes``."""
+        pending = iter(jobs)
+        while True:
             self._make_room()
+            job = next(pending, None)
+            if job is None:
+                return
             yield job
 
     def add(self, decoded: DecodedFile, failed: dict[str, TaskOutcome]) -> Iterator[FileOutcome]:

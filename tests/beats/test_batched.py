@@ -148,3 +148,42 @@ def test_budget_from_free_device_memory(monkeypatch):
     assert DeviceBatches().budget(cuda) == 8 * 2**30 // 2 // batched.FRAME_BYTES
     monkeypatch.setattr("audiolens.devices.free_memory", lambda d: 2**20)
     assert DeviceBatches().budget(cuda) == batched.MIN_FRAMES  # one 10-minute song at least
+
+
+def test_the_runners_device_path_gives_the_cpu_pools_beats_and_sections(tmp_path, monkeypatch):
+    """``analyze`` on an accelerator (torch on the CPU standing in for CUDA): workers decode,
+    the feed sends batches to the device thread, beats and structure share one batched
+    spectrogram and network call per batch; every row equals the numpy run's."""
+    import audiolens.runner.api as api
+    from audiolens.runner import analyze
+    from audiolens.store import Store
+
+    root = eval_root()
+    paths = [
+        root / "beats" / "ballroom_Media-105901.wav",
+        root / "beats" / "madmom_sample.wav",
+        root / "music_transcription" / "guitarset_00_BN1-129-Eb_comp_mic.wav",
+    ]
+    calls = []
+    spectrograms = DeviceBatches.spectrograms
+
+    def counted(self, signals, *, device):
+        calls.append(len(signals))
+        return spectrograms(self, signals, device=device)
+
+    monkeypatch.setattr(DeviceBatches, "spectrograms", counted)
+    monkeypatch.setattr(api, "_uses_accelerator", lambda device: device.backend == "torch")
+
+    def rows(device, db):
+        summary = analyze(
+            paths, tasks="beats,structure", db=db, device=device, workers=1, progress=False
+        )
+        assert (summary.done, summary.failed) == (3, 0)
+        with Store(db) as store:
+            return {(r.path, r.task): (r.result, r.device) for r in store.rows()}
+
+    ref = rows("cpu", tmp_path / "cpu.sqlite")
+    got = rows(TORCH, tmp_path / "torch.sqlite")
+    assert calls == [3]  # one batch of three songs; structure reused beats' features
+    assert {k: v[0] for k, v in got.items()} == {k: v[0] for k, v in ref.items()}
+    assert {v[1] for v in got.values()} == {"torch:cpu"}

@@ -7,8 +7,10 @@ device), the same files go through :func:`audiolens.analyze` twice in one run:
   runner's default pool), each file analysed in a worker;
 - **device**: ``--device`` (``auto``: CUDA, then MPS, then torch on the CPU), with the same
   number of workers. On an accelerator the workers only decode and this process runs the tasks
-  on batches of ``--batch`` files (the runner's ``_batched`` path); with ``torch:cpu`` each
-  worker runs the torch backend on its own files (the runner's per-file path). ``notes`` runs
+  on batches of ``--batch`` files on its device thread (the runner's ``_batched`` path and its
+  bounded feed; ``beats`` and ``structure`` batch the songs' spectrograms and network calls);
+  with ``torch:cpu`` each worker runs the torch backend on its own files (the runner's
+  per-file path). ``notes`` runs
   basic-pitch's graph by PyTorch there (``--notes-runtime torch``, the path of a GPU without
   onnxruntime-gpu; ``auto`` lets the task choose); the CPU pool runs it by ONNX Runtime. The
   task cell names the engine the device side used.

@@ -26,8 +26,8 @@
 # the torch backend on the CPU.
 #
 # Environment: DEVICE (default cuda), PYTHON (python3), REPEAT (8, copies of each file in the
-# bench), CALLS_REPEAT (4, in the batched-calls table), LIMIT_TESTS / LIMIT_BENCH / LIMIT_CALLS
-# (seconds: 150 / 230 / 60), PYVER (3.12, for fill).
+# bench), CALLS_REPEAT (2, in the batched-calls table), LIMIT_TESTS / LIMIT_BENCH / LIMIT_CALLS
+# (seconds: 150 / 220 / 90), PYVER (3.12, for fill).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -155,16 +155,16 @@ timeout "${LIMIT_TESTS:-150}" "$PYTHON" -m pytest -q -p no:cacheprovider "${PARA
 tests_rc=${PIPESTATUS[0]}
 echo "gpu_check: tests exit status $tests_rc (124: stopped at the time limit)"
 
-echo "gpu_check: bench (limit ${LIMIT_BENCH:-230} s)"
-timeout "${LIMIT_BENCH:-230}" "$PYTHON" benchmarks/bench_gpu.py --device "$DEVICE" \
+echo "gpu_check: bench (limit ${LIMIT_BENCH:-220} s)"
+timeout "${LIMIT_BENCH:-220}" "$PYTHON" benchmarks/bench_gpu.py --device "$DEVICE" \
     --repeat "${REPEAT:-8}" ${BENCH_ARGS:-}
 bench_rc=$?
 echo "gpu_check: bench exit status $bench_rc"
 
 # beats and structure: one batched device call against one file per call (and numpy)
-echo "gpu_check: batched calls (limit ${LIMIT_CALLS:-60} s)"
-timeout "${LIMIT_CALLS:-60}" "$PYTHON" benchmarks/bench_gpu.py --device "$DEVICE" --calls \
-    --tasks beats,structure --repeat "${CALLS_REPEAT:-4}"
+echo "gpu_check: batched calls (limit ${LIMIT_CALLS:-90} s)"
+timeout "${LIMIT_CALLS:-90}" "$PYTHON" benchmarks/bench_gpu.py --device "$DEVICE" --calls \
+    --tasks beats,structure --repeat "${CALLS_REPEAT:-2}"
 calls_rc=$?
 echo "gpu_check: calls exit status $calls_rc; $((SECONDS - START)) s in all"
 [ "$tests_rc" = 0 ] && [ "$bench_rc" = 0 ] && [ "$calls_rc" = 0 ]

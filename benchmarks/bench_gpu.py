@@ -7,8 +7,10 @@ device), the same files go through :func:`audiolens.analyze` twice in one run:
   runner's default pool), each file analysed in a worker;
 - **device**: ``--device`` (``auto``: CUDA, then MPS, then torch on the CPU), with the same
   number of workers. On an accelerator the workers only decode and this process runs the tasks
-  on batches of ``--batch`` files (the runner's ``_batched`` path); with ``torch:cpu`` each
-  worker runs the torch backend on its own files (the runner's per-file path). ``notes`` runs
+  on batches of ``--batch`` files on its device thread (the runner's ``_batched`` path and its
+  bounded feed; ``beats`` and ``structure`` batch the songs' spectrograms and network calls);
+  with ``torch:cpu`` each worker runs the torch backend on its own files (the runner's
+  per-file path). ``notes`` runs
   basic-pitch's graph by PyTorch there (``--notes-runtime torch``, the path of a GPU without
   onnxruntime-gpu; ``auto`` lets the task choose); the CPU pool runs it by ONNX Runtime. The
   task cell names the engine the device side used.
@@ -38,10 +40,17 @@ Files: the repository's own recordings (``examples/`` and ``tests/data/eval``), 
 runs on a machine with only the working tree. ``--repeat N`` analyses each file N times (as
 N linked copies) so that a GPU gets batches worth sending.
 
+``--calls`` prints another table instead, for the tasks whose ``run`` batches files on the
+device (``beats``, ``structure``): the task's own ``run`` in this process on the same decoded
+inputs, numpy one file per call, the device one file per call, and the device on all files in
+one call (what the runner's batched path gives it), with the batched call's speed-up over one
+file per call on the device and its parity with numpy.
+
 Usage::
 
     python benchmarks/bench_gpu.py --device torch:cpu --quick   # this CPU machine, minutes
     python benchmarks/bench_gpu.py --device cuda --repeat 8      # a GPU machine
+    python benchmarks/bench_gpu.py --device cuda --calls --tasks beats,structure --repeat 4
 """
 
 from __future__ import annotations
@@ -261,6 +270,84 @@ def device_task(task: str, notes_runtime: str) -> str | Any:
     return NotesTask(runtime=notes_runtime)
 
 
+#: the tasks whose ``run`` batches files on a torch device (``--calls``)
+BATCHED_TASKS = ("beats", "structure")
+CALLS_HEADER = [
+    "task",
+    "files",
+    "audio s",
+    "numpy, 1 file per call s",
+    "device, 1 file per call s",
+    "device, batched s",
+    "batched speed-up",
+    "parity (batched = numpy)",
+    "batched = device 1 per call",
+]
+
+
+def bench_calls(task: str, files: list[Path], args: argparse.Namespace) -> list[str]:
+    """One row of the ``--calls`` table: the task's own ``run`` in this process on the same
+    decoded inputs three ways: numpy one file per call (the CPU reference), the device one
+    file per call, and the device on all files in one call (the batched device path the
+    runner takes on an accelerator). Decoding is outside the timings; each way gets freshly
+    decoded inputs (an input keeps what was computed on it)."""
+    from audiolens.devices import resolve_device
+    from audiolens.tasks import get_task
+    from audiolens.tasks.base import read_input
+
+    files = [f for _ in range(args.repeat) for f in files]
+    device = resolve_device(args.device)
+    cpu = resolve_device("cpu")
+
+    def inputs() -> list[Any]:
+        task_obj = get_task(task)
+        return [read_input(f, task_obj) for f in files]
+
+    def timed(runs: Callable[[Any, list[Any]], list[Any]]) -> tuple[float, list[Any]]:
+        task_obj, items = get_task(task), inputs()
+        _sync(device)
+        t0 = time.perf_counter()
+        results = runs(task_obj, items)
+        _sync(device)
+        return time.perf_counter() - t0, results
+
+    def one_by_one(on: Any) -> Callable[[Any, list[Any]], list[Any]]:
+        return lambda t, items: [t.run([it], device=on)[0] for it in items]
+
+    get_task(task).run(inputs()[:1], device=device)  # warm-up: context, plans, weights
+    t_np, ref = timed(one_by_one(cpu))
+    t_one, alone = timed(one_by_one(device))
+    t_batch, got = timed(lambda t, items: t.run(items, device=device))
+
+    def same(want: list[Any]) -> str:
+        problems = [
+            f"{f.name}: {why}"
+            for f, a, b in zip(files, want, got)
+            if (why := SAME[task](a.to_dict(), b.to_dict())) is not None
+        ]
+        return f"yes ({len(files)} files)" if not problems else f"NO {len(problems)}: {problems[0]}"
+
+    return [
+        task,
+        str(len(files)),
+        f"{audio_seconds(files):.0f}",
+        f"{t_np:.2f}",
+        f"{t_one:.2f}",
+        f"{t_batch:.2f}",
+        f"{t_one / t_batch:.2f}x",
+        same(ref),
+        same(alone),
+    ]
+
+
+def _sync(device: Any) -> None:
+    """Wait for the device's queued work (CUDA), so that timings hold all of it."""
+    if device.name.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize(device.torch_device)
+
+
 HEADER = [
     "task",
     "files",
@@ -280,9 +367,9 @@ def table_row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def table(rows: list[list[str]]) -> str:
-    """A markdown table of ``rows`` under :data:`HEADER`."""
-    return "\n".join([table_row(HEADER), "|" + "---|" * len(HEADER), *map(table_row, rows)])
+def table(rows: list[list[str]], header: list[str] = HEADER) -> str:
+    """A markdown table of ``rows`` under ``header``."""
+    return "\n".join([table_row(header), "|" + "---|" * len(header), *map(table_row, rows)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="analyse each file N times")
     parser.add_argument("--batch", type=int, default=16, help="files per batch on the device")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="instead: time the batched tasks' own run() in this process, one file per call "
+        "(numpy, device) against one batched call on the device",
+    )
     parser.add_argument(
         "--notes-runtime",
         default="torch",
@@ -312,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
         f"worker(s); batch {args.batch}; each file x{args.repeat}",
         file=sys.stderr,
     )
+    if args.calls:
+        return main_calls(tasks, args)
     # the header first and each row as it is done, so a run stopped by a time limit still
     # leaves the rows it finished
     print(f"device: {device.label}; workers: {args.workers}; repeat: {args.repeat}")
@@ -330,6 +425,23 @@ def main(argv: list[str] | None = None) -> int:
                 row = [task, *["-"] * (len(HEADER) - 2), f"error: {type(exc).__name__}: {exc}"]
             print(table_row(row), flush=True)
             print(f"{task}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    return 0
+
+
+def main_calls(tasks: list[str], args: argparse.Namespace) -> int:
+    """The ``--calls`` table, a row per task of :data:`BATCHED_TASKS` asked for."""
+    print(f"device: {args.device}; repeat: {args.repeat}; in-process task calls")
+    print(table([], CALLS_HEADER), flush=True)
+    for task in tasks:
+        if task not in BATCHED_TASKS:
+            continue
+        files, quick = FILES[task]
+        files = [f for f in files if f.is_file()][: quick if args.quick else None]
+        try:
+            row = bench_calls(task, files, args)
+        except Exception as exc:
+            row = [task, *["-"] * (len(CALLS_HEADER) - 2), f"error: {type(exc).__name__}: {exc}"]
+        print(table_row(row), flush=True)
     return 0
 
 

@@ -26,8 +26,8 @@
 # the torch backend on the CPU.
 #
 # Environment: DEVICE (default cuda), PYTHON (python3), REPEAT (8, copies of each file in the
-# bench), LIMIT_TESTS / LIMIT_QBATCH / LIMIT_BENCH (seconds: 150 / 45 / 270), PYVER (3.12,
-# for fill).
+# bench), CALLS_REPEAT (2, in the batched-calls table), LIMIT_TESTS / LIMIT_QBATCH /
+# LIMIT_BENCH / LIMIT_CALLS (seconds: 140 / 40 / 190 / 70), PYVER (3.12, for fill).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -147,26 +147,35 @@ TESTS=(
     "tests/test_quality.py::test_device_frames_split_by_memory_and_halve_on_out_of_memory"
     "tests/test_quality.py::test_after_running_out_of_memory_later_device_calls_start_at_the_size_that_fit"
     "tests/beats/test_track.py::test_the_torch_backend_gives_the_same_spectrogram_and_beats"
+    tests/beats/test_batched.py
+    tests/test_runner_feed.py
     tests/notes/test_onnx_torch.py
 )
 PARALLEL=()
 "$PYTHON" -c 'import xdist' 2>/dev/null && PARALLEL=(-n "$(nproc)")
-echo "gpu_check: tests (limit ${LIMIT_TESTS:-150} s)"
-timeout "${LIMIT_TESTS:-150}" "$PYTHON" -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" \
+echo "gpu_check: tests (limit ${LIMIT_TESTS:-140} s)"
+timeout "${LIMIT_TESTS:-140}" "$PYTHON" -m pytest -q -p no:cacheprovider "${PARALLEL[@]}" \
     "${TESTS[@]}" 2>&1 | tail -n 25
 tests_rc=${PIPESTATUS[0]}
 echo "gpu_check: tests exit status $tests_rc (124: stopped at the time limit)"
 
 # quality's compute alone, on decoded inputs: numpy per file, the device per file and batched
-echo "gpu_check: quality batch bench (limit ${LIMIT_QBATCH:-45} s)"
-timeout "${LIMIT_QBATCH:-45}" "$PYTHON" benchmarks/bench_quality_batch.py --device "$DEVICE" \
+echo "gpu_check: quality batch bench (limit ${LIMIT_QBATCH:-40} s)"
+timeout "${LIMIT_QBATCH:-40}" "$PYTHON" benchmarks/bench_quality_batch.py --device "$DEVICE" \
     --repeat "${REPEAT:-8}"
 qbatch_rc=$?
 echo "gpu_check: quality batch bench exit status $qbatch_rc"
 
-echo "gpu_check: bench (limit ${LIMIT_BENCH:-270} s)"
-timeout "${LIMIT_BENCH:-270}" "$PYTHON" benchmarks/bench_gpu.py --device "$DEVICE" \
+echo "gpu_check: bench (limit ${LIMIT_BENCH:-190} s)"
+timeout "${LIMIT_BENCH:-190}" "$PYTHON" benchmarks/bench_gpu.py --device "$DEVICE" \
     --repeat "${REPEAT:-8}" ${BENCH_ARGS:-}
 bench_rc=$?
-echo "gpu_check: bench exit status $bench_rc; $((SECONDS - START)) s in all"
-[ "$tests_rc" = 0 ] && [ "$qbatch_rc" = 0 ] && [ "$bench_rc" = 0 ]
+echo "gpu_check: bench exit status $bench_rc"
+
+# beats and structure: one batched device call against one file per call (and numpy)
+echo "gpu_check: batched calls (limit ${LIMIT_CALLS:-70} s)"
+timeout "${LIMIT_CALLS:-70}" "$PYTHON" benchmarks/bench_gpu.py --device "$DEVICE" --calls \
+    --tasks beats,structure --repeat "${CALLS_REPEAT:-2}"
+calls_rc=$?
+echo "gpu_check: calls exit status $calls_rc; $((SECONDS - START)) s in all"
+[ "$tests_rc" = 0 ] && [ "$qbatch_rc" = 0 ] && [ "$bench_rc" = 0 ] && [ "$calls_rc" = 0 ]

@@ -110,6 +110,40 @@ def test_same_sections_from_the_float32_torch_spectrogram(tmp_path, form, seed):
     assert [(s.start, s.end, s.label) for s in got] == [(s.start, s.end, s.label) for s in ref]
 
 
+def test_a_batch_on_torch_gives_each_songs_sections_and_shares_the_beats(monkeypatch, tmp_path):
+    """Songs of different lengths in one batch on torch (the batched device path of a GPU,
+    run on the CPU) get the sections they get alone on numpy; after ``beats`` ran on the same
+    inputs, ``structure`` computes no spectrogram and runs no network again."""
+    pytest.importorskip("torch")
+    from audiolens.devices import Device
+    from audiolens.tasks.base import read_input
+    from audiolens.tasks.beats import BeatsTask
+    from audiolens.tasks.beats.batched import DeviceBatches
+    from audiolens.tasks.structure import StructureTask
+
+    paths = []
+    for k, (form, seed) in enumerate([("ABAB", 0), ("AABA", 4), ("ABA", 2)]):
+        y, _ = song(form, seed=seed, bars=8 if k < 2 else 4)
+        paths.append(write_audio(tmp_path / f"song{k}.flac", y, sr=SR))
+    ref = [structure(p, device="cpu").segments for p in paths]
+    items = [read_input(p, BeatsTask()) for p in paths]
+    torch_cpu = Device("cpu", "torch", "float32")
+    BeatsTask().run(items, device=torch_cpu)
+
+    def never(*args, **kwargs):
+        raise AssertionError("computed twice")
+
+    monkeypatch.setattr(DeviceBatches, "spectrograms", never)
+    monkeypatch.setattr(DeviceBatches, "activations", never)
+    shared = StructureTask().run(items, device=torch_cpu)
+    monkeypatch.undo()
+    alone = StructureTask().run([read_input(p, BeatsTask()) for p in paths], device=torch_cpu)
+    for r, a, b in zip(ref, shared, alone):
+        want = [(s.start, s.end, s.label) for s in r]
+        assert [(s.start, s.end, s.label) for s in a.segments] == want
+        assert [(s.start, s.end, s.label) for s in b.segments] == want
+
+
 def adjacent_repeats_are_halves(segs) -> bool:
     """Every two neighbours with the same letter are a passage played twice: of equal length
     (within 2%), and the only such pair in their run."""

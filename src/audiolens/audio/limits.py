@@ -14,7 +14,13 @@ import os
 
 from ..errors import ParameterError
 
-__all__ = ["DEFAULT_MAX_HOURS", "ENV_MAX_HOURS", "max_seconds", "whole_file_cap"]
+__all__ = [
+    "DEFAULT_MAX_HOURS",
+    "ENV_MAX_HOURS",
+    "env_positive",
+    "max_seconds",
+    "whole_file_cap",
+]
 
 #: hours of audio a file may hold unless ``$AUDIOLENS_MAX_HOURS`` says otherwise
 DEFAULT_MAX_HOURS = 24.0
@@ -31,19 +37,30 @@ def max_seconds() -> float:
     ParameterError
         when ``$AUDIOLENS_MAX_HOURS`` is not a positive number
     """
-    text = os.environ.get(ENV_MAX_HOURS, "").strip()
+    return env_positive(ENV_MAX_HOURS, DEFAULT_MAX_HOURS, unit="hours") * 3600.0
+
+
+def env_positive(name: str, default: float, *, unit: str) -> float:
+    """The positive number the environment variable ``name`` holds, or ``default`` when it is
+    unset or blank.
+
+    Raises
+    ------
+    ParameterError
+        when the variable holds anything else (the message names it, its value and ``unit``)
+    """
+    text = os.environ.get(name, "").strip()
     if not text:
-        return DEFAULT_MAX_HOURS * 3600.0
+        return default
     try:
-        hours = float(text)
+        value = float(text)
     except ValueError:
-        hours = math.nan
-    if not math.isfinite(hours) or hours <= 0:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
         raise ParameterError(
-            f"{ENV_MAX_HOURS}={text!r} must be a positive number of hours (default "
-            f"{DEFAULT_MAX_HOURS:g})"
+            f"{name}={text!r} must be a positive number of {unit} (default {default:g})"
         )
-    return hours * 3600.0
+    return value
 
 
 def whole_file_cap(claimed: float) -> float:

@@ -7,7 +7,6 @@ import os
 import pickle
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +25,7 @@ from .discover import Candidate, discover
 from .jobs import FileJob, FileOutcome, TaskOutcome, TaskSpec, resolve_tasks
 from .pool import Executor, LocalExecutor
 from .progress import HookChain, TqdmHook
-from .work import Worker, finish
+from .work import Worker
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
@@ -184,56 +183,31 @@ def _batched(
     jobs: Iterable[FileJob],
     versions: dict[str, int],
     batch_size: int,
+    max_bytes: int | None = None,
 ) -> Generator[FileOutcome, None, None]:
-    """Workers decode; this process runs the tasks on batches of files (accelerators).
+    """Workers decode; the device runs the tasks on batches of files (accelerators).
 
-    An executor whose ``main`` has ``submit_batch`` (Ray's model actors) gets each batch sent
-    off and its outcomes later, with up to ``main.batches_in_flight`` batches out while the
-    decoding goes on; else each batch runs here as it fills up."""
+    The decoded files go to the device through a :class:`~audiolens.runner.feed.DeviceFeed`:
+    batches run on a thread of this process (or, for an executor whose ``main`` has
+    ``submit_batch``, Ray's model actors, with up to ``main.batches_in_flight`` batches out)
+    while the workers go on decoding, and a new decode starts only while the decoded audio
+    held is under ``max_bytes`` (:func:`~audiolens.runner.feed.queue_bytes` when None)."""
+    from .feed import DeviceFeed, queue_bytes
     from .jobs import DecodedFile
 
-    queues: dict[str, list[DecodedFile]] = {name: [] for name in versions}
-    waiting: dict[str, tuple[DecodedFile, dict[str, TaskOutcome]]] = {}
-    main = executor.main
-    submit = getattr(main, "submit_batch", None)
-    depth = getattr(main, "batches_in_flight", 0)
-    sent: deque[tuple[str, list[DecodedFile], Callable[[], list[TaskOutcome]]]] = deque()
-
-    def settle(name: str, batch: list[DecodedFile], done: list[TaskOutcome]):
-        for decoded, outcome in zip(batch, done, strict=True):
-            _, outcomes = waiting[decoded.job.path]
-            outcomes[name] = outcome
-            if len(outcomes) == len(decoded.job.tasks):
-                del waiting[decoded.job.path]
-                yield finish(decoded, outcomes)
-
-    def flush(name: str, *, keep: int = depth) -> Iterator[FileOutcome]:
-        batch, queues[name] = queues[name], []
-        if submit is None:
-            if batch:
-                yield from settle(name, batch, main.run_batch(name, batch))
-            return
-        if batch:
-            sent.append((name, batch, submit(name, batch)))
-        while len(sent) > keep:
-            task, files, outcomes = sent.popleft()
-            yield from settle(task, files, outcomes())
-
-    for job, res in executor.imap_unordered("decode", jobs):
-        if not isinstance(res, DecodedFile):
-            yield _crashed_outcome(job, res, versions)
-            continue
-        outcomes = dict(res.failed)
-        if len(outcomes) == len(job.tasks):
-            yield finish(res, outcomes)
-            continue
-        waiting[job.path] = (res, outcomes)
-        for name in res.inputs:
-            queues[name].append(res)
-            if len(queues[name]) >= batch_size:
-                yield from flush(name)
-    for name in queues:
-        yield from flush(name, keep=0)
+    bound = queue_bytes() if max_bytes is None else max_bytes
+    feed = DeviceFeed(executor.main, batch_size=batch_size, max_bytes=bound)
+    try:
+        for job, res in executor.imap_unordered("decode", feed.gate(jobs)):
+            if isinstance(res, DecodedFile):
+                yield from feed.add(res, res.failed)
+            else:
+                yield from feed.outcomes()
+                yield _crashed_outcome(job, res, versions)
+            del res  # the feed holds what it needs: no decoded audio kept here
+        yield from feed.finish()
+    finally:
+        feed.close()
 
 
 @dataclass
@@ -360,8 +334,8 @@ def analyze(
     Raises
     ------
     ParameterError
-        for an unknown task, a bad device name, a bad ``workers`` or a bad
-        ``$AUDIOLENS_MAX_HOURS``.
+        for an unknown task, a bad device name, a bad ``workers``, a bad
+        ``$AUDIOLENS_MAX_HOURS`` or a bad ``$AUDIOLENS_QUEUE_MB``.
     DeviceError, MissingDependency
         when the device asked for is not available.
     StoreError
@@ -375,7 +349,10 @@ def analyze(
 
     No file is decoded past ``$AUDIOLENS_MAX_HOURS`` hours of audio (24 by default): one that
     holds more fails with a message saying so. Memory does not depend on what a header claims
-    (see :func:`audiolens.audio.request.decode_request`).
+    (see :func:`audiolens.audio.request.decode_request`). On an accelerator (and for tasks
+    that batch across files) the workers decode while the device runs batches on a thread of
+    this process, and the decoded audio waiting for the device stays under
+    ``$AUDIOLENS_QUEUE_MB`` MiB (1024 by default; see :mod:`audiolens.runner.feed`).
 
     A rerun skips files whose stored row has the same path, size, modification time and task
     version with status ok; failed rows are retried. Each file's rows are written in one
@@ -392,9 +369,11 @@ def analyze(
     """
     from ..audio.limits import max_seconds
     from ..devices import resolve_device
+    from .feed import queue_bytes
 
     t0 = time.perf_counter()
     max_seconds()  # a bad $AUDIOLENS_MAX_HOURS stops the run here, not every file
+    queue_bytes()  # and a bad $AUDIOLENS_QUEUE_MB
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]
     if not isinstance(batch_size, int) or batch_size < 1:

@@ -129,6 +129,13 @@ class DecodedFile:
     prep_s: dict[str, float] = field(default_factory=dict)
     failed: dict[str, TaskOutcome] = field(default_factory=dict)
 
+    @property
+    def audio_bytes(self) -> int:
+        """Bytes of decoded audio it holds: the samples of its inputs' pieces, each input once
+        (a streamed input holds none: it is decoded block by block as its task reads it)."""
+        distinct = {id(inp): inp for inp in self.inputs.values()}.values()
+        return sum(int(a.samples.nbytes) for inp in distinct for a in inp.pieces)
+
 
 def resolve_tasks(tasks: str | Sequence[str | Task]) -> tuple[list[TaskSpec], dict[str, Task]]:
     """Turn task names (or task instances) into specs and one instance of each.

@@ -8,6 +8,10 @@ counted beats, weighed by a tempo prior: :func:`.track.doubled`,
 :func:`.bars.metrical_reading`), and a bar model over the beats chooses the meter and the bar
 position of every beat (:mod:`.track`). Tempo is the median beat period; the tempo curve, the
 periods smoothed over a few beats.
+
+On a torch device (CUDA, MPS, the CPU) a batch of files goes through the spectrogram and the
+network in batched device calls (:mod:`.batched`, :func:`tracked_batch`), each file's result
+equal to the one it gets alone.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from ...writing import write_file
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from ..names import OutputNames
 from .activation import load_net
+from .batched import DeviceBatches
 from .features import FPS, SAMPLE_RATE, iter_logspec, logspec, stream_logspec
 from .track import BeatTrack, track, track_activations
 from .types import BeatsOptions, BeatsResult
@@ -40,6 +45,7 @@ __all__ = [
     "spectrogram",
     "track",
     "tracked",
+    "tracked_batch",
     "write_beats_file",
 ]
 
@@ -120,6 +126,7 @@ class BeatsTask:
         self.options = options or BeatsOptions()
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.names = names
+        self.batches = DeviceBatches()
 
     def request(self, info: AudioInfo) -> AudioRequest:
         """Mono 44.1 kHz; streamed in blocks when the file is long."""
@@ -127,7 +134,11 @@ class BeatsTask:
         return AudioRequest(sr=SAMPLE_RATE, mono=True, block=BLOCK_S if long else None)
 
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[BeatsResult]:
-        """Track the beats of a batch of files; one BeatsResult per input, in order."""
+        """Track the beats of a batch of files; one BeatsResult per input, in order.
+
+        On a torch device the spectrograms and the network's activations of the whole batch
+        are computed in batched device calls (:func:`tracked_batch`)."""
+        tracked_batch(batch, self.options, device=device, batches=self.batches)
         return [self.analyze(item, device=device) for item in batch]
 
     def analyze(self, item: TaskInput, *, device: Device | None = None) -> BeatsResult:
@@ -160,7 +171,8 @@ def tracked(
     """The beats of an input (computed once per input and options) and its duration [s].
 
     The spectrogram is computed on ``device`` (see :func:`spectrogram`); the network and the
-    decoders run on numpy (a few tens of milliseconds per song).
+    decoders run on numpy (a few tens of milliseconds per song), unless :func:`tracked_batch`
+    already ran the network on the device for this input.
     """
     options = options or BeatsOptions()
 
@@ -171,6 +183,48 @@ def tracked(
         return track(S, fps=FPS, options=options), seconds
 
     return item.feature(f"beats/{options!r}", compute)
+
+
+def tracked_batch(
+    items: Sequence[TaskInput],
+    options: BeatsOptions | None = None,
+    *,
+    device: Device | None,
+    batches: DeviceBatches | None = None,
+) -> None:
+    """:func:`tracked` of many inputs at once: on a torch device, their spectrograms and the
+    network's activations are computed in batched calls (:class:`.batched.DeviceBatches`),
+    and each input keeps its spectrogram and beats (as :func:`spectrogram` and
+    :func:`tracked` would), so that the later per-input calls find them. Streamed inputs, and
+    every input on a numpy device, are left to the per-input path.
+
+    Parameters
+    ----------
+    items : decoded inputs (as the runner gives them)
+    options : tempo range and meters (defaults when None)
+    device : where to compute; nothing is done here unless it is a torch device
+    batches : the batch sizes learnt so far on the device (a new one when None)
+    """
+    if device is None or device.backend != "torch":
+        return
+    options = options or BeatsOptions()
+    key = f"beats/{options!r}"
+    todo = [
+        it for it in items if key not in it.features and it.stream is None and len(it.pieces) == 1
+    ]
+    if not todo:
+        return
+    batches = batches or DeviceBatches()
+    bare = [it for it in todo if _SPECTROGRAM not in it.features]
+    signals = [next(mono_blocks(it)) for it in bare]
+    specs = batches.spectrograms(signals, device=device)
+    for it, y, S in zip(bare, signals, specs):
+        it.features[_SPECTROGRAM] = (S, y.size / SAMPLE_RATE)
+    specs = [it.features[_SPECTROGRAM][0] for it in todo]
+    acts = batches.activations(specs, net=load_net(), device=device)
+    for it, act in zip(todo, acts):
+        seconds = it.features[_SPECTROGRAM][1]
+        it.features[key] = (track_activations(act, fps=FPS, options=options), seconds)
 
 
 _SPECTROGRAM = "logspec/44100/2048/100"
@@ -221,8 +275,8 @@ def beats(
     ----------
     path : an audio file in any format FFmpeg reads (any rate, any number of channels)
     options : tempo range and meters to choose from (defaults when None)
-    device : "auto", "cpu", "cuda", ...: where the spectrogram is computed (the network and
-        the decoders run on numpy, a few tens of milliseconds per song)
+    device : "auto", "cpu", "cuda", ...: where the spectrogram and the network run (the
+        decoders run on numpy, a few tens of milliseconds per song)
     out_dir : also write ``<stem>.beats`` there (time and bar position per line)
 
     Returns

@@ -80,7 +80,10 @@ class StructureTask:
             raise ParameterError(
                 f"options must be a StructureOptions, not {type(options).__name__}"
             )
+        from ..beats.batched import DeviceBatches
+
         self.options = options or StructureOptions()
+        self.batches = DeviceBatches()
 
     def request(self, info: AudioInfo) -> AudioRequest:
         """The same audio as ``beats`` asks for (so both share one decode and spectrogram)."""
@@ -89,7 +92,14 @@ class StructureTask:
         return BeatsTask().request(info)
 
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[StructureResult]:
-        """Segment a batch of files; one StructureResult per input, in order."""
+        """Segment a batch of files; one StructureResult per input, in order.
+
+        On a torch device the spectrograms and beats of the whole batch come from batched
+        device calls (:func:`~audiolens.tasks.beats.tracked_batch`; shared with ``beats``
+        when it ran first on the same inputs); the segmentation runs on numpy per file."""
+        from ..beats import tracked_batch
+
+        tracked_batch(batch, device=device, batches=self.batches)
         return [self.analyze(item, device=device) for item in batch]
 
     def analyze(self, item: TaskInput, *, device: Device | None = None) -> StructureResult:
@@ -123,7 +133,8 @@ def structure(
     ----------
     path : an audio file in any format FFmpeg reads
     options : the segmentation's settings (defaults when None)
-    device : "auto", "cpu", ... (it runs on the CPU; the device is recorded)
+    device : "auto", "cpu", "cuda", ...: where the spectrogram and the beat network run (the
+        segmentation runs on numpy)
 
     Returns
     -------

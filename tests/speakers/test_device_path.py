@@ -1,4 +1,4 @@
-"""The speakers task on a torch device (torch on the CPU here; the same code runs on CUDA):
+"""The speakers task on a torch device (torch on the CPU, and CUDA where there is one):
 silero VAD and resemblyzer's encoder by PyTorch, the encoder's windows batched across files.
 
 Bounds (measured on the machine they were written on):
@@ -27,9 +27,15 @@ EMB_TOL = 1e-5
 CONVERSATIONS = ["pyannote_sample", "pyannote_ami_tst00", "pyannote_ami_dev00"]
 
 
-@pytest.fixture(scope="module")
-def dev() -> Device:
-    return resolve_device("torch")
+@pytest.fixture(scope="module", params=["torch", "cuda"])
+def dev(request) -> Device:
+    """torch on the CPU (CI), and CUDA where torch sees a GPU (benchmarks/gpu_check.sh)."""
+    from audiolens.errors import DeviceError
+
+    try:
+        return resolve_device(request.param)
+    except DeviceError as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +72,12 @@ def test_torch_vad_reads_only_sequence_models(tmp_path, dev):
         pytest.skip("silero-vad's streaming export is not installed")
     with pytest.raises(ModelNotFound, match="not laid out as silero VAD's sequence model"):
         TorchVAD(dev, str(streaming))
+    # the task then runs that model by ONNX Runtime on the CPU, and says so
+    from audiolens.models.vad import VadOptions
+    from audiolens.tasks.speakers import PipelineSettings, SpeakersTask
+
+    task = SpeakersTask(settings=PipelineSettings(vad=VadOptions(model_path=str(streaming))))
+    assert task._device_vad(dev) is None
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
     with pytest.raises(ModelNotFound, match=r"junk\.onnx"):
@@ -93,28 +105,29 @@ def test_torch_encoder_equals_numpy(conversations, dev):
 def test_embeddings_and_turns_equal_the_cpu_path(conversations, dev):
     from audiolens.models.vad_torch import TorchVAD
     from audiolens.models.voice_encoder_torch import load_torch_encoder
-    from audiolens.tasks.speakers import SpeakersOptions, diarize
+    from audiolens.tasks.speakers import PipelineSettings, SpeakersOptions
     from audiolens.tasks.speakers.embed import EmbedStream, EncoderQueue, embed_stream
+    from audiolens.tasks.speakers.pipeline import diarize_embedded
 
+    settings = PipelineSettings()
     for name, y in conversations.items():
         blocks = [y[i : i + 160000] for i in range(0, y.size, 160000)]  # 10 s blocks
-        ref = embed_stream(blocks)
-        queue = EncoderQueue(load_torch_encoder(dev), size=64)
-        stream = EmbedStream(vad=TorchVAD(dev), sink=queue)
+        ref = embed_stream(blocks, settings=settings.embed, vad_options=settings.vad)
+        stream = EmbedStream(
+            settings=settings.embed,
+            vad_options=settings.vad,
+            vad=TorchVAD(dev),
+            sink=EncoderQueue(load_torch_encoder(dev), size=64),
+        )
         for b in blocks:
             stream.feed(b)
         got = stream.finish()
         np.testing.assert_array_equal(got.starts, ref.starts, err_msg=name)
         np.testing.assert_allclose(got.embeddings, ref.embeddings, atol=EMB_TOL, err_msg=name)
         np.testing.assert_allclose(got.probabilities, ref.probabilities, atol=VAD_TOL)
-        for options in (None, SpeakersOptions(num_speakers=2)):
-            a = diarize(blocks, options=options)
-            b = diarize(
-                blocks,
-                options=options,
-                vad=TorchVAD(dev),
-                sink=EncoderQueue(load_torch_encoder(dev), size=64),
-            )
+        for options in (SpeakersOptions(), SpeakersOptions(num_speakers=2)):
+            a = diarize_embedded(ref, options, settings)
+            b = diarize_embedded(got, options, settings)
             assert (b.turns, b.speakers) == (a.turns, a.speakers), name
 
 
@@ -173,7 +186,7 @@ def test_queue_halves_on_out_of_memory(conversations, dev):
     assert seen[:3] == [32, 16, 8] and seen[-2:] == [8, 8]
 
 
-def test_queue_reraises_other_errors(dev):
+def test_queue_reraises_other_errors():
     from audiolens.tasks.speakers.embed import EncoderQueue
 
     class Broken:
@@ -199,3 +212,15 @@ def test_full_float32_holds_cudnn_to_ieee_and_restores():
     assert (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision) == before
     with full_float32(Device("cpu", "torch", "float64")):  # nothing changes off CUDA
         assert (cudnn.conv.fp32_precision, cudnn.rnn.fp32_precision) == before
+
+
+def test_torch_threads_holds_the_cpu_to_one_thread_and_restores():
+    torch = pytest.importorskip("torch")
+    from audiolens.devices import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(Device("cpu", "torch", "float64"), 1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(Device("cuda:0", "torch", "float32"), 1):  # an accelerator: untouched
+        assert torch.get_num_threads() == before

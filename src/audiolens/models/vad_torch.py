@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import Device, ensure_torch, full_float32
+from ..devices import Device, ensure_torch, full_float32, torch_threads
 from ..errors import MissingDependency, ModelNotFound
 from .vad import CONTEXT, SileroVAD, find_model
 
@@ -187,7 +187,7 @@ class TorchVAD(SileroVAD):
         torch = self._net.torch
         dev = self.device.torch_device
         out = []
-        with torch.inference_mode(), full_float32(self.device):
+        with torch.inference_mode(), full_float32(self.device), torch_threads(self.device, 1):
             h = torch.from_numpy(np.ascontiguousarray(self._state[0:1])).to(dev)
             c = torch.from_numpy(np.ascontiguousarray(self._state[1:2])).to(dev)
             for i in range(0, x.shape[0], _CALL_FRAMES):

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..devices import Device, ensure_torch, free_memory, full_float32
+from ..devices import Device, ensure_torch, free_memory, full_float32, torch_threads
 from ..errors import ModelNotFound, ParameterError
 from .voice_encoder import N_MELS, find_weights, read_state
 
@@ -114,7 +114,7 @@ class TorchVoiceEncoder:
 
     def _run(self, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         torch = self.torch
-        with torch.inference_mode(), full_float32(self.device):
+        with torch.inference_mode(), full_float32(self.device), torch_threads(self.device, 1):
             seq: Any = torch.from_numpy(x).to(self.device.torch_device)
             if (lengths != lengths[0]).any():
                 seq = torch.nn.utils.rnn.pack_padded_sequence(

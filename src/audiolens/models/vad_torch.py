@@ -19,7 +19,8 @@ it runs its TorchScript code).
 
 The probabilities equal the ONNX model's to float32 rounding
 (``tests/speakers/test_device_path.py``). On CUDA, cuDNN runs in full float32, not TF32
-(:func:`~audiolens.devices.full_float32`).
+(:func:`~audiolens.devices.full_float32`); on the CPU, torch computes with one thread during
+a call (:func:`~audiolens.devices.torch_threads`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ layers and 256 units, a linear layer, a ReLU and an L2 normalisation, all float3
 of windows of any lengths is one call: windows of unequal length are padded and packed
 (``pack_padded_sequence``), so each one's embedding is the final hidden state of its own last
 frame, as if it ran alone. On CUDA the LSTM is cuDNN's, in full float32, not TF32
-(:func:`~audiolens.devices.full_float32`).
+(:func:`~audiolens.devices.full_float32`); on the CPU, torch computes with one thread during
+a call (:func:`~audiolens.devices.torch_threads`).
 
 :func:`window_batch` sizes a call from the device's free memory; the caller halves it and
 retries on out-of-memory (:func:`~audiolens.devices.halve_on_oom`).

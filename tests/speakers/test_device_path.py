@@ -224,3 +224,13 @@ def test_torch_threads_holds_the_cpu_to_one_thread_and_restores():
     assert torch.get_num_threads() == before
     with torch_threads(Device("cuda:0", "torch", "float32"), 1):  # an accelerator: untouched
         assert torch.get_num_threads() == before
+
+
+def test_no_vad_installed_fails_with_the_install_hint(monkeypatch, dev):
+    """Without silero's model the device path fails as the CPU path does (no fallback)."""
+    from audiolens.models import packages
+    from audiolens.tasks.speakers import SpeakersTask
+
+    monkeypatch.setattr(packages, "package_folders", lambda name: [])
+    with pytest.raises(ModelNotFound, match="pip install --no-deps silero-vad"):
+        SpeakersTask()._device_vad(dev)

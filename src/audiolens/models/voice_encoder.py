@@ -37,6 +37,7 @@ __all__ = [
     "find_weights",
     "load_voice_encoder",
     "mel_frames",
+    "read_state",
 ]
 
 SAMPLE_RATE = 16000  #: Hz
@@ -136,13 +137,7 @@ class VoiceEncoder:
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> VoiceEncoder:
         """Load resemblyzer's ``pretrained.pt`` (or a checkpoint of the same network)."""
-        from ._torch_pickle import load_checkpoint
-
-        checkpoint = load_checkpoint(path)
-        state = checkpoint.get("model_state") if isinstance(checkpoint, dict) else None
-        if not isinstance(state, dict):
-            raise ModelNotFound(f"{path}: no 'model_state' in this checkpoint")
-        return cls(state)
+        return cls(read_state(path))
 
     def embed_mels(self, mels: np.ndarray) -> np.ndarray:
         """Embeddings of a batch of equally long Mel windows.
@@ -212,6 +207,24 @@ def _sigmoid_inplace(x: np.ndarray) -> None:
     np.tanh(x, out=x)
     x *= 0.5
     x += 0.5
+
+
+def read_state(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The ``model_state`` of resemblyzer's ``pretrained.pt`` as numpy arrays (read without
+    torch, see :mod:`._torch_pickle`).
+
+    Raises
+    ------
+    ModelNotFound
+        when the file is not such a checkpoint
+    """
+    from ._torch_pickle import load_checkpoint
+
+    checkpoint = load_checkpoint(path)
+    state = checkpoint.get("model_state") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ModelNotFound(f"{path}: no 'model_state' in this checkpoint")
+    return state
 
 
 def find_weights() -> Path:

@@ -14,10 +14,19 @@ speech, the speaker changes and the overlaps, and the encoder's embeddings only 
 speakers apart (:mod:`.overlap`).
 Output: turns with speaker names ``SPEAKER_1``, ``SPEAKER_2``, ...
 in order of first appearance, as RTTM and JSON.
+
+On a torch device (``device="cuda"``, ``"mps"``, ``"torch"``) the VAD and the encoder run by
+PyTorch there (:mod:`audiolens.models.vad_torch`, :mod:`audiolens.models.voice_encoder_torch`,
+float32 as on the CPU): the VAD over each block of a file in one call, the encoder over the
+windows of all the files of a batch together (:class:`~.embed.EncoderQueue`, calls sized from
+the free device memory, halved on out-of-memory). The embeddings equal the numpy encoder's to
+float32 rounding and the turns are the same (``tests/speakers/test_device_path.py``). The
+default (``device="cpu"``) runs ONNX Runtime and numpy, as before.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,12 +37,16 @@ from ...devices import Device
 from ...errors import ParameterError
 from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from ..names import OutputNames
+from .embed import EmbedSink, EncoderQueue
 from .pipeline import Diarization, DiarizationStream, PipelineSettings, diarize
 from .rttm import read_rttm, rttm_text, write_rttm
 from .types import SpeakersOptions, SpeakersResult, Turn
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...models.segmentation import SegmentationModel
+    from ...models.vad import SileroVAD
+
+logger = logging.getLogger("audiolens")
 
 __all__ = [
     "Diarization",
@@ -58,6 +71,9 @@ SAMPLE_RATE = 16000
 STREAM_ABOVE_S = 600.0
 #: seconds of audio per decoded block when streaming
 BLOCK_S = 60.0
+
+
+_WARNED: set[str] = set()  # devices whose VAD fallback was logged
 
 
 def rttm_name(path: PathLike, *, names: OutputNames | None = None, suffix: str = ".rttm") -> str:
@@ -118,6 +134,7 @@ class SpeakersTask:
         self.segmentation = _segmentation_path(self.options.segmentation_model)
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.names = names
+        self._fits: dict[str, int] = {}  # device -> encoder windows per call that fit
 
     def request(self, info: AudioInfo) -> AudioRequest:
         """Mono 16 kHz; streamed in blocks when the file is long (or its length unknown)."""
@@ -127,10 +144,24 @@ class SpeakersTask:
     def run(self, batch: Sequence[TaskInput], *, device: Device) -> list[SpeakersResult]:
         """Diarize a batch of files; one SpeakersResult per input, in order.
 
-        VAD and encoder run on the CPU (ONNX Runtime and numpy); a segmentation model runs on
-        ``device`` when ONNX Runtime has a provider for it (CUDA with onnxruntime-gpu).
+        On the CPU (numpy device) the VAD and the encoder run by ONNX Runtime and numpy, file
+        by file. On a torch device both run there: each file's VAD as its blocks come, and
+        the encoder's windows of all the files in shared calls (their embeddings come before
+        any file's turns). A segmentation model runs on ``device`` when ONNX Runtime has a
+        provider for it (CUDA with onnxruntime-gpu).
         """
-        return [self.analyze(item, device=device) for item in batch]
+        if device.backend != "torch":
+            return [self.analyze(item, device=device) for item in batch]
+        queue = self.queue(device)
+        streams = []
+        for item in batch:
+            stream = self.start(device=device, sink=queue)
+            for block in mono_blocks(item):
+                stream.feed(block)
+            stream.close()
+            streams.append(stream)
+        queue.flush()
+        return [self.finish(stream, item) for stream, item in zip(streams, batch)]
 
     def analyze(self, item: TaskInput, *, device: Device | None = None) -> SpeakersResult:
         """The result for one decoded (or streamed) input."""
@@ -148,11 +179,57 @@ class SpeakersTask:
 
         return load_segmentation(self.segmentation, device=device)
 
-    def start(self, *, device: Device | None = None) -> DiarizationStream:
+    def start(
+        self, *, device: Device | None = None, sink: EmbedSink | None = None
+    ) -> DiarizationStream:
         """A diarization to feed 16 kHz mono blocks into, for a task that decodes the file
-        anyway (``speech --speakers``: one decode serves both); end it with :meth:`finish`."""
+        anyway (``speech --speakers``: one decode serves both); end it with :meth:`finish`.
+
+        On a torch ``device`` the VAD and the encoder run there; ``sink`` (a :meth:`queue`
+        that several streams share) batches the encoder's windows across them, else the
+        stream gets a queue of its own."""
         model = self.load(device=device)
-        return DiarizationStream(options=self.options, settings=self.settings, segmentation=model)
+        vad = None
+        if device is not None and device.backend == "torch":
+            vad = self._device_vad(device)
+            if sink is None:
+                sink = self.queue(device)
+        return DiarizationStream(
+            options=self.options, settings=self.settings, segmentation=model, vad=vad, sink=sink
+        )
+
+    def queue(self, device: Device) -> EncoderQueue:
+        """An empty queue of windows for the encoder on a torch ``device``, its calls sized
+        from the device's free memory, or the size that fitted there before."""
+        from ...models.voice_encoder_torch import load_torch_encoder, window_batch
+
+        def fit(n: int) -> None:
+            self._fits[device.name] = n
+
+        size = self._fits.get(device.name) or window_batch(device)
+        return EncoderQueue(load_torch_encoder(device), size=size, on_halve=fit)
+
+    def _device_vad(self, device: Device) -> SileroVAD | None:
+        """silero VAD by torch on ``device``; None (ONNX Runtime on the CPU) when the model
+        file is not silero's sequence export or the onnx package is missing (said once).
+
+        Raises
+        ------
+        ModelNotFound
+            when no silero VAD model is installed at all (the message says how)
+        """
+        from ...errors import MissingDependency, ModelNotFound
+        from ...models.vad import find_model
+        from ...models.vad_torch import TorchVAD
+
+        path = find_model(self.settings.vad.model_path)
+        try:
+            return TorchVAD(device, str(path))
+        except (MissingDependency, ModelNotFound) as exc:
+            if device.name not in _WARNED:
+                _WARNED.add(device.name)
+                logger.warning("speakers: the VAD runs on the CPU, not %s: %s", device, exc)
+            return None
 
     def finish(self, stream: DiarizationStream, item: TaskInput) -> SpeakersResult:
         """The result of a fed :meth:`start` stream for ``item`` (RTTM written when asked)."""
@@ -186,7 +263,9 @@ def speakers(
         channels are mixed down and the audio resampled to 16 kHz)
     options : the number of speakers, or bounds on it (estimated when None), and the
         segmentation model if any
-    device : where a segmentation model runs (the VAD and the encoder run on the CPU)
+    device : where the VAD and the encoder run: ``"cpu"`` (ONNX Runtime and numpy, the
+        reference) or a torch device (``"cuda"``, ``"mps"``, ``"torch"``), and a
+        segmentation model if any
     out_dir : also write ``<stem>.rttm`` there
 
     Returns

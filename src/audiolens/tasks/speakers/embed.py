@@ -2,22 +2,45 @@
 
 The signal comes block by block (any block sizes). Silero VAD runs on each block as it comes
 (its state carries over); windows of ``window`` seconds start every ``step`` seconds, and each
-window that is mostly speech (by the VAD probabilities) goes through the voice encoder as soon
-as its audio is there, in batches. Only the VAD probabilities (31 per second) and the window
+window that is mostly speech (by the VAD probabilities) goes to the voice encoder as soon as
+its audio is there, in batches. Only the VAD probabilities (31 per second) and the window
 embeddings (256 floats per ``step``) are kept, so memory stays bounded on long files.
+
+Where the windows go is the stream's *sink*: by default the numpy encoder, which embeds them
+at once; on a torch device an :class:`EncoderQueue`, which the streams of several files can
+share, holds the windows' Mel frames until it has a device call's worth (or is flushed), so
+one call of the encoder holds windows of one file or of many.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ...models.vad import FRAME, SAMPLE_RATE, SileroVAD, VadOptions
-from ...models.voice_encoder import FRAME_HOP, N_FFT, load_voice_encoder, mel_frames
+from ...models.voice_encoder import (
+    FRAME_HOP,
+    N_FFT,
+    VoiceEncoder,
+    load_voice_encoder,
+    mel_frames,
+)
 
-__all__ = ["EmbedSettings", "EmbedStream", "Embedded", "embed_stream"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ...models.voice_encoder_torch import TorchVoiceEncoder
+
+__all__ = [
+    "EmbedSettings",
+    "EmbedSink",
+    "EmbedStream",
+    "Embedded",
+    "EncoderQueue",
+    "NumpySink",
+    "embed_stream",
+]
 
 
 @dataclass(frozen=True)
@@ -70,15 +93,104 @@ class Embedded:
         return self.n_samples / SAMPLE_RATE
 
 
-class _Windows:
-    """Cuts windows from a growing signal and embeds them."""
+class EmbedSink(Protocol):
+    """Where a stream's windows go to be embedded."""
 
-    def __init__(self, settings: EmbedSettings, vad_options: VadOptions) -> None:
+    def submit(self, mels: np.ndarray) -> np.ndarray:
+        """Take windows [shape=(n, n_frames, 40)]; return the array [shape=(n, 256)] that holds
+        their embeddings after :meth:`flush` (at once, for a sink that embeds right away)."""
+        ...
+
+    def flush(self) -> None:
+        """Embed every window submitted so far."""
+        ...
+
+
+class NumpySink:
+    """The default sink: the numpy encoder, embedding each submission at once."""
+
+    def __init__(self, encoder: VoiceEncoder | None = None) -> None:
+        self.encoder = encoder or load_voice_encoder()
+
+    def submit(self, mels: np.ndarray) -> np.ndarray:
+        """The embeddings of ``mels`` [shape=(n, n_frames, 40)], computed now."""
+        return self.encoder.embed_mels(mels)
+
+    def flush(self) -> None:
+        """Nothing waits."""
+
+
+class EncoderQueue:
+    """Windows waiting for the torch encoder, of one file or of several files' streams.
+
+    Submitted windows are embedded ``size`` at a time as soon as that many wait, and the rest
+    on :meth:`flush`; a call that runs out of device memory is halved and retried
+    (:func:`~audiolens.devices.halve_on_oom`), and later calls keep the smaller size.
+    Windows of unequal length (a file's last, shorter ones) share calls with the others.
+
+    Parameters
+    ----------
+    encoder : the encoder on its device
+    size : windows per call (:func:`~audiolens.models.voice_encoder_torch.window_batch`)
+    on_halve : told the new size when a call is halved (to remember it for later runs)
+    """
+
+    def __init__(
+        self,
+        encoder: TorchVoiceEncoder,
+        *,
+        size: int,
+        on_halve: Callable[[int], None] | None = None,
+    ) -> None:
+        self.encoder = encoder
+        self.size = max(1, int(size))
+        self.on_halve = on_halve
+        self.calls = 0  #: device calls made (for tests and benchmarks)
+        self._waiting: list[tuple[np.ndarray, np.ndarray, int]] = []
+
+    def submit(self, mels: np.ndarray) -> np.ndarray:
+        """Queue windows [shape=(n, n_frames, 40)]; the returned array [shape=(n, 256)] holds
+        their embeddings once they have run (at the latest after :meth:`flush`)."""
+        out = np.zeros((mels.shape[0], 256), dtype=np.float32)
+        self._waiting.extend((mels[i], out, i) for i in range(mels.shape[0]))
+        while len(self._waiting) >= self.size:
+            self._run_first(self.size)
+        return out
+
+    def flush(self) -> None:
+        """Embed every window waiting."""
+        while self._waiting:
+            self._run_first(self.size)
+
+    def _run_first(self, n: int) -> None:
+        from ...devices import halve_on_oom
+
+        batch, self._waiting = self._waiting[:n], self._waiting[n:]
+        halve_on_oom(batch, self._call, on_halve=self._halved)
+
+    def _call(self, batch: Sequence[tuple[np.ndarray, np.ndarray, int]]) -> None:
+        E = self.encoder.embed_windows([mels for mels, _, _ in batch])
+        self.calls += 1
+        for row, (_, out, i) in enumerate(batch):
+            out[i] = E[row]
+
+    def _halved(self, n: int) -> None:
+        self.size = max(1, n)
+        if self.on_halve is not None:
+            self.on_halve(self.size)
+
+
+class _Windows:
+    """Cuts windows from a growing signal and hands them to the sink to embed."""
+
+    def __init__(
+        self, settings: EmbedSettings, vad_options: VadOptions, sink: EmbedSink | None = None
+    ) -> None:
         self.s = settings
         self.threshold = vad_options.threshold
         self.win = int(round(settings.window * 100)) * FRAME_HOP
         self.hop = max(1, int(round(settings.step * 100))) * FRAME_HOP
-        self.encoder = load_voice_encoder()
+        self.sink: EmbedSink = sink if sink is not None else NumpySink()
         self.buf = np.zeros(0, dtype=np.float32)
         self.buf_start = 0  # global sample index of buf[0]; a multiple of FRAME_HOP
         self.next_start = 0
@@ -142,7 +254,7 @@ class _Windows:
                 mels = np.stack([M[o : o + n_frames] for o in offsets])
                 if self.s.level is not None:
                     mels *= self._gains(chunk, a, length)[:, None, None]
-                self.embeddings.append(self.encoder.embed_mels(mels))
+                self.embeddings.append(self.sink.submit(mels))
                 self.starts.extend(s for s, _ in chunk)
                 self.lengths.extend([length] * len(chunk))
                 self.fractions.extend(f for _, f in chunk)
@@ -167,16 +279,26 @@ class EmbedStream:
     ----------
     settings : window length and step (defaults when None)
     vad_options : the VAD's threshold (a window's speech share counts frames at or above it)
+    vad : the VAD to run (a :class:`~audiolens.models.vad_torch.TorchVAD` on a device);
+        None: silero's ONNX model on the CPU
+    sink : where windows go to be embedded (an :class:`EncoderQueue`, shared by several
+        streams); None: the numpy encoder, at once
     """
 
     def __init__(
-        self, *, settings: EmbedSettings | None = None, vad_options: VadOptions | None = None
+        self,
+        *,
+        settings: EmbedSettings | None = None,
+        vad_options: VadOptions | None = None,
+        vad: SileroVAD | None = None,
+        sink: EmbedSink | None = None,
     ) -> None:
         vad_options = vad_options or VadOptions()
-        self.vad = SileroVAD(vad_options.model_path)
-        self.windows = _Windows(settings or EmbedSettings(), vad_options)
+        self.vad = vad if vad is not None else SileroVAD(vad_options.model_path)
+        self.windows = _Windows(settings or EmbedSettings(), vad_options, sink)
         self.probs = np.zeros(0, dtype=np.float32)
         self.total = 0
+        self._closed = False
 
     def feed(self, block: np.ndarray) -> None:
         """Take the next block [shape=(n,)] float32."""
@@ -188,12 +310,22 @@ class EmbedStream:
         self.windows.add(y)
         self.windows.ready(self.probs, final=False, total=self.total)
 
+    def close(self) -> None:
+        """The signal has ended: the VAD's last frame, and the last windows to the sink
+        (where a shared queue may embed them with other streams' windows before
+        :meth:`finish`). Called by :meth:`finish` when not called before."""
+        if self._closed:
+            return
+        self._closed = True
+        self.probs = np.concatenate([self.probs, self.vad.flush()])
+        self.windows.add(np.zeros(N_FFT, dtype=np.float32))  # the last frames' zero padding
+        self.windows.ready(self.probs, final=True, total=self.total)
+
     def finish(self) -> Embedded:
         """What was found in the whole signal."""
-        w, total = self.windows, self.total
-        probs = np.concatenate([self.probs, self.vad.flush()])
-        w.add(np.zeros(N_FFT, dtype=np.float32))  # the last frames' zero padding
-        w.ready(probs, final=True, total=total)
+        self.close()
+        w, total, probs = self.windows, self.total, self.probs
+        w.sink.flush()
         n = len(w.starts)
         order = np.argsort(np.asarray(w.starts), kind="stable")
         starts = np.asarray(w.starts, dtype=np.float64)[order] / SAMPLE_RATE

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...models.vad import VadOptions, regions_from_probabilities
+from ...models.vad import SileroVAD, VadOptions, regions_from_probabilities
 from .cluster import ClusterSettings, centroids, cluster, smooth_neighbours
-from .embed import Embedded, EmbedSettings, EmbedStream
+from .embed import Embedded, EmbedSettings, EmbedSink, EmbedStream
 from .overlap import Chunker, OverlapSettings, diarize_segmented
 from .segment import (
     SegmentSettings,
@@ -119,6 +119,9 @@ class DiarizationStream:
     segmentation : a speaker segmentation model (see :mod:`audiolens.models.segmentation`):
         speech, speaker changes and overlapping speakers come from it (see :mod:`.overlap`);
         None: from the VAD and the encoder windows, one speaker at a time
+    vad, sink : the VAD and where windows are embedded (see
+        :class:`~audiolens.tasks.speakers.embed.EmbedStream`); None: ONNX Runtime and numpy
+        on the CPU
     """
 
     def __init__(
@@ -127,6 +130,8 @@ class DiarizationStream:
         options: SpeakersOptions | None = None,
         settings: PipelineSettings | None = None,
         segmentation: SegmentationModel | None = None,
+        vad: SileroVAD | None = None,
+        sink: EmbedSink | None = None,
     ) -> None:
         self.options = options or SpeakersOptions()
         self.settings = settings or PipelineSettings()
@@ -137,7 +142,7 @@ class DiarizationStream:
             self.chunker = Chunker(segmentation, self.settings.overlap)
             # every window is embedded: the model, not the VAD, says where the speech is
             embed = replace(embed, min_speech=0.0)
-        self.embed = EmbedStream(settings=embed, vad_options=self.settings.vad)
+        self.embed = EmbedStream(settings=embed, vad_options=self.settings.vad, vad=vad, sink=sink)
 
     def feed(self, block: np.ndarray) -> None:
         """Take the next block [shape=(n,)] float32, 16 kHz mono."""
@@ -147,6 +152,11 @@ class DiarizationStream:
         if self.chunker is not None:
             self.chunker.add(y)
         self.embed.feed(y)
+
+    def close(self) -> None:
+        """The signal has ended: its last windows go to the sink (see
+        :meth:`EmbedStream.close <audiolens.tasks.speakers.embed.EmbedStream.close>`)."""
+        self.embed.close()
 
     def finish(self) -> Diarization:
         """The turns of the whole signal."""
@@ -172,19 +182,23 @@ def diarize(
     options: SpeakersOptions | None = None,
     settings: PipelineSettings | None = None,
     segmentation: SegmentationModel | None = None,
+    vad: SileroVAD | None = None,
+    sink: EmbedSink | None = None,
 ) -> Diarization:
     """Who spoke when in a 16 kHz mono signal given block by block.
 
     Parameters
     ----------
     blocks : iterable of np.ndarray [shape=(n_i,)] float32, 16 kHz mono, in order
-    options, settings, segmentation : as :class:`DiarizationStream`
+    options, settings, segmentation, vad, sink : as :class:`DiarizationStream`
 
     Returns
     -------
     diarization : Diarization
     """
-    stream = DiarizationStream(options=options, settings=settings, segmentation=segmentation)
+    stream = DiarizationStream(
+        options=options, settings=settings, segmentation=segmentation, vad=vad, sink=sink
+    )
     for block in blocks:
         stream.feed(block)
     return stream.finish()

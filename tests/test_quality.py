@@ -778,3 +778,81 @@ def test_after_running_out_of_memory_later_device_calls_start_at_the_size_that_f
     assert calls[:3] == [(8, False), (4, False), (2, True)]
     assert [c for c, ok in calls if not ok] == [8, 4, 4]
     assert sum(c for c, ok in calls if ok) == 24
+
+
+def _same_summaries(got, ref) -> None:
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g.features, r.features, rtol=1e-9, atol=1e-9)
+        assert (g.frames, g.clipped, g.flicker, g.lattice, g.cutoff_hz) == (
+            r.frames,
+            r.clipped,
+            r.flicker,
+            r.lattice,
+            r.cutoff_hz,
+        )
+
+
+def test_device_path_measures_the_frames_where_they_are(mixed_batch, monkeypatch):
+    """On a torch device no frame matrix comes back to the host and the numpy statistics do
+    not run for a file with frames: the device computes them (the CPU stands in for CUDA)."""
+    pytest.importorskip("torch")
+    from audiolens.tasks.quality import QualityTask, features, power
+
+    files = [QualityTask().stretches(item) for item in mixed_batch]
+    ref = features.summarize_batch(files, device=audiolens.resolve_device("cpu"))
+    numpy_stats = features._power_stats
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the frames were brought back to the host")
+
+    def only_frameless(power, **kwargs):
+        assert power.shape[0] == 0, "the host measured a file's frames"
+        return numpy_stats(power, **kwargs)
+
+    monkeypatch.setattr(power, "_transform", no_download)
+    monkeypatch.setattr(features, "_power_stats", only_frameless)
+    got = features.summarize_batch(files, device=audiolens.resolve_device("torch"))
+    _same_summaries(got, ref)
+    assert any(s.clipped for s in got) and any(s.flicker for s in got)
+
+
+def test_device_statistics_halve_on_out_of_memory_whole_files_per_call(mixed_batch, monkeypatch):
+    pytest.importorskip("torch")
+    from audiolens.tasks.quality import QualityTask, device_stats, features
+
+    files = [QualityTask().stretches(item) for item in mixed_batch]
+    ref = features.summarize_batch(files, device=audiolens.resolve_device("cpu"))
+    calls: list[int] = []
+    transform = device_stats.device_power
+
+    def key(p):
+        return (p.shape[-1], float(np.sum(p[:64])))
+
+    whole = {tuple(key(features._mono(p)) for p in f.pieces) for f in files}
+
+    def whole_files(pieces) -> bool:
+        at = 0
+        while at < len(pieces):
+            n = [len(w) for w in whole if w == tuple(map(key, pieces[at : at + len(w)]))]
+            if not n:
+                return False
+            at += n[0]
+        return True
+
+    def spy(pieces, *args, **kwargs):
+        assert whole_files(pieces), "a call split a file's stretches"
+        calls.append(len(pieces))
+        if len(pieces) > 9:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return transform(pieces, *args, **kwargs)
+
+    monkeypatch.setattr(device_stats, "device_power", spy)
+    got = features.summarize_batch(files, device=audiolens.resolve_device("torch"))
+    _same_summaries(got, ref)
+    # calls of more than 9 stretches failed and were halved, by files; every framed file's
+    # stretches ran once in each pass (the 4096-point frames, the flicker's 512-point frames)
+    assert calls[0] > 9
+    framed = [f for f in files if any(p.shape[-1] >= 4096 for p in f.pieces)]
+    long_pass = sum(len(f.pieces) for f in framed)
+    marked = sum(len(f.pieces) for f in framed if f.codec_marks and features._flicker_bands(f.sr))
+    assert sum(c for c in calls if c <= 9) == long_pass + marked

@@ -856,3 +856,44 @@ def test_device_statistics_halve_on_out_of_memory_whole_files_per_call(mixed_bat
     long_pass = sum(len(f.pieces) for f in framed)
     marked = sum(len(f.pieces) for f in framed if f.codec_marks and features._flicker_bands(f.sr))
     assert sum(c for c in calls if c <= 9) == long_pass + marked
+
+
+def test_prepare_where_decoded_leaves_run_the_frames_only(tmp_path, monkeypatch):
+    """The runner's worker calls QualityTask.prepare after decoding: the AAC lattice and the
+    clipped frames travel with the input (pickled, as from a worker process), and run then
+    computes neither; an error in prepare is left to run."""
+    import os
+    import pickle
+
+    from audiolens.runner.jobs import FileJob, resolve_tasks
+    from audiolens.runner.work import Worker
+    from audiolens.tasks import quality as task_module
+    from audiolens.tasks.quality import features
+
+    path = TRANSCODE / "madmom_stereo_sample_decoded_from_aac.wav"
+    st = os.stat(path)
+    job = FileJob(os.fspath(path), st.st_size, st.st_mtime_ns, ("quality",))
+    specs, instances = resolve_tasks(["quality"])
+    worker = Worker(specs, audiolens.resolve_device("cpu"), instances)
+    plain = worker.run_batch("quality", [worker.decode(job)])  # prepared too: the reference
+    decoded = pickle.loads(pickle.dumps(worker.decode(job)))
+    measured = [v for k, v in decoded.inputs["quality"].features.items() if "host_measures" in k]
+    assert len(measured) == 1 and measured[0].lattice > 0.3 and measured[0].clipped is not None
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("run computed what prepare had")
+
+    with monkeypatch.context() as m:
+        m.setattr(features, "lattice_share", not_here)
+        m.setattr(features, "clipped_frames", not_here)
+        prepared = worker.run_batch("quality", [decoded])
+    assert prepared[0].result == plain[0].result and plain[0].result["verdict"] == "transcode"
+
+    def broken(*args, **kwargs):
+        raise ValueError("prepare failed")
+
+    monkeypatch.setattr(task_module, "host_measures", broken)
+    unprepared = worker.decode(job)  # no error: run does the work instead
+    assert not any("host_measures" in k for k in unprepared.inputs["quality"].features)
+    monkeypatch.undo()
+    assert worker.run_batch("quality", [unprepared])[0].result == plain[0].result

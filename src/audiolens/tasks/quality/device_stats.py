@@ -35,7 +35,6 @@ from .features import (
     _REF_BAND,
     _SHORT_FLOOR,
     HOP,
-    MIN_CLEAN_FRAMES,
     N_FFT,
     SHORT_FFT,
     FrameStats,
@@ -43,10 +42,10 @@ from .features import (
     _flicker_bands,
     _freqs,
     _host_stats,
+    _left_out,
     _power_stats,
     _wall,
     _wall_bins,
-    clipped_frames,
 )
 from .power import device_calls, device_power, hann, piece_bytes
 
@@ -249,11 +248,8 @@ def _unclipped(files: Sequence[Stretches], per_file: np.ndarray, dev: Any) -> tu
 
     keep, clipped = [], []
     for f, rows in zip(files, per_file, strict=True):
-        mask = np.ones(int(rows), dtype=bool)
-        if f.skip_clipped and rows:
-            hit = clipped_frames(f.pieces)
-            if hit.any() and int((~hit).sum()) >= MIN_CLEAN_FRAMES:
-                mask = ~hit
+        left_out = _left_out(f, int(rows))
+        mask = np.ones(int(rows), dtype=bool) if left_out is None else ~left_out
         keep.append(mask)
         clipped.append(int(rows - mask.sum()))
     return torch.from_numpy(np.concatenate(keep)).to(dev), clipped

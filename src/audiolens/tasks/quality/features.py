@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -25,9 +25,11 @@ from .power import on_device, piece_powers
 __all__ = [
     "FEATURE_NAMES",
     "N_FFT",
+    "HostMeasures",
     "SpectralSummary",
     "Stretches",
     "clipped_frames",
+    "host_measures",
     "summarize",
     "summarize_batch",
 ]
@@ -434,6 +436,32 @@ class Stretches:
     codec_marks: bool = False
     starts: Sequence[int] | None = None
     skip_clipped: bool = False
+    #: what :func:`host_measures` found, where it ran already (the runner's workers)
+    measured: HostMeasures | None = None
+
+
+@dataclass(frozen=True)
+class HostMeasures:
+    """What the features measure on the samples alone, without the STFT frames: made on the
+    host, where the file was decoded when the runner calls :meth:`QualityTask.prepare`.
+
+    Attributes
+    ----------
+    lattice : :func:`.lattice.lattice_share` (0.0 when it was not asked for)
+    clipped : :func:`clipped_frames` of a file whose clipped frames are left out, else None
+    """
+
+    lattice: float
+    clipped: np.ndarray | None
+
+
+def host_measures(f: Stretches, flat: Sequence[np.ndarray] | None = None) -> HostMeasures:
+    """:class:`HostMeasures` of one file (``flat``: its stretches' :func:`_mono`, if made)."""
+    lattice = 0.0
+    if f.codec_marks and f.starts is not None:
+        flat = [_mono(p) for p in f.pieces] if flat is None else flat
+        lattice = lattice_share(flat, starts=f.starts, sr=f.sr)
+    return HostMeasures(lattice, clipped_frames(f.pieces) if f.skip_clipped else None)
 
 
 def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[SpectralSummary]:
@@ -460,6 +488,10 @@ def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[Spect
     summaries : list of SpectralSummary, one per file, in order
     """
     flats = [[_mono(p) for p in f.pieces] for f in files]
+    files = [
+        f if f.measured is not None else replace(f, measured=host_measures(f, flat))
+        for f, flat in zip(files, flats, strict=True)
+    ]
     if on_device(device):
         from .device_stats import device_frame_stats
 
@@ -513,10 +545,9 @@ def _host_stats(f: Stretches, flat: Sequence[np.ndarray]) -> FrameStats:
     stacked = [p for p in long_powers if p is not None]
     power = np.concatenate(stacked, axis=0) if stacked else np.zeros((0, N_FFT // 2 + 1))
     n_clipped = 0
-    if f.skip_clipped and power.shape[0]:
-        clipped = clipped_frames(f.pieces)
-        if clipped.any() and int((~clipped).sum()) >= MIN_CLEAN_FRAMES:
-            power, n_clipped = power[~clipped], int(clipped.sum())
+    left_out = _left_out(f, power.shape[0])
+    if left_out is not None:
+        power, n_clipped = power[~left_out], int(left_out.sum())
     if power.shape[0]:
         energy = power.sum(axis=1)
         power = power[energy > max(energy.max(), 1e-30) * 1e-7]
@@ -524,6 +555,17 @@ def _host_stats(f: Stretches, flat: Sequence[np.ndarray]) -> FrameStats:
     if f.codec_marks and _flicker_bands(f.sr):
         share = _flicker_share(_short_powers(flat, cpu), sr=f.sr)
     return _power_stats(power, sr=f.sr, clipped=n_clipped, flicker=share)
+
+
+def _left_out(f: Stretches, frames: int) -> np.ndarray | None:
+    """Which of a file's ``frames`` STFT frames are left out for clipping (None: none): its
+    clipped frames, when it asks for that and ``MIN_CLEAN_FRAMES`` others remain."""
+    if not f.skip_clipped or not frames:
+        return None
+    clipped = f.measured.clipped if f.measured is not None else clipped_frames(f.pieces)
+    if clipped is None or not clipped.any() or int((~clipped).sum()) < MIN_CLEAN_FRAMES:
+        return None
+    return clipped
 
 
 def _power_stats(power: np.ndarray, *, sr: int, clipped: int, flicker: float) -> FrameStats:
@@ -597,11 +639,9 @@ def _summary(f: Stretches, flat: Sequence[np.ndarray], st: FrameStats) -> Spectr
         ]
     ).astype(np.float64)
     share = st.flicker if f.codec_marks else 0.0
-    on_lattice = 0.0
-    if f.codec_marks and f.starts is not None:
-        on_lattice = lattice_share(flat, starts=f.starts, sr=sr)
+    measured = f.measured if f.measured is not None else host_measures(f, flat)
     return SpectralSummary(
-        feats, cutoff, step, ltas_db, freqs, st.frames, share, on_lattice, st.clipped
+        feats, cutoff, step, ltas_db, freqs, st.frames, share, measured.lattice, st.clipped
     )
 
 

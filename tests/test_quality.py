@@ -897,3 +897,20 @@ def test_prepare_where_decoded_leaves_run_the_frames_only(tmp_path, monkeypatch)
     assert not any("host_measures" in k for k in unprepared.inputs["quality"].features)
     monkeypatch.undo()
     assert worker.run_batch("quality", [unprepared])[0].result == plain[0].result
+
+
+@pytest.mark.parametrize("sr", [8000, 16000, 22050, 44100, 48000, 96000, 192000])
+def test_band_levels_in_one_indexing_per_width_equal_the_band_by_band_means(sr):
+    import itertools
+
+    from audiolens.tasks.quality import features
+
+    ltas_db = np.random.default_rng(sr).standard_normal(2049) * 30.0 - 80.0
+    freqs = features._freqs(sr)
+    one_by_one = [
+        features._band_mean(ltas_db, freqs, lo, hi)
+        for lo, hi in itertools.pairwise(features.BAND_EDGES)
+    ]
+    # bit for bit (the numpy path's answers do not change), NaN above the Nyquist frequency
+    np.testing.assert_array_equal(features._band_means(ltas_db, sr), one_by_one)
+    assert np.isnan(one_by_one[-1]) == (sr < 48000)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -236,6 +237,32 @@ def _band_mean(spec: np.ndarray, freqs: np.ndarray, lo: float, hi: float) -> np.
     if not sel.any():
         return np.full(spec.shape[:-1], np.nan)
     return spec[..., sel].mean(axis=-1)
+
+
+@lru_cache(maxsize=16)
+def _band_bins(sr: int) -> tuple[tuple[int, np.ndarray], ...]:
+    """The bins of each band of ``BAND_EDGES`` at ``sr``, the bands of one width together:
+    (band positions, [bands, width] bin indices) per width."""
+    freqs = _freqs(sr)
+    by_width: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for i, (lo, hi) in enumerate(itertools.pairwise(BAND_EDGES)):
+        sel = np.flatnonzero((freqs >= lo) & (freqs < hi))
+        by_width.setdefault(sel.size, []).append((i, sel))
+    return tuple(
+        (np.array([i for i, _ in rows]), np.stack([b for _, b in rows]))
+        for width, rows in by_width.items()
+        if width
+    )
+
+
+def _band_means(ltas_db: np.ndarray, sr: int) -> np.ndarray:
+    """Per band of ``BAND_EDGES``, the mean of ``ltas_db`` over its bins (NaN above the
+    Nyquist frequency): the same sums as :func:`_band_mean`, band by band (each band's bins
+    are one contiguous row), in one indexing per band width."""
+    out = np.full(BAND_EDGES.size - 1, np.nan)
+    for where, bins in _band_bins(sr):
+        out[where] = ltas_db[bins].mean(axis=1)
+    return out
 
 
 def _cutoff(ltas_db: np.ndarray, freqs: np.ndarray, nyquist: float) -> tuple[float, float, float]:
@@ -614,11 +641,7 @@ def _summary(f: Stretches, flat: Sequence[np.ndarray], st: FrameStats) -> Spectr
     mean_power = st.mean_power
     ltas_db = _db(mean_power)  # all at the floor when there are no frames
     ref = float(_db(np.asarray(_band_mean(mean_power, freqs, *_REF_BAND))))
-    bands = []
-    for lo, hi in itertools.pairwise(BAND_EDGES):
-        v = _band_mean(ltas_db, freqs, lo, hi)
-        bands.append(float(v) - ref if np.isfinite(v) else np.nan)
-    bands_arr = np.asarray(bands)
+    bands_arr = _band_means(ltas_db, sr) - ref
     last = bands_arr[np.isfinite(bands_arr)]
     bands_arr[~np.isfinite(bands_arr)] = (last[-1] if last.size else 0.0) - 30.0
     cutoff, step, slope = st.wall

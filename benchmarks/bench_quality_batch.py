@@ -108,7 +108,14 @@ def clocks(device: Any) -> dict[str, Clock]:
                 (features, "_flicker_share"),
             ],
         ),
-        "lattice": Clock(device, [(features, "host_measures")]),
+        "lattice": Clock(
+            device,
+            [
+                (features, "host_measures"),
+                (features, "lattice_share"),
+                (features, "device_lattice_shares"),
+            ],
+        ),
     }
 
 

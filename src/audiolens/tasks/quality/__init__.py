@@ -545,10 +545,10 @@ class QualityTask:
         )
 
     def prepare(self, item: TaskInput) -> None:
-        """What the features measure on the samples alone (the AAC lattice, the clipped
-        frames: :func:`.features.host_measures`), made where the runner decoded the file
-        (its CPU workers), so that :meth:`run` on an accelerator leaves only the frames'
-        work to the device and this process; kept on ``item``."""
+        """What the features measure on every channel's samples (the clipped frames of a
+        lossless file: :func:`.features.host_measures`), made where the runner decoded the
+        file (its CPU workers), so that :meth:`run` on an accelerator leaves only the mono
+        mix's work to the device and this process; kept on ``item``."""
         item.feature(_MEASURED, lambda x: host_measures(self.stretches(x)))
 
     def features(self, item: TaskInput, device: Device) -> SpectralSummary:

@@ -20,7 +20,7 @@ from functools import lru_cache
 import numpy as np
 
 from ...devices import Device
-from .lattice import lattice_share
+from .lattice import device_lattice_shares, lattice_share
 from .power import on_device, piece_powers
 
 __all__ = [
@@ -469,26 +469,21 @@ class Stretches:
 
 @dataclass(frozen=True)
 class HostMeasures:
-    """What the features measure on the samples alone, without the STFT frames: made on the
-    host, where the file was decoded when the runner calls :meth:`QualityTask.prepare`.
+    """What the features measure on the samples of every channel, not on the frames: made
+    on the host, where the file was decoded when the runner calls
+    :meth:`QualityTask.prepare` (the mono mix alone goes on to the frames).
 
     Attributes
     ----------
-    lattice : :func:`.lattice.lattice_share` (0.0 when it was not asked for)
     clipped : :func:`clipped_frames` of a file whose clipped frames are left out, else None
     """
 
-    lattice: float
     clipped: np.ndarray | None
 
 
-def host_measures(f: Stretches, flat: Sequence[np.ndarray] | None = None) -> HostMeasures:
-    """:class:`HostMeasures` of one file (``flat``: its stretches' :func:`_mono`, if made)."""
-    lattice = 0.0
-    if f.codec_marks and f.starts is not None:
-        flat = [_mono(p) for p in f.pieces] if flat is None else flat
-        lattice = lattice_share(flat, starts=f.starts, sr=f.sr)
-    return HostMeasures(lattice, clipped_frames(f.pieces) if f.skip_clipped else None)
+def host_measures(f: Stretches) -> HostMeasures:
+    """:class:`HostMeasures` of one file."""
+    return HostMeasures(clipped_frames(f.pieces) if f.skip_clipped else None)
 
 
 def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[SpectralSummary]:
@@ -500,8 +495,9 @@ def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[Spect
     the frames' high-band levels, the holes, the levels either side of the wall and their
     percentiles, and the :func:`flicker` of the ``SHORT_FFT`` frames) are computed there for
     all the files together, and only a few numbers per file come back
-    (:func:`.device_stats.device_frame_stats`). The wall itself (:func:`_cutoff`), the content
-    edge and the AAC lattice run on the host, file by file. On numpy each stretch is
+    (:func:`.device_stats.device_frame_stats`); the AAC lattice's MDCTs and fits run there too,
+    all files together (:func:`.lattice.device_lattice_shares`). The wall itself
+    (:func:`_cutoff`) and the content edge run on the host, file by file. On numpy each stretch is
     transformed and measured alone: the reference, which the device path equals within
     float64 rounding.
 
@@ -515,17 +511,36 @@ def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[Spect
     summaries : list of SpectralSummary, one per file, in order
     """
     flats = [[_mono(p) for p in f.pieces] for f in files]
-    files = [
-        f if f.measured is not None else replace(f, measured=host_measures(f, flat))
-        for f, flat in zip(files, flats, strict=True)
-    ]
+    files = [f if f.measured is not None else replace(f, measured=host_measures(f)) for f in files]
     if on_device(device):
         from .device_stats import device_frame_stats
 
         stats = device_frame_stats(files, flats, device=device)
     else:
         stats = [_host_stats(f, flat) for f, flat in zip(files, flats, strict=True)]
-    return [_summary(f, flat, st) for f, flat, st in zip(files, flats, stats, strict=True)]
+    lattices = _lattices(files, flats, device)
+    return [_summary(f, st, s) for f, st, s in zip(files, stats, lattices, strict=True)]
+
+
+def _lattices(
+    files: Sequence[Stretches], flats: Sequence[Sequence[np.ndarray]], device: Device
+) -> list[float]:
+    """The AAC lattice share of each file that asks for it (0.0 for the others): numpy file
+    by file, or every file at once on a torch device (:func:`.lattice.device_lattice_shares`)."""
+    asked = [k for k, f in enumerate(files) if f.codec_marks and f.starts is not None]
+    if on_device(device):
+        shares = device_lattice_shares(
+            [flats[k] for k in asked],
+            starts=[files[k].starts for k in asked],  # type: ignore[misc]
+            srs=[files[k].sr for k in asked],
+            device=device,
+        )
+    else:
+        shares = [lattice_share(flats[k], starts=files[k].starts, sr=files[k].sr) for k in asked]
+    out = [0.0] * len(files)
+    for k, share in zip(asked, shares, strict=True):
+        out[k] = share
+    return out
 
 
 @dataclass(frozen=True)
@@ -633,8 +648,8 @@ def _hf_stats(power: np.ndarray, freqs: np.ndarray, nyquist: float) -> list[floa
     return [*stds, *quiet, *zero]
 
 
-def _summary(f: Stretches, flat: Sequence[np.ndarray], st: FrameStats) -> SpectralSummary:
-    """The features of one file from its :class:`FrameStats`."""
+def _summary(f: Stretches, st: FrameStats, lattice: float) -> SpectralSummary:
+    """The features of one file from its :class:`FrameStats` (and its lattice share)."""
     sr = f.sr
     freqs = _freqs(sr)
     nyquist = sr / 2.0
@@ -662,9 +677,8 @@ def _summary(f: Stretches, flat: Sequence[np.ndarray], st: FrameStats) -> Spectr
         ]
     ).astype(np.float64)
     share = st.flicker if f.codec_marks else 0.0
-    measured = f.measured if f.measured is not None else host_measures(f, flat)
     return SpectralSummary(
-        feats, cutoff, step, ltas_db, freqs, st.frames, share, measured.lattice, st.clipped
+        feats, cutoff, step, ltas_db, freqs, st.frames, share, lattice, st.clipped
     )
 
 

@@ -141,9 +141,9 @@ class _Segments:
         self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
         self.n = len(self.counts)
         self.dev = dev
-        self.fid = torch.repeat_interleave(
-            torch.arange(self.n, device=dev), torch.from_numpy(self.counts).to(dev)
-        )
+        sizes = torch.from_numpy(self.counts).to(dev)
+        self.fid = torch.repeat_interleave(torch.arange(self.n, device=dev), sizes)
+        self.sizes = sizes.to(torch.float64)
 
     def sum(self, x: Any) -> Any:
         """Per-file sums of the rows of ``x`` [rows, ...] -> [files, ...]."""
@@ -153,10 +153,8 @@ class _Segments:
         return out.index_add_(0, self.fid, x.to(torch.float64))
 
     def mean(self, x: Any) -> Any:
-        import torch
-
-        n = torch.from_numpy(self.counts.astype(np.float64)).to(self.dev)
-        return self.sum(x) / n.reshape(-1, *([1] * (x.dim() - 1)))
+        """Per-file means of the rows of ``x`` [rows, ...] -> [files, ...]."""
+        return self.sum(x) / self.sizes.reshape(-1, *([1] * (x.dim() - 1)))
 
     def percentiles(self, x: Any, qs: Sequence[float]) -> list[Any]:
         """Per file, ``np.percentile(rows, q, axis=0)`` (linear) of ``x`` [rows, ...] for each
@@ -284,7 +282,6 @@ def _hf(frame_db: Any, rows: _Segments, freqs: np.ndarray, nyquist: float) -> np
 
     ref = frame_db[:, _bins(freqs, *_REF_BAND)].mean(dim=1)
     stds, quiet, zero = [], [], []
-    n = torch.from_numpy(rows.counts.astype(np.float64)).to(frame_db.device)
     for lo, hi in _HF_BANDS:
         cols = _bins(freqs, lo, min(hi, nyquist))
         if cols.stop == cols.start:
@@ -296,7 +293,7 @@ def _hf(frame_db: Any, rows: _Segments, freqs: np.ndarray, nyquist: float) -> np
         stds.append(torch.sqrt(rows.mean(centred * centred)))
         quiet.append(rows.mean(band < ref - 70.0))
         low = (frame_db[:, cols] < -135.0).sum(dim=1)
-        zero.append(rows.sum(low) / (n * (cols.stop - cols.start)))
+        zero.append(rows.sum(low) / (rows.sizes * (cols.stop - cols.start)))
     return torch.stack([*stds, *quiet, *zero], dim=1).cpu().numpy()
 
 

@@ -792,7 +792,8 @@ def _same_summaries(got, ref) -> None:
         )
 
 
-def test_device_path_measures_the_frames_where_they_are(mixed_batch, monkeypatch):
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_device_path_measures_the_frames_where_they_are(mixed_batch, monkeypatch, device):
     """On a torch device no frame matrix comes back to the host, and neither the numpy
     statistics (for a file with frames) nor the numpy AAC lattice run: the device computes
     them (the CPU stands in for CUDA), to the numpy answers."""
@@ -813,7 +814,7 @@ def test_device_path_measures_the_frames_where_they_are(mixed_batch, monkeypatch
     monkeypatch.setattr(power, "_transform", no_download)
     monkeypatch.setattr(features, "_power_stats", only_frameless)
     monkeypatch.setattr(features, "lattice_share", no_download)  # its MDCTs run there too
-    got = features.summarize_batch(files, device=audiolens.resolve_device("torch"))
+    got = features.summarize_batch(files, device=audiolens.resolve_device(device))
     _same_summaries(got, ref)
     assert any(s.clipped for s in got) and any(s.flicker for s in got)
     assert any(s.lattice > 0.5 for s in got)

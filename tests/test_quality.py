@@ -648,6 +648,21 @@ def mixed_batch(tmp_path_factory):
     return [read_input(p, task) for p in paths]
 
 
+def _same_summaries(got, ref) -> None:
+    """Batched device summaries equal the numpy ones: features and long-term spectrum within
+    1e-9, and the same frame counts, flicker, lattice share and cutoff."""
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g.features, r.features, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(g.ltas_db, r.ltas_db, rtol=1e-9, atol=1e-9)
+        assert (g.frames, g.clipped, g.flicker, g.lattice, g.cutoff_hz) == (
+            r.frames,
+            r.clipped,
+            r.flicker,
+            r.lattice,
+            r.cutoff_hz,
+        )
+
+
 @pytest.mark.parametrize("device", TORCH_DEVICES)
 def test_batched_device_features_equal_the_per_file_numpy_ones(mixed_batch, device):
     pytest.importorskip("torch")
@@ -667,15 +682,7 @@ def test_batched_device_features_equal_the_per_file_numpy_ones(mixed_batch, devi
             starts=f.starts,
             skip_clipped=f.skip_clipped,
         )
-        np.testing.assert_allclose(got.features, ref.features, rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(got.ltas_db, ref.ltas_db, rtol=1e-9, atol=1e-9)
-        assert (got.frames, got.clipped, got.flicker, got.lattice, got.cutoff_hz) == (
-            ref.frames,
-            ref.clipped,
-            ref.flicker,
-            ref.lattice,
-            ref.cutoff_hz,
-        )
+        _same_summaries([got], [ref])
     # the batch holds what it should: stretched and whole files, 16-44.1 kHz, stereo
     # lossless pieces, a file with no frame and a silent one (frames all dropped)
     assert {f.sr for f in files} == {16000, 24000, 44100, 48000}
@@ -778,18 +785,6 @@ def test_after_running_out_of_memory_later_device_calls_start_at_the_size_that_f
     assert calls[:3] == [(8, False), (4, False), (2, True)]
     assert [c for c, ok in calls if not ok] == [8, 4, 4]
     assert sum(c for c, ok in calls if ok) == 24
-
-
-def _same_summaries(got, ref) -> None:
-    for g, r in zip(got, ref, strict=True):
-        np.testing.assert_allclose(g.features, r.features, rtol=1e-9, atol=1e-9)
-        assert (g.frames, g.clipped, g.flicker, g.lattice, g.cutoff_hz) == (
-            r.frames,
-            r.clipped,
-            r.flicker,
-            r.lattice,
-            r.cutoff_hz,
-        )
 
 
 @pytest.mark.parametrize("device", TORCH_DEVICES)

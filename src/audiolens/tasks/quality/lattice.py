@@ -101,26 +101,28 @@ def _band_distance(coef: Any) -> Any:
     """
     xp = array_api_compat.array_namespace(coef)
     mag = xp.abs(coef)
-    counted = mag > _OVER_NOISE * _NOISE
-    y = mag**0.75
-    smallest = xp.sort(xp.where(counted, y, xp.inf), axis=-1)[..., :_CANDIDATES]
-    best = xp.full_like(coef[..., 0], xp.nan)
-    for i in range(smallest.shape[-1]):
-        step = smallest[..., i : i + 1]
-        usable = xp.isfinite(step)
-        for m in _MULTIPLES:
-            q = y / xp.where(usable, step / m, 1.0)
-            near = xp.round(q)
-            sel = counted & (near >= 1.0) & usable
-            n = xp.sum(sel, axis=-1)
-            # the step that fits the values best, given which lattice point each is on
-            fit = xp.where(sel, near, 0.0)
-            den = xp.sum(fit * fit, axis=-1, keepdims=True)
-            num = xp.sum(fit * xp.where(sel, q, 0.0), axis=-1, keepdims=True)
-            q = q / xp.where(den > 0, num / xp.clip(den, min=1e-30), 1.0)
-            dist = xp.sum(xp.where(sel, xp.abs(q - near), 0.0), axis=-1) / xp.clip(n, min=1)
-            best = xp.fmin(best, xp.where(n >= _MIN_COUNTED, dist, xp.nan))
-    return best
+    counted = (mag > _OVER_NOISE * _NOISE)[..., None, :]
+    y = (mag**0.75)[..., None, :]  # [..., bands, 1, 32]
+    smallest = xp.sort(xp.where(counted[..., 0, :], y[..., 0, :], xp.inf), axis=-1)
+    # every candidate step (smallest value / multiple) at once: [..., bands, tries, 1]
+    multiples = xp.asarray(_MULTIPLES, dtype=coef.dtype, device=array_api_compat.device(coef))
+    step = smallest[..., :_CANDIDATES, None] / multiples
+    step = xp.reshape(step, (*step.shape[:-2], step.shape[-2] * step.shape[-1], 1))
+    usable = xp.isfinite(step)
+    q = y / xp.where(usable, step, 1.0)
+    near = xp.round(q)
+    sel = counted & (near >= 1.0) & usable
+    n = xp.sum(sel, axis=-1)
+    # the step that fits the values best, given which lattice point each is on
+    fit = xp.where(sel, near, 0.0)
+    den = xp.sum(fit * fit, axis=-1, keepdims=True)
+    num = xp.sum(fit * xp.where(sel, q, 0.0), axis=-1, keepdims=True)
+    q = q / xp.where(den > 0, num / xp.clip(den, min=1e-30), 1.0)
+    dist = xp.sum(xp.where(sel, xp.abs(q - near), 0.0), axis=-1) / xp.clip(n, min=1)
+    # the best try with enough values (NaN where none has)
+    tried = xp.where(n >= _MIN_COUNTED, dist, xp.inf)
+    best = xp.min(tried, axis=-1)
+    return xp.where(xp.isinf(best), xp.nan, best)
 
 
 def lattice_share(pieces: Sequence[np.ndarray], *, starts: Sequence[int], sr: int) -> float:
@@ -223,6 +225,6 @@ def device_lattice_shares(
         for k, v in zip(chosen, best, strict=True):
             out[k] = float(v)
 
-    # the frames, their windowed copies and the fits' work space: about 8 MB a file
-    device_calls([8 * 2**20] * len(todo), run, device=device)
+    # the frames, their windowed copies and the fits' work space (every try at once)
+    device_calls([48 * 2**20] * len(todo), run, device=device)
     return out

@@ -2,23 +2,29 @@
 
 The files of ``bench_gpu.py``'s quality row (``--repeat`` copies of each) are decoded once, as
 the task asks (the stretches it reads), and then analysed by :meth:`QualityTask.run` in one
-process, three ways, on the same decoded inputs:
+process, four ways, on the same decoded inputs:
 
 - **numpy, per file**: ``device="cpu"``, one file per call: the reference, what each worker of
   the CPU pool computes;
 - **device, per file**: ``--device``, one file per call (the runner's per-file path: a
-  ``torch:cpu`` pool worker; the stretches of one file in one device call);
+  ``torch:cpu`` pool worker);
 - **device, batched**: ``--device``, ``--batch`` files per call (the runner's batched path on
-  an accelerator: the 4096- and 512-point frames of all their stretches in one float64 device
-  call each, :func:`audiolens.tasks.quality.features.summarize_batch`).
+  an accelerator, :func:`audiolens.tasks.quality.features.summarize_batch`: the 4096- and
+  512-point frames of all their stretches made and measured on the device, only a few
+  numbers per file coming back, and the AAC lattice's MDCTs and fits there too);
+- **device, batched, prepared in the workers**: the same, after
+  :meth:`QualityTask.prepare` (the clipped frames, read on every channel), which the runner's
+  CPU workers call after decoding; its time is the pool's, reported apart.
 
 Decoding is left out (the CPU pool does it in every case); what is timed is the features, the
-model and the verdicts. Columns: seconds, the seconds of them in the STFTs (with the copies to
-and from the device; the rest is the per-file statistics, the AAC lattice and the model, on the
-host), files/s, the speed-up over numpy per file, the peak device memory of the run (CUDA
-only), and parity: the largest feature difference from the numpy reference and whether every
-result (verdict, class, origin, cutoff, confidence) is the same. Each path runs once on one
-file first (the CUDA context, cuFFT plans, the model).
+model and the verdicts. Columns: seconds, of which the STFTs (with the copies to the device),
+the per-frame statistics, the lattice and clipped frames, and the rest on the host (the mono
+mix, the features from the long-term spectrum, the model, the verdicts); files/s, the
+speed-up over numpy per file, the peak device memory of the run (CUDA only), and parity: the
+largest feature difference from the numpy reference and whether every result (verdict,
+class, origin, cutoff, confidence) is the same. Each path runs once on one file first (the
+CUDA context, cuFFT plans, the model). The last lines estimate, Amdahl-style, the most a GPU
+could give against a ``--cores`` CPU pool.
 
 Usage::
 

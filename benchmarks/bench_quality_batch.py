@@ -2,23 +2,29 @@
 
 The files of ``bench_gpu.py``'s quality row (``--repeat`` copies of each) are decoded once, as
 the task asks (the stretches it reads), and then analysed by :meth:`QualityTask.run` in one
-process, three ways, on the same decoded inputs:
+process, four ways, on the same decoded inputs:
 
 - **numpy, per file**: ``device="cpu"``, one file per call: the reference, what each worker of
   the CPU pool computes;
 - **device, per file**: ``--device``, one file per call (the runner's per-file path: a
-  ``torch:cpu`` pool worker; the stretches of one file in one device call);
+  ``torch:cpu`` pool worker);
 - **device, batched**: ``--device``, ``--batch`` files per call (the runner's batched path on
-  an accelerator: the 4096- and 512-point frames of all their stretches in one float64 device
-  call each, :func:`audiolens.tasks.quality.features.summarize_batch`).
+  an accelerator, :func:`audiolens.tasks.quality.features.summarize_batch`: the 4096- and
+  512-point frames of all their stretches made and measured on the device, only a few
+  numbers per file coming back, and the AAC lattice's MDCTs and fits there too);
+- **device, batched, prepared in the workers**: the same, after
+  :meth:`QualityTask.prepare` (the clipped frames, read on every channel), which the runner's
+  CPU workers call after decoding; its time is the pool's, reported apart.
 
 Decoding is left out (the CPU pool does it in every case); what is timed is the features, the
-model and the verdicts. Columns: seconds, the seconds of them in the STFTs (with the copies to
-and from the device; the rest is the per-file statistics, the AAC lattice and the model, on the
-host), files/s, the speed-up over numpy per file, the peak device memory of the run (CUDA
-only), and parity: the largest feature difference from the numpy reference and whether every
-result (verdict, class, origin, cutoff, confidence) is the same. Each path runs once on one
-file first (the CUDA context, cuFFT plans, the model).
+model and the verdicts. Columns: seconds, of which the STFTs (with the copies to the device),
+the per-frame statistics, the lattice and clipped frames, and the rest on the host (the mono
+mix, the features from the long-term spectrum, the model, the verdicts); files/s, the
+speed-up over numpy per file, the peak device memory of the run (CUDA only), and parity: the
+largest feature difference from the numpy reference and whether every result (verdict,
+class, origin, cutoff, confidence) is the same. Each path runs once on one file first (the
+CUDA context, cuFFT plans, the model). The last lines estimate, Amdahl-style, the most a GPU
+could give against a ``--cores`` CPU pool.
 
 Usage::
 
@@ -32,6 +38,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bench_gpu import QUALITY, table_row
@@ -43,6 +50,9 @@ HEADER = [
     "audio s",
     "s",
     "of which STFT s",
+    "frame stats s",
+    "lattice + clipped s",
+    "rest (host) s",
     "files/s",
     "speed-up vs numpy per file",
     "peak device MiB",
@@ -51,46 +61,87 @@ HEADER = [
 ]
 
 
-class StftClock:
-    """Wraps the features' :func:`piece_powers` (the STFTs, with their copies to and from
-    the device) and adds up the seconds spent in it."""
+class Clock:
+    """Adds up the seconds spent in some functions of some modules while it is entered
+    (waiting for CUDA at the end of each call), by replacing them with timed wrappers."""
 
-    def __init__(self, device: Any) -> None:
-        from audiolens.tasks.quality import features
-
-        self.features, self.inner, self.seconds = features, features.piece_powers, 0.0
+    def __init__(self, device: Any, targets: Sequence[tuple[Any, str]]) -> None:
+        self.targets, self.seconds, self.saved = targets, 0.0, []
         self.sync = None
         if device.name.startswith("cuda"):
             import torch
 
             self.sync = torch.cuda.synchronize
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        out = self.inner(*args, **kwargs)
-        if self.sync is not None:
-            self.sync()
-        self.seconds += time.perf_counter() - t0
-        return out
+    def wrap(self, inner: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            out = inner(*args, **kwargs)
+            if self.sync is not None:
+                self.sync()
+            self.seconds += time.perf_counter() - t0
+            return out
 
-    def __enter__(self) -> StftClock:
-        self.features.piece_powers = self
+        return timed
+
+    def __enter__(self) -> Clock:
+        for module, name in self.targets:
+            inner = getattr(module, name)
+            self.saved.append((module, name, inner))
+            setattr(module, name, self.wrap(inner))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.features.piece_powers = self.inner
+        for module, name, inner in self.saved:
+            setattr(module, name, inner)
+        self.saved.clear()
+
+
+def clocks(device: Any) -> dict[str, Clock]:
+    """The parts timed: the STFTs (with their copies to and from the device), the per-frame
+    statistics (numpy: on the host; a device: there, with the few host steps between), and
+    the AAC lattice and clipped frames (on the host, here unless prepared in the workers);
+    and, inside the device's parts, the steps that stay on the host file by file (the wall
+    found on the long-term spectrum, the clipped rows' mask, the lattice's frames picked)."""
+    from audiolens.tasks.quality import device_stats, features, lattice
+
+    return {
+        "stft": Clock(device, [(features, "piece_powers"), (device_stats, "device_power")]),
+        "stats": Clock(
+            device,
+            [
+                (features, "_power_stats"),
+                (device_stats, "_long_call"),
+                (device_stats, "_flicker_call"),
+                (features, "_flicker_share"),
+            ],
+        ),
+        "lattice": Clock(
+            device,
+            [
+                (features, "host_measures"),
+                (features, "lattice_share"),
+                (features, "device_lattice_shares"),
+            ],
+        ),
+        "inner host": Clock(
+            device,
+            [(device_stats, "_wall"), (device_stats, "_unclipped"), (lattice, "_frames")],
+        ),
+    }
 
 
 def run_path(
     task: Any, inputs: Sequence[Any], device: Any, batch: int
-) -> tuple[float, float, list]:
-    """Seconds to analyse ``inputs`` ``batch`` files per call, the seconds of that in the
-    STFTs, and the results with their summaries."""
+) -> tuple[float, dict[str, float], list]:
+    """Seconds to analyse ``inputs`` ``batch`` files per call, the seconds of that in each
+    part of :func:`clocks`, and the results with their summaries."""
     from audiolens.tasks.quality.features import summarize_batch
 
+    parts = clocks(device)
     t0 = time.perf_counter()
     results = []
-    with StftClock(device) as clock:
+    with parts["stft"], parts["stats"], parts["lattice"], parts["inner host"]:
         for i in range(0, len(inputs), batch):
             results.extend(task.run(inputs[i : i + batch], device=device))
     seconds = time.perf_counter() - t0
@@ -98,7 +149,9 @@ def run_path(
     for i in range(0, len(inputs), batch):
         stretches = [task.stretches(x) for x in inputs[i : i + batch]]
         summaries.extend(summarize_batch(stretches, device=device))
-    return seconds, clock.seconds, list(zip(results, summaries, strict=True))
+    spent = {name: clock.seconds for name, clock in parts.items()}
+    spent["rest"] = seconds - spent["stft"] - spent["stats"] - spent["lattice"]
+    return seconds, spent, list(zip(results, summaries, strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, torch:cpu, cuda, cuda:N")
     parser.add_argument("--repeat", type=int, default=1, help="analyse each file N times")
     parser.add_argument("--batch", type=int, default=16, help="files per call, batched")
+    parser.add_argument(
+        "--cores", type=int, default=16, help="CPU pool size of the GPU estimate (16)"
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.batch < 1:
         parser.error("counts must be positive")
@@ -139,21 +195,31 @@ def main(argv: list[str] | None = None) -> int:
     print(table_row(HEADER))
     print("|" + "---|" * len(HEADER), flush=True)
     ref_s, ref = None, None
-    for name, dev, batch in (
-        ("numpy, per file", cpu, 1),
-        ("device, per file", device, 1),
-        ("device, batched", device, args.batch),
+    # the runner's workers call QualityTask.prepare after decoding: copies of the inputs
+    # prepared here, timed apart (that work is the pool's, not this process's)
+    prepared = [replace(x, features={}) for x in inputs]
+    t0 = time.perf_counter()
+    for x in prepared:
+        task.prepare(x)
+    prepare_s = (time.perf_counter() - t0) / len(inputs)  # per file, in a worker
+    host_s = 0.0
+    for name, dev, batch, items in (
+        ("numpy, per file", cpu, 1, inputs),
+        ("device, per file", device, 1, inputs),
+        ("device, batched", device, args.batch, inputs),
+        ("device, batched, prepared in the workers", device, args.batch, prepared),
     ):
-        task.run(inputs[:1], device=dev)  # warm-up
+        task.run(items[:1], device=dev)  # warm-up
         if cuda is not None:
             cuda.synchronize()
             cuda.reset_peak_memory_stats()
-        took, stft, out = run_path(task, inputs, dev, batch)
+        took, spent, out = run_path(task, items, dev, batch)
         peak = "-"
         if cuda is not None and dev is device:
             peak = f"{cuda.max_memory_allocated() / 2**20:.0f}"
         if ref is None:
             ref_s, ref = took, out
+        host_s = (spent["rest"] + spent["inner host"]) / len(inputs)
         diff = max(
             float(np.max(np.abs(s.features - r.features))) for (_, s), (_, r) in zip(out, ref)
         )
@@ -164,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             str(len(inputs)),
             f"{seconds:.0f}",
             f"{took:.2f}",
-            f"{stft:.2f}",
+            f"{spent['stft']:.2f}",
+            f"{spent['stats']:.2f}",
+            f"{spent['lattice']:.2f}",
+            f"{spent['rest']:.2f}",
             f"{len(inputs) / took:.1f}",
             f"{ref_s / took:.2f}x",
             peak,
@@ -176,8 +245,21 @@ def main(argv: list[str] | None = None) -> int:
     numpy_s = ref_s / len(inputs)
     print(
         f"\nper file, one core: decode {decode_s * 1000:.0f} ms, numpy compute "
-        f"{numpy_s * 1000:.0f} ms; the most any device can gain over the CPU pool (its cores "
-        f"then only decode): {(decode_s + numpy_s) / decode_s:.1f}x"
+        f"{numpy_s * 1000:.0f} ms (of which prepare {prepare_s * 1000:.1f} ms); the most any "
+        f"device can gain over the CPU pool (its cores then only decode): "
+        f"{(decode_s + numpy_s) / decode_s:.1f}x"
+    )
+    # on a GPU machine the pool's cores decode and prepare; this process does, file by file,
+    # the rest and the host steps inside the device's parts (the device's own work and the
+    # launching of it taken as free; the copy of the decoded audio from the workers left
+    # out): at most 1 / host_s files per second
+    pool = args.cores / (decode_s + numpy_s)
+    gpu = min(args.cores / (decode_s + prepare_s), 1.0 / host_s)
+    print(
+        f"prepared batched path, host work per file left in this process (rest and the host "
+        f"steps inside the device's parts): {host_s * 1000:.1f} ms; a GPU against a "
+        f"{args.cores}-core pool, at most {gpu / pool:.1f}x ({pool:.0f} files/s pool, "
+        f"{gpu:.0f} files/s GPU)"
     )
     return 0
 

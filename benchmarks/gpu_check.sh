@@ -201,6 +201,8 @@ TESTS=(
     "tests/test_quality.py::test_batched_device_run_gives_the_per_file_numpy_verdicts"
     "tests/test_quality.py::test_device_frames_split_by_memory_and_halve_on_out_of_memory"
     "tests/test_quality.py::test_after_running_out_of_memory_later_device_calls_start_at_the_size_that_fit"
+    "tests/test_quality.py::test_device_path_measures_the_frames_where_they_are"
+    "tests/test_quality.py::test_device_statistics_halve_on_out_of_memory_whole_files_per_call"
     "tests/beats/test_track.py::test_the_torch_backend_gives_the_same_spectrogram_and_beats"
     tests/beats/test_batched.py
     tests/test_runner_feed.py
@@ -216,6 +218,7 @@ tests_rc=${PIPESTATUS[0]}
 echo "gpu_check: tests exit status $tests_rc (124: stopped at the time limit)"
 
 # quality's compute alone, on decoded inputs: numpy per file, the device per file and batched
+# (the last also with QualityTask.prepare done first, as the runner's workers do it)
 echo "gpu_check: quality batch bench (limit ${LIMIT_QBATCH:-40} s)"
 timeout "${LIMIT_QBATCH:-40}" "$PYTHON" benchmarks/bench_quality_batch.py --device "$DEVICE" \
     --repeat "${REPEAT:-8}"

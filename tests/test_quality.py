@@ -648,6 +648,21 @@ def mixed_batch(tmp_path_factory):
     return [read_input(p, task) for p in paths]
 
 
+def _same_summaries(got, ref) -> None:
+    """Batched device summaries equal the numpy ones: features and long-term spectrum within
+    1e-9, and the same frame counts, flicker, lattice share and cutoff."""
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g.features, r.features, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(g.ltas_db, r.ltas_db, rtol=1e-9, atol=1e-9)
+        assert (g.frames, g.clipped, g.flicker, g.lattice, g.cutoff_hz) == (
+            r.frames,
+            r.clipped,
+            r.flicker,
+            r.lattice,
+            r.cutoff_hz,
+        )
+
+
 @pytest.mark.parametrize("device", TORCH_DEVICES)
 def test_batched_device_features_equal_the_per_file_numpy_ones(mixed_batch, device):
     pytest.importorskip("torch")
@@ -667,15 +682,7 @@ def test_batched_device_features_equal_the_per_file_numpy_ones(mixed_batch, devi
             starts=f.starts,
             skip_clipped=f.skip_clipped,
         )
-        np.testing.assert_allclose(got.features, ref.features, rtol=1e-9, atol=1e-9)
-        np.testing.assert_allclose(got.ltas_db, ref.ltas_db, rtol=1e-9, atol=1e-9)
-        assert (got.frames, got.clipped, got.flicker, got.lattice, got.cutoff_hz) == (
-            ref.frames,
-            ref.clipped,
-            ref.flicker,
-            ref.lattice,
-            ref.cutoff_hz,
-        )
+        _same_summaries([got], [ref])
     # the batch holds what it should: stretched and whole files, 16-44.1 kHz, stereo
     # lossless pieces, a file with no frame and a silent one (frames all dropped)
     assert {f.sr for f in files} == {16000, 24000, 44100, 48000}
@@ -778,3 +785,133 @@ def test_after_running_out_of_memory_later_device_calls_start_at_the_size_that_f
     assert calls[:3] == [(8, False), (4, False), (2, True)]
     assert [c for c, ok in calls if not ok] == [8, 4, 4]
     assert sum(c for c, ok in calls if ok) == 24
+
+
+@pytest.mark.parametrize("device", TORCH_DEVICES)
+def test_device_path_measures_the_frames_where_they_are(mixed_batch, monkeypatch, device):
+    """On a torch device no frame matrix comes back to the host, and neither the numpy
+    statistics (for a file with frames) nor the numpy AAC lattice run: the device computes
+    them (the CPU stands in for CUDA), to the numpy answers."""
+    pytest.importorskip("torch")
+    from audiolens.tasks.quality import QualityTask, features, power
+
+    files = [QualityTask().stretches(item) for item in mixed_batch]
+    ref = features.summarize_batch(files, device=audiolens.resolve_device("cpu"))
+    numpy_stats = features._power_stats
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the frames were brought back to the host")
+
+    def only_frameless(power, **kwargs):
+        assert power.shape[0] == 0, "the host measured a file's frames"
+        return numpy_stats(power, **kwargs)
+
+    monkeypatch.setattr(power, "_transform", no_download)
+    monkeypatch.setattr(features, "_power_stats", only_frameless)
+    monkeypatch.setattr(features, "lattice_share", no_download)  # its MDCTs run there too
+    got = features.summarize_batch(files, device=audiolens.resolve_device(device))
+    _same_summaries(got, ref)
+    assert any(s.clipped for s in got) and any(s.flicker for s in got)
+    assert any(s.lattice > 0.5 for s in got)
+
+
+def test_device_statistics_halve_on_out_of_memory_whole_files_per_call(mixed_batch, monkeypatch):
+    pytest.importorskip("torch")
+    from audiolens.tasks.quality import QualityTask, device_stats, features
+
+    files = [QualityTask().stretches(item) for item in mixed_batch]
+    ref = features.summarize_batch(files, device=audiolens.resolve_device("cpu"))
+    calls: list[int] = []
+    transform = device_stats.device_power
+
+    def key(p):
+        return (p.shape[-1], float(np.sum(p[:64])))
+
+    whole = {tuple(key(features._mono(p)) for p in f.pieces) for f in files}
+
+    def whole_files(pieces) -> bool:
+        at = 0
+        while at < len(pieces):
+            n = [len(w) for w in whole if w == tuple(map(key, pieces[at : at + len(w)]))]
+            if not n:
+                return False
+            at += n[0]
+        return True
+
+    def spy(pieces, *args, **kwargs):
+        assert whole_files(pieces), "a call split a file's stretches"
+        calls.append(len(pieces))
+        if len(pieces) > 9:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return transform(pieces, *args, **kwargs)
+
+    monkeypatch.setattr(device_stats, "device_power", spy)
+    got = features.summarize_batch(files, device=audiolens.resolve_device("torch"))
+    _same_summaries(got, ref)
+    # calls of more than 9 stretches failed and were halved, by files; every framed file's
+    # stretches ran once in each pass (the 4096-point frames, the flicker's 512-point frames)
+    assert calls[0] > 9
+    framed = [f for f in files if any(p.shape[-1] >= 4096 for p in f.pieces)]
+    long_pass = sum(len(f.pieces) for f in framed)
+    marked = sum(len(f.pieces) for f in framed if f.codec_marks and features._flicker_bands(f.sr))
+    assert sum(c for c in calls if c <= 9) == long_pass + marked
+
+
+def test_prepare_where_decoded_leaves_run_the_frames_only(tmp_path, monkeypatch):
+    """The runner's worker calls QualityTask.prepare after decoding: the clipped frames (of
+    every channel) travel with the input (pickled, as from a worker process), and run does
+    not compute them again; an error in prepare is left to run."""
+    import os
+    import pickle
+
+    from audiolens.runner.jobs import FileJob, resolve_tasks
+    from audiolens.runner.work import Worker
+    from audiolens.tasks import quality as task_module
+    from audiolens.tasks.quality import features
+
+    path = TRANSCODE / "madmom_stereo_sample_decoded_from_aac.wav"
+    st = os.stat(path)
+    job = FileJob(os.fspath(path), st.st_size, st.st_mtime_ns, ("quality",))
+    specs, instances = resolve_tasks(["quality"])
+    worker = Worker(specs, audiolens.resolve_device("cpu"), instances)
+    plain = worker.run_batch("quality", [worker.decode(job)])  # prepared too: the reference
+    decoded = pickle.loads(pickle.dumps(worker.decode(job)))
+    measured = [v for k, v in decoded.inputs["quality"].features.items() if "host_measures" in k]
+    assert len(measured) == 1 and measured[0].clipped is not None
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("run computed what prepare had")
+
+    with monkeypatch.context() as m:
+        m.setattr(features, "clipped_frames", not_here)
+        prepared = worker.run_batch("quality", [decoded])
+    assert prepared[0].result == plain[0].result and plain[0].result["verdict"] == "transcode"
+    # its content sounds lossless: the AAC lattice (computed by run) made it a transcode
+    assert plain[0].result["content"]["class"] == "lossless"
+    assert plain[0].result["origin"]["codec"] == "aac"
+
+    def broken(*args, **kwargs):
+        raise ValueError("prepare failed")
+
+    monkeypatch.setattr(task_module, "host_measures", broken)
+    unprepared = worker.decode(job)  # no error: run does the work instead
+    assert not any("host_measures" in k for k in unprepared.inputs["quality"].features)
+    monkeypatch.undo()
+    assert worker.run_batch("quality", [unprepared])[0].result == plain[0].result
+
+
+@pytest.mark.parametrize("sr", [8000, 16000, 22050, 44100, 48000, 96000, 192000])
+def test_band_levels_in_one_indexing_per_width_equal_the_band_by_band_means(sr):
+    import itertools
+
+    from audiolens.tasks.quality import features
+
+    ltas_db = np.random.default_rng(sr).standard_normal(2049) * 30.0 - 80.0
+    freqs = features._freqs(sr)
+    one_by_one = [
+        features._band_mean(ltas_db, freqs, lo, hi)
+        for lo, hi in itertools.pairwise(features.BAND_EDGES)
+    ]
+    # bit for bit (the numpy path's answers do not change), NaN above the Nyquist frequency
+    np.testing.assert_array_equal(features._band_means(ltas_db, sr), one_by_one)
+    assert np.isnan(one_by_one[-1]) == (sr < 48000)

@@ -12,6 +12,7 @@ libraries' threads before numpy loads.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 import sys
@@ -25,8 +26,10 @@ from ..errors import AudiolensError, DeviceError, MissingDependency, ModelNotFou
 from ..store._json import dumps
 from .jobs import DecodedFile, FileJob, FileOutcome, TaskOutcome, TaskSpec
 
+logger = logging.getLogger("audiolens")
+
 if TYPE_CHECKING:  # pragma: no cover
-    from ..audio.request import AudioRequest
+    from ..audio.request import AudioRequest, TaskInput
     from ..devices import Device
     from ..tasks.base import Task
 
@@ -152,6 +155,8 @@ class Worker:
                 for name in names:
                     out.failed[name] = self._failure(name, exc, path, probe_s)
                 continue
+            for name in names:
+                _prepare(self.tasks[name], inp)
             spent = probe_s + time.perf_counter() - t1
             for name in names:
                 out.inputs[name] = inp
@@ -246,6 +251,19 @@ class Worker:
         for name in out.job.tasks:
             out.failed[name] = self._failure(name, exc, out.job.path, spent)
         return out
+
+
+def _prepare(task: Task, item: TaskInput) -> None:
+    """The task's own work on a decoded input where it was decoded (its ``prepare``, if it has
+    one; see :mod:`audiolens.tasks.base`). Its errors are left for the task's ``run``, which
+    computes what was not prepared, to meet and report with the file's name."""
+    prepare = getattr(task, "prepare", None)
+    if prepare is None:
+        return
+    try:
+        prepare(item)
+    except Exception as exc:
+        logger.debug("%s: %s prepare left to run: %s", _show_path(item.info.path), task.name, exc)
 
 
 def finish(decoded: DecodedFile, outcomes: dict[str, TaskOutcome]) -> FileOutcome:

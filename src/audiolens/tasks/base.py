@@ -5,6 +5,13 @@ stored results go stale), a :meth:`~Task.request` that says which audio it needs
 (rate, mono, and which stretches), and a :meth:`~Task.run` over a batch of already-decoded
 inputs that returns one :class:`Result` per input. A task never decodes, never opens the store
 and never picks a device: the runner does those and hands the task what it asked for.
+
+A task may also have ``prepare(item: TaskInput) -> None``: host work on one decoded input that
+needs no device, which the runner calls where the file was decoded (its CPU workers), right
+after decoding, so that a batch run on an accelerator in the main process does not pay for it
+file by file. It keeps what it computes on the input (:meth:`TaskInput.feature`), and ``run``
+computes whatever was not prepared, so the results are the same with it or without it; an
+error in it is left for ``run`` to meet and report.
 """
 
 from __future__ import annotations

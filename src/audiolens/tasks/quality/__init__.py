@@ -26,10 +26,12 @@ from ..shown import fraction
 from .features import (
     EDGE_DROP_DB,
     FEATURE_NAMES,
+    FEATURE_VERSION,
     QUANT_FLOOR_DB,
     SpectralSummary,
     Stretches,
     content_edge,
+    host_measures,
     summarize_batch,
 )
 from .model import QualityModel, load_model
@@ -501,6 +503,10 @@ def lower_quality_mass(claim: str, p: dict[str, float]) -> float:
     return float(sum(p[c] for c in lower))
 
 
+#: the key of :meth:`QualityTask.prepare`'s measures on a TaskInput
+_MEASURED = f"quality/host_measures/{FEATURE_VERSION}"
+
+
 class QualityTask:
     """Task object for the runner (see :mod:`audiolens.tasks.base`)."""
 
@@ -535,7 +541,15 @@ class QualityTask:
             codec_marks=lossless,
             starts=[round(a.offset * sr) for a in item.pieces],
             skip_clipped=lossless,
+            measured=item.features.get(_MEASURED),
         )
+
+    def prepare(self, item: TaskInput) -> None:
+        """What the features measure on every channel's samples (the clipped frames of a
+        lossless file: :func:`.features.host_measures`), made where the runner decoded the
+        file (its CPU workers), so that :meth:`run` on an accelerator leaves only the mono
+        mix's work to the device and this process; kept on ``item``."""
+        item.feature(_MEASURED, lambda x: host_measures(self.stretches(x)))
 
     def features(self, item: TaskInput, device: Device) -> SpectralSummary:
         """The spectral summary of one decoded input."""

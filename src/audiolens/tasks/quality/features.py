@@ -14,20 +14,23 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 
 from ...devices import Device
-from .lattice import lattice_share
-from .power import piece_powers
+from .lattice import device_lattice_shares, lattice_share
+from .power import on_device, piece_powers
 
 __all__ = [
     "FEATURE_NAMES",
     "N_FFT",
+    "HostMeasures",
     "SpectralSummary",
     "Stretches",
     "clipped_frames",
+    "host_measures",
     "summarize",
     "summarize_batch",
 ]
@@ -236,6 +239,32 @@ def _band_mean(spec: np.ndarray, freqs: np.ndarray, lo: float, hi: float) -> np.
     return spec[..., sel].mean(axis=-1)
 
 
+@lru_cache(maxsize=16)
+def _band_bins(sr: int) -> tuple[tuple[int, np.ndarray], ...]:
+    """The bins of each band of ``BAND_EDGES`` at ``sr``, the bands of one width together:
+    (band positions, [bands, width] bin indices) per width."""
+    freqs = _freqs(sr)
+    by_width: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for i, (lo, hi) in enumerate(itertools.pairwise(BAND_EDGES)):
+        sel = np.flatnonzero((freqs >= lo) & (freqs < hi))
+        by_width.setdefault(sel.size, []).append((i, sel))
+    return tuple(
+        (np.array([i for i, _ in rows]), np.stack([b for _, b in rows]))
+        for width, rows in by_width.items()
+        if width
+    )
+
+
+def _band_means(ltas_db: np.ndarray, sr: int) -> np.ndarray:
+    """Per band of ``BAND_EDGES``, the mean of ``ltas_db`` over its bins (NaN above the
+    Nyquist frequency): the same sums as :func:`_band_mean`, band by band (each band's bins
+    are one contiguous row), in one indexing per band width."""
+    out = np.full(BAND_EDGES.size - 1, np.nan)
+    for where, bins in _band_bins(sr):
+        out[where] = ltas_db[bins].mean(axis=1)
+    return out
+
+
 def _cutoff(ltas_db: np.ndarray, freqs: np.ndarray, nyquist: float) -> tuple[float, float, float]:
     """Find the brick wall: (cutoff_hz, step_db, slope_db per 100 Hz)."""
     df = freqs[1] - freqs[0]
@@ -290,21 +319,27 @@ def _holes(power: np.ndarray, freqs: np.ndarray) -> tuple[list[float], list[floa
     return holes, dips
 
 
-def _wall_sides(
-    power: np.ndarray, ltas_db: np.ndarray, freqs: np.ndarray, cutoff: float, nyquist: float
-) -> list[float]:
-    """Absolute level, flatness and frame-to-frame range just above and below the wall.
-
-    A codec's low-pass leaves, above its wall, nothing but the decoder's rounding noise: flat
-    across bins (``above_flat_db``: dB std of the long-term spectrum around a straight line),
-    steady from frame to frame (``above_var_db``: the 95th minus the 50th percentile of the
-    per-frame level) and at the quantization floor (``above_abs_db``). Music and room noise
-    above a natural roll-off come and go with the notes. Levels are absolute dB per bin (16-bit
-    rounding noise of one channel: ``QUANT_FLOOR_DB``).
-    """
+def _wall_bins(freqs: np.ndarray, cutoff: float, nyquist: float) -> tuple[np.ndarray, np.ndarray]:
+    """The bins just above and just below the wall at ``cutoff`` (boolean masks)."""
     hi_end = min(cutoff + 2000.0, nyquist - 200.0)
     above = (freqs >= cutoff + 150.0) & (freqs < hi_end)
     below = (freqs >= cutoff - 1500.0) & (freqs < cutoff - 150.0)
+    return above, below
+
+
+def _wall_sides(
+    ltas_db: np.ndarray, freqs: np.ndarray, cutoff: float, nyquist: float
+) -> list[float]:
+    """Absolute level and flatness just above and below the wall.
+
+    A codec's low-pass leaves, above its wall, nothing but the decoder's rounding noise: flat
+    across bins (``above_flat_db``: dB std of the long-term spectrum around a straight line),
+    steady from frame to frame (:func:`_wall_vars`) and at the quantization floor
+    (``above_abs_db``). Music and room noise above a natural roll-off come and go with the
+    notes. Levels are absolute dB per bin (16-bit rounding noise of one channel:
+    ``QUANT_FLOOR_DB``).
+    """
+    above, below = _wall_bins(freqs, cutoff, nyquist)
     out = []
     for sel in (above, below):
         out.append(float(ltas_db[sel].mean()) if sel.sum() >= 4 else _FLOOR_DB)
@@ -314,7 +349,15 @@ def _wall_sides(
         out.append(float(np.std(resid)))
     else:
         out.append(0.0)
-    for sel in (above, below):
+    return out
+
+
+def _wall_vars(power: np.ndarray, freqs: np.ndarray, cutoff: float, nyquist: float) -> list[float]:
+    """How much the per-frame level just above and just below the wall ranges
+    (``above_var_db``, ``below_var_db``: the 95th minus the 50th percentile of the frames'
+    dB level there)."""
+    out = []
+    for sel in _wall_bins(freqs, cutoff, nyquist):
         if sel.sum() >= 4 and power.shape[0] >= 2:
             lv = _db(power[:, sel].mean(axis=1))
             out.append(float(np.percentile(lv, 95) - np.percentile(lv, 50)))
@@ -420,84 +463,176 @@ class Stretches:
     codec_marks: bool = False
     starts: Sequence[int] | None = None
     skip_clipped: bool = False
+    #: what :func:`host_measures` found, where it ran already (the runner's workers)
+    measured: HostMeasures | None = None
+
+
+@dataclass(frozen=True)
+class HostMeasures:
+    """What the features measure on the samples of every channel, not on the frames: made
+    on the host, where the file was decoded when the runner calls
+    :meth:`QualityTask.prepare` (the mono mix alone goes on to the frames).
+
+    Attributes
+    ----------
+    clipped : :func:`clipped_frames` of a file whose clipped frames are left out, else None
+    """
+
+    clipped: np.ndarray | None
+
+
+def host_measures(f: Stretches) -> HostMeasures:
+    """:class:`HostMeasures` of one file."""
+    return HostMeasures(clipped_frames(f.pieces) if f.skip_clipped else None)
 
 
 def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[SpectralSummary]:
-    """:func:`summarize` of many files, with their STFTs batched on the device.
+    """:func:`summarize` of many files, with their frames batched on the device.
 
     On a torch device (CUDA; the CPU stands in for it in the tests) the ``N_FFT`` frames of
-    every stretch of every file are transformed in one float64 device call (more where free
-    memory is short), and the ``SHORT_FFT`` frames of :func:`flicker` in another
-    (:func:`.power.piece_powers`); the rest (the mono mix, the clipped frames, the per-file
-    statistics and the AAC lattice) runs on the host, file by file. On numpy each stretch is
-    transformed alone: the reference, which the batched path equals within float64 rounding.
+    every stretch of a batch of files are transformed in one float64 device call (more where
+    free memory is short) and stay there: the per-frame statistics (the long-term spectrum,
+    the frames' high-band levels, the holes, the levels either side of the wall and their
+    percentiles, and the :func:`flicker` of the ``SHORT_FFT`` frames) are computed there for
+    all the files together, and only a few numbers per file come back
+    (:func:`.device_stats.device_frame_stats`); the AAC lattice's MDCTs and fits run there too,
+    all files together (:func:`.lattice.device_lattice_shares`). The wall itself
+    (:func:`_cutoff`) and the content edge run on the host, file by file. On numpy each stretch is
+    transformed and measured alone: the reference, which the device path equals within
+    float64 rounding.
 
     Parameters
     ----------
     files : one :class:`Stretches` per file, of any sample rates, lengths and channel counts
-    device : where the STFTs run (features are float64 everywhere; MPS uses numpy)
+    device : where the frames are transformed and measured (float64 everywhere; MPS uses numpy)
 
     Returns
     -------
     summaries : list of SpectralSummary, one per file, in order
     """
     flats = [[_mono(p) for p in f.pieces] for f in files]
-    every = [p for flat in flats for p in flat]
-    bounds = np.cumsum([0, *map(len, flats)])
-    long_powers = piece_powers(every, n_fft=N_FFT, hop=HOP, device=device)
-    # the flicker's frames, of the files that ask for it and have a band to look at
-    marked = [
-        i
-        for k, f in enumerate(files)
-        if f.codec_marks and _flicker_bands(f.sr)
-        for i in range(bounds[k], bounds[k + 1])
-    ]
-    short_powers: list[np.ndarray | None] = [None] * len(every)
-    if marked:
-        for i, power in zip(marked, _short_powers([every[i] for i in marked], device)):
-            short_powers[i] = power
-    return [
-        _summary(f, flat, long_powers[a:b], short_powers[a:b])
-        for f, flat, a, b in zip(files, flats, bounds[:-1], bounds[1:], strict=True)
-    ]
+    files = [f if f.measured is not None else replace(f, measured=host_measures(f)) for f in files]
+    if on_device(device):
+        from .device_stats import device_frame_stats
+
+        stats = device_frame_stats(files, flats, device=device)
+    else:
+        stats = [_host_stats(f, flat) for f, flat in zip(files, flats, strict=True)]
+    lattices = _lattices(files, flats, device)
+    return [_summary(f, st, s) for f, st, s in zip(files, stats, lattices, strict=True)]
 
 
-def _summary(
-    f: Stretches,
-    flat: Sequence[np.ndarray],
-    long_powers: Sequence[np.ndarray | None],
-    short_powers: Sequence[np.ndarray | None],
-) -> SpectralSummary:
-    """The features of one file from its stretches' |STFT|^2 frames (None: too short)."""
-    pieces, sr = f.pieces, f.sr
+def _lattices(
+    files: Sequence[Stretches], flats: Sequence[Sequence[np.ndarray]], device: Device
+) -> list[float]:
+    """The AAC lattice share of each file that asks for it (0.0 for the others): numpy file
+    by file, or every file at once on a torch device (:func:`.lattice.device_lattice_shares`)."""
+    asked = [k for k, f in enumerate(files) if f.codec_marks and f.starts is not None]
+    if on_device(device):
+        shares = device_lattice_shares(
+            [flats[k] for k in asked],
+            starts=[files[k].starts for k in asked],  # type: ignore[misc]
+            srs=[files[k].sr for k in asked],
+            device=device,
+        )
+    else:
+        shares = [lattice_share(flats[k], starts=files[k].starts, sr=files[k].sr) for k in asked]
+    out = [0.0] * len(files)
+    for k, share in zip(asked, shares, strict=True):
+        out[k] = share
+    return out
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    """The per-frame statistics of one file, as few numbers as the features need: what the
+    device sends back (:mod:`.device_stats`), or the host computes from the frames (numpy).
+
+    Attributes
+    ----------
+    mean_power : np.ndarray [shape=(N_FFT // 2 + 1,)], the kept frames' mean |STFT|^2
+    frames : number of frames kept (not silent, not clipped)
+    clipped : number of frames left out because a channel reached full scale in them
+    wall : (cutoff_hz, step_db, slope_db) of :func:`_cutoff` on the long-term spectrum
+    hf : the frame-level high-band statistics: 4 ``std_``, 4 ``quiet_``, 4 ``zero_``
+    holes : :func:`_holes`: 5 ``holes_``, 5 ``dips_``
+    wall_vars : :func:`_wall_vars`: ``above_var_db``, ``below_var_db``
+    flicker : :func:`flicker` (0.0 when it was not asked for)
+    """
+
+    mean_power: np.ndarray
+    frames: int
+    clipped: int
+    wall: tuple[float, float, float]
+    hf: list[float]
+    holes: list[float]
+    wall_vars: list[float]
+    flicker: float
+
+
+def _freqs(sr: int) -> np.ndarray:
+    return np.arange(N_FFT // 2 + 1) * (sr / N_FFT)
+
+
+def _wall(mean_power: np.ndarray, frames: int, sr: int) -> tuple[float, float, float]:
+    """:func:`_cutoff` of the long-term spectrum ``mean_power`` (none without frames)."""
+    nyquist = sr / 2.0
+    return _cutoff(_db(mean_power), _freqs(sr), nyquist) if frames else (nyquist, 0.0, 0.0)
+
+
+def _host_stats(f: Stretches, flat: Sequence[np.ndarray]) -> FrameStats:
+    """:class:`FrameStats` of one file on the host (numpy): the reference."""
+    cpu = Device("cpu", "numpy", "float64")
+    long_powers = piece_powers(flat, n_fft=N_FFT, hop=HOP, device=cpu)
     stacked = [p for p in long_powers if p is not None]
     power = np.concatenate(stacked, axis=0) if stacked else np.zeros((0, N_FFT // 2 + 1))
-    freqs = np.arange(N_FFT // 2 + 1) * (sr / N_FFT)
-    nyquist = sr / 2.0
     n_clipped = 0
-    if f.skip_clipped and power.shape[0]:
-        clipped = clipped_frames(pieces)
-        if clipped.any() and int((~clipped).sum()) >= MIN_CLEAN_FRAMES:
-            power, n_clipped = power[~clipped], int(clipped.sum())
+    left_out = _left_out(f, power.shape[0])
+    if left_out is not None:
+        power, n_clipped = power[~left_out], int(left_out.sum())
     if power.shape[0]:
         energy = power.sum(axis=1)
         power = power[energy > max(energy.max(), 1e-30) * 1e-7]
+    share = 0.0
+    if f.codec_marks and _flicker_bands(f.sr):
+        share = _flicker_share(_short_powers(flat, cpu), sr=f.sr)
+    return _power_stats(power, sr=f.sr, clipped=n_clipped, flicker=share)
+
+
+def _left_out(f: Stretches, frames: int) -> np.ndarray | None:
+    """Which of a file's ``frames`` STFT frames are left out for clipping (None: none): its
+    clipped frames, when it asks for that and ``MIN_CLEAN_FRAMES`` others remain."""
+    if not f.skip_clipped or not frames:
+        return None
+    clipped = f.measured.clipped if f.measured is not None else clipped_frames(f.pieces)
+    if clipped is None or not clipped.any() or int((~clipped).sum()) < MIN_CLEAN_FRAMES:
+        return None
+    return clipped
+
+
+def _power_stats(power: np.ndarray, *, sr: int, clipped: int, flicker: float) -> FrameStats:
+    """:class:`FrameStats` of the kept frames ``power`` [shape=(frames, N_FFT // 2 + 1)]."""
+    freqs, nyquist = _freqs(sr), sr / 2.0
     frames = int(power.shape[0])
     mean_power = power.mean(axis=0) if frames else np.zeros_like(freqs)
-    ltas_db = _db(mean_power)  # all at the floor when there are no frames
-    ref = float(_db(np.asarray(_band_mean(mean_power, freqs, *_REF_BAND))))
-    bands = []
-    for lo, hi in itertools.pairwise(BAND_EDGES):
-        v = _band_mean(ltas_db, freqs, lo, hi)
-        bands.append(float(v) - ref if np.isfinite(v) else np.nan)
-    bands_arr = np.asarray(bands)
-    last = bands_arr[np.isfinite(bands_arr)]
-    bands_arr[~np.isfinite(bands_arr)] = (last[-1] if last.size else 0.0) - 30.0
-    cutoff, step, slope = _cutoff(ltas_db, freqs, nyquist) if frames else (nyquist, 0.0, 0.0)
-    below = _band_mean(ltas_db, freqs, cutoff - 1000.0, cutoff - 100.0)
-    above = _band_mean(ltas_db, freqs, cutoff + 100.0, min(cutoff + 1500.0, nyquist))
-    below = float(below) - ref if np.isfinite(below) else 0.0
-    above = float(above) - ref if np.isfinite(above) else below
+    wall = _wall(mean_power, frames, sr)
+    holes, dips = _holes(power, freqs)
+    return FrameStats(
+        mean_power,
+        frames,
+        clipped,
+        wall,
+        _hf_stats(power, freqs, nyquist),
+        [*holes, *dips],
+        _wall_vars(power, freqs, wall[0], nyquist),
+        flicker,
+    )
+
+
+def _hf_stats(power: np.ndarray, freqs: np.ndarray, nyquist: float) -> list[float]:
+    """Per band of ``_HF_BANDS``: the std of the frames' dB level, the share of frames 70 dB
+    under their own 1-8 kHz level, and the share of (frame, bin) cells under -135 dB."""
+    frames = power.shape[0]
     frame_db = _db(power) if frames else np.full((1, freqs.size), _FLOOR_DB)
     frame_ref = _band_mean(frame_db, freqs, *_REF_BAND)
     stds, quiet, zero = [], [], []
@@ -510,27 +645,40 @@ def _summary(
         quiet.append(float(np.mean(band < frame_ref - 70.0)))
         sel = (freqs >= lo) & (freqs < min(hi, nyquist))
         zero.append(float(np.mean(frame_db[:, sel] < -135.0)))
-    holes, dips = _holes(power, freqs)
+    return [*stds, *quiet, *zero]
+
+
+def _summary(f: Stretches, st: FrameStats, lattice: float) -> SpectralSummary:
+    """The features of one file from its :class:`FrameStats` (and its lattice share)."""
+    sr = f.sr
+    freqs = _freqs(sr)
+    nyquist = sr / 2.0
+    mean_power = st.mean_power
+    ltas_db = _db(mean_power)  # all at the floor when there are no frames
+    ref = float(_db(np.asarray(_band_mean(mean_power, freqs, *_REF_BAND))))
+    bands_arr = _band_means(ltas_db, sr) - ref
+    last = bands_arr[np.isfinite(bands_arr)]
+    bands_arr[~np.isfinite(bands_arr)] = (last[-1] if last.size else 0.0) - 30.0
+    cutoff, step, slope = st.wall
+    below = _band_mean(ltas_db, freqs, cutoff - 1000.0, cutoff - 100.0)
+    above = _band_mean(ltas_db, freqs, cutoff + 100.0, min(cutoff + 1500.0, nyquist))
+    below = float(below) - ref if np.isfinite(below) else 0.0
+    above = float(above) - ref if np.isfinite(above) else below
     hf_abs = float(_band_mean(ltas_db, freqs, *EVIDENCE_BAND))
+    above_abs, below_abs, above_flat = _wall_sides(ltas_db, freqs, cutoff, nyquist)
     feats = np.concatenate(
         [
             bands_arr,
             [nyquist / 1000.0, hf_abs, cutoff / 1000.0, step, below, above, min(slope, 100.0)],
-            stds,
-            quiet,
-            zero,
-            holes,
-            dips,
-            _wall_sides(power, ltas_db, freqs, cutoff, nyquist),
+            st.hf,
+            st.holes,
+            [above_abs, below_abs, above_flat, *st.wall_vars],
             _edge_features(ltas_db, freqs, cutoff),
         ]
     ).astype(np.float64)
-    share = _flicker_share(short_powers, sr=sr) if f.codec_marks else 0.0
-    on_lattice = 0.0
-    if f.codec_marks and f.starts is not None:
-        on_lattice = lattice_share(flat, starts=f.starts, sr=sr)
+    share = st.flicker if f.codec_marks else 0.0
     return SpectralSummary(
-        feats, cutoff, step, ltas_db, freqs, frames, share, on_lattice, n_clipped
+        feats, cutoff, step, ltas_db, freqs, st.frames, share, lattice, st.clipped
     )
 
 

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
+import array_api_compat
 import numpy as np
 import scipy.fft
 
-__all__ = ["LATTICE_RATES", "lattice_share"]
+from ...devices import Device
+
+__all__ = ["LATTICE_RATES", "device_lattice_shares", "lattice_share"]
 
 _N = 1024  # AAC long frame: 1024 new samples, a 2048-sample window
 #: where the frame grid starts, in samples modulo 1024, for the usual encoders' priming
@@ -87,35 +91,38 @@ def _frames(pieces: Sequence[np.ndarray], starts: Sequence[int], offset: int) ->
     return np.stack([spans[i][0][spans[i][1] : spans[i][1] + 2 * _N] for i in pick])
 
 
-def _band_distance(coef: np.ndarray) -> np.ndarray:
+def _band_distance(coef: Any) -> Any:
     """Per band, the mean distance of ``|coef| ** 0.75`` to the best lattice (NaN: untested).
 
-    coef : [..., bands, 32]. Lattice steps are tried from the band's ``_CANDIDATES`` smallest
-    counted values divided by each of ``_MULTIPLES`` (the smallest often is ``q`` = 1, else 2
-    or 3), each refined to the step that fits all the values best (least squares), once each
-    value has its lattice point.
+    coef : [..., bands, 32], numpy or torch (any device). Lattice steps are tried from the
+    band's ``_CANDIDATES`` smallest counted values divided by each of ``_MULTIPLES`` (the
+    smallest often is ``q`` = 1, else 2 or 3), each refined to the step that fits all the
+    values best (least squares), once each value has its lattice point.
     """
-    mag = np.abs(coef)
-    counted = mag > _OVER_NOISE * _NOISE
-    y = mag**0.75
-    smallest = np.sort(np.where(counted, y, np.inf), axis=-1)[..., :_CANDIDATES]
-    best = np.full(coef.shape[:-1], np.nan)
-    for i in range(smallest.shape[-1]):
-        step = smallest[..., i : i + 1]
-        usable = np.isfinite(step)
-        for m in _MULTIPLES:
-            q = y / np.where(usable, step / m, 1.0)
-            near = np.round(q)
-            sel = counted & (near >= 1.0) & usable
-            n = sel.sum(axis=-1)
-            # the step that fits the values best, given which lattice point each is on
-            fit = np.where(sel, near, 0.0)
-            den = np.sum(fit * fit, axis=-1, keepdims=True)
-            num = np.sum(fit * np.where(sel, q, 0.0), axis=-1, keepdims=True)
-            q = q / np.where(den > 0, num / np.maximum(den, 1e-30), 1.0)
-            dist = np.where(sel, np.abs(q - near), 0.0).sum(axis=-1) / np.maximum(n, 1)
-            best = np.fmin(best, np.where(n >= _MIN_COUNTED, dist, np.nan))
-    return best
+    xp = array_api_compat.array_namespace(coef)
+    mag = xp.abs(coef)
+    counted = (mag > _OVER_NOISE * _NOISE)[..., None, :]
+    y = (mag**0.75)[..., None, :]  # [..., bands, 1, 32]
+    smallest = xp.sort(xp.where(counted[..., 0, :], y[..., 0, :], xp.inf), axis=-1)
+    # every candidate step (smallest value / multiple) at once: [..., bands, tries, 1]
+    multiples = xp.asarray(_MULTIPLES, dtype=coef.dtype, device=array_api_compat.device(coef))
+    step = smallest[..., :_CANDIDATES, None] / multiples
+    step = xp.reshape(step, (*step.shape[:-2], step.shape[-2] * step.shape[-1], 1))
+    usable = xp.isfinite(step)
+    q = y / xp.where(usable, step, 1.0)
+    near = xp.round(q)
+    sel = counted & (near >= 1.0) & usable
+    n = xp.sum(sel, axis=-1)
+    # the step that fits the values best, given which lattice point each is on
+    fit = xp.where(sel, near, 0.0)
+    den = xp.sum(fit * fit, axis=-1, keepdims=True)
+    num = xp.sum(fit * xp.where(sel, q, 0.0), axis=-1, keepdims=True)
+    q = q / xp.where(den > 0, num / xp.clip(den, min=1e-30), 1.0)
+    dist = xp.sum(xp.where(sel, xp.abs(q - near), 0.0), axis=-1) / xp.clip(n, min=1)
+    # the best try with enough values (NaN where none has)
+    tried = xp.where(n >= _MIN_COUNTED, dist, xp.inf)
+    best = xp.min(tried, axis=-1)
+    return xp.where(xp.isinf(best), xp.nan, best)
 
 
 def lattice_share(pieces: Sequence[np.ndarray], *, starts: Sequence[int], sr: int) -> float:
@@ -152,3 +159,72 @@ def lattice_share(pieces: Sequence[np.ndarray], *, starts: Sequence[int], sr: in
             if tested.size >= _MIN_BANDS:
                 best = max(best, float(np.mean(tested < _ON_LATTICE)))
     return best
+
+
+@lru_cache(maxsize=1)
+def _basis() -> np.ndarray:
+    """The MDCT's rows for the tested bins: [2048, _N_BANDS * _BAND], so that
+    ``frames @ basis`` is ``mdct(frames)[:, _FIRST_BIN : _FIRST_BIN + _N_BANDS * _BAND]``. The
+    phase ``pi / N (n + 1/2 + N/2) (k + 1/2)`` is reduced in integers first (mod 2 pi)."""
+    n = np.arange(2 * _N)[:, None]
+    k = np.arange(_FIRST_BIN, _FIRST_BIN + _N_BANDS * _BAND)[None, :]
+    turns = ((2 * n + 1 + _N) * (2 * k + 1)) % (8 * _N)  # the phase in units of pi / (4N)
+    return np.cos(np.pi * turns / (4 * _N))
+
+
+def device_lattice_shares(
+    flats: Sequence[Sequence[np.ndarray]],
+    *,
+    starts: Sequence[Sequence[int]],
+    srs: Sequence[int],
+    device: Device,
+) -> list[float]:
+    """:func:`lattice_share` of many files at once on a torch ``device``: their frames (picked
+    on the host, 64 kB each) go up in one copy, and the MDCTs (one matrix product with the
+    tested bins' rows) and the lattice fits of every grid, window and band run together
+    there, in float64; one number per file comes back.
+
+    Parameters
+    ----------
+    flats : per file, its mono stretches float64 [shape=(n,)]
+    starts : per file, the first sample of each stretch in the file
+    srs : per file, its sample rate (other rates than ``LATTICE_RATES`` give 0.0)
+    device : a torch device
+
+    Returns
+    -------
+    shares : one per file, equal to :func:`lattice_share` within float64 rounding
+    """
+    import torch
+
+    from .power import device_calls
+
+    out = [0.0] * len(flats)
+    todo = [k for k, sr in enumerate(srs) if sr in LATTICE_RATES]
+    dev = device.torch_device
+
+    def run(batch: Sequence[int]) -> None:
+        chosen = [todo[j] for j in batch]
+        # [files, grids, frames, 2048]; a grid with fewer frames is padded with silence,
+        # whose bands count no value and so are not tested
+        frames = np.zeros((len(chosen), len(_GRID_OFFSETS), _FRAMES, 2 * _N))
+        for row, k in enumerate(chosen):
+            flat = [np.asarray(p, dtype=np.float64) for p in flats[k]]
+            for g, offset in enumerate(_GRID_OFFSETS):
+                picked = _frames(flat, starts[k], offset)
+                frames[row, g, : picked.shape[0]] = picked
+        x = torch.from_numpy(frames).to(dev)
+        windows = torch.from_numpy(_windows()).to(dev)  # [windows, 2048]
+        basis = torch.from_numpy(_basis()).to(dev)
+        coef = (x[:, :, None] * windows[None, None, :, None, :]) @ basis
+        dist = _band_distance(coef.reshape(*coef.shape[:-1], _N_BANDS, _BAND))
+        tested = torch.isfinite(dist).sum(dim=(-2, -1))  # per file, grid, window
+        on = (dist < _ON_LATTICE).sum(dim=(-2, -1))
+        share = torch.where(tested >= _MIN_BANDS, on.double() / tested.clamp(min=1), 0.0)
+        best = share.reshape(len(chosen), -1).amax(dim=1).cpu().numpy()
+        for k, v in zip(chosen, best, strict=True):
+            out[k] = float(v)
+
+    # the frames, their windowed copies and the fits' work space (every try at once)
+    device_calls([48 * 2**20] * len(todo), run, device=device)
+    return out

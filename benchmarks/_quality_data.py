@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 CORPUS = Path(__file__).resolve().parent / "_corpus"
-#: bumped when ``upscale_edge`` changes: the cache holds its answer beside the features
-RULE_VERSION = 11
+#: bumped when ``upscale_edge`` or the audio read for the features changes: the cache holds
+#: its answer beside the features (12: lossless files read with every channel, as the task does)
+RULE_VERSION = 12
 #: what ``features_for(meta=True)`` adds after the features
 META_NAMES = ("edge_hz", "frames", "flicker", "lattice")
 
@@ -45,20 +46,14 @@ def _features(path: str) -> tuple[str, np.ndarray | None, str]:
     """Features of one file, with ``META_NAMES`` at the end: the upscale edge (Hz, NaN when
     the content reaches the container's low-pass), the number of frames used, the flicker
     share and the AAC lattice share (lossless containers only, else 0)."""
-    from audiolens.audio import load, load_windows, probe
     from audiolens.devices import resolve_device
-    from audiolens.tasks.base import TaskInput
-    from audiolens.tasks.quality import QualityTask, upscale_edge
+    from audiolens.tasks.quality import QualityTask, read_input, upscale_edge
 
     task = QualityTask()
     try:
-        info = probe(path)
-        req = task.request(info)
-        if req.windows is None:
-            pieces = [load(path, mono=True)]
-        else:
-            pieces = load_windows(path, req.windows, mono=True, info=info)
-        s = task.features(TaskInput(info=info, pieces=pieces), resolve_device("cpu"))
+        item = read_input(path, task)  # the audio the task itself asks for
+        info = item.info
+        s = task.features(item, resolve_device("cpu"))
         edge = upscale_edge(info, s)
         meta = [np.nan if edge is None else edge, float(s.frames), s.flicker, s.lattice]
         return path, np.concatenate([s.features, meta]), ""

@@ -24,6 +24,7 @@ from audiolens.tasks.quality import (
     decide,
     expected_lowpass,
     plan_windows,
+    raw_verdict,
     read_input,
     upscale_edge,
 )
@@ -505,6 +506,32 @@ def test_confidence_is_calibrated_by_the_models_table(model):
     assert m.calibrate("lossless", 0.75) == pytest.approx(0.75)
     assert m.calibrate("lossless", 0.2) == pytest.approx(0.6)  # clipped to the table
     assert m.calibrate("nosuchkind", 0.42) == pytest.approx(0.42)
+
+
+def test_a_split_off_curve_falls_back_to_the_one_it_came_from(model):
+    from dataclasses import replace
+
+    m = replace(model, calibration={"lossless": np.array([[0.5, 1.0], [0.6, 0.9]])})
+    assert m.calibrate("lossless_short", 0.75) == pytest.approx(0.75)
+    short = np.array([[0.5, 1.0], [0.3, 0.4]])
+    m = replace(m, calibration={**m.calibration, "lossless_short": short})
+    assert m.calibrate("lossless_short", 0.75) == pytest.approx(0.35)
+
+
+def test_lossless_content_that_stops_below_the_high_bitrate_walls_claims_less(model):
+    """Content to 22 kHz rules out every lossy low-pass; content to 15 kHz cannot rule out
+    LAME V0-320, AAC 256 or Opus, whose walls sit above it: same content model answer, its
+    own calibration curve, and the shipped one does not let such a guess pass for a sure one."""
+    info = _info("flac", lossless=True)
+    proba = _proba(lossless=0.97, **{"320": 0.03})
+    full = raw_verdict(info, _summary(22050.0), proba, model, edge=None)
+    short = raw_verdict(info, _summary(15000.0), proba, model, edge=None)
+    assert (full.kind, short.kind) == ("lossless", "lossless_short")
+    assert full.raw == short.raw
+    a = decide(info, _summary(22050.0), proba, model)
+    b = decide(info, _summary(15000.0), proba, model)
+    assert a.verdict == b.verdict == "lossless"
+    assert b.confidence < min(a.confidence, 0.7)
 
 
 def test_shipped_model_carries_calibration(model):

@@ -278,7 +278,9 @@ def _class_for_edge(edge: float) -> str:
 class RawVerdict:
     """A verdict before calibration: what :func:`decide` would say, and how sure it is raw.
 
-    ``kind`` names the calibration curve that applies: "lossless" (a lossless container kept),
+    ``kind`` names the calibration curve that applies: "lossless" (a lossless container kept,
+    its content reaching where the high-bitrate codecs cut) and "lossless_short" (kept, its
+    content stopping below that, so no such codec is ruled out),
     "wall" (a lossless container showing a codec's wall, :func:`codec_wall`), "flicker" (one
     whose bands above 16 kHz switch off as a codec's do, :func:`codec_flicker`), "lattice"
     (one whose MDCT values sit on AAC's quantization lattice, :func:`codec_lattice`),
@@ -331,7 +333,11 @@ def raw_verdict(
             return RawVerdict("unknown", "lossless", None, "unknown", 0.0)
         if p_lossless >= t:
             raw = 0.5 + 0.5 * (p_lossless - t) / max(1.0 - t, 1e-9)
-            return RawVerdict("lossless", "lossless", None, "lossless", raw)
+            # content that stops short of where high-bitrate codecs cut (LAME V0 to 320:
+            # 19.5-20.5 kHz) cannot rule them out: its own curve, learnt from the lossless
+            # answers that were as blind
+            kind = "lossless" if summary.cutoff_hz >= _SHORT_HZ else "lossless_short"
+            return RawVerdict("lossless", "lossless", None, kind, raw)
         raw = 0.5 + 0.5 * (t - p_lossless) / max(t, 1e-9)
         origin = _origin(model, lossy, summary.cutoff_hz)
         return RawVerdict("transcode", mp3_like, origin, "transcode", raw)
@@ -365,6 +371,9 @@ def raw_verdict(
         kind = "lossy_320" if _reaches_top(summary) else "lossy_320_short"
     return RawVerdict("lossy", claim or mp3_like, own, kind, 1.0 - p_lower if evidence else 0.5)
 
+
+#: a lossless file's content whose cutoff is below this shows no high-bitrate codec's wall
+_SHORT_HZ = 19000.0
 
 #: 250 Hz bands of the features above every earlier MP3's low-pass and below LAME 320's, and
 #: a band every MP3 keeps; content within ``_REACH_DB`` of the latter in the former reaches
@@ -512,8 +521,9 @@ class QualityTask:
 
     name = "quality"
     # 2: confidence to 4 decimals; 3: calibrated, unknown, upscale edges; 4: flicker;
-    # 5: the AAC lattice; 6: clipped frames of lossless files left out
-    version = 6
+    # 5: the AAC lattice; 6: clipped frames of lossless files left out; 7: "lossless" on
+    # content short of 19 kHz calibrated apart, retrained on features read as the task reads
+    version = 7
 
     def __init__(self, model_path: str | None = None) -> None:
         self._model_path = model_path

@@ -35,6 +35,10 @@ CONTENT_CLASSES: tuple[str, ...] = (
 MODEL_PATH = Path(__file__).with_name("quality_model.npz")
 
 
+#: calibration curves split off an older one: the older one serves models without them
+_SPLIT_FROM = {"lossless_short": "lossless"}
+
+
 @dataclass(frozen=True)
 class QualityModel:
     """A forest of binary decision trees, all nodes of all trees in flat arrays.
@@ -72,8 +76,11 @@ class QualityModel:
     calibration: dict[str, np.ndarray] = field(default_factory=dict)
 
     def calibrate(self, kind: str, raw: float) -> float:
-        """The calibrated confidence of a verdict of ``kind`` given with raw confidence ``raw``."""
-        table = self.calibration.get(kind)
+        """The calibrated confidence of a verdict of ``kind`` given with raw confidence ``raw``.
+
+        A kind split off another (``"lossless_short"`` from ``"lossless"``) uses the other's
+        curve in a model trained before the split."""
+        table = self.calibration.get(kind, self.calibration.get(_SPLIT_FROM.get(kind, "")))
         if table is None or table.shape[-1] == 0:
             return float(min(max(raw, 0.0), 1.0))
         return float(np.clip(np.interp(raw, table[0], table[1]), 0.0, 1.0))

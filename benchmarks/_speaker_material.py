@@ -16,6 +16,18 @@ settings may be chosen on) and "test" (what the benchmark reports).
 :func:`monologue` reads one voice's prompts one after another (1-10 minutes);
 :func:`conversation` lets 2-5 voices take turns of 1-3 prompts with pauses and short overlaps.
 Both go through one synthetic room with a noise floor, as a recording would.
+
+A second, wideband family (:data:`FISH_VOICES`): the voice-acted dialogue of the game Fish
+Fillets NG, its two heroes (the small fish, files ``*-m-*``, and the big fish, ``*-v-*``) in
+Czech and in Dutch, one studio per language, 22.05 kHz Vorbis:
+
+    apt-get install fillets-ng-data-cs fillets-ng-data-nl
+
+Four voices, two per language, 600-700 lines each, read at 16 kHz with their full band (no
+telephone band): same-language dialogues between two people recorded alike, the situation the
+Asterisk set (every voice its own language but two) does not cover. They are kept out of
+:func:`available`, so the Asterisk sets stay as they were; pass ``voices=`` to
+:func:`conversation`.
 """
 
 from __future__ import annotations
@@ -39,39 +51,63 @@ VOICES: dict[str, str] = {
     "menardi_it": "it_IT_f_Menardi",
 }
 _SUFFIXES = {".g722", ".gsm", ".wav"}
+FISH = Path("/usr/share/games/fillets-ng/sound")
+#: voice -> (language folder, character letter in the file names) of Fish Fillets NG
+FISH_VOICES: dict[str, tuple[str, str]] = {
+    "fish_cs_small": ("cs", "m"),
+    "fish_cs_big": ("cs", "v"),
+    "fish_nl_small": ("nl", "m"),
+    "fish_nl_big": ("nl", "v"),
+}
 
 
 def available() -> list[str]:
-    """The voices whose package is installed."""
+    """The Asterisk voices whose package is installed."""
     return [v for v, d in VOICES.items() if (SOUNDS / d).is_dir()]
+
+
+def fish_available() -> list[str]:
+    """The Fish Fillets voices whose package is installed."""
+    return [v for v, (lang, _) in FISH_VOICES.items() if any(FISH.glob(f"*/{lang}"))]
 
 
 @cache
 def prompts(voice: str, split: str) -> tuple[Path, ...]:
     """The prompt files of a voice in one half ("tune" or "test"), sorted."""
-    folder = SOUNDS / VOICES[voice]
+    if voice in FISH_VOICES:
+        lang, who = FISH_VOICES[voice]
+        folder, files = FISH, sorted(FISH.glob(f"*/{lang}/*-{who}-*.ogg"))
+    else:
+        folder = SOUNDS / VOICES[voice]
+        files = [p for p in sorted(folder.rglob("*")) if p.suffix in _SUFFIXES]
     want = 0 if split == "tune" else 1
     return tuple(
         p
-        for p in sorted(folder.rglob("*"))
-        if p.suffix in _SUFFIXES
-        and p.is_file()
+        for p in files
+        if p.is_file()
         and p.stat().st_size > 1024
         and zlib.crc32(str(p.relative_to(folder)).encode()) % 2 == want
     )
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def load_prompt(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
-    """A prompt at 16 kHz through the common 8 kHz band, and the span of its speech [s]
-    (the silero regions' first start to last end); an empty span when it holds none."""
+    """A prompt at 16 kHz (an Asterisk prompt through the common 8 kHz band, a Fish Fillets
+    line with its full band), and the span of its speech [s] (the silero regions' first start
+    to last end); an empty span when it holds none or does not decode (one Dutch line)."""
     from scipy.signal import resample_poly
 
     from audiolens.audio import load
+    from audiolens.errors import AudiolensError
     from audiolens.models.vad import speech_regions
 
-    x = np.asarray(load(path, sr=8000, mono=True).samples, dtype=np.float32).reshape(-1)
-    y = resample_poly(x, 2, 1).astype(np.float32)
+    wide = FISH in path.parents
+    try:
+        x = np.asarray(load(path, sr=SR if wide else 8000, mono=True).samples, dtype=np.float32)
+    except AudiolensError:
+        return np.zeros(0, dtype=np.float32), (0.0, 0.0)
+    x = x.reshape(-1)
+    y = x if wide else resample_poly(x, 2, 1).astype(np.float32)
     regions = speech_regions(y) if y.size >= SR // 4 else []
     if not regions:
         return y, (0.0, 0.0)
@@ -131,14 +167,22 @@ def monologue(voice: str, seconds: float, *, seed: int, split: str = "test"):
     return _render(placed, rng), ref
 
 
-def conversation(n_speakers: int, *, seed: int, seconds: float = 120.0, split: str = "test"):
+def conversation(
+    n_speakers: int,
+    *,
+    seed: int,
+    seconds: float = 120.0,
+    split: str = "test",
+    voices: list[str] | None = None,
+):
     """2-5 voices taking turns for about ``seconds``: (signal, reference turns).
 
     A turn is 1-3 prompts of one voice (0.15-0.5 s apart); the gap before a turn is drawn from
     -0.3..0.8 s (negative: it overlaps the end of the previous turn). Each voice has its own
-    level (+-4 dB) and a share of the turns drawn at random (no voice under half the mean)."""
+    level (+-4 dB) and a share of the turns drawn at random (no voice under half the mean).
+    The voices are drawn from ``voices`` (the Asterisk ones when None)."""
     rng = np.random.default_rng(seed)
-    names = available()
+    names = available() if voices is None else list(voices)
     chosen = [names[i] for i in rng.choice(len(names), n_speakers, replace=False)]
     share = rng.uniform(0.5, 1.5, n_speakers)
     share /= share.sum()

@@ -6,6 +6,7 @@ ours beside a plain baseline, and the speed (x real time, decoding included).
     python benchmarks/bench_speakers.py --dev-only  # only the sets built from packages' speech
     python benchmarks/bench_speakers.py --segmentation-model seg.onnx  # + rows with that model
     python benchmarks/bench_speakers.py --oracle    # + rows with a perfect segmentation
+    python benchmarks/bench_speakers.py --fish-only # only the Fish Fillets voices
 
 With a segmentation model (an ONNX export of pyannote/segmentation-3.0; none ships in a
 package, so this needs one you have), "ours+seg" rows score the overlap-aware path.
@@ -305,6 +306,66 @@ def conversation_rows(settings=None, *, with_baseline=True):
     return rows
 
 
+def split_score(y: np.ndarray) -> float:
+    """How alike the two halves of the best 2-way split of a signal's windows sound: the
+    pipeline's smoothed window embeddings, k-means of the centred ones into 2 groups, and
+    :func:`~audiolens.tasks.speakers.cluster.speaker_similarity` of the groups (the figure the
+    one-voice test compares with its first threshold, there on at most 400 windows)."""
+    from audiolens.tasks.speakers import PipelineSettings
+    from audiolens.tasks.speakers.cluster import kmeans, smooth_neighbours, speaker_similarity
+    from audiolens.tasks.speakers.embed import embed_stream
+
+    s = PipelineSettings()
+    e = embed_stream([y], settings=s.embed)
+    X = smooth_neighbours(e.embeddings.astype(np.float64), e.starts, s.embed.step, s.cluster.smooth)
+    Xc = X - X.mean(0)
+    Xc /= np.maximum(np.linalg.norm(Xc, axis=1, keepdims=True), 1e-9)
+    labels = kmeans(Xc, 2)
+    a, b = np.nonzero(labels == 0)[0], np.nonzero(labels == 1)[0]
+    return speaker_similarity(
+        X[a], X[b], starts_a=e.starts[a], starts_b=e.starts[b], window=s.cluster.window
+    )
+
+
+def fish_tables() -> None:
+    """The Fish Fillets voices (wideband, two per language; see _speaker_material.py), test
+    half: monologues of each (must give 1 speaker), same-language dialogues of its two voices
+    (3 seeds each) and conversations of all four (3 seeds): count, DER, and the 2-way split
+    score of each (:func:`split_score`)."""
+    import _speaker_material as material
+
+    voices = material.fish_available()
+    if len(voices) < 4:
+        print("\n(Fish Fillets voices not installed: apt-get install fillets-ng-data-cs "
+              "fillets-ng-data-nl)")  # fmt: skip
+        return
+    print("\nFish Fillets NG voices (wideband, test half): monologues must give 1 speaker")
+    print(f"{'clip':<34}{'seconds':>8}{'spk':>5}{'split':>8}")
+    ok = 0
+    for i, voice in enumerate(voices):
+        for minutes in MONOLOGUE_MINUTES:
+            y, _ = material.monologue(voice, minutes * 60, seed=100 * i + minutes)
+            k = ours(y)[1]
+            ok += k == 1
+            print(f"{'monologue ' + voice:<34}{y.size / SR:>8.0f}{k:>5}{split_score(y):>8.3f}")
+    print(f"1 speaker on {ok}/{len(voices) * len(MONOLOGUE_MINUTES)}")
+    rows, splits = [], {}
+    pairs = [[v for v in voices if f"_{lang}_" in v] for lang in ("cs", "nl")]
+    for group in [*pairs, voices]:
+        for seed in range(3):
+            y, ref = material.conversation(len(group), seed=7000 + seed, voices=group)
+            label = f"conv{len(group)}-{'-'.join(sorted({v.split('_')[1] for v in group}))}-s{seed}"
+            hyp, k = ours(y)
+            rows.append((label, "ours", k, score(ref, hyp)))
+            hyp, _ = ours(y, num_speakers=len(group))
+            rows.append((label, "ours-k", len(group), score(ref, hyp)))
+            splits[label] = split_score(y)
+    _table(rows, "Fish Fillets conversations (test half), collar 0.5 s")
+    exact = sum(k == int(c[4]) for c, m, k, _ in rows if m == "ours")
+    print(f"count exact {exact}/{len(rows) // 2}; 2-way split scores: "
+          + ", ".join(f"{c} {v:.3f}" for c, v in splits.items()))  # fmt: skip
+
+
 def count_summary(rows) -> None:
     for method in ("ours", "sketch"):
         sel = [(clip, k) for clip, m, k, _ in rows if m == method]
@@ -480,7 +541,11 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--segmentation-model", metavar="PATH", help="also score with this model")
     ap.add_argument("--oracle", action="store_true", help="also score with a perfect segmentation")
+    ap.add_argument("--fish-only", action="store_true", help="only the Fish Fillets voices")
     args = ap.parse_args()
+    if args.fish_only:
+        fish_tables()
+        return
     seg = None
     if args.segmentation_model:
         from audiolens.models.segmentation import load_segmentation
@@ -497,6 +562,7 @@ def main() -> None:
     count_summary(rows)
     if not args.dev_only:
         speech_labels()
+    fish_tables()
     if args.steps:
         steps_table()
     if not args.no_speed and not args.dev_only:

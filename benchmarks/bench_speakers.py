@@ -7,6 +7,7 @@ ours beside a plain baseline, and the speed (x real time, decoding included).
     python benchmarks/bench_speakers.py --segmentation-model seg.onnx  # + rows with that model
     python benchmarks/bench_speakers.py --oracle    # + rows with a perfect segmentation
     python benchmarks/bench_speakers.py --fish-only # only the Fish Fillets voices
+    python benchmarks/bench_speakers.py --misses    # which voices the built count merges
 
 With a segmentation model (an ONNX export of pyannote/segmentation-3.0; none ships in a
 package, so this needs one you have), "ours+seg" rows score the overlap-aware path.
@@ -366,6 +367,54 @@ def fish_tables() -> None:
           + ", ".join(f"{c} {v:.3f}" for c, v in splits.items()))  # fmt: skip
 
 
+def count_misses() -> None:
+    """Where the count goes wrong on the built 3-5 voice conversations (test half): which
+    voices ours put under one speaker, beside how alike the encoder finds each two voices when
+    their windows are grouped by the reference (:func:`speaker_similarity` of the true groups:
+    what no clustering of these embeddings can undo when it is as high as one voice's halves)."""
+    from collections import defaultdict
+
+    import _speaker_material as material
+    from audiolens.tasks.speakers import PipelineSettings
+    from audiolens.tasks.speakers.cluster import speaker_similarity
+    from audiolens.tasks.speakers.embed import embed_stream
+
+    s = PipelineSettings()
+    print("\ncount misses (test half): voices put under one speaker; the two voices most alike")
+    for n, seed in CONVERSATIONS:
+        if n == 2:
+            continue
+        y, ref = material.conversation(n, seed=1000 * n + seed)
+        hyp, k = ours(y)
+        overlap: dict[tuple[str, str], float] = defaultdict(float)
+        for a, b, v in ref:
+            for c, d, h in hyp:
+                overlap[v, h] += max(0.0, min(b, d) - max(a, c))
+        voices = sorted({v for *_, v in ref})
+        found = sorted({h for *_, h in hyp})
+        merged: dict[str, list[str]] = defaultdict(list)
+        for v in voices:
+            if found:
+                merged[max(found, key=lambda h, v=v: overlap[v, h])].append(v)
+        e = embed_stream([y], settings=s.embed)
+        X = e.embeddings.astype(np.float64)
+        mid = (e.starts + e.ends) / 2
+        who = np.array([next((v for a, b, v in ref if a <= m < b), "") for m in mid])
+        alike = {}
+        for i, va in enumerate(voices):
+            for vb in voices[i + 1 :]:
+                ia, ib = np.nonzero(who == va)[0], np.nonzero(who == vb)[0]
+                if ia.size > 2 and ib.size > 2:
+                    alike[f"{va}/{vb}"] = speaker_similarity(
+                        X[ia], X[ib], starts_a=e.starts[ia], starts_b=e.starts[ib],
+                        window=s.cluster.window,
+                    )  # fmt: skip
+        top = sorted(alike.items(), key=lambda kv: -kv[1])[:2]
+        together = [g for g in merged.values() if len(g) > 1]
+        print(f"conv{n}-s{seed}: {k} of {n}; together {together or '-'}; most alike "
+              + ", ".join(f"{p} {v:.3f}" for p, v in top))  # fmt: skip
+
+
 def count_summary(rows) -> None:
     for method in ("ours", "sketch"):
         sel = [(clip, k) for clip, m, k, _ in rows if m == method]
@@ -542,9 +591,13 @@ def main() -> None:
     ap.add_argument("--segmentation-model", metavar="PATH", help="also score with this model")
     ap.add_argument("--oracle", action="store_true", help="also score with a perfect segmentation")
     ap.add_argument("--fish-only", action="store_true", help="only the Fish Fillets voices")
+    ap.add_argument("--misses", action="store_true", help="only where the built count misses")
     args = ap.parse_args()
     if args.fish_only:
         fish_tables()
+        return
+    if args.misses:
+        count_misses()
         return
     seg = None
     if args.segmentation_model:

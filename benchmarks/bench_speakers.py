@@ -37,7 +37,8 @@ settings were chosen on the "tune" half, the tables here are the "test" half.
   single-speaker eval clip: the labels in the transcript.
 
 "ours-k": ours told the true number of speakers (--num-speakers), to show what the
-count estimate costs.
+count estimate costs. "ours-2+": ours told only that there is more than one voice
+(--min-speakers 2), the count left to it: what a user who knows a file is a conversation gets.
 
 Baseline ("sketch"): silero VAD regions, one resemblyzer embedding per region (the mean of
 1.6 s partials, as resemblyzer's embed_utterance), average-linkage AHC on cosine distance with
@@ -129,13 +130,13 @@ def score(ref, hyp) -> dict[str, float]:
     }
 
 
-def ours(y: np.ndarray, settings=None, num_speakers=None, segmentation=None):
+def ours(y: np.ndarray, settings=None, num_speakers=None, segmentation=None, min_speakers=None):
     from audiolens.tasks.speakers import SpeakersOptions, diarize
 
     d = diarize(
         [y],
         settings=settings,
-        options=SpeakersOptions(num_speakers=num_speakers),
+        options=SpeakersOptions(num_speakers=num_speakers, min_speakers=min_speakers),
         segmentation=segmentation,
     )
     return [(t.start, t.end, t.speaker) for t in d.turns], len(d.speakers)
@@ -241,7 +242,7 @@ def _table(rows, title):
             f"{clip:<22}{method:<9}{k:>4}{s['der']:>7.3f}{s['miss']:>7.3f}{s['fa']:>7.3f}"
             f"{s['conf']:>7.3f}{s['der0']:>8.3f}"
         )
-    for method in ("ours", "ours-k", "ours+seg", "oracle", "sketch"):
+    for method in ("ours", "ours-k", "ours-2+", "ours+seg", "oracle", "sketch"):
         sel = [s for _, m, _, s in rows if m == method]
         if sel:
             m = {key: np.mean([s[key] for s in sel]) for key in sel[0]}
@@ -265,6 +266,8 @@ def eval_table(settings=None, *, with_baseline=True, segmentation=None, oracle=F
         rows.append((stem, "ours", k, score(ref, hyp)))
         hyp, k = ours(y, settings, num_speakers=len({who for _, _, who in ref}))
         rows.append((stem, "ours-k", k, score(ref, hyp)))
+        hyp, k = ours(y, settings, min_speakers=2)
+        rows.append((stem, "ours-2+", k, score(ref, hyp)))
         if segmentation is not None:
             hyp, k = ours(y, settings, segmentation=segmentation)
             rows.append((stem, "ours+seg", k, score(ref, hyp)))

@@ -59,7 +59,8 @@ def add_speakers_options(p: argparse.ArgumentParser) -> None:
         type=count,
         default=None,
         metavar="N",
-        help="at least N speakers when estimating",
+        help="at least N speakers when estimating (2 for a known conversation: voices that sound "
+        "alike are otherwise heard as one)",
     )
     g.add_argument(
         "--max-speakers",

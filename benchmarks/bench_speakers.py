@@ -310,21 +310,42 @@ def conversation_rows(settings=None, *, with_baseline=True):
     return rows
 
 
-def split_score(y: np.ndarray) -> float:
-    """How alike the two halves of the best 2-way split of a signal's windows sound: the
-    pipeline's smoothed window embeddings, k-means of the centred ones into 2 groups, and
-    :func:`~audiolens.tasks.speakers.cluster.speaker_similarity` of the groups (the figure the
-    one-voice test compares with its first threshold, there on at most 400 windows)."""
+def _embedded(y: np.ndarray):
+    """The pipeline's VAD probabilities and window embeddings of a signal, made once for both
+    its diarization (:func:`_diarized`) and the scores the tables print beside it."""
     from audiolens.tasks.speakers import PipelineSettings
-    from audiolens.tasks.speakers.cluster import kmeans, smooth_neighbours, speaker_similarity
     from audiolens.tasks.speakers.embed import embed_stream
 
     s = PipelineSettings()
-    e = embed_stream([y], settings=s.embed)
+    return embed_stream([y], settings=s.embed, vad_options=s.vad)
+
+
+def _diarized(e, num_speakers=None) -> tuple[list[tuple[float, float, str]], int]:
+    """:func:`ours` (no segmentation model) from :func:`_embedded`: the same turns."""
+    from audiolens.tasks.speakers import PipelineSettings, SpeakersOptions
+    from audiolens.tasks.speakers.pipeline import diarize_embedded
+
+    d = diarize_embedded(e, SpeakersOptions(num_speakers=num_speakers), PipelineSettings())
+    return [(t.start, t.end, t.speaker) for t in d.turns], len(d.speakers)
+
+
+def split_score(e) -> float:
+    """How alike the two halves of the best 2-way split of a signal's windows sound
+    (``e``: :func:`_embedded`): the smoothed window embeddings, k-means of the centred ones
+    into 2 groups, and :func:`~audiolens.tasks.speakers.cluster.speaker_similarity` of the
+    groups (the figure the one-voice test compares with its first threshold, there on at most
+    400 windows)."""
+    from audiolens.tasks.speakers import PipelineSettings
+    from audiolens.tasks.speakers.cluster import (
+        _normalise,
+        kmeans,
+        smooth_neighbours,
+        speaker_similarity,
+    )
+
+    s = PipelineSettings()
     X = smooth_neighbours(e.embeddings.astype(np.float64), e.starts, s.embed.step, s.cluster.smooth)
-    Xc = X - X.mean(0)
-    Xc /= np.maximum(np.linalg.norm(Xc, axis=1, keepdims=True), 1e-9)
-    labels = kmeans(Xc, 2)
+    labels = kmeans(_normalise(X - X.mean(0)), 2)
     a, b = np.nonzero(labels == 0)[0], np.nonzero(labels == 1)[0]
     return speaker_similarity(
         X[a], X[b], starts_a=e.starts[a], starts_b=e.starts[b], window=s.cluster.window
@@ -349,21 +370,24 @@ def fish_tables() -> None:
     for i, voice in enumerate(voices):
         for minutes in MONOLOGUE_MINUTES:
             y, _ = material.monologue(voice, minutes * 60, seed=100 * i + minutes)
-            k = ours(y)[1]
+            e = _embedded(y)
+            k = _diarized(e)[1]
             ok += k == 1
-            print(f"{'monologue ' + voice:<34}{y.size / SR:>8.0f}{k:>5}{split_score(y):>8.3f}")
+            print(f"{'monologue ' + voice:<34}{y.size / SR:>8.0f}{k:>5}{split_score(e):>8.3f}")
     print(f"1 speaker on {ok}/{len(voices) * len(MONOLOGUE_MINUTES)}")
     rows, splits = [], {}
-    pairs = [[v for v in voices if f"_{lang}_" in v] for lang in ("cs", "nl")]
+    lang = {v: material.FISH_VOICES[v][0] for v in voices}
+    pairs = [[v for v in voices if lang[v] == code] for code in ("cs", "nl")]
     for group in [*pairs, voices]:
         for seed in range(3):
             y, ref = material.conversation(len(group), seed=7000 + seed, voices=group)
-            label = f"conv{len(group)}-{'-'.join(sorted({v.split('_')[1] for v in group}))}-s{seed}"
-            hyp, k = ours(y)
+            label = f"conv{len(group)}-{'-'.join(sorted({lang[v] for v in group}))}-s{seed}"
+            e = _embedded(y)
+            hyp, k = _diarized(e)
             rows.append((label, "ours", k, score(ref, hyp)))
-            hyp, _ = ours(y, num_speakers=len(group))
+            hyp, _ = _diarized(e, num_speakers=len(group))
             rows.append((label, "ours-k", len(group), score(ref, hyp)))
-            splits[label] = split_score(y)
+            splits[label] = split_score(e)
     _table(rows, "Fish Fillets conversations (test half), collar 0.5 s")
     exact = sum(k == int(c[4]) for c, m, k, _ in rows if m == "ours")
     print(f"count exact {exact}/{len(rows) // 2}; 2-way split scores: "
@@ -380,7 +404,6 @@ def count_misses() -> None:
     import _speaker_material as material
     from audiolens.tasks.speakers import PipelineSettings
     from audiolens.tasks.speakers.cluster import speaker_similarity
-    from audiolens.tasks.speakers.embed import embed_stream
 
     s = PipelineSettings()
     print("\ncount misses (test half): voices put under one speaker; the two voices most alike")
@@ -388,7 +411,8 @@ def count_misses() -> None:
         if n == 2:
             continue
         y, ref = material.conversation(n, seed=1000 * n + seed)
-        hyp, k = ours(y)
+        e = _embedded(y)
+        hyp, k = _diarized(e)
         overlap: dict[tuple[str, str], float] = defaultdict(float)
         for a, b, v in ref:
             for c, d, h in hyp:
@@ -399,7 +423,6 @@ def count_misses() -> None:
         for v in voices:
             if found:
                 merged[max(found, key=lambda h, v=v: overlap[v, h])].append(v)
-        e = embed_stream([y], settings=s.embed)
         X = e.embeddings.astype(np.float64)
         mid = (e.starts + e.ends) / 2
         who = np.array([next((v for a, b, v in ref if a <= m < b), "") for m in mid])

@@ -173,17 +173,19 @@ def _calibration(rows, x, meta, oof, model: QualityModel) -> dict[str, np.ndarra
     :func:`_binned_isotonic` of "the verdict was right" on the raw confidence gives the map.
     Kinds with fewer than 20 verdicts keep their raw confidence.
 
-    The "lossless" curve is learnt as if the AAC lattice (``codec_lattice``) were not there:
-    every training AAC encode with content shows its lattice, but real recordings through AAC
-    at high bitrates often do not (a mono guitar at 256 kb/s is quantized too finely for its
-    lattice to stand out of 16-bit rounding), so a "lossless" answer stays as cautious as the
-    content alone makes it.
+    The "lossless" curve is learnt as if the AAC lattice (``codec_lattice``) and the MP3 grid
+    (``codec_grid``) were not there: every training AAC encode with content shows its
+    lattice, but real recordings through AAC at high bitrates often do not (a mono guitar at
+    256 kb/s is quantized too finely for its lattice to stand out of 16-bit rounding), and a
+    quiet recording through LAME at a high bitrate may leave too few zeros for the grid, so a
+    "lossless" answer stays as cautious as the content alone makes it.
     """
     from audiolens.audio import probe
     from audiolens.tasks.quality import raw_verdict
     from audiolens.tasks.quality.features import SpectralSummary
 
     cut = FEATURE_NAMES.index("cutoff_khz")
+    grid = FEATURE_NAMES.index("mp3_grid")
     by: dict[str, tuple[list[float], list[bool], list[float]]] = defaultdict(lambda: ([], [], []))
     for i, r in enumerate(rows):
         info = probe(r["path"])
@@ -196,14 +198,14 @@ def _calibration(rows, x, meta, oof, model: QualityModel) -> dict[str, np.ndarra
             int(meta[i, 1]),
             meta[i, 2],
             meta[i, 3],
+            mp3_grid=float(x[i, grid]),
         )
         edge = None if np.isnan(meta[i, 0]) else float(meta[i, 0])
         rv = raw_verdict(info, summary, oof[i], model, edge=edge)
         verdicts = [rv]
-        if rv.kind == "lattice":
-            verdicts.append(
-                raw_verdict(info, replace(summary, lattice=0.0), oof[i], model, edge=edge)
-            )
+        if rv.kind in ("lattice", "grid"):
+            plain = replace(summary, lattice=0.0, mp3_grid=0.0)
+            verdicts.append(raw_verdict(info, plain, oof[i], model, edge=edge))
         for v in verdicts:
             if v.kind != "unknown":
                 by[v.kind][0].append(v.raw)

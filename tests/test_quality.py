@@ -17,6 +17,7 @@ from audiolens.audio import AudioInfo
 from audiolens.tasks.quality import (
     BITRATE_CLASSES,
     FLICKER_MIN,
+    GRID_MIN,
     QualityResult,
     QualityTask,
     codec_wall,
@@ -171,6 +172,36 @@ def test_no_content_above_12khz_is_unknown(model):
     r = decide(_info("flac", lossless=True), s, _proba(**{"128": 0.98, "lossless": 0.02}), model)
     assert r.verdict == "unknown" and r.confidence == 0.0
     assert r.content["evidence"] is False
+
+
+def test_a_lossless_file_with_an_mp3_grid_is_a_transcode_from_mp3_even_when_dark(model):
+    from dataclasses import replace
+
+    s = _summary(15000.0)
+    s.features[FEATURE_NAMES.index("hf_abs_db")] = -80.0  # nothing where walls show
+    flac = _info("flac", lossless=True)
+    p = _proba(lossless=0.9, **{"V2": 0.1})
+    assert decide(flac, s, p, model).verdict == "unknown"
+    r = decide(flac, replace(s, mp3_grid=GRID_MIN), p, model)
+    assert r.verdict == "transcode" and r.origin["codec"] == "mp3"
+    assert r.bitrate_class == "V2" and r.confidence >= 0.9
+
+
+def test_a_dark_320_upscale_is_judged_through_its_grid(model):
+    from dataclasses import replace
+
+    s = _summary(16000.0)
+    s.features[FEATURE_NAMES.index("hf_abs_db")] = -80.0
+    info = _info(lame=_tag("cbr", kbps=320))
+    p = _proba(**{"128": 0.6, "320": 0.4})
+    # no content above 12 kHz and no grid: nothing to judge the content's class by
+    assert decide(info, s, p, model).verdict == "lossy"
+    # the grid shows how coarsely it was quantized: the model's 128 counts
+    r = decide(info, replace(s, mp3_grid=0.6), p, model)
+    assert (r.verdict, r.bitrate_class) == ("transcode", "128")
+    # a grid never makes an AAC file's content judged by the MP3 classes
+    aac = decide(_info("aac", bit_rate=320_000), replace(s, mp3_grid=0.6), p, model)
+    assert aac.verdict == "lossy"
 
 
 def test_silence_is_unknown(model):
@@ -677,15 +708,16 @@ def mixed_batch(tmp_path_factory):
 
 def _same_summaries(got, ref) -> None:
     """Batched device summaries equal the numpy ones: features and long-term spectrum within
-    1e-9, and the same frame counts, flicker, lattice share and cutoff."""
+    1e-9, and the same frame counts, flicker, lattice share, MP3 grid share and cutoff."""
     for g, r in zip(got, ref, strict=True):
         np.testing.assert_allclose(g.features, r.features, rtol=1e-9, atol=1e-9)
         np.testing.assert_allclose(g.ltas_db, r.ltas_db, rtol=1e-9, atol=1e-9)
-        assert (g.frames, g.clipped, g.flicker, g.lattice, g.cutoff_hz) == (
+        assert (g.frames, g.clipped, g.flicker, g.lattice, g.mp3_grid, g.cutoff_hz) == (
             r.frames,
             r.clipped,
             r.flicker,
             r.lattice,
+            r.mp3_grid,
             r.cutoff_hz,
         )
 
@@ -708,6 +740,7 @@ def test_batched_device_features_equal_the_per_file_numpy_ones(mixed_batch, devi
             codec_marks=f.codec_marks,
             starts=f.starts,
             skip_clipped=f.skip_clipped,
+            mp3_grid=f.mp3_grid,
         )
         _same_summaries([got], [ref])
     # the batch holds what it should: stretched and whole files, 16-44.1 kHz, stereo
@@ -718,6 +751,8 @@ def test_batched_device_features_equal_the_per_file_numpy_ones(mixed_batch, devi
     assert batched[-3].clipped > 0 and batched[-3].frames >= 32
     assert batched[-2].frames == 0 and batched[-1].frames == 0
     assert all(s.frames > 0 for s in batched[:-2])
+    # the FLAC decoded from LAME 128 kb/s shows its MP3 grid; the AAC decode does not
+    assert batched[0].mp3_grid >= GRID_MIN and batched[3].mp3_grid < GRID_MIN
     assert any(s.flicker > 0 for s in batched) and any(s.lattice > 0 for s in batched)
 
 

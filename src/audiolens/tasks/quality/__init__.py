@@ -41,6 +41,7 @@ __all__ = [
     "QualityResult",
     "QualityTask",
     "codec_flicker",
+    "codec_grid",
     "codec_lattice",
     "codec_wall",
     "container_class",
@@ -283,7 +284,10 @@ class RawVerdict:
     content stopping below that, so no such codec is ruled out),
     "wall" (a lossless container showing a codec's wall, :func:`codec_wall`), "flicker" (one
     whose bands above 16 kHz switch off as a codec's do, :func:`codec_flicker`), "lattice"
-    (one whose MDCT values sit on AAC's quantization lattice, :func:`codec_lattice`),
+    (one whose MDCT values sit on AAC's quantization lattice, :func:`codec_lattice`), "grid"
+    (one whose lines are zero on an MP3 encoder's granule grid, :func:`codec_grid`),
+    "grid_upscale" (an MP3 claiming 320 kb/s whose grid holds the zeros of a coarser encode,
+    ``UPSCALE_GRID_MIN``),
     "transcode" (an MP3 whose content the model finds worse than its container), "upscale"
     (content that stops below the container's own low-pass), "lossy", "lossy_320" and
     "lossy_320_short" (a lossy file claiming the top MP3 class, where upscales hide, whose
@@ -328,6 +332,9 @@ def raw_verdict(
             aac = "aac" if "aac" in model.classes else lossy
             origin = _origin(model, aac, summary.cutoff_hz)
             return RawVerdict("transcode", mp3_like, origin, "lattice", 1.0)
+        if codec_grid(summary):
+            origin = _origin(model, mp3_like, summary.cutoff_hz)
+            return RawVerdict("transcode", mp3_like, origin, "grid", 1.0)
         if not evidence:
             # silence, or nothing above 12 kHz: nothing for or against the container
             return RawVerdict("unknown", "lossless", None, "unknown", 0.0)
@@ -357,6 +364,12 @@ def raw_verdict(
         return RawVerdict("transcode", src, origin, "upscale", 1.0)
     # the model's MP3 classes judge MP3s only: an AAC, Vorbis or Opus file is ranked against
     # them by bitrate alone, and the model never saw one made from an earlier encode
+    if rank_as == "320" and info.codec == "mp3" and summary.mp3_grid >= UPSCALE_GRID_MIN:
+        # its lines on the encoder's grid hold far more zeros than a 320 kb/s quantizer makes:
+        # an earlier, coarser MP3 encode, whatever the content's reach
+        src = max(lower, key=p.__getitem__)
+        origin = _origin(model, src, summary.cutoff_hz)
+        return RawVerdict("transcode", src, origin, "grid_upscale", 1.0)
     p_lower = lower_quality_mass(rank_as, p) if evidence and info.codec == "mp3" else 0.0
     if p_lower >= model.thresholds["lower"]:
         src = max(lower, key=p.__getitem__)
@@ -458,6 +471,25 @@ def codec_lattice(summary: SpectralSummary) -> bool:
     return summary.lattice >= LATTICE_MIN
 
 
+#: a lossless file with this many more lines zero on an MP3 encoder's granule grid than off
+#: it (:func:`.mp3grid.grid_share`) was decoded from MP3; set on the training split: its 148
+#: lossless files reach 0.003 at most, its 304 FLACs from AAC, Vorbis and Opus 0.006, its 212
+#: FLACs from LAME 128 kb/s to V0 are all at 0.019 or more (the threshold sits halfway
+#: between 0.006 and 0.019 on a log scale)
+GRID_MIN = 0.011
+#: an MP3 claiming 320 kb/s with this grid share was quantized more coarsely before: the
+#: lowest round value over every genuine 320 kb/s encode of the training split (86 files,
+#: 0.259 at most); its 320 kb/s upscales of 128 kb/s reach it 99%, of V2 10%, of 192 kb/s 15%
+UPSCALE_GRID_MIN = 0.30
+
+
+def codec_grid(summary: SpectralSummary) -> bool:
+    """Whether a lossless file was decoded from an MP3: its lines on an MP3 encoder's
+    granule grid hold the zeros that encoder's quantizer made (see :mod:`.mp3grid`). This
+    needs no content above any codec's low-pass: dark recordings show it too."""
+    return summary.mp3_grid >= GRID_MIN
+
+
 def has_evidence(summary: SpectralSummary, model: QualityModel) -> bool:
     """Whether the content has energy where codecs leave their marks (12-16 kHz)."""
     hf = summary.features[FEATURE_NAMES.index("hf_abs_db")]
@@ -522,8 +554,9 @@ class QualityTask:
     name = "quality"
     # 2: confidence to 4 decimals; 3: calibrated, unknown, upscale edges; 4: flicker;
     # 5: the AAC lattice; 6: clipped frames of lossless files left out; 7: "lossless" on
-    # content short of 19 kHz calibrated apart, retrained on features read as the task reads
-    version = 7
+    # content short of 19 kHz calibrated apart, retrained on features read as the task reads;
+    # 8: the MP3 granule grid
+    version = 8
 
     def __init__(self, model_path: str | None = None) -> None:
         self._model_path = model_path
@@ -541,8 +574,9 @@ class QualityTask:
         return AudioRequest(sr=None, mono=not info.lossless, windows=windows)
 
     def stretches(self, item: TaskInput) -> Stretches:
-        """What the features read of one decoded input: its pieces, and for a lossless file
-        the codec marks and the clipped frames too."""
+        """What the features read of one decoded input: its pieces, for a lossless file the
+        codec marks and the clipped frames too, and for a lossless or MP3 file the MP3 granule
+        grid."""
         sr = item.pieces[0].sample_rate
         lossless = item.info.lossless
         return Stretches(
@@ -551,6 +585,7 @@ class QualityTask:
             codec_marks=lossless,
             starts=[round(a.offset * sr) for a in item.pieces],
             skip_clipped=lossless,
+            mp3_grid=lossless or item.info.codec == "mp3",
             measured=item.features.get(_MEASURED),
         )
 

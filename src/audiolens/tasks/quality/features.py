@@ -21,6 +21,7 @@ import numpy as np
 
 from ...devices import Device
 from .lattice import device_lattice_shares, lattice_share
+from .mp3grid import grid_share
 from .power import on_device, piece_powers
 
 __all__ = [
@@ -36,8 +37,9 @@ __all__ = [
 ]
 
 #: bumped whenever a feature's definition changes (trained models and caches go stale)
-#: (4: frames holding a full-scale sample left out of a lossless file's features)
-FEATURE_VERSION = 4
+#: (4: frames holding a full-scale sample left out of a lossless file's features; 5: the MP3
+#: granule grid, ``mp3_grid``)
+FEATURE_VERSION = 5
 N_FFT = 4096
 HOP = 2048
 BAND_EDGES = np.arange(8000.0, 24001.0, 250.0)  # 64 bands of 250 Hz, 8-24 kHz
@@ -80,6 +82,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "edge_drop_db",
     "edge_width_khz",
     "edge_gap_khz",
+    "mp3_grid",
 )
 
 
@@ -125,6 +128,7 @@ class SpectralSummary:
     clipped : number of STFT frames left out because a channel reached full scale in them
     flicker : :func:`flicker` of the stretches (0.0 when it was not asked for)
     lattice : :func:`.lattice.lattice_share` of the stretches (0.0 when it was not asked for)
+    mp3_grid : :func:`.mp3grid.grid_share` of the stretches (0.0 when it was not asked for)
     """
 
     features: np.ndarray
@@ -136,6 +140,7 @@ class SpectralSummary:
     flicker: float = 0.0
     lattice: float = 0.0
     clipped: int = 0
+    mp3_grid: float = 0.0
 
 
 def clipped_frames(
@@ -424,6 +429,7 @@ def summarize(
     codec_marks: bool = False,
     starts: Sequence[int] | None = None,
     skip_clipped: bool = False,
+    mp3_grid: bool = False,
 ) -> SpectralSummary:
     """Compute the quality features of one file from some of its stretches.
 
@@ -436,19 +442,26 @@ def summarize(
     codec_marks : also measure the marks only a lossless container can be caught by:
         :func:`flicker` (one more, shorter STFT) and, given ``starts``, the AAC lattice
         (:func:`.lattice.lattice_share`)
-    starts : the first sample of each piece in the file (the AAC frame grid is counted from
-        the file's first sample)
+    starts : the first sample of each piece in the file (the AAC frame grid and the MP3
+        granule grid are counted from the file's first sample)
     skip_clipped : leave out the frames where a channel reaches full scale
         (:func:`clipped_frames`), when at least ``MIN_CLEAN_FRAMES`` others remain: for a
         lossless file, whose clipping may hide a lossy decoder's wall. Clipping itself is no
         evidence either way (masters clip too).
+    mp3_grid : given ``starts``, also measure how coarsely an MP3 encoder once quantized the
+        audio (:func:`.mp3grid.grid_share`): for MP3 and lossless files
 
     Returns
     -------
     summary : SpectralSummary
     """
     one = Stretches(
-        pieces, sr=sr, codec_marks=codec_marks, starts=starts, skip_clipped=skip_clipped
+        pieces,
+        sr=sr,
+        codec_marks=codec_marks,
+        starts=starts,
+        skip_clipped=skip_clipped,
+        mp3_grid=mp3_grid,
     )
     return summarize_batch([one], device=device)[0]
 
@@ -463,6 +476,8 @@ class Stretches:
     codec_marks: bool = False
     starts: Sequence[int] | None = None
     skip_clipped: bool = False
+    #: measure the MP3 granule grid (:func:`.mp3grid.grid_share`; needs ``starts``)
+    mp3_grid: bool = False
     #: what :func:`host_measures` found, where it ran already (the runner's workers)
     measured: HostMeasures | None = None
 
@@ -519,7 +534,14 @@ def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[Spect
     else:
         stats = [_host_stats(f, flat) for f, flat in zip(files, flats, strict=True)]
     lattices = _lattices(files, flats, device)
-    return [_summary(f, st, s) for f, st, s in zip(files, stats, lattices, strict=True)]
+    # the grid's filter bank runs on the host for every device: 20-30 ms a file
+    grids = [
+        grid_share(flat, starts=f.starts) if f.mp3_grid and f.starts is not None else 0.0
+        for f, flat in zip(files, flats, strict=True)
+    ]
+    return [
+        _summary(f, st, s, g) for f, st, s, g in zip(files, stats, lattices, grids, strict=True)
+    ]
 
 
 def _lattices(
@@ -648,8 +670,9 @@ def _hf_stats(power: np.ndarray, freqs: np.ndarray, nyquist: float) -> list[floa
     return [*stds, *quiet, *zero]
 
 
-def _summary(f: Stretches, st: FrameStats, lattice: float) -> SpectralSummary:
-    """The features of one file from its :class:`FrameStats` (and its lattice share)."""
+def _summary(f: Stretches, st: FrameStats, lattice: float, grid: float) -> SpectralSummary:
+    """The features of one file from its :class:`FrameStats` (and its lattice and grid
+    shares)."""
     sr = f.sr
     freqs = _freqs(sr)
     nyquist = sr / 2.0
@@ -674,11 +697,12 @@ def _summary(f: Stretches, st: FrameStats, lattice: float) -> SpectralSummary:
             st.holes,
             [above_abs, below_abs, above_flat, *st.wall_vars],
             _edge_features(ltas_db, freqs, cutoff),
+            [grid],
         ]
     ).astype(np.float64)
     share = st.flicker if f.codec_marks else 0.0
     return SpectralSummary(
-        feats, cutoff, step, ltas_db, freqs, st.frames, share, lattice, st.clipped
+        feats, cutoff, step, ltas_db, freqs, st.frames, share, lattice, st.clipped, grid
     )
 
 

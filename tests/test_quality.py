@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,9 @@ def _tag(method: str, q: int | None = None, kbps: int = 128) -> LameTag:
         (_tag("vbr-mtrh", 0), 32_000, "V0"),
         (_tag("vbr-mtrh", 2), 32_000, "V2"),
         (_tag("vbr-mtrh", 5), 32_000, "128"),
+        # FFmpeg's remux of a V0 (``-c copy``): a "Xing" header, VBR method unknown, 256 kb/s
+        (replace(_tag("vbr-mtrh", 0, kbps=256), vbr_method="unknown", vbr_quality=None), 0, "V0"),
+        (replace(_tag("cbr", kbps=256), vbr_method="unknown"), 256_000, "256"),
         (None, 320_000, "320"),
         (None, 160_000, "128"),
     ],
@@ -175,8 +179,6 @@ def test_no_content_above_12khz_is_unknown(model):
 
 
 def test_a_lossless_file_with_an_mp3_grid_is_a_transcode_from_mp3_even_when_dark(model):
-    from dataclasses import replace
-
     s = _summary(15000.0)
     s.features[FEATURE_NAMES.index("hf_abs_db")] = -80.0  # nothing where walls show
     flac = _info("flac", lossless=True)
@@ -188,8 +190,6 @@ def test_a_lossless_file_with_an_mp3_grid_is_a_transcode_from_mp3_even_when_dark
 
 
 def test_a_dark_320_upscale_is_judged_through_its_grid(model):
-    from dataclasses import replace
-
     s = _summary(16000.0)
     s.features[FEATURE_NAMES.index("hf_abs_db")] = -80.0
     info = _info(lame=_tag("cbr", kbps=320))
@@ -530,8 +530,6 @@ def test_upscale_edge_makes_a_320_a_transcode_with_an_mp3_origin(model):
 
 
 def test_confidence_is_calibrated_by_the_models_table(model):
-    from dataclasses import replace
-
     table = np.array([[0.5, 1.0], [0.6, 0.9]])
     m = replace(model, calibration={"lossless": table})
     assert m.calibrate("lossless", 0.75) == pytest.approx(0.75)
@@ -540,8 +538,6 @@ def test_confidence_is_calibrated_by_the_models_table(model):
 
 
 def test_a_split_off_curve_falls_back_to_the_one_it_came_from(model):
-    from dataclasses import replace
-
     m = replace(model, calibration={"lossless": np.array([[0.5, 1.0], [0.6, 0.9]])})
     assert m.calibrate("lossless_short", 0.75) == pytest.approx(0.75)
     short = np.array([[0.5, 1.0], [0.3, 0.4]])

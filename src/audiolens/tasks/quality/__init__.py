@@ -136,7 +136,8 @@ class QualityResult(Result):
 def container_class(info: AudioInfo) -> str | None:
     """bitrater's class that the container claims for an MP3 (None for other codecs).
 
-    Uses the LAME tag when there is one (VBR quality or CBR/ABR bitrate), else the bitrate.
+    Uses the LAME tag when there is one (VBR quality or CBR/ABR bitrate), else the bitrate;
+    a VBR ("Xing") header without LAME's VBR fields is judged as VBR by its mean bitrate.
     """
     if info.lossless:
         return "lossless"
@@ -147,7 +148,10 @@ def container_class(info: AudioInfo) -> str | None:
         q = lame.vbr_quality
         return "V0" if q <= 1 else "V2" if q <= 3 else "128"
     kbps = _claimed_kbps(info)
-    if lame is not None and lame.is_vbr and lame.vbr_method.startswith("vbr"):
+    # a VBR header whose method is unknown: FFmpeg writes one when it remuxes a VBR MP3
+    # (``-c copy``, to retag it), keeping the frames but not LAME's VBR fields
+    vbr = lame is not None and lame.is_vbr and lame.vbr_method != "abr"
+    if vbr and (lame.vbr_method.startswith("vbr") or lame.vbr_method == "unknown"):
         return "V0" if kbps >= 220 else "V2" if kbps >= 150 else "128"
     return min(("128", "192", "256", "320"), key=lambda c: abs(_CLASS_KBPS[c] - kbps))
 

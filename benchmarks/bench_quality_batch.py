@@ -51,7 +51,7 @@ HEADER = [
     "s",
     "of which STFT s",
     "frame stats s",
-    "lattice + clipped s",
+    "lattice, grid, clipped s",
     "rest (host) s",
     "files/s",
     "speed-up vs numpy per file",
@@ -100,7 +100,8 @@ class Clock:
 def clocks(device: Any) -> dict[str, Clock]:
     """The parts timed: the STFTs (with their copies to and from the device), the per-frame
     statistics (numpy: on the host; a device: there, with the few host steps between), and
-    the AAC lattice and clipped frames (on the host, here unless prepared in the workers);
+    the AAC lattice, the MP3 grid and the clipped frames (the grid and the clipped frames on
+    the host, the latter here unless prepared in the workers);
     and, inside the device's parts, the steps that stay on the host file by file (the wall
     found on the long-term spectrum, the clipped rows' mask, the lattice's frames picked)."""
     from audiolens.tasks.quality import device_stats, features, lattice
@@ -122,6 +123,7 @@ def clocks(device: Any) -> dict[str, Clock]:
                 (features, "host_measures"),
                 (features, "lattice_share"),
                 (features, "device_lattice_shares"),
+                (features, "grid_share"),
             ],
         ),
         "inner host": Clock(

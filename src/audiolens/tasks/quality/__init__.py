@@ -150,8 +150,11 @@ def container_class(info: AudioInfo) -> str | None:
     kbps = _claimed_kbps(info)
     # a VBR header whose method is unknown: FFmpeg writes one when it remuxes a VBR MP3
     # (``-c copy``, to retag it), keeping the frames but not LAME's VBR fields
-    vbr = lame is not None and lame.is_vbr and lame.vbr_method != "abr"
-    if vbr and (lame.vbr_method.startswith("vbr") or lame.vbr_method == "unknown"):
+    if (
+        lame is not None
+        and lame.is_vbr
+        and (lame.vbr_method.startswith("vbr") or lame.vbr_method == "unknown")
+    ):
         return "V0" if kbps >= 220 else "V2" if kbps >= 150 else "128"
     return min(("128", "192", "256", "320"), key=lambda c: abs(_CLASS_KBPS[c] - kbps))
 
@@ -366,14 +369,14 @@ def raw_verdict(
         from_codec = codecs[best] > sum(p[c] for c in _MP3_CLASSES)
         origin = _origin(model, best if from_codec else src, edge)
         return RawVerdict("transcode", src, origin, "upscale", 1.0)
-    # the model's MP3 classes judge MP3s only: an AAC, Vorbis or Opus file is ranked against
-    # them by bitrate alone, and the model never saw one made from an earlier encode
     if rank_as == "320" and info.codec == "mp3" and summary.mp3_grid >= UPSCALE_GRID_MIN:
         # its lines on the encoder's grid hold far more zeros than a 320 kb/s quantizer makes:
         # an earlier, coarser MP3 encode, whatever the content's reach
         src = max(lower, key=p.__getitem__)
         origin = _origin(model, src, summary.cutoff_hz)
         return RawVerdict("transcode", src, origin, "grid_upscale", 1.0)
+    # the model's MP3 classes judge MP3s only: an AAC, Vorbis or Opus file is ranked against
+    # them by bitrate alone, and the model never saw one made from an earlier encode
     p_lower = lower_quality_mass(rank_as, p) if evidence and info.codec == "mp3" else 0.0
     if p_lower >= model.thresholds["lower"]:
         src = max(lower, key=p.__getitem__)

@@ -24,8 +24,9 @@ nothing.
 
 The analysis filter bank follows ISO/IEC 11172-3: the window is the standard's analysis
 window (Table 3-C.1, ``C[i]``, equal to the synthesis window ``D[i]`` of Table 3-B.3 over 32;
-the standard gives both in units of 2^-16), the 36-point MDCT uses the long-block sine window,
-and the encoder's alias-reduction butterflies use the standard's eight ``c_i``.
+``D`` is read from ``iso11172_window.txt``, in the standard's units of 2^-16), the 36-point
+MDCT uses the long-block sine window, and the encoder's alias-reduction butterflies use the
+standard's eight ``c_i``.
 """
 
 from __future__ import annotations

@@ -534,7 +534,7 @@ def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[Spect
     else:
         stats = [_host_stats(f, flat) for f, flat in zip(files, flats, strict=True)]
     lattices = _lattices(files, flats, device)
-    # the grid's filter bank runs on the host for every device: about 10 ms a file
+    # the grid's filter bank runs on the host for every device: about 13 ms a file
     grids = [
         grid_share(flat, starts=f.starts) if f.mp3_grid and f.starts is not None else 0.0
         for f, flat in zip(files, flats, strict=True)

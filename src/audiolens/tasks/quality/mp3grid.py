@@ -11,7 +11,7 @@ mixes several quantized ones and the zeros are gone.
 A later encode at a higher bitrate (an "upscale" to 320 kb/s), or a lossless file made from
 the decode, keeps those zeros where its own grid is the first one's, as it is when both were
 made by LAME and decoded gaplessly: its quantizer finds nothing to code in them. So the share
-of lines that are zero on that grid, over the share on grids a third to half a granule away
+of lines that are zero on that grid, over the share on grids a sixth to half a granule away
 (the largest of four), measures
 how coarsely the audio was ever quantized there: about 0.5 for a first encode at 128 kb/s,
 0.2-0.3 at V2 or 192 kb/s, 0.03-0.1 for a genuine 320 kb/s encode, 0 for audio that never went
@@ -52,8 +52,8 @@ _GRANULE = 576
 #: sample: a gapless decode (found on LAME 3.100 encodes decoded by FFmpeg), and one that
 #: kept the encoder's 576-sample delay and the decoder's 529 (528 + 1105 = 481 mod 576)
 GRID_OFFSETS = (528, 481)
-#: the reference grids: 96-288 samples from the first, in steps of 96 (a third of a granule
-#: or less from it still partly aligns); they share its polyphase pass
+#: the reference grids: 96-288 samples from the first, in steps of 96 (a grid a few samples
+#: off still partly aligns; these are far enough not to); they share its polyphase pass
 _OFF_GRIDS = (144, 240, 336, 432)
 #: the lines tested: 60-399 of 576 (2.3-15.3 kHz at 44.1 kHz), below LAME's sfb21 band,
 #: which low bitrates drop whole (zero on every grid), and above the lowest, always coded

@@ -100,8 +100,8 @@ class Clock:
 def clocks(device: Any) -> dict[str, Clock]:
     """The parts timed: the STFTs (with their copies to and from the device), the per-frame
     statistics (numpy: on the host; a device: there, with the few host steps between), and
-    the AAC lattice, the MP3 grid and the clipped frames (the grid and the clipped frames on
-    the host, the latter here unless prepared in the workers);
+    the AAC lattice, and the clipped frames and the MP3 grid (on the host, here unless
+    prepared in the workers);
     and, inside the device's parts, the steps that stay on the host file by file (the wall
     found on the long-term spectrum, the clipped rows' mask, the lattice's frames picked)."""
     from audiolens.tasks.quality import device_stats, features, lattice
@@ -123,7 +123,6 @@ def clocks(device: Any) -> dict[str, Clock]:
                 (features, "host_measures"),
                 (features, "lattice_share"),
                 (features, "device_lattice_shares"),
-                (features, "grid_share"),
             ],
         ),
         "inner host": Clock(

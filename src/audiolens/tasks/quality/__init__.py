@@ -599,10 +599,10 @@ class QualityTask:
         )
 
     def prepare(self, item: TaskInput) -> None:
-        """What the features measure on every channel's samples (the clipped frames of a
-        lossless file: :func:`.features.host_measures`), made where the runner decoded the
+        """What the features measure on the samples (the clipped frames of a lossless file
+        and the MP3 grid: :func:`.features.host_measures`), made where the runner decoded the
         file (its CPU workers), so that :meth:`run` on an accelerator leaves only the mono
-        mix's work to the device and this process; kept on ``item``."""
+        mix's frames to the device and this process; kept on ``item``."""
         item.feature(_MEASURED, lambda x: host_measures(self.stretches(x)))
 
     def features(self, item: TaskInput, device: Device) -> SpectralSummary:

@@ -484,21 +484,28 @@ class Stretches:
 
 @dataclass(frozen=True)
 class HostMeasures:
-    """What the features measure on the samples of every channel, not on the frames: made
-    on the host, where the file was decoded when the runner calls
-    :meth:`QualityTask.prepare` (the mono mix alone goes on to the frames).
+    """What the features measure on the samples, not on the frames: made on the host, where
+    the file was decoded when the runner calls :meth:`QualityTask.prepare` (the mono mix
+    alone goes on to the frames).
 
     Attributes
     ----------
     clipped : :func:`clipped_frames` of a file whose clipped frames are left out, else None
+    mp3_grid : :func:`.mp3grid.grid_share` of the mono mix (0.0 when it was not asked for):
+        its filter bank runs on the host for every device, about 13 ms a file
     """
 
     clipped: np.ndarray | None
+    mp3_grid: float = 0.0
 
 
-def host_measures(f: Stretches) -> HostMeasures:
-    """:class:`HostMeasures` of one file."""
-    return HostMeasures(clipped_frames(f.pieces) if f.skip_clipped else None)
+def host_measures(f: Stretches, flat: Sequence[np.ndarray] | None = None) -> HostMeasures:
+    """:class:`HostMeasures` of one file (``flat``: its stretches' mono mix, when made)."""
+    grid = 0.0
+    if f.mp3_grid and f.starts is not None:
+        flat = [_mono(p) for p in f.pieces] if flat is None else flat
+        grid = grid_share(flat, starts=f.starts)
+    return HostMeasures(clipped_frames(f.pieces) if f.skip_clipped else None, grid)
 
 
 def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[SpectralSummary]:
@@ -526,7 +533,10 @@ def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[Spect
     summaries : list of SpectralSummary, one per file, in order
     """
     flats = [[_mono(p) for p in f.pieces] for f in files]
-    files = [f if f.measured is not None else replace(f, measured=host_measures(f)) for f in files]
+    files = [
+        f if f.measured is not None else replace(f, measured=host_measures(f, flat))
+        for f, flat in zip(files, flats, strict=True)
+    ]
     if on_device(device):
         from .device_stats import device_frame_stats
 
@@ -534,14 +544,7 @@ def summarize_batch(files: Sequence[Stretches], *, device: Device) -> list[Spect
     else:
         stats = [_host_stats(f, flat) for f, flat in zip(files, flats, strict=True)]
     lattices = _lattices(files, flats, device)
-    # the grid's filter bank runs on the host for every device: about 13 ms a file
-    grids = [
-        grid_share(flat, starts=f.starts) if f.mp3_grid and f.starts is not None else 0.0
-        for f, flat in zip(files, flats, strict=True)
-    ]
-    return [
-        _summary(f, st, s, g) for f, st, s, g in zip(files, stats, lattices, grids, strict=True)
-    ]
+    return [_summary(f, st, s) for f, st, s in zip(files, stats, lattices, strict=True)]
 
 
 def _lattices(
@@ -670,9 +673,10 @@ def _hf_stats(power: np.ndarray, freqs: np.ndarray, nyquist: float) -> list[floa
     return [*stds, *quiet, *zero]
 
 
-def _summary(f: Stretches, st: FrameStats, lattice: float, grid: float) -> SpectralSummary:
-    """The features of one file from its :class:`FrameStats` (and its lattice and grid
-    shares)."""
+def _summary(f: Stretches, st: FrameStats, lattice: float) -> SpectralSummary:
+    """The features of one file from its :class:`FrameStats`, its lattice share and its
+    :class:`HostMeasures`."""
+    grid = f.measured.mp3_grid if f.measured is not None else 0.0
     sr = f.sr
     freqs = _freqs(sr)
     nyquist = sr / 2.0

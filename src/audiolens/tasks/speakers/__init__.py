@@ -150,7 +150,7 @@ class SpeakersTask:
         any file's turns). A segmentation model runs on ``device`` when ONNX Runtime has a
         provider for it (CUDA with onnxruntime-gpu).
         """
-        if device.backend != "torch":
+        if device.backend != "torch" or self.settings.embed.encoder != "ge2e":
             return [self.analyze(item, device=device) for item in batch]
         queue = self.queue(device)
         streams = []
@@ -185,17 +185,27 @@ class SpeakersTask:
         """A diarization to feed 16 kHz mono blocks into, for a task that decodes the file
         anyway (``speech --speakers``: one decode serves both); end it with :meth:`finish`.
 
-        On a torch ``device`` the VAD and the encoder run there; ``sink`` (a :meth:`queue`
-        that several streams share) batches the encoder's windows across them, else the
-        stream gets a queue of its own."""
+        On a torch ``device`` the VAD and the encoder run there. CAM++ (the default encoder)
+        reads each file's speech in stretches of up to 10 s there; with GE2E, ``sink`` (a
+        :meth:`queue` that several streams share) batches the encoder's windows across
+        them, else the stream gets a queue of its own."""
         model = self.load(device=device)
-        vad = None
+        vad, trunk = None, None
         if device is not None and device.backend == "torch":
             vad = self._device_vad(device)
-            if sink is None:
+            if self.settings.embed.encoder == "campplus":
+                from ...models.campplus_torch import load_torch_campplus
+
+                trunk = load_torch_campplus(device).trunk
+            elif sink is None:
                 sink = self.queue(device)
         return DiarizationStream(
-            options=self.options, settings=self.settings, segmentation=model, vad=vad, sink=sink
+            options=self.options,
+            settings=self.settings,
+            segmentation=model,
+            vad=vad,
+            sink=sink if self.settings.embed.encoder == "ge2e" else None,
+            trunk=trunk,
         )
 
     def queue(self, device: Device) -> EncoderQueue:

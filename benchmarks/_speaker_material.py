@@ -179,7 +179,9 @@ def conversation(
 
     A turn is 1-3 prompts of one voice (0.15-0.5 s apart); the gap before a turn is drawn from
     -0.3..0.8 s (negative: it overlaps the end of the previous turn). Each voice has its own
-    level (+-4 dB) and a share of the turns drawn at random (no voice under half the mean).
+    level (+-4 dB) and a share of the turns drawn at random; once ``seconds`` are reached,
+    voices with less than half the mean seconds of speech take turns until none has (so that
+    every voice is a speaker, not a short aside).
     The voices are drawn from ``voices`` (the Asterisk ones when None)."""
     rng = np.random.default_rng(seed)
     names = available() if voices is None else list(voices)
@@ -189,15 +191,18 @@ def conversation(
     gain = {v: 0.05 * 10 ** (rng.uniform(-4, 4) / 20) for v in chosen}
     sources = {v: _speech(v, split, rng) for v in chosen}
     placed, ref, t, last = [], [], 0.5, -1
-    order = []
-    while t < seconds or len(set(order)) < n_speakers:
+    spoken = np.zeros(n_speakers)
+
+    def behind() -> np.ndarray:  # voices under half the mean of the seconds spoken so far
+        return spoken < 0.5 * spoken.mean()
+
+    while t < seconds or behind().any():
         p = share.copy()
         if last >= 0:
             p[last] = 0.0
-        if len(set(order)) < n_speakers and t > seconds:  # make sure every voice speaks
-            p = np.array([0.0 if i in order else 1.0 for i in range(n_speakers)])
+        if t > seconds:  # every voice holds at least half the mean: the laggards speak
+            p = behind().astype(np.float64)
         who = int(rng.choice(n_speakers, p=p / p.sum()))
-        order.append(who)
         v = chosen[who]
         for _k in range(int(rng.integers(1, 4))):
             seg = next(sources[v], None)
@@ -207,6 +212,7 @@ def conversation(
             start = int(t * SR)
             placed.append((start, seg))
             ref.append((start / SR, (start + seg.size) / SR, v))
+            spoken[who] += seg.size / SR
             t = (start + seg.size) / SR + rng.uniform(0.15, 0.5)
         t = ref[-1][1] + rng.uniform(-0.3, 0.8)
         last = who

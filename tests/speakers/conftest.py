@@ -23,17 +23,20 @@ import pytest
 
 @pytest.fixture(scope="session")
 def models() -> None:
-    """Skip unless silero VAD, resemblyzer's weights and onnxruntime are installed."""
+    """Skip unless silero VAD, resemblyzer's and CAM++'s weights and onnxruntime are
+    installed."""
     from audiolens.errors import ModelNotFound
 
     if importlib.util.find_spec("onnxruntime") is None:
         pytest.skip("needs onnxruntime")
     try:
+        from audiolens.models import campplus
         from audiolens.models.vad import find_model
         from audiolens.models.voice_encoder import find_weights
 
         find_model()
         find_weights()
+        campplus.find_weights()
     except ModelNotFound as exc:
         pytest.skip(str(exc))
 

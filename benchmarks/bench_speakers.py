@@ -149,59 +149,6 @@ def oracle_model(y, ref):
     return reference_segmentation(y, ref)
 
 
-def pyannet_shaped_model(path: Path) -> Path:
-    """An ONNX model of pyannote segmentation-3.0's architecture and size with random weights
-    (for timing only; needs torch)."""
-    import torch
-
-    class PyanNetShape(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.norm0 = torch.nn.InstanceNorm1d(1, affine=True)
-            self.conv = torch.nn.ModuleList(
-                [
-                    torch.nn.Conv1d(1, 80, 251, stride=10),
-                    torch.nn.Conv1d(80, 60, 5),
-                    torch.nn.Conv1d(60, 60, 5),
-                ]
-            )
-            self.norm = torch.nn.ModuleList(
-                [torch.nn.InstanceNorm1d(c, affine=True) for c in (80, 60, 60)]
-            )
-            self.lstm = torch.nn.LSTM(60, 128, num_layers=4, bidirectional=True, batch_first=True)
-            self.linear = torch.nn.Sequential(
-                torch.nn.Linear(256, 128),
-                torch.nn.LeakyReLU(),
-                torch.nn.Linear(128, 128),
-                torch.nn.LeakyReLU(),
-            )
-            self.classifier = torch.nn.Linear(128, 7)
-
-        def forward(self, x):
-            x = self.norm0(x)
-            for i, (conv, norm) in enumerate(zip(self.conv, self.norm)):
-                x = conv(x)
-                if i == 0:
-                    x = torch.abs(x)
-                x = torch.nn.functional.leaky_relu(norm(torch.nn.functional.max_pool1d(x, 3)))
-            x, _ = self.lstm(x.transpose(1, 2))
-            return torch.log_softmax(self.classifier(self.linear(x)), dim=-1)
-
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.manual_seed(0)
-        torch.onnx.export(
-            PyanNetShape().eval(),
-            torch.zeros(1, 1, 160000),
-            str(path),
-            input_names=["input_values"],
-            output_names=["logits"],
-            dynamic_axes={"input_values": {0: "batch"}, "logits": {0: "batch"}},
-            dynamo=False,
-        )
-    return path
-
-
 def baseline(y: np.ndarray):
     from scipy.cluster.hierarchy import fcluster, linkage
 
@@ -561,30 +508,35 @@ def _monologue_clip() -> Path | None:
     return path
 
 
-def speed(rounds: int = 5, *, models: dict[str, str | None] | None = None) -> None:
-    """x real time of audiolens.speakers() (decoding included), 1 and 2 threads, for each
-    segmentation model (None: without one)."""
+def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None = None) -> None:
+    """x real time of the speakers task on one file (decoding included), 1 and 2 threads, for
+    each (segmentation model, encoder): label -> (model or None, "campplus" or "ge2e")."""
     import os
     import subprocess
 
     code = (
         "import time,statistics,sys\n"
-        "from audiolens.tasks.speakers import speakers, SpeakersOptions\n"
-        "p=sys.argv[1]; o=SpeakersOptions(segmentation_model=sys.argv[2])\n"
-        "speakers(p, options=o)\n"
+        "from audiolens.tasks.base import read_input\n"
+        "from audiolens.tasks.speakers import PipelineSettings, SpeakersOptions, SpeakersTask\n"
+        "from audiolens.tasks.speakers.embed import EmbedSettings\n"
+        "p, model, enc = sys.argv[1:4]\n"
+        "task = SpeakersTask(options=SpeakersOptions(segmentation_model=model),\n"
+        "    settings=PipelineSettings(embed=EmbedSettings(encoder=enc)))\n"
+        "task.analyze(read_input(p, task))\n"
         "ts=[]\n"
         f"for _ in range({rounds}):\n"
-        "    t=time.perf_counter(); r=speakers(p, options=o); ts.append(time.perf_counter()-t)\n"
+        "    t=time.perf_counter(); r=task.analyze(read_input(p, task))\n"
+        "    ts.append(time.perf_counter()-t)\n"
         "print(statistics.median(ts), r.duration)\n"
     )
-    models = models or {"vad+encoder": None}
-    print("\nspeed: audiolens.speakers(path), decoding included, median of", rounds)
+    models = models or {"CAM++ (default)": (None, "campplus")}
+    print("\nspeed: the speakers task on one file, decoding included, median of", rounds)
     clips = [(stem, EVAL / "diarization" / f"{stem}.wav") for stem, _ in CLIPS]
     clips.append(("D1-D3 twice (180 s)", _long_clip()))
     monologue = _monologue_clip()
     if monologue is not None:
         clips.append(("a 10-min monologue", monologue))
-    for label_m, model in models.items():
+    for label_m, (model, encoder) in models.items():
         print(f"  {label_m}")
         for stem, path in clips:
             line = f"  {stem:<22}"
@@ -596,7 +548,7 @@ def speed(rounds: int = 5, *, models: dict[str, str | None] | None = None) -> No
                     MKL_NUM_THREADS=str(threads),
                 )
                 out = subprocess.run(
-                    [sys.executable, "-c", code, str(path), model or "none"],
+                    [sys.executable, "-c", code, str(path), model or "none", encoder],
                     env=env,
                     capture_output=True,
                     text=True,
@@ -618,12 +570,22 @@ def main() -> None:
     ap.add_argument("--oracle", action="store_true", help="also score with a perfect segmentation")
     ap.add_argument("--fish-only", action="store_true", help="only the Fish Fillets voices")
     ap.add_argument("--misses", action="store_true", help="only where the built count misses")
+    ap.add_argument("--speed-only", action="store_true", help="only the speed table")
     args = ap.parse_args()
     if args.fish_only:
         fish_tables()
         return
     if args.misses:
         count_misses()
+        return
+    if args.speed_only:
+        models = {
+            "CAM++, VAD (the default)": (None, "campplus"),
+            "GE2E, VAD (before)": (None, "ge2e"),
+        }
+        if args.segmentation_model:
+            models[f"CAM++, {args.segmentation_model}"] = (args.segmentation_model, "campplus")
+        speed(models=models)
         return
     seg = None
     if args.segmentation_model:
@@ -645,14 +607,12 @@ def main() -> None:
     if args.steps:
         steps_table()
     if not args.no_speed and not args.dev_only:
-        models: dict[str, str | None] = {"vad+encoder (no segmentation model)": None}
+        models: dict[str, tuple[str | None, str]] = {
+            "CAM++, VAD (the default)": (None, "campplus"),
+            "GE2E, VAD (before)": (None, "ge2e"),
+        }
         if args.segmentation_model:
-            models[f"with {args.segmentation_model}"] = args.segmentation_model
-        try:
-            shaped = pyannet_shaped_model(ROOT / "benchmarks" / "_work" / "pyannet_shape.onnx")
-            models["with a segmentation-3.0-shaped model (random weights)"] = str(shaped)
-        except ImportError:
-            print("(torch is not installed: no timing with a segmentation-3.0-shaped model)")
+            models[f"CAM++, {args.segmentation_model}"] = (args.segmentation_model, "campplus")
         speed(models=models)
     _ = statistics, time
 

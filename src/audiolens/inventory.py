@@ -164,7 +164,13 @@ def _silero() -> ModelEntry:
 def _resemblyzer() -> ModelEntry:
     from .models.voice_encoder import find_weights
 
-    return _located("resemblyzer voice encoder", "speakers", find_weights, ())
+    return _located("resemblyzer voice encoder", "speakers (encoder ge2e)", find_weights, ())
+
+
+def _campplus() -> ModelEntry:
+    from .models.campplus import find_weights
+
+    return _located("CAM++ speaker encoder", "speakers", find_weights, ())
 
 
 def _segmentation() -> ModelEntry:
@@ -196,8 +202,9 @@ def list_models(*, model_dir: str | os.PathLike | None = None) -> list[ModelEntr
 
     Returns
     -------
-    entries : Whisper (one entry per model found), basic-pitch, silero VAD, resemblyzer, the
-        speaker segmentation model, and the beats and quality models that ship in audiolens
+    entries : Whisper (one entry per model found), basic-pitch, silero VAD, CAM++,
+        resemblyzer, the speaker segmentation model, and the beats and quality models that
+        ship in audiolens
     """
     from .tasks.beats.activation import MODEL_PATH as BEATS
     from .tasks.quality.model import MODEL_PATH as QUALITY
@@ -206,6 +213,7 @@ def list_models(*, model_dir: str | os.PathLike | None = None) -> list[ModelEntr
         *_whisper(model_dir),
         _basic_pitch(),
         _silero(),
+        _campplus(),
         _resemblyzer(),
         _segmentation(),
         _shipped("beats network", "beats, structure", BEATS),

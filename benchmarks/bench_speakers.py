@@ -560,6 +560,18 @@ def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None =
             print(line)
 
 
+def _speed_models(segmentation: str | None) -> dict[str, tuple[str | None, str]]:
+    """What :func:`speed` times: CAM++ (the default) and GE2E (before) with the VAD, and CAM++
+    with ``segmentation`` when given."""
+    models: dict[str, tuple[str | None, str]] = {
+        "CAM++, VAD (the default)": (None, "campplus"),
+        "GE2E, VAD (before)": (None, "ge2e"),
+    }
+    if segmentation:
+        models[f"CAM++, {segmentation}"] = (segmentation, "campplus")
+    return models
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-speed", action="store_true")
@@ -579,13 +591,7 @@ def main() -> None:
         count_misses()
         return
     if args.speed_only:
-        models = {
-            "CAM++, VAD (the default)": (None, "campplus"),
-            "GE2E, VAD (before)": (None, "ge2e"),
-        }
-        if args.segmentation_model:
-            models[f"CAM++, {args.segmentation_model}"] = (args.segmentation_model, "campplus")
-        speed(models=models)
+        speed(models=_speed_models(args.segmentation_model))
         return
     seg = None
     if args.segmentation_model:
@@ -607,13 +613,7 @@ def main() -> None:
     if args.steps:
         steps_table()
     if not args.no_speed and not args.dev_only:
-        models: dict[str, tuple[str | None, str]] = {
-            "CAM++, VAD (the default)": (None, "campplus"),
-            "GE2E, VAD (before)": (None, "ge2e"),
-        }
-        if args.segmentation_model:
-            models[f"CAM++, {args.segmentation_model}"] = (args.segmentation_model, "campplus")
-        speed(models=models)
+        speed(models=_speed_models(args.segmentation_model))
     _ = statistics, time
 
 

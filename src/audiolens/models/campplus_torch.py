@@ -147,8 +147,6 @@ def load_torch_campplus(device: Device | str = "cpu") -> TorchCamPlus:
         when the weights are not found (see :func:`~audiolens.models.campplus.find_weights`)
     """
     name = device if isinstance(device, str) else device.name
-    if name in ("torch", "numpy"):
-        name = "cpu"
     with _LOCK:
         if name not in _CACHE:
             _CACHE[name] = TorchCamPlus(load_campplus(), name)

@@ -208,7 +208,7 @@ class SpeakersTask:
             settings=self.settings,
             segmentation=model,
             vad=vad,
-            sink=sink if self.settings.embed.encoder == "ge2e" else None,
+            sink=sink,
             trunk=trunk,
         )
 

@@ -340,19 +340,12 @@ def _local_embeddings(
 def _distinct(vectors: list[np.ndarray], threshold: float) -> int:
     """How many voices ``vectors`` (unit embeddings of one window's local speakers) hold: the
     groups left when every two at least ``threshold`` cosine-similar are joined."""
-    n = len(vectors)
-    parent = list(range(n))
+    if not vectors:
+        return 0
+    from scipy.sparse.csgraph import connected_components
 
-    def root(i: int) -> int:
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    for i in range(n):
-        for j in range(i + 1, n):
-            if float(vectors[i] @ vectors[j]) >= threshold:
-                parent[root(j)] = root(i)
-    return len({root(i) for i in range(n)})
+    V = np.array(vectors)
+    return int(connected_components(np.greater_equal(V @ V.T, threshold), directed=False)[0])
 
 
 def _together(
@@ -370,8 +363,7 @@ def _together(
         return 1
     V = np.array([v for _, _, v in clean])
     talk = np.array([seconds[c, s] for c, s, _ in clean])
-    gram = V @ V.T
-    alike = gram >= settings.distinct
+    alike = np.greater_equal(V @ V.T, settings.distinct)
     enough = alike @ talk >= cluster_settings.min_speech
     together = 1
     for c in local:
@@ -393,8 +385,8 @@ def _speakers_local(
     [shape=(k, d)] of centred embeddings and the mean removed [shape=(d,)].
 
     ``seconds`` [shape=(windows, local speakers)]: how long each local speaker talks alone in
-    each window, divided by how many windows cover a moment (so that summed over windows it
-    is seconds of the file)."""
+    each window, each frame weighed by 1 / the windows that cover it (so that summed over
+    windows it is seconds of the file)."""
     rows = [(v, ok) for items in local.values() for _, v, ok in items if v is not None]
     if not rows:
         return np.zeros((1, dim)), np.zeros(dim)

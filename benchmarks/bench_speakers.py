@@ -510,7 +510,8 @@ def _monologue_clip() -> Path | None:
 
 def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None = None) -> None:
     """x real time of the speakers task on one file (decoding included), 1 and 2 threads, for
-    each (segmentation model, encoder): label -> (model or None, "campplus" or "ge2e")."""
+    each (segmentation model, encoder): label -> (model or None, "campplus",
+    "campplus-numpy" or "ge2e")."""
     import os
     import subprocess
 
@@ -520,6 +521,10 @@ def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None =
         "from audiolens.tasks.speakers import PipelineSettings, SpeakersOptions, SpeakersTask\n"
         "from audiolens.tasks.speakers.embed import EmbedSettings\n"
         "p, model, enc = sys.argv[1:4]\n"
+        "if enc == 'campplus-numpy':  # the numpy trunk, as without onnxruntime/onnx\n"
+        "    import audiolens.models.campplus_onnx as m\n"
+        "    m.load_ort_campplus = lambda t=None: None\n"
+        "    enc = 'campplus'\n"
         "task = SpeakersTask(options=SpeakersOptions(segmentation_model=model),\n"
         "    settings=PipelineSettings(embed=EmbedSettings(encoder=enc)))\n"
         "task.analyze(read_input(p, task))\n"
@@ -561,11 +566,12 @@ def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None =
 
 
 def _speed_models(segmentation: str | None) -> dict[str, tuple[str | None, str]]:
-    """What :func:`speed` times: CAM++ (the default) and GE2E (before) with the VAD, and CAM++
-    with ``segmentation`` when given."""
+    """What :func:`speed` times: CAM++ (the default, by ONNX Runtime, and by numpy) and GE2E
+    with the VAD, and CAM++ with ``segmentation`` when given."""
     models: dict[str, tuple[str | None, str]] = {
-        "CAM++, VAD (the default)": (None, "campplus"),
-        "GE2E, VAD (before)": (None, "ge2e"),
+        "CAM++ by ONNX Runtime, VAD (the default)": (None, "campplus"),
+        "CAM++ by numpy, VAD (without onnxruntime/onnx)": (None, "campplus-numpy"),
+        "GE2E, VAD": (None, "ge2e"),
     }
     if segmentation:
         models[f"CAM++, {segmentation}"] = (segmentation, "campplus")

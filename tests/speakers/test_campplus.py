@@ -146,3 +146,45 @@ def test_torch_trunk_equals_numpy(campplus, jfk):
         np.testing.assert_allclose(
             load_torch_campplus("cpu").trunk(x), campplus.trunk(x), atol=EMB_TOL
         )
+
+
+def test_onnx_runtime_trunk_equals_numpy(campplus, jfk):
+    """The ONNX graph written from the folded weights gives the numpy trunk's frames, whatever
+    the length (a 100-frame masking segment cut short included)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from audiolens.models.campplus import fbank
+    from audiolens.models.campplus_onnx import load_ort_campplus
+
+    ort_net = load_ort_campplus()
+    assert ort_net is not None
+    feats = fbank(jfk)
+    for n_frames in (1, 37, 199, 250, 901):
+        x = np.stack([feats[i : i + n_frames] for i in (0, 60)])
+        x -= x.mean(axis=1, keepdims=True)
+        H = ort_net.trunk(x)
+        assert H.shape == (2, 512, (n_frames + 1) // 2)
+        np.testing.assert_allclose(H, campplus.trunk(x), atol=EMB_TOL)
+
+
+def test_without_onnx_the_numpy_trunk_runs(campplus, monkeypatch):
+    """No onnx package: one log line and the numpy trunk, the same embeddings."""
+    import builtins
+
+    from audiolens.models import campplus_onnx
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0 and (name == "onnx" or name.startswith("onnx.")):
+            raise ImportError("No module named 'onnx'")
+        return real_import(name, globals, locals, fromlist, level)
+
+    monkeypatch.setattr(campplus_onnx, "_CACHE", {})
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    assert campplus_onnx.load_ort_campplus() is None
+    from audiolens.models.vad import VadOptions
+    from audiolens.tasks.speakers.embed import EmbedSettings, _Windows
+
+    windows = _Windows(EmbedSettings(), VadOptions())
+    assert windows.trunk == campplus.trunk

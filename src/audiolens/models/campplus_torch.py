@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .campplus import _SEGMENT, CamPlus, load_campplus
+from .campplus import _SEGMENT, CamPlus, conv_kernel, load_campplus
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
@@ -40,12 +40,10 @@ class TorchCamPlus:
             return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32)).to(self.device)
 
         def conv2d(M: np.ndarray, bias: np.ndarray) -> tuple[Any, Any]:
-            co = M.shape[0]
-            return t(M.reshape(co, 3, 3, -1).transpose(0, 3, 1, 2)), t(bias)
+            return t(conv_kernel(M, (3, 3))), t(bias)
 
         def conv1d(M: np.ndarray, bias: np.ndarray, k: int) -> tuple[Any, Any]:
-            co = M.shape[0]
-            return t(M.reshape(co, k, -1).transpose(0, 2, 1)), t(bias)
+            return t(conv_kernel(M, k)), t(bias)
 
         self.head: list[tuple] = []
         for part in net.head:

@@ -19,7 +19,7 @@ from ..errors import MissingDependency, ModelNotFound, _show_path
 if TYPE_CHECKING:  # pragma: no cover
     from ..devices import Device
 
-__all__ = ["make_session", "not_a_model", "onnx_threads", "providers_for"]
+__all__ = ["make_session", "not_a_model", "onnx_threads", "providers_for", "session_options"]
 
 logger = logging.getLogger("audiolens")
 
@@ -49,6 +49,23 @@ def onnx_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def session_options(ort: Any, threads: int | None = None) -> Any:
+    """``onnxruntime.SessionOptions`` as every session here uses them: ``threads`` intra-op
+    threads (None: :func:`onnx_threads`), one inter-op thread, sequential, warnings off.
+
+    Parameters
+    ----------
+    ort : the imported ``onnxruntime`` module
+    threads : intra-op threads, or None
+    """
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads if threads else onnx_threads()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return opts
 
 
 def providers_for(device: Device, available: list[str]) -> list[str]:
@@ -85,11 +102,7 @@ def make_session(path: str | os.PathLike, device: Device, *, extra: str = "notes
             "running the model on the CPU",
             extra,
         )
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = onnx_threads()
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
+    opts = session_options(ort)
     options: list[dict[str, Any]] = [{} for _ in providers]
     if providers[0] == "CUDAExecutionProvider":
         index = int(device.name.split(":")[1]) if ":" in device.name else 0

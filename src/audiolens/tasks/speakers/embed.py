@@ -219,7 +219,12 @@ class _Windows:
             from ...models.campplus import load_campplus
 
             self.model = load_campplus()
-            self.trunk = trunk if trunk is not None else self.model.trunk
+            if trunk is None:
+                from ...models.campplus_onnx import load_ort_campplus
+
+                fast = load_ort_campplus()  # None without onnxruntime/onnx: numpy
+                trunk = fast.trunk if fast is not None else self.model.trunk
+            self.trunk = trunk
             self.sink: EmbedSink | None = None
         else:
             self.sink = sink if sink is not None else NumpySink()
@@ -362,7 +367,7 @@ class EmbedStream:
         several streams); None: the numpy encoder, at once
     trunk : (CAM++) what runs the network's trunk on filter bank frames
         (:meth:`TorchCamPlus.trunk <audiolens.models.campplus_torch.TorchCamPlus.trunk>` on a
-        torch device); None: numpy
+        torch device); None: ONNX Runtime on the CPU (numpy without onnxruntime/onnx)
     """
 
     def __init__(

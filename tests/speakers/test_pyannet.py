@@ -84,6 +84,29 @@ def test_network_equals_a_torch_assembly(weights, eval_dir, load16):
     assert (ours.argmax(-1) == ref.argmax(-1)).all()
 
 
+def test_onnx_runtime_graph_equals_numpy(weights, eval_dir, load16):
+    """The ONNX graph written from the weights (what the segmentation model runs by default)
+    gives numpy's log probabilities, and the same class on every frame."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from audiolens.devices import resolve_device
+    from audiolens.models.pyannet import PyanNetSession, load_pyannet, pyannet_session
+
+    net = load_pyannet(weights)
+    session = pyannet_session(net, resolve_device("cpu"))
+    assert not isinstance(session, PyanNetSession)
+    y = load16(eval_dir / "diarization" / "pyannote_sample.wav")
+    chunks = np.stack([y[:160000], y[80000:240000], np.zeros(160000, np.float32)])[:, None]
+    ours = session.run(None, {"x": chunks})[0]
+    ref = net(chunks[:, 0])
+    assert ours.shape == ref.shape == (3, 589, 7)
+    np.testing.assert_allclose(ours[:2], ref[:2], atol=LOGP_TOL)
+    # digital silence: the instance norms divide rounding noise; the probabilities agree
+    np.testing.assert_allclose(np.exp(ours[2]), np.exp(ref[2]), atol=5e-3)
+    assert (ours.argmax(-1) == ref.argmax(-1)).all()
+    assert session.get_modelmeta().custom_metadata_map["receptive_field_shift"] == "270"
+
+
 def test_segmentation_model_reads_the_weights(weights, eval_dir, load16):
     """Loaded as a segmentation model: segmentation-3.0's geometry; on the eval sample (two
     people) it hears speech and two different local speakers within one window."""

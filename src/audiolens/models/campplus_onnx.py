@@ -20,67 +20,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 import numpy as np
 
 from ..errors import MissingDependency
 from .campplus import _SEGMENT, CamPlus, conv_kernel, load_campplus
+from .onnx_graph import GraphWriter
 
 __all__ = ["OrtCamPlus", "campplus_graph", "load_ort_campplus"]
 
 logger = logging.getLogger("audiolens")
 
-_OPSET = 17
 
-
-class _Graph:
-    """Nodes and weights of a graph being written (names made unique by a counter)."""
-
-    def __init__(self) -> None:
-        import onnx
-        from onnx import helper, numpy_helper
-
-        self.onnx, self.helper, self.numpy_helper = onnx, helper, numpy_helper
-        self.nodes: list[Any] = []
-        self.weights: list[Any] = []
-        self.n = 0
-
-    def name(self, prefix: str) -> str:
-        self.n += 1
-        return f"{prefix}_{self.n}"
-
-    def const(self, value: np.ndarray, prefix: str = "w") -> str:
-        name = self.name(prefix)
-        self.weights.append(self.numpy_helper.from_array(np.ascontiguousarray(value), name))
-        return name
-
-    def op(self, kind: str, inputs: list[str], **attrs: Any) -> str:
-        out = self.name(kind.lower())
-        self.nodes.append(self.helper.make_node(kind, inputs, [out], **attrs))
-        return out
-
-    def conv(
-        self, x: str, W: np.ndarray, b: np.ndarray, *, stride: tuple[int, ...], dilation: int = 1
-    ) -> str:
-        k = W.shape[2:]
-        pads = [(s - 1) // 2 * dilation for s in k]
-        return self.op(
-            "Conv",
-            [x, self.const(W), self.const(b)],
-            kernel_shape=list(k),
-            strides=list(stride),
-            dilations=[dilation] * len(k),
-            pads=pads + pads,
-        )
-
-    def affine(self, x: str, scale: np.ndarray, shift: np.ndarray) -> str:
-        """x * scale + shift per channel of (B, C, T)."""
-        y = self.op("Mul", [x, self.const(scale.astype(np.float32)[:, None])])
-        return self.op("Add", [y, self.const(shift.astype(np.float32)[:, None])])
-
-
-def _dense_layer(g: _Graph, x: str, layer: dict) -> str:
+def _dense_layer(g: GraphWriter, x: str, layer: dict) -> str:
     """One densely connected layer of :class:`CamPlus`: its 32 new channels."""
     h = g.op("Relu", [g.affine(x, *layer["bn1"])])
     M, bias = layer["linear1"]
@@ -89,12 +41,11 @@ def _dense_layer(g: _Graph, x: str, layer: dict) -> str:
     d = layer["dilation"]
     local = g.conv(h, conv_kernel(M, 3), bias, stride=(1,), dilation=d)
     seg = g.op("AveragePool", [h], kernel_shape=[_SEGMENT], strides=[_SEGMENT], ceil_mode=1)
-    seg = g.op("Unsqueeze", [seg, g.const(np.array([3], np.int64), "axes")])
-    seg = g.op("Expand", [seg, g.const(np.array([1, 1, 1, _SEGMENT], np.int64), "shape")])
-    seg = g.op("Reshape", [seg, g.const(np.array([0, 0, -1], np.int64), "shape")])
+    seg = g.op("Unsqueeze", [seg, g.ints(3)])
+    seg = g.op("Expand", [seg, g.ints(1, 1, 1, _SEGMENT)])
+    seg = g.op("Reshape", [seg, g.ints(0, 0, -1)])
     length = g.op("Shape", [h], start=2, end=3)
-    zero = g.const(np.array([0], np.int64), "start")
-    seg = g.op("Slice", [seg, zero, length, g.const(np.array([2], np.int64), "axes")])
+    seg = g.op("Slice", [seg, g.ints(0), length, g.ints(2)])
     context = g.op("Add", [g.op("ReduceMean", [h], axes=[2], keepdims=1), seg])
     M1, b1 = layer["ctx1"]
     M2, b2 = layer["ctx2"]
@@ -121,15 +72,9 @@ def campplus_graph(net: CamPlus) -> bytes:
     MissingDependency
         when the ``onnx`` package is not installed
     """
-    try:
-        import onnx  # noqa: F401
-    except ImportError as exc:
-        raise MissingDependency(
-            "CAM++ by ONNX Runtime needs the onnx package: pip install 'audiolens[speakers]'"
-        ) from exc
-    g = _Graph()
+    g = GraphWriter("CAM++")
     x = g.op("Transpose", ["feats"], perm=[0, 2, 1])
-    x = g.op("Unsqueeze", [x, g.const(np.array([1], np.int64), "axes")])
+    x = g.op("Unsqueeze", [x, g.ints(1)])
     for part in net.head:
         if part[0] == "conv":
             _, M, bias, stride = part
@@ -144,7 +89,7 @@ def campplus_graph(net: CamPlus) -> bytes:
         x = g.op("Relu", [g.op("Add", [h, x])])
     M, bias = net.tdnn
     channels = M.shape[1] // 5  # 32 channels x 10 bands, read as one axis
-    x = g.op("Reshape", [x, g.const(np.array([0, channels, -1], np.int64), "shape")])
+    x = g.op("Reshape", [x, g.ints(0, channels, -1)])
     x = g.op("Relu", [g.conv(x, conv_kernel(M, 5), bias, stride=(2,))])
     for layers, ((ts, tb), (Mt, bt)) in net.blocks:
         for layer in layers:
@@ -152,20 +97,7 @@ def campplus_graph(net: CamPlus) -> bytes:
         x = g.conv(g.op("Relu", [g.affine(x, ts, tb)]), conv_kernel(Mt, 1), bt, stride=(1,))
     s, b = net.out_bn
     x = g.op("Relu", [g.affine(x, s, b)])
-    h = g.helper
-    f32 = g.onnx.TensorProto.FLOAT
-    graph = h.make_graph(
-        g.nodes,
-        "campplus_trunk",
-        [h.make_tensor_value_info("feats", f32, ["n", "n_frames", 80])],
-        [h.make_tensor_value_info(x, f32, ["n", 512, "n_out"])],
-        initializer=g.weights,
-    )
-    model = h.make_model(
-        graph, opset_imports=[h.make_opsetid("", _OPSET)], producer_name="audiolens"
-    )
-    model.ir_version = 8
-    return model.SerializeToString()
+    return g.model("campplus_trunk", [("feats", ["n", "n_frames", 80])], [(x, ["n", 512, "n_out"])])
 
 
 class OrtCamPlus:

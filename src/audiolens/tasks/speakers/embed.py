@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ...devices import blas_threads
 from ...errors import ParameterError
 from ...models.vad import FRAME, SAMPLE_RATE, SileroVAD, VadOptions
 from ...models.voice_encoder import (
@@ -235,6 +236,7 @@ class _Windows:
         self.lengths: list[int] = []
         self.fractions: list[float] = []
         self.embeddings: list[np.ndarray] = []
+        self.pending: list[tuple[int, int, float]] = []  # (CAM++) windows of an open stretch
 
     def add(self, y: np.ndarray) -> None:
         self.buf = np.concatenate([self.buf, y]) if self.buf.size else y.copy()
@@ -262,8 +264,11 @@ class _Windows:
             self.next_start += self.hop
             if length < self.win:
                 break
-        self._embed(todo)
-        keep_from = min(self.next_start, have) // FRAME_HOP * FRAME_HOP
+        self._embed(todo, final=final)
+        keep_from = min(self.next_start, have)
+        if self.pending:  # windows waiting for their stretch to fill keep their audio
+            keep_from = min(keep_from, self.pending[0][0])
+        keep_from = keep_from // FRAME_HOP * FRAME_HOP
         cut = keep_from - self.buf_start
         if cut > 0:
             self.buf = self.buf[cut:]
@@ -274,11 +279,15 @@ class _Windows:
         p = probs[i:j]
         return float(np.mean(p >= self.threshold)) if p.size else 0.0
 
-    def _embed(self, todo: list[tuple[int, int, float]]) -> None:
-        if not todo:
-            return
+    def _embed(self, todo: list[tuple[int, int, float]], *, final: bool) -> None:
         if self.campplus:
-            self._embed_campplus(todo)
+            # the filter bank and the pooling are small products: more BLAS threads only spin
+            # against the network's (ONNX Runtime, torch) and the segmentation model's
+            threads = None if self.trunk == self.model.trunk else 1
+            with blas_threads(threads):
+                self._embed_campplus(todo, final=final)
+            return
+        if not todo:
             return
         assert self.sink is not None
         by_length: dict[int, list[tuple[int, float]]] = {}
@@ -300,22 +309,28 @@ class _Windows:
                 self.lengths.extend([length] * len(chunk))
                 self.fractions.extend(f for _, f in chunk)
 
-    def _embed_campplus(self, todo: list[tuple[int, int, float]]) -> None:
+    def _embed_campplus(self, todo: list[tuple[int, int, float]], *, final: bool) -> None:
         """CAM++ over stretches of at most ``context`` seconds: the filter bank of each
         stretch (its mean over the windows' frames removed), the network's frames once, and
-        each window's embedding pooled from its own frames."""
+        each window's embedding pooled from its own frames. A stretch is embedded once it is
+        full (the next window would not fit) or the signal has ended, so the stretches, and
+        the embeddings, do not depend on the sizes of the blocks fed."""
         from ...models.campplus import N_FFT as FB_FFT
         from ...models.campplus import fbank
 
         span = max(int(self.s.context * SAMPLE_RATE), self.win)
+        self.pending.extend(todo)
+        todo = self.pending
         k = 0
         while k < len(todo):
             first = todo[k][0]
-            chunk = [todo[k]]
-            k += 1
-            while k < len(todo) and todo[k][0] + todo[k][1] - first <= span:
-                chunk.append(todo[k])
-                k += 1
+            end = k + 1
+            while end < len(todo) and todo[end][0] + todo[end][1] - first <= span:
+                end += 1
+            if end == len(todo) and not final:
+                break  # the stretch may take windows still to come
+            chunk = todo[k:end]
+            k = end
             a = first - self.buf_start
             b = chunk[-1][0] - self.buf_start + chunk[-1][1]
             audio = self.buf[a:b]
@@ -340,6 +355,7 @@ class _Windows:
             self.starts.extend(s for s, _, _ in chunk)
             self.lengths.extend(length for _, length, _ in chunk)
             self.fractions.extend(f for _, _, f in chunk)
+        self.pending = todo[k:]
 
     def _gains(self, chunk: list[tuple[int, float]], a: int, length: int) -> np.ndarray:
         """Power gains that bring each window up to ``level`` dBFS (never down)."""

@@ -88,7 +88,7 @@ def reference_segmentation(
     y: np.ndarray,
     turns: Sequence[tuple[float, float, str]],
     *,
-    step: float = 1.0,
+    step: float | None = None,
     seed: int = 0,
 ) -> SegmentationModel:
     """A segmentation model that answers with the reference (for evaluation only).
@@ -98,7 +98,7 @@ def reference_segmentation(
     y : np.ndarray [shape=(n,)] the 16 kHz mono signal that will be diarized
     turns : the reference ``(start, end, speaker)`` turns [s]
     step : seconds between the model's windows; must be the pipeline's
-        (``OverlapSettings.step``)
+        (``OverlapSettings.step``; None: its default)
     seed : the order of the local speakers in each window is random with this seed
 
     Returns
@@ -107,5 +107,9 @@ def reference_segmentation(
         2 at once); at most the 3 speakers who talk most in a window, and 2 of them per frame,
         are in its answer, as for a real model
     """
+    if step is None:
+        from .overlap import OverlapSettings
+
+        step = OverlapSettings().step
     session = _ReferenceSession(y, turns, max(1, int(round(step * SAMPLE_RATE))), seed)
     return SegmentationModel(session, name="reference")

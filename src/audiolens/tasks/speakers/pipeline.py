@@ -12,7 +12,7 @@ import numpy as np
 from ...models.vad import SileroVAD, VadOptions, regions_from_probabilities
 from .cluster import ClusterSettings, centroids, cluster, smooth_neighbours
 from .embed import Embedded, EmbedSettings, EmbedSink, EmbedStream
-from .overlap import Chunker, OverlapSettings, diarize_segmented
+from .overlap import Chunker, Detected, OverlapSettings, detect, diarize_segmented
 from .segment import (
     SegmentSettings,
     frame_scores,
@@ -65,12 +65,25 @@ class Diarization:
 
 
 def diarize_embedded(
-    e: Embedded, options: SpeakersOptions, settings: PipelineSettings
+    e: Embedded,
+    options: SpeakersOptions,
+    settings: PipelineSettings,
+    *,
+    detected: Detected | None = None,
 ) -> Diarization:
-    """Turns from the VAD probabilities and window embeddings of a file."""
-    regions = regions_from_probabilities(
-        e.probabilities, n_samples=e.n_samples, options=settings.vad
-    )
+    """Turns from the VAD probabilities and window embeddings of a file.
+
+    Parameters
+    ----------
+    e : the VAD probabilities and the encoder's windows
+    options : the number of speakers (or bounds on it)
+    settings : the pipeline's settings
+    detected : what a segmentation model says (:func:`~.overlap.detect`): its speech replaces
+        the VAD's, its overlaps give second speakers, and there are at least ``least``
+        speakers; None: the VAD's speech, one speaker at a time
+    """
+    probs = e.probabilities if detected is None else detected.speech
+    regions = regions_from_probabilities(probs, n_samples=e.n_samples, options=settings.vad)
     if not regions:
         return Diarization([], [], [], e.duration)
     if e.embeddings.shape[0] == 0:  # speech too short or too scattered for a window
@@ -79,13 +92,16 @@ def diarize_embedded(
         return Diarization(turns, names, regions, e.duration)
     X = e.embeddings.astype(np.float64)
     Xs = smooth_neighbours(X, e.starts, settings.embed.step, settings.cluster.smooth)
-    labels = cluster(Xs, bounds=options.bounds, settings=settings.cluster, starts=e.starts)
+    low, high = options.bounds
+    if detected is not None:
+        low = min(max(low, detected.least), high)
+    labels = cluster(Xs, bounds=(low, high), settings=settings.cluster, starts=e.starts)
     k = int(labels.max()) + 1
     centred = X - X.mean(0) if k > 1 else X
     C = centroids(centred, labels, k)
     cn = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-9)
     sims = cn @ C.T
-    n_frames = e.probabilities.size
+    n_frames = probs.size
     scores = frame_scores(sims, e.starts, e.ends, n_frames)
     labels_f = np.zeros(n_frames, dtype=int)
     if k > 1:
@@ -102,6 +118,7 @@ def diarize_embedded(
         regions,
         margin=settings.segment.overlap_margin,
         min_length=settings.segment.min_overlap,
+        where=None if detected is None else detected.two,
     )
     turns, names = name_turns(raw)
     return Diarization(turns, names, regions, e.duration)
@@ -141,8 +158,16 @@ class DiarizationStream:
         self.chunker: Chunker | None = None
         if segmentation is not None:
             self.chunker = Chunker(segmentation, self.settings.overlap)
-            # every window is embedded: the model, not the VAD, says where the speech is
-            embed = replace(embed, min_speech=0.0)
+            if trunk is None and embed.encoder == "campplus":
+                # the model runs in a thread beside the encoder: half the CPUs each
+                from ...models.campplus_onnx import load_ort_campplus
+                from ...models.onnx import onnx_threads
+
+                fast = load_ort_campplus(max(1, onnx_threads() // 2))
+                trunk = fast.trunk if fast is not None else None
+            if self.settings.overlap.who == "model":
+                # every window is embedded: the model, not the VAD, says where the speech is
+                embed = replace(embed, min_speech=0.0)
         self.embed = EmbedStream(
             settings=embed, vad_options=self.settings.vad, vad=vad, sink=sink, trunk=trunk
         )
@@ -166,6 +191,18 @@ class DiarizationStream:
         e = self.embed.finish()
         if self.chunker is None or self.segmentation is None:
             return diarize_embedded(e, self.options, self.settings)
+        method = f"segmentation:{Path(self.segmentation.name).name}"
+        if self.settings.overlap.who == "encoder":
+            found = detect(
+                e,
+                self.chunker.finish(),
+                self.segmentation,
+                settings=self.settings.overlap,
+                cluster_settings=self.settings.cluster,
+            )
+            out = diarize_embedded(e, self.options, self.settings, detected=found)
+            out.method = method
+            return out
         turns, names = diarize_segmented(
             e,
             self.chunker.finish(),
@@ -175,7 +212,6 @@ class DiarizationStream:
             cluster_settings=self.settings.cluster,
         )
         regions = _union([(t.start, t.end) for t in turns])
-        method = f"segmentation:{Path(self.segmentation.name).name}"
         return Diarization(turns, names, regions, e.duration, method=method)
 
 

@@ -190,22 +190,26 @@ def overlap_turns(
     *,
     margin: float,
     min_length: float,
+    where: np.ndarray | None = None,
 ) -> list[tuple[float, float, int]]:
     """Second-speaker turns: runs of frames where the best other speaker scores within
-    ``margin`` of the chosen one (the windows there look like a mixture of the two).
+    ``margin`` of the chosen one (the windows there look like a mixture of the two), or, when
+    ``where`` is given, the frames it marks; the second speaker is the best other one.
 
     Parameters
     ----------
     scores : np.ndarray [shape=(n_frames, k)] frame scores
     labels : np.ndarray [shape=(n_frames,)] the chosen speaker per frame
     regions : speech regions (seconds); overlap is only looked for inside them
+    where : np.ndarray [shape=(n_frames,)] bool, frames where two or more talk (from a
+        segmentation model); None: found by ``margin``
 
     Returns
     -------
     turns : (start, end, label) of the second speakers
     """
     n, k = scores.shape
-    if k < 2 or margin <= 0 or n == 0:
+    if k < 2 or n == 0 or (margin <= 0 and where is None):
         return []
     masked = scores.copy()
     masked[np.arange(n), labels] = -np.inf
@@ -214,10 +218,12 @@ def overlap_turns(
     inside = np.zeros(n, dtype=bool)
     for a, b in regions:
         inside[int(a / FRAME_S) : min(n, int(np.ceil(b / FRAME_S)))] = True
-    # smooth the margin over ~0.25 s so single frames do not flicker
-    width = max(1, int(round(0.25 / FRAME_S)))
-    smooth = np.convolve(gap, np.ones(width) / width, mode="same")
-    flag = inside & (smooth < margin)
+    if where is not None:
+        flag = inside & where[:n]
+    else:  # smooth the margin over ~0.25 s so single frames do not flicker
+        width = max(1, int(round(0.25 / FRAME_S)))
+        smooth = np.convolve(gap, np.ones(width) / width, mode="same")
+        flag = inside & (smooth < margin)
     out = []
     i = 0
     while i < n:

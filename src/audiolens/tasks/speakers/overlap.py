@@ -49,8 +49,11 @@ class OverlapSettings:
     cluster_on : "local": cluster the local speakers' mean embeddings (pyannote's way);
         "windows": cluster the encoder windows where one speaker talks
     cannot_link : count at least as many speakers as talk alone in any one model window
-        (those whose mean embeddings are less than ``distinct`` cosine-similar)
-    distinct : see ``cannot_link``
+        (those whose mean embeddings are less than ``distinct`` cosine-similar, each talking
+        alone for at least ``min_alone`` seconds in that window)
+    distinct, min_alone : see ``cannot_link`` (an embedding of less speech is not reliable
+        enough: on the tune half's 10-minute monologues, local speakers of 2.8-3.3 s alone
+        made false pairs)
     who : "encoder": the model says where speech is, where two talk at once and (by
         ``cannot_link``) how many speakers there are at least; the encoder windows are
         clustered and a Viterbi pass gives each frame its speaker, as without a model
@@ -67,6 +70,7 @@ class OverlapSettings:
     cluster_on: str = "windows"
     cannot_link: bool = True
     distinct: float = 0.5
+    min_alone: float = 4.0
     who: str = "encoder"
 
     def __post_init__(self) -> None:
@@ -362,7 +366,11 @@ def detect(
     if settings.cannot_link:
         local = _local_embeddings(e, seg, model, settings)
         seconds = _alone_seconds(seg, line, cover, model)
-        least = _together(local, seconds, settings, cluster_settings)
+        alone = seg.active & (seg.active.sum(-1, keepdims=True) == 1)
+        in_window = np.einsum("wfs,wf->ws", alone, line.valid.astype(np.float64)) * (
+            model.geometry.shift / SAMPLE_RATE
+        )
+        least = _together(local, seconds, settings, cluster_settings, in_window)
     return Detected(talk[nearest].astype(np.float32), np.rint(count[nearest]) >= 2, int(least))
 
 
@@ -451,12 +459,19 @@ def _together(
     seconds: np.ndarray,
     settings: OverlapSettings,
     cluster_settings: ClusterSettings,
+    in_window: np.ndarray | None = None,
 ) -> int:
-    """The most voices that talk alone in one model window, whom the encoder also hears as
-    two voices (mean embeddings less than ``distinct`` alike), and whose voices each talk
-    alone for ``min_speech`` seconds in the whole file: at least that many people talk (a
-    short aside opens no speaker). ``seconds`` as in :func:`_speakers_local`."""
-    clean = [(c, s, v) for c, items in local.items() for s, v, ok in items if v is not None and ok]
+    """The most voices that talk alone in one model window, for ``min_alone`` seconds each
+    there (``in_window`` [shape=(windows, speakers)]; None: no such bound), whom the encoder
+    also hears as two voices (mean embeddings less than ``distinct`` alike), and whose voices
+    each talk alone for ``min_speech`` seconds in the whole file: at least that many people
+    talk (a short aside opens no speaker). ``seconds`` as in :func:`_speakers_local`."""
+    clean = [
+        (c, s, v)
+        for c, items in local.items()
+        for s, v, ok in items
+        if v is not None and ok and (in_window is None or in_window[c, s] >= settings.min_alone)
+    ]
     if not clean:
         return 1
     V = np.array([v for _, _, v in clean])

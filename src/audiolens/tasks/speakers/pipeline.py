@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 
+_PIECE = 160000  #: samples (10 s) fed to the segmentation model and the encoder in turn
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     """Every setting of the pipeline (the defaults were chosen on monologues and conversations
@@ -177,9 +180,14 @@ class DiarizationStream:
         y = np.asarray(block, dtype=np.float32).reshape(-1)
         if not y.size:
             return
-        if self.chunker is not None:
-            self.chunker.add(y)
-        self.embed.feed(y)
+        if self.chunker is None:
+            self.embed.feed(y)
+            return
+        # a long block goes to both in pieces, so that the model's thread has windows to run
+        # while the encoder runs (the model's backlog is bounded)
+        for a in range(0, y.size, _PIECE):
+            self.chunker.add(y[a : a + _PIECE])
+            self.embed.feed(y[a : a + _PIECE])
 
     def close(self) -> None:
         """The signal has ended: its last windows go to the sink (see

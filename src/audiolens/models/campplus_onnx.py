@@ -119,10 +119,9 @@ class OrtCamPlus:
         from .onnx import _ort, session_options
 
         ort = _ort("speakers")
-        opts = session_options(ort, threads)
-        # calls come between numpy work of the same thread: threads that spin while waiting
-        # for the next call take a core from it (2 threads ran slower than 1)
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # calls come between numpy work of the same thread: spinning threads took a core from
+        # it (2 threads ran slower than 1)
+        opts = session_options(ort, threads, spin=False)
         self.session = ort.InferenceSession(
             campplus_graph(net), sess_options=opts, providers=["CPUExecutionProvider"]
         )
@@ -137,7 +136,7 @@ class OrtCamPlus:
 
 
 _LOCK = threading.Lock()
-_CACHE: dict[int | None, OrtCamPlus | None] = {}
+_CACHE: dict[int, OrtCamPlus | None] = {}
 
 
 def load_ort_campplus(threads: int | None = None) -> OrtCamPlus | None:
@@ -153,6 +152,9 @@ def load_ort_campplus(threads: int | None = None) -> OrtCamPlus | None:
     ModelNotFound
         when the weights are not found (see :func:`~audiolens.models.campplus.find_weights`)
     """
+    from .onnx import onnx_threads
+
+    threads = threads or onnx_threads()  # one session per thread count, however it was asked
     with _LOCK:
         if threads not in _CACHE:
             net = load_campplus()

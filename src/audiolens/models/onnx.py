@@ -51,7 +51,7 @@ def onnx_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def session_options(ort: Any, threads: int | None = None) -> Any:
+def session_options(ort: Any, threads: int | None = None, *, spin: bool = True) -> Any:
     """``onnxruntime.SessionOptions`` as every session here uses them: ``threads`` intra-op
     threads (None: :func:`onnx_threads`), one inter-op thread, sequential, warnings off.
 
@@ -59,12 +59,17 @@ def session_options(ort: Any, threads: int | None = None) -> Any:
     ----------
     ort : the imported ``onnxruntime`` module
     threads : intra-op threads, or None
+    spin : whether idle intra-op threads spin waiting for work (ONNX Runtime's default); off
+        for models called between numpy work or beside another model, where spinning threads
+        take the cores that work needs
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads if threads else onnx_threads()
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
 
 

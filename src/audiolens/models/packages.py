@@ -79,6 +79,16 @@ def package_folders(name: str) -> list[Path]:
     return [Path(folder) for folder in spec.submodule_search_locations]
 
 
+def find_package_file(package: str, relative: str | os.PathLike) -> Path | None:
+    """A file that an installed package ships (found without importing the package), or None
+    when the package is not installed or lacks it."""
+    for folder in package_folders(package):
+        candidate = folder / relative
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def package_file(package: str, relative: str | os.PathLike, *, what: str, install: str) -> Path:
     """A file that an installed package ships (found without importing the package).
 
@@ -94,12 +104,10 @@ def package_file(package: str, relative: str | os.PathLike, *, what: str, instal
     ModelNotFound
         naming the places looked and the install command
     """
-    looked = []
-    for folder in package_folders(package):
-        candidate = folder / relative
-        if candidate.is_file():
-            return candidate
-        looked.append(str(candidate))
+    found = find_package_file(package, relative)
+    if found is not None:
+        return found
+    looked = [str(folder / relative) for folder in package_folders(package)]
     where = ", ".join(looked) if looked else f"the {package} package (not installed)"
     raise ModelNotFound(f"{what} were not found (looked in {where}); install them with: {install}")
 

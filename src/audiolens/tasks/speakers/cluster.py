@@ -215,16 +215,20 @@ def cluster(
     bounds: tuple[int, int],
     settings: ClusterSettings | None = None,
     starts: np.ndarray | None = None,
+    pure: np.ndarray | None = None,
 ) -> np.ndarray:
     """Speaker labels of embeddings.
 
     First: is there more than one voice at all? The windows are split in two (k-means of the
     centred embeddings) and the halves compared by :func:`speaker_similarity`; at least
-    ``settings.same`` alike, they are one speaker. Otherwise AHC (or spectral clustering)
-    proposes groups, groups with less than ``min_speech`` seconds join their most similar
-    group, and the two most similar groups merge while their similarity is at least
-    ``same``: the count comes from the embeddings' own statistics, weighted by how much
-    speech each group holds.
+    ``settings.same`` alike, they are one speaker. Given ``pure`` (the "voices" method), the
+    same test runs again on the windows that hold one voice alone: a window that straddles a
+    change of speaker holds both voices and pulls their groups together, so a file is one
+    speaker only when both its windows and its pure windows sound like one voice. Otherwise
+    AHC (or spectral clustering) proposes groups, groups with less than ``min_speech``
+    seconds join their most similar group, and the two most similar groups merge while their
+    similarity is at least ``same``: the count comes from the embeddings' own statistics,
+    weighted by how much speech each group holds.
 
     Parameters
     ----------
@@ -234,6 +238,9 @@ def cluster(
     settings : (defaults when None)
     starts : np.ndarray [shape=(n,)] the windows' starts [s], so that overlapping windows are
         not compared (None: embeddings that do not overlap)
+    pure : np.ndarray [shape=(n,)] bool, the windows that hold one voice alone, no second
+        voice and no change of speaker inside (a segmentation model's say,
+        :func:`~audiolens.tasks.speakers.overlap.detect`); None: not known
 
     Returns
     -------
@@ -254,9 +261,10 @@ def cluster(
         labels = _cluster_voices(X, t, low, high, s)
         if low > 1 or s.same is None:
             return labels
-        if _one_voice(X, t, s) and _groups_alike(X, t, labels, s):
-            return np.zeros(n, dtype=int)
-        return labels
+        one = _one_voice(X, t, s) and _groups_alike(X, t, labels, s)
+        if (one or labels.max() == 0) and _pure_voices(X, t, pure, high, s):
+            return _cluster_voices(X, t, 2, high, s)
+        return np.zeros(n, dtype=int) if one else labels
     if low == 1 and s.same is not None:
         if _one_voice(X, t, s):
             return np.zeros(n, dtype=int)
@@ -318,6 +326,20 @@ def _groups_alike(
     at least ``one_voice_groups`` similar."""
     groups = _big_groups(labels, int(labels.max()) + 1, _least(X.shape[0], s))
     return _all_alike(X, t, groups, s.one_voice_groups, s.window)
+
+
+def _pure_voices(
+    X: np.ndarray, t: np.ndarray | None, pure: np.ndarray | None, high: int, s: ClusterSettings
+) -> bool:
+    """True when the ``pure`` windows (at least two speakers' worth of them, see
+    :func:`_least`) do not sound like one voice, by the tests of :func:`cluster`."""
+    idx = np.nonzero(pure)[0] if pure is not None and high >= 2 else np.zeros(0, dtype=int)
+    if idx.size < 2 or idx.size < 2 * _least(idx.size, s):
+        return False
+    Xp, tp = X[idx], None if t is None else t[idx]
+    if not _one_voice(Xp, tp, s):
+        return True
+    return not _groups_alike(Xp, tp, _cluster_voices(Xp, tp, 1, min(high, idx.size), s), s)
 
 
 def _one_voice(X: np.ndarray, t: np.ndarray | None, s: ClusterSettings) -> bool:

@@ -21,6 +21,7 @@ talk, two at once included. Two ways use it:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -339,11 +340,15 @@ class Detected:
         someone talk in each 32 ms frame (read as a speech probability)
     two : np.ndarray [shape=(n_frames,)] bool, frames where two or more talk at once
     least : how many speakers there are at least (see ``OverlapSettings.cannot_link``)
+    pure : np.ndarray [shape=(n_windows,)] bool, the encoder windows that hold one voice
+        alone (no second voice, no change of speaker inside; see ``ClusterSettings`` and
+        :func:`~audiolens.tasks.speakers.cluster.cluster`'s ``pure``); None: not known
     """
 
     speech: np.ndarray
     two: np.ndarray
     least: int
+    pure: np.ndarray | None = None
 
 
 def detect(
@@ -380,7 +385,12 @@ def detect(
         seconds = _alone_seconds(seg, line, model, cover)
         in_window = _alone_seconds(seg, line, model)
         least = _together(local, seconds, settings, cluster_settings, in_window)
-    return Detected(talk[nearest].astype(np.float32), np.rint(count[nearest]) >= 2, int(least))
+    return Detected(
+        talk[nearest].astype(np.float32),
+        np.rint(count[nearest]) >= 2,
+        int(least),
+        _pure(e, seg, model, settings),
+    )
 
 
 def _speakers(
@@ -418,6 +428,38 @@ def _speakers(
     return centroids(X - mean, labels, k), mean
 
 
+def _covered_windows(
+    e: Embedded, seg: Segmented, model: SegmentationModel
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per model window ``c``: the encoder windows that lie inside it (indices), and the share
+    of their frames where each local speaker talks alone and where it talks at all
+    [shape=(windows, speakers)] each."""
+    alone = _alone(seg)
+    for c in range(seg.active.shape[0]):
+        start = int(seg.starts[c])
+        idx = np.nonzero(
+            (e.starts * SAMPLE_RATE >= start)
+            & (e.ends * SAMPLE_RATE <= start + model.geometry.window)
+        )[0]
+        lo, hi = _window_frames(e.starts[idx], e.ends[idx], start, model)
+        yield c, idx, _share(alone[c], lo, hi), _share(seg.active[c], lo, hi)
+
+
+def _pure(
+    e: Embedded, seg: Segmented, model: SegmentationModel, settings: OverlapSettings
+) -> np.ndarray:
+    """[shape=(n_windows,)] bool: the encoder windows that hold one voice alone, in the model's
+    hearing: in at least half the model windows that cover it, one local speaker talks alone
+    in ``settings.clean`` of its frames (no second voice, no change of speaker inside)."""
+    n = e.embeddings.shape[0]
+    votes, cover = np.zeros(n), np.zeros(n)
+    for _, idx, clean, _ in _covered_windows(e, seg, model):
+        if idx.size and clean.shape[1]:
+            votes[idx] += clean.max(1) >= settings.clean
+            cover[idx] += 1
+    return (cover > 0) & (votes >= 0.5 * cover)
+
+
 def _local_embeddings(
     e: Embedded, seg: Segmented, model: SegmentationModel, settings: OverlapSettings
 ) -> dict[int, list[tuple[int, np.ndarray | None, bool]]]:
@@ -425,19 +467,11 @@ def _local_embeddings(
     encoder windows where it talks (alone when ``clean``), clean)``; the embedding is None
     when no encoder window speaks for it."""
     X = e.embeddings.astype(np.float64)
-    alone = _alone(seg)
     out: dict[int, list[tuple[int, np.ndarray | None, bool]]] = {}
-    for c in range(seg.active.shape[0]):
+    for c, idx, clean, loose in _covered_windows(e, seg, model):
         talks = np.nonzero(seg.active[c].any(0))[0]
         if not talks.size:
             continue
-        start = int(seg.starts[c])
-        idx = np.nonzero(
-            (e.starts * SAMPLE_RATE >= start)
-            & (e.ends * SAMPLE_RATE <= start + model.geometry.window)
-        )[0]
-        lo, hi = _window_frames(e.starts[idx], e.ends[idx], start, model)
-        clean, loose = _share(alone[c], lo, hi), _share(seg.active[c], lo, hi)
         rows = []
         for s in talks:
             pick, is_clean = idx[clean[:, s] >= settings.clean], True

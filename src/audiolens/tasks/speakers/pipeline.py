@@ -82,8 +82,9 @@ def diarize_embedded(
     options : the number of speakers (or bounds on it)
     settings : the pipeline's settings
     detected : what a segmentation model says (:func:`~.overlap.detect`): its speech replaces
-        the VAD's, its overlaps give second speakers, and there are at least ``least``
-        speakers; None: the VAD's speech, one speaker at a time
+        the VAD's, its overlaps give second speakers, there are at least ``least``
+        speakers, and its ``pure`` windows (one voice alone) take part in the one-voice test
+        (:func:`~.cluster.cluster`); None: the VAD's speech, one speaker at a time
     """
     probs = e.probabilities if detected is None else detected.speech
     regions = regions_from_probabilities(probs, n_samples=e.n_samples, options=settings.vad)
@@ -98,7 +99,8 @@ def diarize_embedded(
     low, high = options.bounds
     if detected is not None:  # never more than there are windows
         low = max(low, min(detected.least, high, X.shape[0]))
-    labels = cluster(Xs, bounds=(low, high), settings=settings.cluster, starts=e.starts)
+    pure = None if detected is None else detected.pure
+    labels = cluster(Xs, bounds=(low, high), settings=settings.cluster, starts=e.starts, pure=pure)
     k = int(labels.max()) + 1
     centred = X - X.mean(0) if k > 1 else X
     C = centroids(centred, labels, k)

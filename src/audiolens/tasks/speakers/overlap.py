@@ -341,8 +341,9 @@ class Detected:
     two : np.ndarray [shape=(n_frames,)] bool, frames where two or more talk at once
     least : how many speakers there are at least (see ``OverlapSettings.cannot_link``)
     pure : np.ndarray [shape=(n_windows,)] bool, the encoder windows that hold one voice
-        alone (no second voice, no change of speaker inside; see ``ClusterSettings`` and
-        :func:`~audiolens.tasks.speakers.cluster.cluster`'s ``pure``); None: not known
+        alone (no second voice, no change of speaker inside): the one-voice test runs on
+        them too (:func:`~audiolens.tasks.speakers.cluster.cluster`'s ``pure``); None: not
+        known
     """
 
     speech: np.ndarray

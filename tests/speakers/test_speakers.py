@@ -82,7 +82,7 @@ def test_request_is_16k_mono_and_streams_long_files(eval_dir):
     from audiolens.audio import probe
 
     task = SpeakersTask()
-    assert task.name == "speakers" and task.version == 5
+    assert task.name == "speakers" and task.version == 6
     info = probe(eval_dir / "speech" / "LDC93S1.wav")
     for duration, streamed in ((30.0, False), (7200.0, True), (0.0, True)):
         req = task.request(dataclasses.replace(info, duration=duration))

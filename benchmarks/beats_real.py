@@ -108,6 +108,29 @@ STRUMS = {
         ((0, 3), (3, 3)),
     ),
 }
+#: syncopated comping per meter (``--syncopated-only``): chord stabs mostly off the beats, where
+#: real bossa nova, ska, funk and jazz comping put them (accented there by :func:`perform`),
+#: over a thumb or left-hand bass on the beats
+SYNCO = {
+    "4/4": (
+        ((1, 1), (3, 1), (5, 1), (7, 1)),  # every "and" (ska, reggae's skank doubled)
+        ((0, 1), (3, 1), (6, 1)),  # 3+3+2 (tresillo)
+        ((0, 1), (3, 2), (6, 1), (7, 1)),  # bossa-like: a bar of the two-bar pattern
+        ((1, 1), (3, 2), (6, 1)),  # bossa's other bar
+        ((0, 1), (3, 1)),  # Charleston
+        ((1, 1), (2, 1), (5, 1), (7, 1)),  # funk stabs
+    ),
+    "3/4": (((1, 1), (3, 1), (5, 1)), ((0, 1), (3, 1), (5, 1)), ((1, 1), (2, 1), (5, 1))),
+    "6/8": (((1, 1), (2, 1), (4, 1), (5, 1)), ((2, 1), (5, 1)), ((0, 1), (2, 1), (5, 1))),
+}
+#: the thumb's (or left hand's) bass on the beats: every beat, or the bar's strong beats
+SYNCO_BASS = {
+    "4/4": (((0, 2), (2, 2), (4, 2), (6, 2)), ((0, 4), (4, 4))),
+    "3/4": (((0, 2), (2, 2), (4, 2)), ((0, 6),)),
+    "6/8": (((0, 3), (3, 3)),),
+}
+#: MIDI channels of the composer's bass and chords tracks (``beats_corpus.compose_piece``)
+BASS_CHANNEL, CHORDS_CHANNEL = 0, 1
 #: GM percussion notes and the drum roles of ``_real_material.drum_track``
 GM_ROLES = {35: "kick", 36: "kick", 37: "snare", 38: "snare", 39: "snare", 40: "snare"}
 GM_ROLES |= {42: "hat", 44: "hat", 46: "open", 51: "ride", 53: "ride", 49: "crash", 57: "crash"}
@@ -124,7 +147,20 @@ MANIFEST_FIELDS = (
 def recast(p: Piece, flavour: str, rng: np.random.Generator) -> None:
     """Change a planned piece's band to the flavour's (in place)."""
     m = p.meter
-    if flavour in ("strum", "picked", "piano"):
+    if flavour == "synco":
+        p.style, p.drums, p.kit = "band", False, None
+        program = int(rng.choice(GUITARS + PIANOS))
+        comp = SYNCO[m.name][int(rng.integers(len(SYNCO[m.name])))]
+        bass = SYNCO_BASS[m.name][int(rng.integers(len(SYNCO_BASS[m.name])))]
+        for mat in p.mats.values():
+            melody = mat.programs.get("melody")
+            mat.programs = {"chords": program, "bass": program}
+            if melody is not None and rng.random() < 0.3:
+                mat.programs["melody"] = melody
+            else:
+                mat.melody = []
+            mat.comp, mat.bass, mat.drums = comp, bass, None
+    elif flavour in ("strum", "picked", "piano"):
         p.style, p.drums, p.kit = "band", False, None
         program = int(rng.choice(PIANOS if flavour == "piano" else GUITARS))
         bass = int(rng.choice(BASSES)) if rng.random() < 0.35 else None
@@ -191,11 +227,14 @@ def perform(
     swing: float,
     strum: bool,
     hum_ms: float,
+    synco: bool = False,
 ) -> None:
     """Swing, timing errors, strums and dynamics on a composed MIDI file (in place).
 
     ``swing`` (0 for none) is where the off-beat eighth falls, as a fraction of the beat; the
-    beats themselves stay on the grid, so the annotations do not move.
+    beats themselves stay on the grid, so the annotations do not move. ``synco``: the chords
+    off the beat are accented (8-18 velocity steps) and the bass on the beats played softer
+    (0-12 steps), as in syncopated comping, where the loudest attacks fall between the beats.
     """
     m = p.meter
     ticks_per_ms = TPB / (p.events[0][1] / 1000.0)
@@ -216,6 +255,7 @@ def perform(
             now += msg.time
             events.append([now, msg])
         groups: dict[int, float] = {}
+        accents: dict[tuple[str, int], float] = {}
         shift: dict[tuple[int, int], float] = {}
         order: dict[tuple[int, int], int] = {}
         for ev in events:
@@ -236,6 +276,10 @@ def perform(
                     off += (max(0, 2 - k) * 0.7 if up else k) * spread  # up-strokes from the top
                 shift[key] = off
                 v = msg.velocity * dyn[min(tick // m.bar_ticks, bars - 1)]
+                if synco and msg.channel == CHORDS_CHANNEL and tick % m.beat_ticks:
+                    v += accents.setdefault(("c", g), float(rng.uniform(8, 18)))
+                elif synco and msg.channel == BASS_CHANNEL:
+                    v -= accents.setdefault(("b", g), float(rng.uniform(0, 12)))
                 ev[1] = msg.copy(velocity=int(np.clip(v + rng.normal(0, 4), 1, 127)))
                 ev[0] = max(0, int(round(warp(tick) + off)))
             else:
@@ -320,8 +364,9 @@ def make_piece(
         p,
         rng,
         swing=float(choice["swing"]),
-        strum=flavour == "strum",
+        strum=flavour == "strum" or (flavour == "synco" and index % 2 == 1),
         hum_ms=float(choice["hum_ms"]),
+        synco=flavour == "synco",
     )
     hits = drum_hits(mid, p.lead_s) if flavour == "drums" else []
     sf_path = next(s for s in SOUNDFONTS if s.name == choice["soundfont"])
@@ -411,8 +456,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="only comping without drums (strummed guitar twice, picked guitar, piano, in turn)",
     )
+    ap.add_argument(
+        "--syncopated-only",
+        action="store_true",
+        help="only syncopated comping without drums: accented chord stabs between the beats "
+        "over a softer bass on them (guitar or piano; every other piece strummed)",
+    )
     args = ap.parse_args(argv)
     flavours = ("strum", "picked", "strum", "piano") if args.comping_only else FLAVOURS
+    if args.syncopated_only:
+        flavours = ("synco",)
     if args.seed == 0:
         ap.error("--seed 0 composes the pieces of the rendered test set; use another")
     require_render_tools()

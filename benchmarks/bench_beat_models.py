@@ -8,7 +8,8 @@ annotations scaled; scored from 0 s); the ``test`` split of
 comping without drums, swing, drift, pickups, room and bus). ``--validation`` scores the
 validation pieces instead, to choose between networks without looking at a test set: the 20
 ``train`` pieces of ``_corpus_beats`` that ``train_beats.py --holdout 20`` keeps out, and
-``_corpus_beats_realval`` (``beats_real.py --seed 202 --n 20``, never trained on). Per set
+``_corpus_beats_realval`` (``beats_real.py --seed 202 --n 20``, never trained on) and
+``_corpus_beats_syncoval`` (``beats_real.py --seed 505 --n 16 --syncopated-only``). Per set
 and network: mean beat F, downbeat F, tempo within 4% (Acc1) and the octave errors (tempo
 within 4% of 2x, 1/2, 3x or 1/3 of the annotated) counted apart. Each network runs in its
 own process (``load_net`` keeps one network per process) on one thread.
@@ -32,7 +33,11 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SETS = {"rendered": HERE / "_corpus_beats", "realistic": HERE / "_corpus_beats_realtest"}
-VALIDATION = {"rendered val": SETS["rendered"], "realistic val": HERE / "_corpus_beats_realval"}
+VALIDATION = {
+    "rendered val": SETS["rendered"],
+    "realistic val": HERE / "_corpus_beats_realval",
+    "syncopated val": HERE / "_corpus_beats_syncoval",
+}
 SETS |= VALIDATION
 
 
@@ -47,7 +52,7 @@ def stretched_clips() -> list[tuple[str, Path, np.ndarray]]:
 def corpus(name: str, limit: int | None) -> list[tuple[str, Path, np.ndarray]]:
     """(set, audio, annotations) of a corpus's ``test`` rows; for the validation sets, the
     last 20 ``train`` rows of ``_corpus_beats`` (``train_beats.py --holdout 20``) and every
-    row of ``_corpus_beats_realval``."""
+    row of ``_corpus_beats_realval`` and ``_corpus_beats_syncoval``."""
     folder = SETS[name]
     if not (folder / "manifest.csv").exists():
         return []
@@ -55,7 +60,7 @@ def corpus(name: str, limit: int | None) -> list[tuple[str, Path, np.ndarray]]:
         rows = list(csv.DictReader(fh))
     if name == "rendered val":
         rows = [r for r in rows if r["split"] == "train"][-20:]
-    elif name != "realistic val":
+    elif name not in VALIDATION:
         rows = [r for r in rows if r["split"] == "test"]
     return [
         (name, folder / r["path"], np.loadtxt((folder / r["path"]).with_suffix(".beats"), ndmin=2))

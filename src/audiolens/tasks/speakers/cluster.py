@@ -333,7 +333,9 @@ def _pure_voices(
 ) -> bool:
     """True when the ``pure`` windows (at least two speakers' worth of them, see
     :func:`_least`) do not sound like one voice, by the tests of :func:`cluster`."""
-    idx = np.nonzero(pure)[0] if pure is not None and high >= 2 else np.zeros(0, dtype=int)
+    if pure is None:
+        return False
+    idx = np.nonzero(pure)[0]
     if idx.size < 2 or idx.size < 2 * _least(idx.size, s):
         return False
     Xp, tp = X[idx], None if t is None else t[idx]

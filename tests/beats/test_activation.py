@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _beats_kit import groove
 
 from audiolens.errors import ModelNotFound
-from audiolens.tasks.beats.activation import input_features, load_net
+from audiolens.tasks.beats.activation import SILENT_REACH, audible, input_features, load_net
+from audiolens.tasks.beats.features import logspec
+from audiolens.tasks.beats.track import track
 
 
 def torch_net_and_file(tmp_path, channels=6, dilations=(1, 2, 4, 8)):
@@ -61,6 +64,25 @@ def test_input_features_are_the_spectrogram_and_its_rise():
     assert x.shape == (5, 162)
     assert x[2, 3] == 1.0 and x[2, 81 + 3] == 1.0  # the onset
     assert x[3, 81 + 3] == 0.0  # a fall is not a rise
+
+
+def test_no_activation_and_no_beats_where_the_audio_is_silent():
+    """Digital silence and a -90 dBFS floor around a groove: 0 there, beats only in the groove;
+    -60 dBFS noise is sound."""
+    y, _, _ = groove(120.0, 12.0)
+    rng = np.random.default_rng(3)
+    floor = (rng.standard_normal(4 * 44100) * 10 ** (-90 / 20)).astype(np.float32)
+    S = logspec(np.concatenate([np.zeros(4 * 44100, np.float32), y, floor]))
+    act = load_net()(S)
+    # the frames see 1024 samples (2.3 frames) on each side, and the mask reaches SILENT_REACH
+    first, last = 400 - SILENT_REACH - 3, 400 + len(y) // 441 + SILENT_REACH + 3
+    assert act[:, :first].max() == 0 and act[:, last + 1 :].max() == 0
+    assert act[0, first:last].max() > 0.5
+    found = track(S)
+    assert len(found.beats) > 15 and found.beats[0] > 3.9 and found.beats[-1] < 16.1
+    noise = rng.standard_normal(44100).astype(np.float32) * 10 ** (-60 / 20)
+    assert audible(logspec(noise)).all() and not audible(logspec(floor)).any()
+    assert audible(np.zeros((81, 0))).shape == (0,)
 
 
 def test_shipped_network_loads_and_handles_empty_input():

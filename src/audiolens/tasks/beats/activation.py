@@ -7,6 +7,10 @@ two numbers per frame: how likely a beat starts there, and a downbeat. Its layer
 convolution, ten dilated convolutions (kernel 3, dilations 1 ... 512, residual, ELU: a
 receptive field of about 20 s), a 1x1 convolution and a sigmoid. Each layer is three matrix
 products over all frames, so a 3-minute song costs a few tens of milliseconds.
+
+Where the audio is silent (:func:`audible`) both activations are 0: the network hears a pulse
+in the context around a frame, and without the gate it can continue a pulse into leading or
+trailing silence, or hear one around a single click.
 """
 
 from __future__ import annotations
@@ -18,16 +22,42 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 from scipy.special import expit
 
 from ...errors import ModelNotFound
 
-__all__ = ["BeatNet", "input_features", "load_net"]
+__all__ = ["SILENCE", "SILENT_REACH", "BeatNet", "audible", "input_features", "load_net"]
 
 MODEL_PATH = Path(__file__).with_name("beat_model.npz")
 #: frames run at once; longer spectrograms go in pieces of this many frames plus the network's
 #: reach on each side, so memory stays bounded and the result is the same as in one piece
 CHUNK = 30000
+#: a frame is silent when no band of the log-filtered spectrogram (``log10(1 + |X|)``) exceeds
+#: this: white noise at -80 dBFS stays below it (0.002), at -70 dBFS above it (0.007); quiet
+#: passages of produced music measure 0.02 and up
+SILENCE = 0.003
+#: frames on each side within which a sounding frame makes a frame audible (50 ms)
+SILENT_REACH = 5
+
+
+def audible(S: np.ndarray) -> np.ndarray:
+    """Which frames are within :data:`SILENT_REACH` frames of sound (any band above
+    :data:`SILENCE`).
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(81, n_frames)] the log-filtered spectrogram
+
+    Returns
+    -------
+    mask : np.ndarray [shape=(n_frames,)] float32, 1 where audible and 0 where silent
+    """
+    S = np.asarray(S)
+    if S.shape[-1] == 0:
+        return np.zeros(0, dtype=np.float32)
+    loud = (S.max(axis=0) > SILENCE).astype(np.float32)
+    return maximum_filter1d(loud, size=2 * SILENT_REACH + 1, mode="constant", cval=0.0)
 
 
 def input_features(S: np.ndarray, *, standardize: bool = True, net: BeatNet | None = None):
@@ -74,7 +104,8 @@ class BeatNet:
 
         Returns
         -------
-        act : np.ndarray [shape=(2, n_frames)] float32 in 0-1: beat, downbeat
+        act : np.ndarray [shape=(2, n_frames)] float32 in 0-1: beat, downbeat (0 where the
+            audio is silent: :func:`audible`)
         """
         return self.stream([np.asarray(S, dtype=np.float32)])
 
@@ -151,7 +182,7 @@ class BeatNet:
             z += b
             h = h + _elu(z)
         logits = h @ self.out_w.T + self.out_b
-        return expit(logits).T.astype(np.float32)
+        return expit(logits).T.astype(np.float32) * audible(S)
 
 
 def _elu(z: np.ndarray) -> np.ndarray:

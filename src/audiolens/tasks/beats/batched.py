@@ -32,7 +32,7 @@ import numpy as np
 
 from ...devices import Device
 from ...dsp import log_filtered_spectrogram
-from .activation import CHUNK, BeatNet, input_features
+from .activation import CHUNK, BeatNet, audible, input_features
 from .features import _HOP, FPS, FRAME_SIZE, SAMPLE_RATE
 
 __all__ = ["FRAME_BYTES", "DeviceBatches", "chunks"]
@@ -185,7 +185,7 @@ class DeviceBatches:
                 out[k][:, a:b] = y[:, a - lo : b - lo]
 
         self._calls([hi - lo for _, lo, hi, _, _ in pieces], device, run)
-        return out
+        return [act * audible(S) for act, S in zip(out, specs)]
 
     def _forward(self, net: BeatNet, xs: Sequence[np.ndarray], device: Device) -> list[np.ndarray]:
         """The network on feature rows ``(n_k, 162)`` padded into one batch; masked so that

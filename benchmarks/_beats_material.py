@@ -122,12 +122,14 @@ def _excerpt(source: Path | tuple[Path, str], target: Path) -> bool:
             src.unlink(missing_ok=True)
 
 
-def music(half: str) -> list[Excerpt]:
-    """The excerpts of one half ("agree" or "calib"), made once into ``_work/beats_real``."""
+def music(half: str, *, every: bool = False) -> list[Excerpt]:
+    """The excerpts of one half ("agree" or "calib"), made once into ``_work/beats_real``;
+    ``every``: one excerpt of every track of the half, not :data:`PER_PACKAGE` of them (the
+    larger set on which networks are chosen, ``bench_beat_models.py --validation``)."""
     out = []
     for package in PACKAGES:
         tracks = [t for t in _tracks(package) if _half(t[0]) == half]
-        want = PER_PACKAGE[half]
+        want = len(tracks) if every else PER_PACKAGE[half]
         if not tracks:
             continue
         picks = np.unique(np.linspace(0, len(tracks) - 1, min(want, len(tracks))).round())
@@ -145,7 +147,7 @@ def reference(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     (cached as ``<excerpt>.ref.beats``; the activation in the first line's comment)."""
     cache = path.with_suffix(".ref.beats")
     if not cache.exists():
-        beats, act = _madmom(path)
+        beats, act = madmom_downbeats(path)
         support = float(np.mean(act)) if act.size else 0.0
         lines = [f"# support {support:.4f}"] + [f"{t:.3f}\t{int(p)}" for t, p in beats]
         cache.write_text("\n".join(lines) + "\n")
@@ -156,7 +158,7 @@ def reference(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     return ann[:, 0], ann[:, 1].astype(int), float(first.split()[-1])
 
 
-def _madmom(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def madmom_downbeats(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """madmom's DBNDownBeatTracker (3/4 and 4/4): (beats [n, 2], beat activation at them)."""
     import importlib.metadata as md
 

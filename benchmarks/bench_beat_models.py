@@ -9,7 +9,10 @@ comping without drums, swing, drift, pickups, room and bus). ``--validation`` sc
 validation pieces instead, to choose between networks without looking at a test set: the 20
 ``train`` pieces of ``_corpus_beats`` that ``train_beats.py --holdout 20`` keeps out, and
 ``_corpus_beats_realval`` (``beats_real.py --seed 202 --n 20``, never trained on) and
-``_corpus_beats_syncoval`` (``beats_real.py --seed 505 --n 16 --syncopated-only``). Per set
+``_corpus_beats_syncoval`` (``beats_real.py --seed 505 --n 16 --syncopated-only``), and real
+produced music: one 40 s excerpt of every track in the calibration half of the Debian game
+music (``_beats_material.py``; about 45 with a steady pulse), scored against madmom's downbeat
+tracker as ``bench_beats.py`` scores the agreement half, which is never read here. Per set
 and network: mean beat F, downbeat F, tempo within 4% (Acc1) and the octave errors (tempo
 within 4% of 2x, 1/2, 3x or 1/3 of the annotated) counted apart. Each network runs in its
 own process (``load_net`` keeps one network per process) on one thread.
@@ -47,6 +50,22 @@ def stretched_clips() -> list[tuple[str, Path, np.ndarray]]:
     from _beats_material import stretched
 
     return [(f"real clips x{f}", a, np.loadtxt(b, ndmin=2)) for _, f, a, b in stretched()]
+
+
+def real_music_val(limit: int | None) -> list[tuple[str, Path, np.ndarray]]:
+    """(set, audio, madmom's beats and bar positions) of one excerpt of every track of the
+    Debian music's calibration half (``_beats_material.music("calib", every=True)``; the
+    agreement half that ``bench_beats.py`` reports is never read) whose reference is a steady
+    pulse (``bench_beats.STEADY_SUPPORT``): real produced music to choose networks on."""
+    from _beats_material import music, reference
+    from bench_beats import STEADY_SUPPORT
+
+    out = []
+    for ex in music("calib", every=True):
+        ref, pos, support = reference(ex.path)
+        if support >= STEADY_SUPPORT and ref.size > 1:
+            out.append(("real music val", ex.path, np.stack([ref, pos], axis=1)))
+    return out[:limit]
 
 
 def corpus(name: str, limit: int | None) -> list[tuple[str, Path, np.ndarray]]:
@@ -125,7 +144,8 @@ def main() -> None:
     )
     args = ap.parse_args()
     if args.validation:
-        todo = [f for name in VALIDATION for f in corpus(name, args.limit)]
+        todo = real_music_val(args.limit)
+        todo += [f for name in VALIDATION for f in corpus(name, args.limit)]
     else:
         todo = stretched_clips() + corpus("rendered", args.limit) + corpus("realistic", args.limit)
     results = {m: run_model(m, [p for _, p, _ in todo]) for m in args.models}
@@ -133,7 +153,7 @@ def main() -> None:
     table: dict[tuple[str, Path], dict[str, list[float]]] = {}
     for m in args.models:
         for (group, path, ann), est in zip(todo, results[m]):
-            s = score(ann, est, trim=group in SETS)
+            s = score(ann, est, trim=group in SETS or group == "real music val")
             if args.per_file:
                 print(f"{m.name:22s}{path.name[:34]:36s}" + "".join(f"{s[k]:7.3f}" for k in keys))
             for k in keys:

@@ -95,6 +95,15 @@ def theirs(path: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
     return beats, np.zeros(0), float(np.atleast_1d(tempo)[0])
 
 
+def madmom(path: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """madmom's RNN + DBN downbeat tracker (the agreement set's reference, benchmark only):
+    how far a tracker trained on real annotated music gets on the same clips."""
+    found, _ = material.madmom_downbeats(path)
+    beats = np.asarray(found[:, 0]) if len(found) else np.zeros(0)
+    down = beats[np.asarray(found[:, 1]) == 1] if len(found) else np.zeros(0)
+    return beats, down, bpm_of(beats) or None
+
+
 def f_measure(ref: np.ndarray, est: np.ndarray, trim: bool) -> float:
     import mir_eval
 
@@ -155,21 +164,26 @@ def real_clips() -> list[dict[str, object]]:
     """Section 1: the annotated real clips at each stretch."""
     print("1. real annotated clips (shared/eval/beats), time-stretched with rubberband R3")
     print(f"{'clip':34s}{'x':>5s}{'beat F':>8s}{'down F':>8s}{'tempo':>8s}{'truth':>8s}"
-          f"{'level':>7s}{'librosa F':>11s}{'tempo':>7s}")  # fmt: skip
-    rows, lib = [], []
+          f"{'level':>7s}{'librosa F':>11s}{'tempo':>7s}{'madmom F':>10s}{'down F':>8s}"
+          f"{'tempo':>7s}")  # fmt: skip
+    rows, lib, ref = [], [], []
     for clip, factor, audio, truth in material.stretched():
         ann = np.loadtxt(truth, ndmin=2)
         pos = ann[:, 1].astype(int) if ann.shape[1] > 1 else None
         r = score(ann[:, 0], pos, ours(audio), trim=False)
         t = score(ann[:, 0], None, theirs(audio), trim=False)
+        m = score(ann[:, 0], pos, madmom(audio), trim=False)
         rows.append(r)
         lib.append(t)
+        ref.append(m)
         print(f"{clip[:33]:34s}{factor:5.2f}{r['beat F']:8.3f}{r.get('down F', np.nan):8.3f}"
               f"{r['tempo']:8.1f}{bpm_of(ann[:, 0]):8.1f}{r['level']:>7s}"
-              f"{t['beat F']:11.3f}{t['tempo']:7.1f}")  # fmt: skip
+              f"{t['beat F']:11.3f}{t['tempo']:7.1f}{m['beat F']:10.3f}"
+              f"{m.get('down F', np.nan):8.3f}{m['tempo']:7.1f}")  # fmt: skip
     print(SUMMARY_HEAD)
     print(summary("ours", rows))
     print(summary("librosa", lib))
+    print(summary("madmom (reference)", ref))
     return rows
 
 

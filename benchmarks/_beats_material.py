@@ -204,6 +204,13 @@ def stretched() -> list[tuple[str, float, Path, Path]]:
     return out
 
 
+def unpulsed_voices(half: str) -> list[str]:
+    """The Asterisk voices whose speech :func:`unpulsed` uses in one half ("calib" or "agree")."""
+    import _speaker_material as speakers
+
+    return speakers.available()[(0 if half == "calib" else 1) :: 2][:3]
+
+
 def unpulsed(half: str) -> list[tuple[str, str, np.ndarray, int]]:
     """(kind, name, mono samples, rate) with no steady beat: speech (Asterisk prompts, the
     half's voices), white and pink noise, silence with a noise floor, and free rhythm (piano
@@ -214,7 +221,7 @@ def unpulsed(half: str) -> list[tuple[str, str, np.ndarray, int]]:
     split = "tune" if half == "calib" else "test"
     rng = np.random.default_rng([seed, 15])
     out = []
-    for voice in speakers.available()[seed::2][:3]:
+    for voice in unpulsed_voices(half):
         y, _ = speakers.monologue(voice, 30.0, seed=seed, split=split)
         out.append(("speech", voice, np.asarray(y, dtype=np.float32), speakers.SR))
     n = int(30 * SR)

@@ -86,16 +86,15 @@ def main() -> None:
     import soundfile as sf
 
     import _speaker_material as speakers
+    from _beats_material import unpulsed_voices
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=48)
     ap.add_argument("--seed", type=int, default=606)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    asterisk = speakers.available()
-    # the voices of _beats_material.unpulsed("calib") and unpulsed("agree")
-    benchmark = set(asterisk[0::2][:3]) | set(asterisk[1::2][:3])
-    voices = [v for v in asterisk if v not in benchmark] + speakers.fish_available()
+    benchmark = set(unpulsed_voices("calib")) | set(unpulsed_voices("agree"))
+    voices = [v for v in speakers.available() if v not in benchmark] + speakers.fish_available()
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -98,9 +98,9 @@ def theirs(path: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
 def madmom(path: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
     """madmom's RNN + DBN downbeat tracker (the agreement set's reference, benchmark only):
     how far a tracker trained on real annotated music gets on the same clips."""
-    found, _ = material.madmom_downbeats(path)
-    beats = np.asarray(found[:, 0]) if len(found) else np.zeros(0)
-    down = beats[np.asarray(found[:, 1]) == 1] if len(found) else np.zeros(0)
+    found, _ = material.madmom_downbeats(path)  # [n, 2]: time, bar position (n may be 0)
+    beats = np.asarray(found, dtype=np.float64).reshape(-1, 2)[:, 0]
+    down = beats[np.asarray(found).reshape(-1, 2)[:, 1] == 1]
     return beats, down, bpm_of(beats) or None
 
 

@@ -6,8 +6,9 @@ over beat periods decodes the beats (:mod:`.dbn`); the metrical level listeners 
 (a slow beat with strong half beats doubled, bars of six fast beats read as three or two
 counted beats, weighed by a tempo prior: :func:`.track.doubled`,
 :func:`.bars.metrical_reading`), and a bar model over the beats chooses the meter and the bar
-position of every beat (:mod:`.track`). Tempo is the median beat period; the tempo curve, the
-periods smoothed over a few beats.
+position of every beat from the downbeat activation and the change of harmony at each beat
+(:mod:`.bars`, :mod:`.harmony`, :mod:`.track`). Tempo is the median beat period; the tempo
+curve, the periods smoothed over a few beats.
 
 On a torch device (CUDA, MPS, the CPU) a batch of files goes through the spectrogram and the
 network in batched device calls (:mod:`.batched`, :func:`tracked_batch`), each file's result
@@ -31,6 +32,7 @@ from ..names import OutputNames
 from .activation import load_net
 from .batched import DeviceBatches
 from .features import FPS, SAMPLE_RATE, iter_logspec, logspec, stream_logspec
+from .harmony import pitch_classes
 from .track import BeatTrack, track, track_activations
 from .types import BeatsOptions, BeatsResult
 
@@ -222,9 +224,10 @@ def tracked_batch(
         it.features[_SPECTROGRAM] = (S, y.size / SAMPLE_RATE)
     specs = [it.features[_SPECTROGRAM][0] for it in todo]
     acts = batches.activations(specs, net=load_net(), device=device)
-    for it, act in zip(todo, acts):
+    for it, act, S in zip(todo, acts, specs):
         seconds = it.features[_SPECTROGRAM][1]
-        it.features[key] = (track_activations(act, fps=FPS, options=options), seconds)
+        found = track_activations(act, fps=FPS, options=options, chroma=pitch_classes(S))
+        it.features[key] = (found, seconds)
 
 
 _SPECTROGRAM = "logspec/44100/2048/100"
@@ -241,12 +244,21 @@ def _spectrogram(item: TaskInput, device: Device | None = None) -> tuple[np.ndar
 def _streamed(
     item: TaskInput, options: BeatsOptions, device: Device | None
 ) -> tuple[BeatTrack, float]:
-    """The beats of a streamed input, holding only the activations (2 numbers per frame, not
-    the 81 of the spectrogram: ~3 MB per hour of audio): the spectrogram's frames go through
-    the network as they come (:meth:`BeatNet.stream`)."""
+    """The beats of a streamed input, holding only the activations and the pitch-class profile
+    (14 numbers per frame, not the 81 of the spectrogram: ~20 MB per hour of audio): the
+    spectrogram's frames go through the network as they come (:meth:`BeatNet.stream`)."""
     counted = _Counted(item)
-    act = load_net().stream(iter_logspec(counted, device=device))
-    return track_activations(act, fps=FPS, options=options), counted.n / SAMPLE_RATE
+    profiles: list[np.ndarray] = []
+
+    def frames() -> Iterator[np.ndarray]:
+        for S in iter_logspec(counted, device=device):
+            profiles.append(pitch_classes(S))
+            yield S
+
+    act = load_net().stream(frames())
+    chroma = np.concatenate(profiles, axis=1) if profiles else np.zeros((12, 0), np.float32)
+    found = track_activations(act, fps=FPS, options=options, chroma=chroma)
+    return found, counted.n / SAMPLE_RATE
 
 
 class _Counted:

@@ -9,6 +9,7 @@ import numpy as np
 from .activation import BeatNet, load_net
 from .bars import PRIOR_BPM, SUBDIVISIONS, beat_values, metrical_reading
 from .dbn import BeatDBN, track_beats
+from .harmony import harmonic_change, pitch_classes
 from .types import BeatsOptions, BeatsResult
 
 __all__ = [
@@ -104,6 +105,9 @@ ACTIVE = 0.2
 MIN_CONFIDENCE = 0.25
 #: fewer beats than this are not a beat
 MIN_BEATS = 4
+#: beats on each side of a beat whose harmony is compared (:func:`.harmony.harmonic_change`;
+#: chosen with :data:`.bars.HARMONY_WEIGHT`)
+HARMONY_SPAN = 3
 
 
 def beat_confidence(beat: np.ndarray, frames: np.ndarray) -> float:
@@ -243,8 +247,8 @@ def track(
     """
     options = options or BeatsOptions()
     net = net or load_net()
-    act = net(np.asarray(S, dtype=np.float32))
-    return track_activations(act, fps=fps, options=options)
+    S = np.asarray(S, dtype=np.float32)
+    return track_activations(net(S), fps=fps, options=options, chroma=pitch_classes(S))
 
 
 def track_activations(
@@ -253,6 +257,7 @@ def track_activations(
     fps: float = 100.0,
     options: BeatsOptions | None = None,
     min_confidence: float = MIN_CONFIDENCE,
+    chroma: np.ndarray | None = None,
 ) -> BeatTrack:
     """:func:`track` from the network's activations.
 
@@ -261,6 +266,9 @@ def track_activations(
     act : np.ndarray [shape=(2, n_frames)] beat and downbeat activations, 0-1
     min_confidence : beats whose confidence is below this are not reported (0: report
         whatever was found, with its confidence, as the benchmark's calibration does)
+    chroma : np.ndarray [shape=(12, n_frames)] the pitch-class profile of the same frames
+        (:func:`.harmony.pitch_classes`): the harmonic change at each beat then weighs in the
+        choice of downbeats and meter (None: the downbeat activation alone)
     """
     options = options or BeatsOptions()
     nothing = BeatTrack(np.zeros(0), np.zeros(0, dtype=int), None)
@@ -286,5 +294,6 @@ def track_activations(
         meters=options.meters,
         min_bpm=options.min_bpm,
         subdivisions=SUBDIVISIONS if frames.size == tracked else (1,),
+        harmony=None if chroma is None else harmonic_change(chroma, frames, span=HARMONY_SPAN),
     )
     return BeatTrack(times[reading.keep], reading.positions, reading.meter, confidence=confidence)

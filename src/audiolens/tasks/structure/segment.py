@@ -37,9 +37,9 @@ from scipy.fft import dct
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-from ...dsp import log_filterbank_frequencies
 from ...dsp._params import positive_int
 from ...errors import ParameterError
+from ..beats.harmony import pitch_class_matrix
 from ..shown import seconds
 
 __all__ = [
@@ -105,12 +105,7 @@ class StructureOptions:
 
 
 def _chroma_matrix(n_bands: int) -> np.ndarray:
-    freqs = log_filterbank_frequencies(sr=44100, frame_size=2048)[:n_bands]
-    keep = (freqs >= 100) & (freqs <= 5000)
-    pc = np.round(12 * np.log2(freqs / 440.0)).astype(int) % 12
-    M = np.zeros((12, n_bands), dtype=np.float32)
-    M[pc[keep], np.flatnonzero(keep)] = 1.0
-    return M
+    return pitch_class_matrix(100.0, 5000.0)[:, :n_bands]
 
 
 def unit_times(
@@ -227,6 +222,46 @@ def _foote_novelty(A: np.ndarray, half: int) -> np.ndarray:
     for i in range(n):
         out[i] = np.sum(P[i : i + 2 * half, i : i + 2 * half] * K)
     return np.maximum(out, 0.0)
+
+
+def pick_peaks(nov: np.ndarray, *, height: float, distance: int) -> np.ndarray:
+    """Boundaries from a novelty curve: its peaks of at least ``height``, at least
+    ``distance`` units apart.
+
+    The peaks are taken highest first. A peak too near one already taken moves to the nearest
+    unit that is far enough from all of them, if the novelty there still reaches ``height``
+    (a change two bars into a three-bar passage that the shortest section forbids is placed
+    at that section's end, instead of being lost); otherwise it is dropped.
+
+    Parameters
+    ----------
+    nov : np.ndarray [shape=(n,)] the novelty of each unit
+    height : the least novelty of a boundary
+    distance : the fewest units between two boundaries
+
+    Returns
+    -------
+    peaks : np.ndarray [shape=(k,)] int, ascending
+    """
+    nov = np.asarray(nov, dtype=np.float64)
+    found, _ = find_peaks(nov, height=height)
+    taken: list[int] = []
+    for p in found[np.argsort(-nov[found], kind="stable")]:
+        near = [q for q in taken if abs(q - p) < distance]
+        if not near:
+            taken.append(int(p))
+            continue
+        lo = max(q for q in near) + distance if max(near) < p else None
+        hi = min(q for q in near) - distance if min(near) > p else None
+        for c in sorted((c for c in (lo, hi) if c is not None), key=lambda c: abs(c - p)):
+            if (
+                0 <= c < nov.size
+                and nov[c] >= height
+                and all(abs(q - c) >= distance for q in taken)
+            ):
+                taken.append(int(c))
+                break
+    return np.array(sorted(taken), dtype=np.int64)
 
 
 def _standard(x: np.ndarray) -> np.ndarray:
@@ -405,7 +440,7 @@ def segment(
     R = _recurrence(A, k=max(2, int(0.05 * n)))
     min_units = max(options.min_bars // pool, 2)
     nov = _standard(_structure_novelty(R, sigma=1.0)) + _standard(_foote_novelty(A, half=min_units))
-    peaks, _ = find_peaks(nov, height=options.threshold * 2, distance=min_units)
+    peaks = pick_peaks(nov, height=options.threshold * 2, distance=min_units)
     peaks = peaks[(peaks >= min_units // 2) & (peaks <= n - min_units // 2)]
     times = edges[peaks]
     times = np.unique(times[(times > 0) & (times < duration)])

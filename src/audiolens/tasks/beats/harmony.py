@@ -3,10 +3,11 @@
 Chords change on the downbeat far more often than anywhere else in the bar, whatever the drums
 play; a band with the kick on beats 1 and 3 and a chord change once a bar is in 4, not in 2.
 The cue is read from the log-filtered spectrogram the network already has (no second pass over
-the audio): its bands are a semitone wide from about 300 Hz up (12 per octave, centred on
-A440), so summing each band into its pitch class gives a 12-bin pitch-class profile per frame.
-The profile is averaged over each beat's span, and the change at a beat is the cosine distance
-between the spans just before and just after it.
+the audio): its bands are a semitone wide from about 360 Hz up (12 per octave, centred on
+A440; below that a band spans a few semitones and counts for the one at its centre), so
+summing each band from 100 Hz to 4 kHz into its pitch class gives a 12-bin pitch-class profile
+per frame. The profile is averaged over each beat's span, and the change at a beat is the
+cosine distance between the spans just before and just after it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ __all__ = [
     "pitch_classes",
 ]
 
-#: the bands summed into pitch classes: from where the bands are about a semitone wide to
-#: where the harmonics of chords fade into noise and cymbals
+#: the bands summed into pitch classes: from the bass (100 Hz; 250 Hz, where the bands are
+#: nearer a semitone wide, scored lower on the validation sets) to where the harmonics of
+#: chords fade into noise and cymbals
 HARMONY_FMIN = 100.0
 HARMONY_FMAX = 4000.0
 #: the standardised change is clipped to this many standard deviations

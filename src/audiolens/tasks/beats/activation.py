@@ -1,7 +1,9 @@
 """The beat and downbeat activation: a small dilated convolutional network run by numpy.
 
-The network (trained by ``benchmarks/train_beats.py`` on pieces that script's corpus renders,
-weights in ``beat_model.npz`` beside this module, BSD-3-Clause like the package) reads the
+The network (trained by ``benchmarks/train_beats.py`` on pieces that ``beats_corpus.py``
+renders, fine-tuned on pieces played and recorded like records (``beats_real.py``) and on
+material with no beat (``beats_negatives.py``), the two mixed weight by weight, 0.65 of the
+first; weights in ``beat_model.npz`` beside this module, BSD-3-Clause like the package) reads the
 log-filtered spectrogram and its positive first difference, standardised per band, and gives
 two numbers per frame: how likely a beat starts there, and a downbeat. Its layers: a 1x1
 convolution, ten dilated convolutions (kernel 3, dilations 1 ... 512, residual, ELU: a

@@ -13,7 +13,12 @@ from audiolens.errors import ParameterError
 from audiolens.tasks.beats.click import write_audio
 from audiolens.tasks.beats.features import logspec
 from audiolens.tasks.structure import StructureOptions, segment, structure
-from audiolens.tasks.structure.segment import cluster_sections, label_letters, merge_runs
+from audiolens.tasks.structure.segment import (
+    cluster_sections,
+    label_letters,
+    merge_runs,
+    pick_peaks,
+)
 
 SR = 44100
 BPM = 120.0
@@ -200,6 +205,25 @@ def test_runs_of_one_letter_are_joined_unless_two_equal_halves():
     assert merge_runs([(0, 4), (4, 8), (8, 16)], [0, 0, 0]) == [(0, 8), (8, 16)]
     assert merge_runs([(0, 4), (4, 12)], [0, 0]) == [(0, 12)]
     assert merge_runs([(0, 5), (5, 8), (8, 12), (12, 14)], [1, 0, 0, 0]) == [(0, 5), (5, 14)]
+
+
+def test_a_boundary_too_near_a_higher_one_moves_to_where_a_section_may_end():
+    """A B A with B's last bar unlike the rest: the novelty peaks at unit 7 (a bar before B
+    ends, 3 units after the boundary at 4) and is still high at 8; with sections of at least 4
+    units, 7 moves to 8. Without novelty at 8 it is dropped; peaks far apart are kept."""
+    nov = np.array([-1.3, 0.6, 0.2, 0.7, 4.6, 0.1, -0.6, 4.1, 3.9, -1.0, -1.0, -1.3])
+    assert list(pick_peaks(nov, height=1.0, distance=4)) == [4, 8]
+    low = nov.copy()
+    low[8] = 0.5
+    assert list(pick_peaks(low, height=1.0, distance=4)) == [4]
+    far = np.zeros(20)
+    far[[3, 9, 15]] = [2.0, 3.0, 1.5]
+    assert list(pick_peaks(far, height=1.0, distance=4)) == [3, 9, 15]
+    # a lower peak between two higher ones, with no unit left far enough from both: dropped
+    tight = np.zeros(12)
+    tight[[2, 5, 8]] = [3.0, 2.0, 3.0]
+    assert list(pick_peaks(tight, height=1.0, distance=4)) == [2, 8]
+    assert pick_peaks(np.zeros(0), height=1.0, distance=4).size == 0
 
 
 def test_the_number_of_letters_comes_from_the_data():

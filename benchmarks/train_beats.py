@@ -111,13 +111,53 @@ def _targets(frames: np.ndarray, n: int) -> np.ndarray:
     return t
 
 
-def crop(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *, augment: bool):
+def pitch_shift(S: np.ndarray, semitones: float) -> np.ndarray:
+    """Frames of the 81-band log-filtered spectrogram as if the audio were ``semitones``
+    higher: each band takes the value at its centre frequency / 2^(semitones / 12), read by
+    linear interpolation along log frequency between the band centres (whole bands from about
+    360 Hz up, where the bands are a semitone apart; a blend of the wider bands below). What
+    falls outside the bank is 0.
+
+    Parameters
+    ----------
+    S : np.ndarray [shape=(n_frames, 81)] frames first, as the training features
+    """
+    from audiolens.dsp import log_filterbank_frequencies
+
+    octaves = np.log2(log_filterbank_frequencies(sr=44100, frame_size=2048))
+    src = octaves - semitones / 12.0
+    hi = np.clip(np.searchsorted(octaves, src), 1, octaves.size - 1)
+    w = np.clip((src - octaves[hi - 1]) / (octaves[hi] - octaves[hi - 1]), 0.0, 1.0)
+    out = S[:, hi - 1] * (1 - w) + S[:, hi] * w
+    outside = (src < octaves[0] - 1e-9) | (src > octaves[-1] + 1e-9)
+    out[:, outside] = 0.0
+    return out.astype(S.dtype, copy=False)
+
+
+def crop(
+    x: np.ndarray,
+    y: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    augment: bool,
+    shift: float = 0.0,
+):
     """A random CROP-frame training example: features and targets.
 
     Always: a random gain on the spectrogram and a little noise. With ``augment``: a time
     stretch by 0.8-1.25 (frames interpolated, the positive difference recomputed, the beats
-    moved with the frames) and a spectral tilt of up to +-0.15 across the bands.
+    moved with the frames) and a spectral tilt of up to +-0.15 across the bands. With
+    ``shift``: a pitch shift by a uniform -shift to +shift semitones (:func:`pitch_shift`),
+    the positive difference recomputed.
     """
+    if shift:  # on a window long enough for the stretch below
+        width = 2 * CROP if augment else CROP
+        a = int(rng.integers(max(x.shape[0] - width, 1)))
+        S = pitch_shift(x[a : a + width, :81], float(rng.uniform(-shift, shift)))
+        diff = np.zeros_like(S)
+        diff[1:] = np.maximum(S[1:] - S[:-1], 0)
+        x = np.concatenate([S, diff], axis=1)
+        y = y[a : a + width]
     if not augment:  # the crops the shipped network was trained on
         a = rng.integers(max(x.shape[0] - CROP, 1))
         xc, yc = x[a : a + CROP], y[a : a + CROP]
@@ -252,6 +292,13 @@ def main() -> None:
         help="also time-stretch (0.8-1.25) and tilt the spectrum of the training crops",
     )
     ap.add_argument(
+        "--pitch-shift",
+        type=float,
+        default=0.0,
+        metavar="SEMITONES",
+        help="also shift the pitch of each training crop by a uniform +-SEMITONES (0: off)",
+    )
+    ap.add_argument(
         "--init",
         type=Path,
         default=None,
@@ -304,7 +351,7 @@ def main() -> None:
             xs, ys = [], []
             for _ in range(args.batch):
                 x, y = data[rng.integers(len(data))]
-                xc, yc = crop(x, y, rng, augment=args.augment)
+                xc, yc = crop(x, y, rng, augment=args.augment, shift=args.pitch_shift)
                 xs.append((xc - mean) / std)
                 ys.append(yc)
             xb = torch.from_numpy(np.stack(xs).transpose(0, 2, 1).astype(np.float32))

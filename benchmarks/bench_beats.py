@@ -99,9 +99,8 @@ def madmom(path: Path) -> tuple[np.ndarray, np.ndarray, float | None]:
     """madmom's RNN + DBN downbeat tracker (the agreement set's reference, benchmark only):
     how far a tracker trained on real annotated music gets on the same clips."""
     found, _ = material.madmom_downbeats(path)  # [n, 2]: time, bar position (n may be 0)
-    beats = np.asarray(found, dtype=np.float64).reshape(-1, 2)[:, 0]
-    down = beats[np.asarray(found).reshape(-1, 2)[:, 1] == 1]
-    return beats, down, bpm_of(beats) or None
+    beats, positions = np.asarray(found, dtype=np.float64).reshape(-1, 2).T
+    return beats, beats[positions == 1], bpm_of(beats) or None
 
 
 def f_measure(ref: np.ndarray, est: np.ndarray, trim: bool) -> float:

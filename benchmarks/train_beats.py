@@ -134,6 +134,13 @@ def pitch_shift(S: np.ndarray, semitones: float) -> np.ndarray:
     return out.astype(S.dtype, copy=False)
 
 
+def _with_rise(S: np.ndarray) -> np.ndarray:
+    """Frames of the spectrogram and its positive first difference (the network's input)."""
+    diff = np.zeros_like(S)
+    diff[1:] = np.maximum(S[1:] - S[:-1], 0)
+    return np.concatenate([S, diff], axis=1)
+
+
 def crop(
     x: np.ndarray,
     y: np.ndarray,
@@ -153,10 +160,7 @@ def crop(
     if shift:  # on a window long enough for the stretch below
         width = 2 * CROP if augment else CROP
         a = int(rng.integers(max(x.shape[0] - width, 1)))
-        S = pitch_shift(x[a : a + width, :81], float(rng.uniform(-shift, shift)))
-        diff = np.zeros_like(S)
-        diff[1:] = np.maximum(S[1:] - S[:-1], 0)
-        x = np.concatenate([S, diff], axis=1)
+        x = _with_rise(pitch_shift(x[a : a + width, :81], float(rng.uniform(-shift, shift))))
         y = y[a : a + width]
     if not augment:  # the crops the shipped network was trained on
         a = rng.integers(max(x.shape[0] - CROP, 1))
@@ -188,9 +192,7 @@ def crop(
     )  # fmt: skip
     S = np.maximum(S + rng.uniform(-0.3, 0.3) * (S > 0), 0)
     S = np.maximum(S + rng.uniform(-0.15, 0.15) * np.linspace(-1, 1, 81), 0)
-    diff = np.zeros_like(S)
-    diff[1:] = np.maximum(S[1:] - S[:-1], 0)
-    xc = np.concatenate([S, diff], axis=1).astype(np.float32)
+    xc = _with_rise(S).astype(np.float32)
     xc += rng.normal(0, 0.02, xc.shape).astype(np.float32)
     return xc, yc
 

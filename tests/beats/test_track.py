@@ -16,6 +16,7 @@ from audiolens.tasks.base import TaskInput
 from audiolens.tasks.beats import BeatsOptions, BeatsTask, beats, spectrogram, track
 from audiolens.tasks.beats.bars import bar_positions, beat_values
 from audiolens.tasks.beats.features import logspec
+from audiolens.tasks.beats.track import MIN_CONFIDENCE
 
 EVAL = eval_root() / "beats"
 
@@ -150,8 +151,11 @@ def test_rubato_piano_gets_no_invented_beats(seed):
 
 
 def test_speech_gets_no_beats():
+    """A speech's rhythm shows a faint pulse at best (11 s of JFK: a pulse clarity just under
+    the threshold, and beats that fit it poorly); no beats are reported."""
     found = beats(EVAL.parent / "speech" / "jfk.flac")
-    assert found.beats == [] and found.tempo is None and found.confidence < 0.3
+    assert found.beats == [] and found.tempo is None
+    assert found.confidence < MIN_CONFIDENCE
 
 
 def test_options_limit_tempo_and_meter():

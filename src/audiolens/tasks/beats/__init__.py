@@ -296,7 +296,8 @@ def beats(
     result : BeatsResult
         ``beats``, ``positions``, ``downbeats`` (seconds), ``tempo`` (BPM), ``meter`` (beats
         per bar), ``tempo_curve``, ``confidence``. Audio without a beat (silence, noise,
-        speech) gives no beats, tempo None and a confidence near 0.
+        speech) gives no beats, tempo None and a low confidence (the pulse clarity, under
+        :data:`.track.MIN_CONFIDENCE`).
 
     Raises
     ------

@@ -54,7 +54,8 @@ class BeatsResult(Result):
     meter : beats per bar, None without beats
     tempo_curve : ``[time, bpm]`` pairs, one per beat from the second on: the local tempo (the
         beat periods smoothed over a few beats), for songs whose tempo changes
-    confidence : 0-1, how clearly the audio shows the beats found (0 when there are none)
+    confidence : 0-1, how clearly the audio shows a steady pulse (the pulse clarity of the
+        beat activation, :func:`.track.pulse_clarity`), given also when no beats are reported
     duration : the file's duration in seconds
     beats_path : the ``.beats`` file written for it, when one was asked for
 

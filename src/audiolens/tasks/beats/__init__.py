@@ -114,7 +114,9 @@ class BeatsTask:
     """
 
     name = "beats"
-    version = 3  # 2: times to the millisecond, tempi to 0.01 BPM; 3: metrical level, threshold
+    # 2: times to the millisecond, tempi to 0.01 BPM; 3: metrical level, threshold; 4: the
+    # fine-tuned network and the harmonic-change cue, the confidence the pulse clarity
+    version = 4
 
     def __init__(
         self,

@@ -73,7 +73,9 @@ class StructureTask:
     """
 
     name = "structure"
-    version = 3  # 2: times to the millisecond; 3: labels clustered, same-letter runs joined
+    # 2: times to the millisecond; 3: labels clustered, same-letter runs joined; 4: bars from
+    # beats version 4, a boundary too near a higher one moved rather than dropped
+    version = 4
 
     def __init__(self, *, options: StructureOptions | None = None) -> None:
         if options is not None and not isinstance(options, StructureOptions):

@@ -10,7 +10,8 @@ Four accuracy sections and one of speed, in one run:
    scored against madmom's RNN + DBN downbeat tracker (the trusted classic reference;
    benchmark only) with the usual 5 s trim. A reference beat is "steady" when madmom's own
    activation at its beats averages >= :data:`STEADY_SUPPORT`; the files with a steady
-   reference pulse and no beats from us are listed.
+   reference pulse and no beats from us are listed. Then the same summary for the fresh
+   packages (:func:`_beats_material.fresh`, held out).
 3. The "no steady beat" decision: our confidence (the pulse clarity) on every track of the
    other half of the Debian music (59 excerpts) and on material without a pulse (Asterisk
    speech of other voices, noise, a noise floor, 18 pieces of piano notes at random times),
@@ -218,6 +219,24 @@ def agreement() -> list[dict[str, object]]:
     print(summary("ours", rows))
     print(summary("librosa", lib))
     print(f"steady reference pulse but no beats from us: {', '.join(silent) or 'none'}")
+    fresh_rows, fresh_lib, fresh_silent = [], [], []
+    for ex in material.fresh():
+        ref, pos, support = material.reference(ex.path)
+        if support < STEADY_SUPPORT:
+            continue
+        r = beats(ex.path, device="cpu")
+        fresh_rows.append(score(ref, pos, (np.asarray(r.beats), np.asarray(r.downbeats), r.tempo),
+                                trim=True))  # fmt: skip
+        fresh_lib.append(score(ref, None, theirs(ex.path), trim=True))
+        if not r.beats:
+            fresh_silent.append(ex.name)
+    if fresh_rows:
+        print("\nfresh packages (held out: hyperrogue, drascula, asc, Asterisk music on hold), "
+              "the same scoring; no per-excerpt rows")  # fmt: skip
+        print(SUMMARY_HEAD + "   (files with a steady reference pulse)")
+        print(summary("ours", fresh_rows))
+        print(summary("librosa", fresh_lib))
+        print(f"steady reference pulse but no beats from us: {', '.join(fresh_silent) or 'none'}")
     return rows
 
 

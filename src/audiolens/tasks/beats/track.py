@@ -126,7 +126,8 @@ CLARITY_WINDOW = 10.0
 CLARITY_PERIODS = (1, 2)
 CLARITY_TOLERANCE = 0.02
 #: the activation is smoothed first (Gaussian, this standard deviation in seconds): human
-#: timing puts onsets a frame or two off the grid (0, 10 or 20 ms tried; 10 separates best)
+#: timing puts onsets a frame or two off the grid (0-40 ms tried in steps of 10; 10 separates
+#: best)
 CLARITY_SMOOTH = 0.01
 
 

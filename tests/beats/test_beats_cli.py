@@ -16,6 +16,7 @@ from audiolens.cli import main
 from audiolens.cli.beats import write_click_file
 from audiolens.tasks.beats import read_beats_file
 from audiolens.tasks.beats.click import click_track, write_audio
+from audiolens.tasks.beats.track import MIN_CONFIDENCE, MIN_PULSE
 from audiolens.tasks.beats.types import BeatsResult
 
 LINE = re.compile(
@@ -59,6 +60,9 @@ def test_help(capsys):
     out = capsys.readouterr().out
     for option in ("--click", "-o", "--format", "--min-bpm", "--max-bpm", "--meters", ".beats"):
         assert option in out
+    # the thresholds the help states are the ones the tracker uses
+    text = " ".join(out.split())
+    assert f"reported from {MIN_CONFIDENCE}, or from {MIN_PULSE} when" in text
 
 
 def test_tempo_line_beats_and_json_files_and_click_track(clicks, tmp_path, capsys):

@@ -195,3 +195,29 @@ def test_tied_bar_paths_go_the_same_way_whatever_the_rounding_of_the_activation(
         got = bar_positions(d + rng.uniform(-1e-7, 1e-7, d.size))[0]
         np.testing.assert_array_equal(got, want)
     assert (want == 1).sum() == 12
+
+
+@pytest.mark.parametrize(
+    ("clarity", "fit", "min_confidence", "reported"),
+    [
+        (0.50, 0.00, None, True),  # a clear pulse: beats, however they fit
+        (0.28, 0.30, None, True),  # faint, but the beats fit the onsets
+        (0.28, 0.10, None, False),  # faint and a poor fit
+        (0.20, 0.90, None, False),  # under every recording without a pulse
+        (0.10, 0.00, 0.0, True),  # min_confidence 0: whatever the decoder finds
+    ],
+)
+def test_the_no_beat_decision_uses_the_clarity_then_the_fit(
+    monkeypatch, clarity, fit, min_confidence, reported
+):
+    monkeypatch.setattr(tracking, "pulse_clarity", lambda beat, **_: clarity)
+    monkeypatch.setattr(tracking, "beat_fit", lambda beat, frames: fit)
+    act = np.full((2, 3000), 0.01)
+    act[0, 50::50] = 0.9
+    act[1, 50::200] = 0.9
+    kwargs = {} if min_confidence is None else {"min_confidence": min_confidence}
+    found = tracking.track_activations(act, **kwargs)
+    assert (found.beats.size > 0) == reported
+    assert found.confidence == clarity
+    if reported:
+        assert found.tempo == pytest.approx(120, rel=0.02) and found.meter == 4

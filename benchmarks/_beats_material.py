@@ -137,6 +137,12 @@ def _excerpt(source: Path | tuple[Path, str], target: Path) -> bool:
             src.unlink(missing_ok=True)
 
 
+def _target(folder: str, package: str, name: str) -> Path:
+    """Where the excerpt of a package's track goes: ``_work/beats_real/<folder>``."""
+    stem = Path(name).stem.replace(" ", "_").replace("/", "_")
+    return WORK / folder / f"{package}_{stem}.wav"
+
+
 def music(half: str, *, every: bool = False) -> list[Excerpt]:
     """The excerpts of one half ("agree" or "calib"), made once into ``_work/beats_real``;
     ``every``: one excerpt of every track of the half, not :data:`PER_PACKAGE` of them (the
@@ -150,8 +156,7 @@ def music(half: str, *, every: bool = False) -> list[Excerpt]:
         picks = np.unique(np.linspace(0, len(tracks) - 1, min(want, len(tracks))).round())
         for i in picks.astype(int):
             name, source = tracks[i]
-            stem = Path(name).stem.replace(" ", "_").replace("/", "_")
-            target = WORK / half / f"{package}_{stem}.wav"
+            target = _target(half, package, name)
             if _excerpt(source, target):
                 out.append(Excerpt(package, name, target))
     return out
@@ -163,8 +168,7 @@ def fresh() -> list[Excerpt]:
     out = []
     for package in FRESH:
         for name, source in _tracks(package):
-            stem = Path(name).stem.replace(" ", "_").replace("/", "_")
-            target = WORK / "fresh" / f"{package}_{stem}.wav"
+            target = _target("fresh", package, name)
             try:
                 made = _excerpt(source, target)
             except subprocess.CalledProcessError:

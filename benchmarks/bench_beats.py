@@ -190,26 +190,27 @@ def real_clips() -> list[dict[str, object]]:
     return rows
 
 
-def agreement() -> list[dict[str, object]]:
-    """Section 2: the Debian music's agreement half against madmom."""
-    print("\n2. agreement set: Debian game music, 40 s excerpts, against madmom's downbeat tracker")
-    print(f"{'excerpt':38s}{'ref bpm':>8s}{'supp':>6s}{'beat F':>8s}{'down F':>8s}"
-          f"{'tempo':>8s}{'level':>7s}{'conf':>6s}{'librosa F':>11s}")  # fmt: skip
+def _against_madmom(excerpts: list, *, rows_shown: bool) -> list[dict[str, object]]:
+    """Ours and librosa against madmom on excerpts: a row per excerpt when ``rows_shown``,
+    then the summary of those with a steady reference pulse and the list of them without
+    beats from us. Returns our scores of the steady ones."""
     from audiolens import beats
 
     rows, lib, silent = [], [], []
-    for ex in material.music("agree"):
+    for ex in excerpts:
         ref, pos, support = material.reference(ex.path)
-        r = beats(ex.path, device="cpu")
-        found = (np.asarray(r.beats), np.asarray(r.downbeats), r.tempo)
-        row = score(ref, pos, found, trim=True)
-        t = score(ref, None, theirs(ex.path), trim=True)
         steady = support >= STEADY_SUPPORT
-        print(
-            f"{ex.name[:37]:38s}{bpm_of(ref):8.1f}{support:6.2f}{row['beat F']:8.3f}"
-              f"{row.get('down F', np.nan):8.3f}{row['tempo']:8.1f}{row['level']:>7s}"
-              f"{r.confidence:6.2f}{t['beat F']:11.3f}{'' if steady else '  (unsteady ref)'}"
-        )  # fmt: skip
+        if not (steady or rows_shown):
+            continue
+        r = beats(ex.path, device="cpu")
+        row = score(ref, pos, (np.asarray(r.beats), np.asarray(r.downbeats), r.tempo), trim=True)
+        t = score(ref, None, theirs(ex.path), trim=True)
+        if rows_shown:
+            print(
+                f"{ex.name[:37]:38s}{bpm_of(ref):8.1f}{support:6.2f}{row['beat F']:8.3f}"
+                  f"{row.get('down F', np.nan):8.3f}{row['tempo']:8.1f}{row['level']:>7s}"
+                  f"{r.confidence:6.2f}{t['beat F']:11.3f}{'' if steady else '  (unsteady ref)'}"
+            )  # fmt: skip
         if steady:
             rows.append(row)
             lib.append(t)
@@ -219,24 +220,20 @@ def agreement() -> list[dict[str, object]]:
     print(summary("ours", rows))
     print(summary("librosa", lib))
     print(f"steady reference pulse but no beats from us: {', '.join(silent) or 'none'}")
-    fresh_rows, fresh_lib, fresh_silent = [], [], []
-    for ex in material.fresh():
-        ref, pos, support = material.reference(ex.path)
-        if support < STEADY_SUPPORT:
-            continue
-        r = beats(ex.path, device="cpu")
-        fresh_rows.append(score(ref, pos, (np.asarray(r.beats), np.asarray(r.downbeats), r.tempo),
-                                trim=True))  # fmt: skip
-        fresh_lib.append(score(ref, None, theirs(ex.path), trim=True))
-        if not r.beats:
-            fresh_silent.append(ex.name)
-    if fresh_rows:
+    return rows
+
+
+def agreement() -> list[dict[str, object]]:
+    """Section 2: the Debian music's agreement half against madmom, then the fresh packages."""
+    print("\n2. agreement set: Debian game music, 40 s excerpts, against madmom's downbeat tracker")
+    print(f"{'excerpt':38s}{'ref bpm':>8s}{'supp':>6s}{'beat F':>8s}{'down F':>8s}"
+          f"{'tempo':>8s}{'level':>7s}{'conf':>6s}{'librosa F':>11s}")  # fmt: skip
+    rows = _against_madmom(material.music("agree"), rows_shown=True)
+    fresh = material.fresh()
+    if fresh:
         print("\nfresh packages (held out: hyperrogue, drascula, asc, Asterisk music on hold), "
               "the same scoring; no per-excerpt rows")  # fmt: skip
-        print(SUMMARY_HEAD + "   (files with a steady reference pulse)")
-        print(summary("ours", fresh_rows))
-        print(summary("librosa", fresh_lib))
-        print(f"steady reference pulse but no beats from us: {', '.join(fresh_silent) or 'none'}")
+        _against_madmom(fresh, rows_shown=False)
     return rows
 
 

@@ -9,7 +9,9 @@ comping without drums, swing, drift, pickups, room and bus). ``--validation`` sc
 validation pieces instead, to choose between networks without looking at a test set: the 20
 ``train`` pieces of ``_corpus_beats`` that ``train_beats.py --holdout 20`` keeps out, and
 ``_corpus_beats_realval`` (``beats_real.py --seed 202 --n 20``, never trained on) and
-``_corpus_beats_syncoval`` (``beats_real.py --seed 505 --n 16 --syncopated-only``), and real
+``_corpus_beats_syncoval`` (``beats_real.py --seed 505 --n 16 --syncopated-only``), and
+``_corpus_beats_modval`` (``beats_modules.py --split test``: tracker modules of two games that
+training never reads, against their exact beat grid; bench_beats.py section 2b), and real
 produced music: one 40 s excerpt of every track in the calibration half of the Debian game
 music (``_beats_material.py``; about 45 with a steady pulse), scored against madmom's downbeat
 tracker as ``bench_beats.py`` scores the agreement half, which is never read here. Per set
@@ -40,6 +42,7 @@ VALIDATION = {
     "rendered val": SETS["rendered"],
     "realistic val": HERE / "_corpus_beats_realval",
     "syncopated val": HERE / "_corpus_beats_syncoval",
+    "module val": HERE / "_corpus_beats_modval",
 }
 SETS |= VALIDATION
 

@@ -237,6 +237,50 @@ def agreement() -> list[dict[str, object]]:
     return rows
 
 
+def modules() -> list[dict[str, object]]:
+    """Section 2b: tracker modules of two games never trained on (``beats_modules.py --split
+    test``: Debian ``heroes-sound-tracks`` and ``pachi-data``), against their exact beat grid.
+    ``bench_beat_models.py --validation`` chooses networks on the same excerpts ("module
+    val"): a validation set, not a test set."""
+    import mir_eval
+
+    import beats_modules
+
+    print("\n2b. module val: tracker modules of two games never trained on (heroes, pachi), "
+          "30 s excerpts, against their exact beat grid")  # fmt: skip
+    corpus = HERE / "_corpus_beats_modval"
+    if not (corpus / "manifest.csv").exists():
+        try:
+            beats_modules.build([Path("/usr/share")], corpus, "test", seed=0)
+        except SystemExit as e:  # no libopenmpt
+            print(f"skipped: {e}")
+            return []
+    with open(corpus / "manifest.csv", newline="") as fh:
+        names = [r["path"] for r in csv.DictReader(fh)]
+    if not names:
+        print("skipped: no modules (apt-get install libopenmpt0 heroes-sound-tracks pachi-data)")
+        return []
+    rows, lib, ref, amlt = [], [], [], {"ours": [], "madmom": []}
+    for name in names:
+        audio = corpus / name
+        ann = np.loadtxt(audio.with_suffix(".beats"), ndmin=2)
+        pos = ann[:, 1].astype(int)
+        for who, fn, out in (("ours", ours, rows), ("madmom", madmom, ref)):
+            found = fn(audio)
+            out.append(score(ann[:, 0], pos, found, trim=True))
+            est = mir_eval.beat.trim_beats(np.asarray(found[0]))
+            truth = mir_eval.beat.trim_beats(ann[:, 0])
+            amlt[who].append(mir_eval.beat.continuity(truth, est)[3] if est.size > 3 else 0.0)
+        lib.append(score(ann[:, 0], None, theirs(audio), trim=True))
+    print(SUMMARY_HEAD)
+    print(summary("ours", rows))
+    print(summary("librosa", lib))
+    print(summary("madmom", ref))
+    print(f"AMLt (beats at any metrical level and phase): ours {np.mean(amlt['ours']):.3f}, "
+          f"madmom {np.mean(amlt['madmom']):.3f}")  # fmt: skip
+    return rows
+
+
 def _activation(y: np.ndarray, sr: int) -> np.ndarray:
     """The shipped network's activations of mono samples (resampled to 44.1 kHz)."""
     import soxr
@@ -416,6 +460,7 @@ def main() -> None:
     ours(material.stretched()[0][2])  # load the network once, as a worker does
     real_clips()
     agreement()
+    modules()
     calibration()
     corpus(args.limit)
     print(f"\n5. 3-minute song, file to beats, downbeats, tempo; one thread; {args.repeat} runs")

@@ -43,6 +43,19 @@ shipped: see RESULTS.md) was made so::
         --extra benchmarks/_corpus_beats_synco404 --extra benchmarks/_corpus_beats_negatives \
         --out TUNED.npz
     python benchmarks/train_beats.py --interpolate BASE.npz TUNED.npz --alpha 0.35
+
+The network shipped since issue 15, session 17: that mix (``BASE2.npz``) fine-tuned again with
+tracker modules (``beats_modules.py``: produced game music with an exact beat grid), listed
+three times, then mixed with it at 0.65::
+
+    python benchmarks/beats_modules.py --src /usr/share --out benchmarks/_corpus_beats_modules
+    python benchmarks/train_beats.py --init BASE2.npz --lr 5e-4 --epochs 36 --channels 24 \
+        --holdout 20 --threads 2 --augment --seed 1 --extra benchmarks/_corpus_beats_real101 \
+        --extra benchmarks/_corpus_beats_comp303 --extra benchmarks/_corpus_beats_synco404 \
+        --extra benchmarks/_corpus_beats_synco404 --extra benchmarks/_corpus_beats_negatives \
+        --extra benchmarks/_corpus_beats_modules --extra benchmarks/_corpus_beats_modules \
+        --extra benchmarks/_corpus_beats_modules --out TUNED2.npz
+    python benchmarks/train_beats.py --interpolate BASE2.npz TUNED2.npz --alpha 0.65
 """
 
 from __future__ import annotations

@@ -115,8 +115,9 @@ class BeatsTask:
 
     name = "beats"
     # 2: times to the millisecond, tempi to 0.01 BPM; 3: metrical level, threshold; 4: the
-    # fine-tuned network and the harmonic-change cue, the confidence the pulse clarity
-    version = 4
+    # fine-tuned network and the harmonic-change cue, the confidence the pulse clarity; 5: the
+    # network fine-tuned on tracker modules too, bars of 2 costlier
+    version = 5
 
     def __init__(
         self,

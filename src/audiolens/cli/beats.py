@@ -33,7 +33,7 @@ click on every beat (downbeats higher and louder), to check the beats by ear.
 
 Audio without a steady beat (speech, free rubato, noise, silence) gets no beats and a low
 confidence rather than invented ones. The confidence is the pulse clarity (0-1): beats are
-reported from 0.355, or from 0.25 when the beats found also fit the onsets well.
+reported from 0.31, or from 0.25 when the beats found also fit the onsets well.
 """
 _EPILOG = """\
 examples:

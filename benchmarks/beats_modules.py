@@ -30,12 +30,17 @@ What this builder does, per module:
 The modules come from Debian packages (games in Debian main; install them or unpack them with
 ``dpkg -x`` and pass the folder): ``pingus-data``, ``tecnoballz-data``, ``bomberclone-data``,
 ``ceferino-data``, ``dodgindiamond2``, ``monsterz-data``, ``penguin-command``, ``ri-li-data``,
-``vodovod``, ``open-invaders-data``, ``gweled``, ``ballz-data`` (training) and
+``vodovod``, ``open-invaders-data``, ``gweled``, ``ballz-data`` (training, session 17),
+``madbomber-data``, ``tuxtype-data`` (the same three modules as ``tuxmath-data``: take one),
+``freedroid-data``, ``njam-data``, ``vectoroids``, ``gemdropx``, ``circuslinux-data``,
+``bugsquish`` (training, session 18: ``--seed 1 --out benchmarks/_corpus_beats_modules2``) and
 ``heroes-sound-tracks``, ``pachi-data`` (held out).
 
 Usage::
 
     python benchmarks/beats_modules.py --src /usr/share --out benchmarks/_corpus_beats_modules
+    python benchmarks/beats_modules.py --src UNPACKED/usr/share --seed 1 \
+        --out benchmarks/_corpus_beats_modules2     # the session 18 games, unpacked apart
     python benchmarks/beats_modules.py --src /usr/share --split test \\
         --out benchmarks/_corpus_beats_modval
 """

@@ -11,7 +11,9 @@ validation pieces instead, to choose between networks without looking at a test 
 ``_corpus_beats_realval`` (``beats_real.py --seed 202 --n 20``, never trained on) and
 ``_corpus_beats_syncoval`` (``beats_real.py --seed 505 --n 16 --syncopated-only``), and
 ``_corpus_beats_modval`` (``beats_modules.py --split test``: tracker modules of two games that
-training never reads, against their exact beat grid; bench_beats.py section 2b), and real
+training never reads, against their exact beat grid; bench_beats.py section 2b), and
+``_corpus_beats_chartval`` (``beats_charts.py --split test``: two recorded band songs that
+training never reads, against their game chart's tempo map; bench_beats.py section 2c), and real
 produced music: one 40 s excerpt of every track in the calibration half of the Debian game
 music (``_beats_material.py``; about 45 with a steady pulse), scored against madmom's downbeat
 tracker as ``bench_beats.py`` scores the agreement half, which is never read here. Per set
@@ -43,6 +45,7 @@ VALIDATION = {
     "realistic val": HERE / "_corpus_beats_realval",
     "syncopated val": HERE / "_corpus_beats_syncoval",
     "module val": HERE / "_corpus_beats_modval",
+    "chart val": HERE / "_corpus_beats_chartval",
 }
 SETS |= VALIDATION
 

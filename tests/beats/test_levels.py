@@ -11,7 +11,7 @@ from audiolens_testkit import eval_root
 
 from audiolens.tasks.beats import beats, read_beats_file
 from audiolens.tasks.beats.bars import PRIOR_BPM, bar_positions, metrical_reading, tempo_prior
-from audiolens.tasks.beats.track import beat_fit, doubled, pulse_clarity
+from audiolens.tasks.beats.track import HALVE_RATIO, beat_fit, doubled, halved, pulse_clarity
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "song_lossless.flac"
 EVAL = eval_root() / "beats"
@@ -73,6 +73,37 @@ def test_a_slow_beat_is_doubled_only_when_the_half_beats_are_there():
     assert doubled(act, frames, fps=100.0, max_bpm=215.0).size == frames.size
     act, frames = _activation(3000, 100, 0.8)
     assert doubled(act, frames, fps=100.0, max_bpm=110.0).size == frames.size  # out of range
+
+
+def _alternating(period: int, strong: float, weak: float, *, n: int = 3000, first: int = 20):
+    """A beat activation with beats every ``period`` frames, alternately ``strong`` and
+    ``weak`` (the first one strong), and the beat frames."""
+    act = np.full(n, 0.01)
+    frames = np.arange(first, n - period, period)
+    act[frames[0::2]] = strong
+    act[frames[1::2]] = weak
+    return act, frames
+
+
+def test_a_fast_beat_is_halved_only_when_every_other_beat_is_weak():
+    # 200 BPM (30 frames at 100/s) whose odd beats are half as strong: the eighth notes of a
+    # 100 BPM song; the strong set is kept, whichever comes first
+    act, frames = _alternating(30, 0.9, 0.45)
+    out = halved(act, frames, fps=100.0, min_bpm=55.0)
+    np.testing.assert_array_equal(out, frames[0::2])
+    act, frames = _alternating(30, 0.45, 0.9)
+    np.testing.assert_array_equal(halved(act, frames, fps=100.0, min_bpm=55.0), frames[1::2])
+    # just above the ratio: every beat is a beat
+    act, frames = _alternating(30, 0.9, 0.9 * HALVE_RATIO + 0.01)
+    assert halved(act, frames, fps=100.0, min_bpm=55.0) is frames
+    # 120 BPM (50 frames): already nearer the prior's median than 60 would be
+    act, frames = _alternating(50, 0.9, 0.2)
+    assert halved(act, frames, fps=100.0, min_bpm=55.0) is frames
+    # the halved tempo (100) would fall below the range asked for
+    act, frames = _alternating(30, 0.9, 0.2)
+    assert halved(act, frames, fps=100.0, min_bpm=110.0) is frames
+    # too few beats to tell
+    assert halved(act, frames[:7], fps=100.0, min_bpm=55.0).size == 7
 
 
 def _naive_clarity(beat, fps=100.0, min_bpm=55.0, max_bpm=215.0):

@@ -3,12 +3,13 @@
 How: madmom's log-filtered spectrogram (:mod:`.features`, streamed for long files) gives a
 beat activation and a downbeat activation (:mod:`.activation`); a dynamic Bayesian network
 over beat periods decodes the beats (:mod:`.dbn`); the metrical level listeners tap is chosen
-(a slow beat with strong half beats doubled, bars of six fast beats read as three or two
-counted beats, weighed by a tempo prior: :func:`.track.doubled`,
-:func:`.bars.metrical_reading`), and a bar model over the beats chooses the meter and the bar
-position of every beat from the downbeat activation and the change of harmony at each beat
-(:mod:`.bars`, :mod:`.harmony`, :mod:`.track`). Tempo is the median beat period; the tempo
-curve, the periods smoothed over a few beats.
+(a slow beat with strong half beats doubled, a fast beat whose every other beat is weak
+halved, bars of six fast beats read as three or two counted beats, weighed by a tempo prior:
+:func:`.track.doubled`, :func:`.track.halved`, :func:`.bars.metrical_reading`), and a bar
+model over the beats chooses the meter and the bar position of every beat from the downbeat
+activation and the change of harmony at each beat (:mod:`.bars`, :mod:`.harmony`,
+:mod:`.track`). Tempo is the median beat period; the tempo curve, the periods smoothed over
+a few beats.
 
 On a torch device (CUDA, MPS, the CPU) a batch of files goes through the spectrogram and the
 network in batched device calls (:mod:`.batched`, :func:`tracked_batch`), each file's result

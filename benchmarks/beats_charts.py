@@ -49,6 +49,8 @@ import numpy as np
 
 from _beats_material import madmom_downbeat_processors
 from beats_modules import (
+    EXCERPT_S,
+    SR,
     corpus_arguments,
     finish,
     prepare,
@@ -57,8 +59,6 @@ from beats_modules import (
     write_manifest,
 )
 
-SR = 44100
-EXCERPT_S = 30.0
 #: one song of each band, never trained on
 HELD_OUT_SONGS = ("armygeddon", "Feelings")
 STEMS = ("song.ogg", "guitar.ogg", "rhythm.ogg")

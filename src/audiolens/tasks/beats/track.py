@@ -279,6 +279,12 @@ def decode_beats(beat: np.ndarray, *, fps: float, options: BeatsOptions) -> np.n
 DOUBLE_RATIO = 0.45
 
 
+def _prior_prefers(bpm: float, factor: float) -> bool:
+    """Whether ``factor * bpm`` is nearer the tempo prior's median (:data:`.bars.PRIOR_BPM`)
+    than ``bpm``, in log tempo."""
+    return abs(np.log(factor * bpm / PRIOR_BPM)) < abs(np.log(bpm / PRIOR_BPM))
+
+
 def doubled(beat: np.ndarray, frames: np.ndarray, *, fps: float, max_bpm: float) -> np.ndarray:
     """The beat frames with a beat added between every two, when the tracked beat is slower
     than listeners tap and the activation shows the faster one.
@@ -295,7 +301,7 @@ def doubled(beat: np.ndarray, frames: np.ndarray, *, fps: float, max_bpm: float)
     """
     period = float(np.median(np.diff(frames)))
     bpm = 60.0 * fps / period
-    if not bpm * 2 <= max_bpm or abs(np.log(2 * bpm / PRIOR_BPM)) >= abs(np.log(bpm / PRIOR_BPM)):
+    if not bpm * 2 <= max_bpm or not _prior_prefers(bpm, 2.0):
         return frames
     radius = max(int(period / 8), 1)
     mids = (frames[1:] + frames[:-1]) // 2
@@ -336,7 +342,7 @@ def halved(beat: np.ndarray, frames: np.ndarray, *, fps: float, min_bpm: float) 
     if frames.size < 2 * MIN_BEATS:
         return frames
     bpm = 60.0 * fps / float(np.median(np.diff(frames)))
-    if bpm / 2 < min_bpm or abs(np.log(bpm / 2 / PRIOR_BPM)) >= abs(np.log(bpm / PRIOR_BPM)):
+    if bpm / 2 < min_bpm or not _prior_prefers(bpm, 0.5):
         return frames
     at = beat_values(beat, frames, radius=2)
     even, odd = float(at[0::2].mean()), float(at[1::2].mean())

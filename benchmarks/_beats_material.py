@@ -23,6 +23,7 @@ to 0.85, 1.0 and 1.2 times its duration, the annotations scaled by the same fact
 
 from __future__ import annotations
 
+import os
 import subprocess
 import zipfile
 import zlib
@@ -114,7 +115,9 @@ def _excerpt(source: Path | tuple[Path, str], target: Path) -> bool:
     target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(source, tuple):
         archive, member = source
-        src = target.with_suffix(Path(member).suffix)
+        # a name of this process's own: two runs at once (two networks scored side by side)
+        # must not read each other's half-written member
+        src = target.with_name(f"{target.stem}.{os.getpid()}{Path(member).suffix}")
         with zipfile.ZipFile(archive) as z:
             src.write_bytes(z.read(member))
     else:
@@ -124,7 +127,7 @@ def _excerpt(source: Path | tuple[Path, str], target: Path) -> bool:
         if length < EXCERPT_S + 5:
             return False
         start = round(length / 3, 2)
-        tmp = target.with_suffix(".part.wav")
+        tmp = target.with_suffix(f".{os.getpid()}.part.wav")
         subprocess.run(
             ["ffmpeg", "-v", "error", "-y", "-ss", str(start), "-t", str(EXCERPT_S), "-i",
              str(src), "-ac", "1", "-ar", str(SR), str(tmp)],

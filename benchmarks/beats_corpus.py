@@ -423,11 +423,14 @@ class Piece:
     rng: np.random.Generator
 
 
-def plan_piece(index: int, seed: int) -> Piece:
-    """Draw piece ``index``: meter, tempo, form, materials, tempo map and length."""
+def plan_piece(index: int, seed: int, *, bpm_range: tuple[int, int] | None = None) -> Piece:
+    """Draw piece ``index``: meter, tempo, form, materials, tempo map and length.
+
+    ``bpm_range`` (lowest, highest) replaces the meter's :data:`BPM_RANGE` for the first tempo
+    (a tempo change may still leave it); every other draw is the same."""
     rng = np.random.default_rng([seed, 7300, index])
     meter = METERS[index % 3]
-    lo, hi = BPM_RANGE[meter.name]
+    lo, hi = bpm_range or BPM_RANGE[meter.name]
     bpm = float(rng.integers(lo, hi + 1))
     style = "solo piano" if index % 10 == 7 else "band"
     drums = style == "band" and (index // 3) % 2 == 0

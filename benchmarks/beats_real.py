@@ -35,9 +35,15 @@ cut; ``<name>.json`` records all choices. Kits are split by ``_real_material.kit
 ``--split test`` corpus uses only the held-out kits. ``manifest.csv``: path, split, meter,
 beats_per_bar, bpm, flavour, soundfont, kit, swing, drift, pickup, format, duration_s.
 
+``--slow`` (session 19) makes only slow grooves: a first tempo of 56-88 BPM, drums (real kits
+three times in four, GM once) whose hi-hats play eighths or sixteenths, counted at the slow
+beat as listeners count a ballad's backbeat. Fine-tuned on fast produced music alone, a
+network comes to hear such hats as the beat (a 70 BPM rock groove read at 140).
+
 Usage::
 
     python benchmarks/beats_real.py --seed 101 --n 150 --out benchmarks/_corpus_beats_real101
+    python benchmarks/beats_real.py --seed 606 --n 120 --slow --out benchmarks/_corpus_beats_slow606
     python benchmarks/beats_real.py --seed 900 --n 36 --split test \\
         --out benchmarks/_corpus_beats_realtest           # held out: never trained on
 
@@ -129,6 +135,10 @@ SYNCO_BASS = {
     "3/4": (((0, 2), (2, 2), (4, 2)), ((0, 6),)),
     "6/8": (((0, 3), (3, 3)),),
 }
+#: ``--slow``: slow grooves (this first tempo range) whose hi-hats play eighths or sixteenths,
+#: counted at the slow beat, as listeners count a ballad's backbeat (flavours with this prefix)
+SLOW, SLOW_BPM = "slow-", (56, 88)
+SLOW_FLAVOURS = ("slow-drums", "slow-gm", "slow-drums", "slow-drums")
 #: MIDI channels of the composer's bass and chords tracks (``beats_corpus.compose_piece``)
 BASS_CHANNEL, CHORDS_CHANNEL = 0, 1
 #: GM percussion notes and the drum roles of ``_real_material.drum_track``
@@ -144,8 +154,9 @@ MANIFEST_FIELDS = (
 # --------------------------------------------------------------------------- the plan
 
 
-def recast(p: Piece, flavour: str, rng: np.random.Generator) -> None:
-    """Change a planned piece's band to the flavour's (in place)."""
+def recast(p: Piece, flavour: str, rng: np.random.Generator, *, busy: bool = False) -> None:
+    """Change a planned piece's band to the flavour's (in place); ``busy``: every groove of a
+    drums flavour has more hi-hat strokes than beats (eighths or sixteenths)."""
     m = p.meter
     if flavour == "synco":
         p.style, p.drums, p.kit = "band", False, None
@@ -183,8 +194,12 @@ def recast(p: Piece, flavour: str, rng: np.random.Generator) -> None:
         p.drums = True
         p.kit = p.kit if p.kit is not None else 0
         styles = [s for s in DRUM_STYLES[m.name] if s != "onedrop"]
+        if busy:
+            styles = [s for s in styles if len(DRUM_STYLES[m.name][s][2]) > m.beats]
         main = str(rng.choice(styles))
         for mat in p.mats.values():
+            if busy and mat.drums is not None and mat.drums not in styles:
+                mat.drums = main
             if mat.drums is None and not (
                 mat.function in ("intro", "outro") and rng.random() < 0.5
             ):
@@ -328,10 +343,11 @@ def plan(
     index: int, seed: int, flavours: Sequence[str] = FLAVOURS
 ) -> tuple[Piece, np.random.Generator, dict[str, object]]:
     """The composed plan of piece ``index``, this builder's own draws and its choices."""
-    p = plan_piece(index, seed)
-    rng = np.random.default_rng([seed, 7311, index])
     flavour = flavours[index % len(flavours)]
-    recast(p, flavour, rng)
+    slow = flavour.startswith(SLOW)
+    p = plan_piece(index, seed, bpm_range=SLOW_BPM if slow else None)
+    rng = np.random.default_rng([seed, 7311, index])
+    recast(p, flavour.removeprefix(SLOW), rng, busy=slow)
     choice: dict[str, object] = {
         "flavour": flavour,
         "soundfont": SOUNDFONTS[(index // 2) % len(SOUNDFONTS)].name,
@@ -368,7 +384,7 @@ def make_piece(
         hum_ms=float(choice["hum_ms"]),
         synco=flavour == "synco",
     )
-    hits = drum_hits(mid, p.lead_s) if flavour == "drums" else []
+    hits = drum_hits(mid, p.lead_s) if flavour.removeprefix(SLOW) == "drums" else []
     sf_path = next(s for s in SOUNDFONTS if s.name == choice["soundfont"])
     with tempfile.TemporaryDirectory(prefix="br-") as tmp_name:
         tmp = Path(tmp_name)
@@ -462,10 +478,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="only syncopated comping without drums: accented chord stabs between the beats "
         "over a softer bass on them (guitar or piano; every other piece strummed)",
     )
+    ap.add_argument(
+        "--slow",
+        action="store_true",
+        help=f"only slow grooves ({SLOW_BPM[0]}-{SLOW_BPM[1]} BPM at the start) with busy "
+        "hi-hats, real drums three times in four, GM drums once",
+    )
     args = ap.parse_args(argv)
     flavours = ("strum", "picked", "strum", "piano") if args.comping_only else FLAVOURS
     if args.syncopated_only:
         flavours = ("synco",)
+    if args.slow:
+        flavours = SLOW_FLAVOURS
     if args.seed == 0:
         ap.error("--seed 0 composes the pieces of the rendered test set; use another")
     require_render_tools()

@@ -13,7 +13,9 @@ validation pieces instead, to choose between networks without looking at a test 
 ``_corpus_beats_modval`` (``beats_modules.py --split test``: tracker modules of two games that
 training never reads, against their exact beat grid; bench_beats.py section 2b), and
 ``_corpus_beats_chartval`` (``beats_charts.py --split test``: two recorded band songs that
-training never reads, against their game chart's tempo map; bench_beats.py section 2c), and real
+training never reads, against their game chart's tempo map; bench_beats.py section 2c), and
+``_corpus_beats_slowval`` (``beats_real.py --seed 707 --n 16 --slow``: slow grooves with busy
+hi-hats, counted at the slow beat), and real
 produced music: one 40 s excerpt of every track in the calibration half of the Debian game
 music (``_beats_material.py``; about 45 with a steady pulse), scored against madmom's downbeat
 tracker as ``bench_beats.py`` scores the agreement half, which is never read here. Per set
@@ -46,6 +48,7 @@ VALIDATION = {
     "syncopated val": HERE / "_corpus_beats_syncoval",
     "module val": HERE / "_corpus_beats_modval",
     "chart val": HERE / "_corpus_beats_chartval",
+    "slow val": HERE / "_corpus_beats_slowval",
 }
 SETS |= VALIDATION
 

@@ -56,6 +56,27 @@ three times, then mixed with it at 0.65::
         --extra benchmarks/_corpus_beats_modules --extra benchmarks/_corpus_beats_modules \
         --extra benchmarks/_corpus_beats_modules --out TUNED2.npz
     python benchmarks/train_beats.py --interpolate BASE2.npz TUNED2.npz --alpha 0.65
+
+The network shipped since issue 15, session 19: that one (``BASE3.npz``) fine-tuned with the
+band recordings of ``beats_charts.py`` (four times), the tracker modules of both builds
+(``_corpus_beats_modules2`` twice), slow grooves with busy hi-hats (``beats_real.py --slow``,
+twice: without them every fine-tuning read a 70 BPM rock groove at 140) and another 150
+rendered pieces, then mixed with it at 0.5 (1504 pieces, 873 min, 26 epochs: 27 min on 2
+cores)::
+
+    python benchmarks/beats_real.py --seed 606 --n 120 --slow --out benchmarks/_corpus_beats_slow606
+    python benchmarks/beats_corpus.py --seed 1 --n 150 --out benchmarks/_corpus_beats_seed1
+    python benchmarks/train_beats.py --init BASE3.npz --lr 3e-4 --epochs 26 --channels 24 \
+        --holdout 20 --threads 2 --augment --seed 3 --extra benchmarks/_corpus_beats_real101 \
+        --extra benchmarks/_corpus_beats_comp303 --extra benchmarks/_corpus_beats_synco404 \
+        --extra benchmarks/_corpus_beats_synco404 --extra benchmarks/_corpus_beats_negatives \
+        --extra benchmarks/_corpus_beats_modules --extra benchmarks/_corpus_beats_modules2 \
+        --extra benchmarks/_corpus_beats_modules2 --extra benchmarks/_corpus_beats_charts \
+        --extra benchmarks/_corpus_beats_charts --extra benchmarks/_corpus_beats_charts \
+        --extra benchmarks/_corpus_beats_charts --extra benchmarks/_corpus_beats_slow606 \
+        --extra benchmarks/_corpus_beats_slow606 --extra benchmarks/_corpus_beats_seed1 \
+        --out TUNED3.npz
+    python benchmarks/train_beats.py --interpolate BASE3.npz TUNED3.npz --alpha 0.5
 """
 
 from __future__ import annotations

@@ -11,7 +11,14 @@ from audiolens_testkit import eval_root
 
 from audiolens.tasks.beats import beats, read_beats_file
 from audiolens.tasks.beats.bars import PRIOR_BPM, bar_positions, metrical_reading, tempo_prior
-from audiolens.tasks.beats.track import HALVE_RATIO, beat_fit, doubled, halved, pulse_clarity
+from audiolens.tasks.beats.track import (
+    HALVE_RATIO,
+    HALVE_STRONG,
+    beat_fit,
+    doubled,
+    halved,
+    pulse_clarity,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "song_lossless.flac"
 EVAL = eval_root() / "beats"
@@ -96,9 +103,15 @@ def test_a_fast_beat_is_halved_only_when_every_other_beat_is_weak():
     # just above the ratio: every beat is a beat
     act, frames = _alternating(30, 0.9, 0.9 * HALVE_RATIO + 0.01)
     assert halved(act, frames, fps=100.0, min_bpm=55.0) is frames
-    # 120 BPM (50 frames): already nearer the prior's median than 60 would be
-    act, frames = _alternating(50, 0.9, 0.2)
+    # 140 BPM (43 frames): nearer the prior's median than 70 would be, so halved only when
+    # every other beat is far weaker (a slow groove's hi-hat eighths tracked as beats)
+    act, frames = _alternating(43, 0.9, 0.9 * HALVE_STRONG + 0.01)
     assert halved(act, frames, fps=100.0, min_bpm=55.0) is frames
+    act, frames = _alternating(43, 0.9, 0.9 * HALVE_STRONG - 0.01)
+    np.testing.assert_array_equal(halved(act, frames, fps=100.0, min_bpm=55.0), frames[0::2])
+    # but at 200 BPM the weaker ratio is enough
+    act, frames = _alternating(30, 0.9, 0.9 * HALVE_STRONG + 0.01)
+    np.testing.assert_array_equal(halved(act, frames, fps=100.0, min_bpm=55.0), frames[0::2])
     # the halved tempo (100) would fall below the range asked for
     act, frames = _alternating(30, 0.9, 0.2)
     assert halved(act, frames, fps=100.0, min_bpm=110.0) is frames

@@ -118,8 +118,9 @@ class BeatsTask:
     # 2: times to the millisecond, tempi to 0.01 BPM; 3: metrical level, threshold; 4: the
     # fine-tuned network and the harmonic-change cue, the confidence the pulse clarity; 5: the
     # network fine-tuned on tracker modules too, bars of 2 costlier; 6: a fast beat with weak
-    # alternate beats halved
-    version = 6
+    # alternate beats halved; 7: the network fine-tuned on band recordings and slow grooves
+    # too, a slow groove's weak eighths halved whatever the tempo prior
+    version = 7
 
     def __init__(
         self,

@@ -90,6 +90,24 @@ def _records(db) -> str:
     return json.dumps(sorted(records, key=lambda r: (r["path"], r["task"])), indent=1)
 
 
+def _assert_close(a, b, *, tol: float, where: str = "") -> None:
+    """``a`` equals ``b`` (parsed JSON), floats within ``tol`` (probabilities within twice
+    that); ``where`` names the field."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert isinstance(a, int | float) and isinstance(b, int | float), where
+        assert abs(a - b) <= (2 * tol if where.endswith("probability") else tol), (where, a, b)
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), where
+        for k in a:
+            _assert_close(a[k], b[k], tol=tol, where=f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_close(x, y, tol=tol, where=f"{where}[{i}]")
+    else:
+        assert a == b, (where, a, b)
+
+
 def _rows(db):
     with Store(db) as s:
         return {(os.path.basename(r.path), r.task): r for r in s.rows()}
@@ -170,7 +188,10 @@ def test_speech_in_an_actor_equals_the_local_run(cluster, tmp_path, eval_dir):
     s = _run(files, db, tasks=[task], device="cpu", executor=_ray(cluster))
     assert (s.done, s.failed) == (2, 0)
     _run(files, ref, tasks=[task], device="cpu", workers=1)
-    assert _records(db) == _records(ref)
+    # the same words and fields; CTranslate2's int8 kernels give numbers that depend on how
+    # files were batched on some CPUs (an AMD EPYC: word probabilities up to 0.051 apart, a
+    # word boundary 20 ms), so times are compared within 0.05 s, probabilities within 0.1
+    _assert_close(json.loads(_records(db)), json.loads(_records(ref)), tol=0.05)
     text = _rows(db)[("LDC93S1.wav", "speech")].result["text"].lower()
     assert "dark suit" in text
 

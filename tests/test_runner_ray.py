@@ -81,13 +81,18 @@ def _run(paths, db, **kw):
     return analyze(paths, db=db, **kw)
 
 
-def _records(db) -> str:
-    """The JSON export without the fields that differ by run: timing and device."""
+def _record_list(db) -> list[dict]:
+    """The JSON export, parsed, without the fields that differ by run: timing and device."""
     records = json.loads(export(db, "json"))
     for r in records:
         for key in ("elapsed_s", "device", "created"):
             r.pop(key)
-    return json.dumps(sorted(records, key=lambda r: (r["path"], r["task"])), indent=1)
+    return sorted(records, key=lambda r: (r["path"], r["task"]))
+
+
+def _records(db) -> str:
+    """:func:`_record_list` as indented JSON (a readable diff when two runs differ)."""
+    return json.dumps(_record_list(db), indent=1)
 
 
 def _assert_close(a, b, *, tol: float, where: str = "") -> None:
@@ -191,7 +196,7 @@ def test_speech_in_an_actor_equals_the_local_run(cluster, tmp_path, eval_dir):
     # the same words and fields; CTranslate2's int8 kernels give numbers that depend on how
     # files were batched on some CPUs (an AMD EPYC: word probabilities up to 0.051 apart, a
     # word boundary 20 ms), so times are compared within 0.05 s, probabilities within 0.1
-    _assert_close(json.loads(_records(db)), json.loads(_records(ref)), tol=0.05)
+    _assert_close(_record_list(db), _record_list(ref), tol=0.05)
     text = _rows(db)[("LDC93S1.wav", "speech")].result["text"].lower()
     assert "dark suit" in text
 

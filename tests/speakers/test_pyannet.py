@@ -102,8 +102,9 @@ def test_onnx_runtime_graph_equals_numpy(weights, eval_dir, load16):
     assert ours.shape == ref.shape == (3, 589, 7)
     np.testing.assert_allclose(ours[:2], ref[:2], atol=LOGP_TOL)
     # digital silence: the instance norms divide rounding noise, so the probabilities there
-    # depend on the CPU's kernels (within 5e-3 on earlier machines, 0.19 apart on an AMD EPYC); both
-    # must call every frame of it non-speech (class 0), and agree on the class everywhere
+    # depend on the CPU's kernels (within 5e-3 on earlier machines, 0.19 apart on an AMD
+    # EPYC); both must call every frame of it non-speech (class 0), and agree on the class
+    # everywhere
     assert (ours[2].argmax(-1) == 0).all() and (ref[2].argmax(-1) == 0).all()
     assert (np.exp(ours[2][:, 0]) > 0.5).all() and (np.exp(ref[2][:, 0]) > 0.5).all()
     assert (ours.argmax(-1) == ref.argmax(-1)).all()

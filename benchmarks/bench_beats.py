@@ -557,8 +557,8 @@ def stages(path: Path, repeat: int) -> None:
     """Where our time goes on the 3-minute WAV (each stage alone, median of ``repeat``)."""
     from audiolens import load
     from audiolens.tasks.beats.activation import load_net
+    from audiolens.tasks.beats.cues import frame_cues
     from audiolens.tasks.beats.features import logspec
-    from audiolens.tasks.beats.harmony import pitch_classes
     from audiolens.tasks.beats.track import track_activations
 
     net = load_net()
@@ -569,7 +569,7 @@ def stages(path: Path, repeat: int) -> None:
         "decode (mono 44.1 kHz)": lambda _: load(path, sr=44100, mono=True),
         "log-filtered spectrogram": lambda _: logspec(y),
         "activation network": lambda _: net(S),
-        "beat DBN + harmony + bars": lambda _: track_activations(act, chroma=pitch_classes(S)),
+        "beat DBN + cues + bars": lambda _: track_activations(act, cues=frame_cues(S)),
     }
     print(f"\nstages on {path.name}:")
     for name, fn in parts.items():

@@ -69,6 +69,7 @@ def test_installed_models_are_found_with_their_paths(capsys):
         assert models[name]["found"] and models[name]["detail"] == ""
     for name, file in (
         ("beats network", "beat_model.npz"),
+        ("bar cues", "bar_cues.npz"),
         ("quality classifier", "quality_model"),
     ):
         assert models[name]["found"] and Path(models[name]["path"]).is_file()

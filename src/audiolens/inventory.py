@@ -203,10 +203,11 @@ def list_models(*, model_dir: str | os.PathLike | None = None) -> list[ModelEntr
     Returns
     -------
     entries : Whisper (one entry per model found), basic-pitch, silero VAD, CAM++,
-        resemblyzer, the speaker segmentation model, and the beats and quality models that
-        ship in audiolens
+        resemblyzer, the speaker segmentation model, and the beats, bar cue and quality models
+        that ship in audiolens
     """
     from .tasks.beats.activation import MODEL_PATH as BEATS
+    from .tasks.beats.cues import CUES_PATH
     from .tasks.quality.model import MODEL_PATH as QUALITY
 
     return [
@@ -217,6 +218,7 @@ def list_models(*, model_dir: str | os.PathLike | None = None) -> list[ModelEntr
         _resemblyzer(),
         _segmentation(),
         _shipped("beats network", "beats, structure", BEATS),
+        _shipped("bar cues", "beats, structure", CUES_PATH),
         _shipped("quality classifier", "quality", QUALITY),
     ]
 

@@ -5,11 +5,13 @@ beat activation and a downbeat activation (:mod:`.activation`); a dynamic Bayesi
 over beat periods decodes the beats (:mod:`.dbn`); the metrical level listeners tap is chosen
 (a slow beat with strong half beats doubled, a fast beat whose every other beat is weak
 halved, bars of six fast beats read as three or two counted beats, weighed by a tempo prior:
-:func:`.track.doubled`, :func:`.track.halved`, :func:`.bars.metrical_reading`), and a bar
-model over the beats chooses the meter and the bar position of every beat from the downbeat
-activation and the change of harmony at each beat (:mod:`.bars`, :mod:`.harmony`,
-:mod:`.track`). Tempo is the median beat period; the tempo curve, the periods smoothed over
-a few beats.
+:func:`.track.doubled`, :func:`.track.halved`, :func:`.bars.metrical_reading`, with the
+change of harmony at each beat), beats that lie on the off-beats are moved on to the beat
+(:func:`.track.on_the_beat`), and a bar model over the beats chooses the meter and the bar
+position of every beat from the downbeat activation and beat-synchronous cues (the change of
+harmony and bass, onsets and loudness per band, read by a small learnt model: :mod:`.cues`,
+:mod:`.bars`, :mod:`.track`). Tempo is the median beat period; the tempo curve, the periods
+smoothed over a few beats.
 
 On a torch device (CUDA, MPS, the CPU) a batch of files goes through the spectrogram and the
 network in batched device calls (:mod:`.batched`, :func:`tracked_batch`), each file's result
@@ -32,8 +34,8 @@ from ..base import AudioRequest, TaskInput, mono_blocks, output_name, read_input
 from ..names import OutputNames
 from .activation import load_net
 from .batched import DeviceBatches
+from .cues import frame_cues
 from .features import FPS, SAMPLE_RATE, iter_logspec, logspec, stream_logspec
-from .harmony import pitch_classes
 from .track import BeatTrack, track, track_activations
 from .types import BeatsOptions, BeatsResult
 
@@ -120,7 +122,7 @@ class BeatsTask:
     # network fine-tuned on tracker modules too, bars of 2 costlier; 6: a fast beat with weak
     # alternate beats halved; 7: the network fine-tuned on band recordings and slow grooves
     # too, a slow groove's weak eighths halved whatever the tempo prior
-    version = 7
+    version = 8
 
     def __init__(
         self,
@@ -232,7 +234,7 @@ def tracked_batch(
     acts = batches.activations(specs, net=load_net(), device=device)
     for it, act, S in zip(todo, acts, specs):
         seconds = it.features[_SPECTROGRAM][1]
-        found = track_activations(act, fps=FPS, options=options, chroma=pitch_classes(S))
+        found = track_activations(act, fps=FPS, options=options, cues=frame_cues(S))
         it.features[key] = (found, seconds)
 
 
@@ -250,20 +252,24 @@ def _spectrogram(item: TaskInput, device: Device | None = None) -> tuple[np.ndar
 def _streamed(
     item: TaskInput, options: BeatsOptions, device: Device | None
 ) -> tuple[BeatTrack, float]:
-    """The beats of a streamed input, holding only the activations and the pitch-class profile
-    (14 numbers per frame, not the 81 of the spectrogram: ~20 MB per hour of audio): the
-    spectrogram's frames go through the network as they come (:meth:`BeatNet.stream`)."""
+    """The beats of a streamed input, holding only the activations and the frame summary of
+    the beat cues (32 numbers per frame, not the 81 of the spectrogram: ~46 MB per hour of
+    audio): the spectrogram's frames go through the network as they come
+    (:meth:`BeatNet.stream`)."""
     counted = _Counted(item)
-    profiles: list[np.ndarray] = []
+    summaries: list[np.ndarray] = []
+    last: list[np.ndarray] = []
 
     def frames() -> Iterator[np.ndarray]:
         for S in iter_logspec(counted, device=device):
-            profiles.append(pitch_classes(S))
+            if S.shape[1]:
+                summaries.append(frame_cues(S, previous=last[-1] if last else None))
+                last[:] = [S[:, -1].copy()]
             yield S
 
     act = load_net().stream(frames())
-    chroma = np.concatenate(profiles, axis=1) if profiles else np.zeros((12, 0), np.float32)
-    found = track_activations(act, fps=FPS, options=options, chroma=chroma)
+    cues = np.concatenate(summaries, axis=1) if summaries else np.zeros((30, 0), np.float32)
+    found = track_activations(act, fps=FPS, options=options, cues=cues)
     return found, counted.n / SAMPLE_RATE
 
 

@@ -20,6 +20,13 @@ Harmony (:mod:`.harmony`): chords change on downbeats far more often than elsewh
 the drums play (a kick on 1 and 3 looks like bars of 2 to the downbeat activation). When the
 caller gives the harmonic change at each beat, :data:`HARMONY_WEIGHT` times it is added to the
 log downbeat activation, for every meter and reading alike.
+
+Cues (:mod:`.cues`): a learnt model reads the harmony, the bass, the onsets and the loudness
+per band around each beat, with the downbeat activation, and gives the log odds of a downbeat
+there. When the caller gives them, the group of tracked beats (the metrical level) is chosen
+as above, and then the meter and the bar positions at that level from the log downbeat
+activation plus :data:`CUE_WEIGHT` times the cues' log odds (in place of the harmony): the
+cues place the bar; the level stays the activation's, the harmony's and the prior's.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "CUE_WEIGHT",
     "GROUPED_BARS",
     "GROUP_COST",
     "HARMONY_WEIGHT",
@@ -81,6 +89,11 @@ GROUP_COST = 0.3
 #: ``bench_beat_models.py --validation`` (real music val, rendered val, realistic val: the best
 #: mean downbeat F of the three among weights 0-6, spans 1-4 and 100 or 250 Hz)
 HARMONY_WEIGHT = 3.0
+#: the weight of the cues' log odds at a beat (:func:`.cues.downbeat_evidence`) added to the
+#: log downbeat activation there when the bar is placed: chosen on the validation sets of
+#: ``bench_beat_models.py --validation`` among 0.5, 1 and 2 (1: read as the log likelihood
+#: ratio they are trained to be)
+CUE_WEIGHT = 1.0
 
 
 def beat_values(act: np.ndarray, frames: np.ndarray, *, radius: int = 3) -> np.ndarray:
@@ -206,6 +219,7 @@ def metrical_reading(
     subdivisions: tuple[int, ...] = SUBDIVISIONS,
     harmony: np.ndarray | None = None,
     harmony_weight: float | None = None,
+    cues: np.ndarray | None = None,
 ) -> Reading:
     """The counted beats, their bar positions and the meter, from tracked beats.
 
@@ -215,7 +229,10 @@ def metrical_reading(
     path), plus ``prior_weight`` x seconds x :func:`tempo_prior` of the counted tempo
     ``bpm / s``, less ``two_beat_cost`` per tracked beat for ``m = 2`` when 4 is allowed (see
     :func:`bar_positions`) and :data:`GROUP_COST` per tracked beat for ``s > 1``. The best
-    reading keeps the tracked beats at path positions ``0, s, 2s, ...``.
+    reading keeps the tracked beats at path positions ``0, s, 2s, ...``. With ``cues``, the
+    group ``s`` is chosen so, and then the meter and the path among the readings of that
+    group with :data:`CUE_WEIGHT` times the cues in place of the harmony (cues that repeat
+    every six beats of comping are no reason to read it at half the tempo).
 
     Parameters
     ----------
@@ -229,6 +246,8 @@ def metrical_reading(
         beat (:func:`.harmony.harmonic_change`); ``harmony_weight`` times it is added to the
         log downbeat activation (None: the activation alone)
     harmony_weight : :data:`HARMONY_WEIGHT` when None
+    cues : np.ndarray [shape=(n_beats,)] the log odds of a downbeat at each tracked beat
+        against the prior's (:func:`.cues.downbeat_evidence`), to place the bar
     """
     d = np.clip(np.asarray(downbeat, dtype=np.float64), 1e-4, 1 - 1e-4)
     n = d.size
@@ -236,32 +255,41 @@ def metrical_reading(
         return Reading(np.zeros(0, dtype=int), np.zeros(0, dtype=int), None)
     weight = PRIOR_WEIGHT if prior_weight is None else prior_weight
     down, other = np.log(d), np.log1p(-d)
+    level = down
+    for name, given in (("harmony", harmony), ("cues", cues)):
+        if given is not None and np.shape(given) != d.shape:
+            raise ValueError(f"{name} has shape {np.shape(given)}, the beats {d.shape}")
     if harmony is not None:
-        h = np.asarray(harmony, dtype=np.float64)
-        if h.shape != d.shape:
-            raise ValueError(f"harmony has shape {h.shape}, the beats {d.shape}")
-        down = down + (HARMONY_WEIGHT if harmony_weight is None else harmony_weight) * h
+        w = HARMONY_WEIGHT if harmony_weight is None else harmony_weight
+        level = down + w * np.asarray(harmony, dtype=np.float64)
     seconds = n * 60.0 / bpm
-    paths: dict[int, tuple[float, np.ndarray]] = {}
-    best: tuple[float, int, int] | None = None
-    for s in subdivisions:
-        if s > 1 and (bpm / s < min_bpm or n < 2 * s):
-            continue
-        for m in meters:
-            length = s * m
-            if s > 1 and length not in GROUPED_BARS:
-                continue
-            if length not in paths:
-                paths[length] = _viterbi(down, other, length, slip)
-            score = paths[length][0] + weight * seconds * float(tempo_prior(bpm / s))
+    readings = [
+        (s, m)
+        for s in subdivisions
+        if s == 1 or (bpm / s >= min_bpm and n >= 2 * s)
+        for m in meters
+        if s == 1 or s * m in GROUPED_BARS
+    ]
+
+    def best(obs: np.ndarray, among: list[tuple[int, int]]) -> tuple[int, int, np.ndarray]:
+        paths: dict[int, tuple[float, np.ndarray]] = {}
+        top: tuple[float, int, int] | None = None
+        for s, m in among:
+            if s * m not in paths:
+                paths[s * m] = _viterbi(obs, other, s * m, slip)
+            score = paths[s * m][0] + weight * seconds * float(tempo_prior(bpm / s))
             if m == 2 and 4 in meters:
                 score -= two_beat_cost * n
             if s > 1:
                 score -= GROUP_COST * n
-            if best is None or score > best[0]:
-                best = (score, s, m)
-    assert best is not None
-    _, s, m = best
-    path = paths[s * m][1]
+            if top is None or score > top[0]:
+                top = (score, s, m)
+        assert top is not None
+        return top[1], top[2], paths[top[1] * top[2]][1]
+
+    s, m, path = best(level, readings)
+    if cues is not None:
+        placed = down + CUE_WEIGHT * np.asarray(cues, dtype=np.float64)
+        s, m, path = best(placed, [r for r in readings if r[0] == s])
     keep = np.flatnonzero(path % s == 0)
     return Reading(keep, path[keep] // s + 1, m, s)

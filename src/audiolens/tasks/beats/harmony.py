@@ -87,7 +87,8 @@ def harmonic_change(chroma: np.ndarray, frames: np.ndarray, *, span: int = 1) ->
 
     Parameters
     ----------
-    chroma : np.ndarray [shape=(12, n_frames)] :func:`pitch_classes`
+    chroma : np.ndarray [shape=(12, n_frames)] :func:`pitch_classes` (or any other profile of
+        ``rows`` numbers per frame, shape ``(rows, n_frames)``)
     frames : np.ndarray [shape=(n_beats,)] int, increasing beat frames
     span : beats on each side
 
@@ -103,12 +104,13 @@ def harmonic_change(chroma: np.ndarray, frames: np.ndarray, *, span: int = 1) ->
         return np.zeros(n)
     period = int(np.median(np.diff(frames)))
     edges = np.clip(np.append(frames, frames[-1] + max(period, 1)), 0, chroma.shape[1])
-    csum = np.concatenate([np.zeros((12, 1)), np.cumsum(chroma, axis=1)], axis=1)
+    rows = chroma.shape[0]
+    csum = np.concatenate([np.zeros((rows, 1)), np.cumsum(chroma, axis=1)], axis=1)
     width = np.maximum(edges[1:] - edges[:-1], 1)
-    seg = ((csum[:, edges[1:]] - csum[:, edges[:-1]]) / width).T  # (n, 12)
+    seg = ((csum[:, edges[1:]] - csum[:, edges[:-1]]) / width).T  # (n, rows)
     seg = seg - seg.mean(axis=1, keepdims=True)
     seg /= np.linalg.norm(seg, axis=1, keepdims=True) + 1e-9
-    run = np.concatenate([np.zeros((1, 12)), np.cumsum(seg, axis=0)])
+    run = np.concatenate([np.zeros((1, rows)), np.cumsum(seg, axis=0)])
     idx = np.arange(n)
     before = run[idx] - run[np.maximum(idx - span, 0)]
     after = run[np.minimum(idx + span, n)] - run[idx]

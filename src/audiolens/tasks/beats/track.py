@@ -8,8 +8,9 @@ import numpy as np
 
 from .activation import BeatNet, load_net
 from .bars import PRIOR_BPM, SUBDIVISIONS, beat_values, metrical_reading
+from .cues import OFF_BEAT_MARGIN, PITCH_ROWS, downbeat_evidence, frame_cues, on_beat_margin
 from .dbn import BeatDBN, track_beats
-from .harmony import harmonic_change, pitch_classes
+from .harmony import harmonic_change
 from .types import BeatsOptions, BeatsResult
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "decode_beats",
     "doubled",
     "halved",
+    "on_the_beat",
     "pulse_clarity",
     "tempo_curve",
     "track",
@@ -120,15 +122,15 @@ MIN_PULSE = 0.25
 MIN_FIT = 0.25
 #: fewer beats than this are not a beat
 MIN_BEATS = 4
-#: beats on each side of a beat whose harmony is compared (:func:`.harmony.harmonic_change`;
-#: chosen with :data:`.bars.HARMONY_WEIGHT`)
-HARMONY_SPAN = 3
 #: :func:`pulse_clarity`'s window (seconds; half-overlapping), the multiples of the beat
 #: period it averages, and how far (seconds) a period may miss a lag: chosen on the same
 #: calibration half (windows of 6, 10 or 15 s; periods 1-2, 1-3 or 1-4)
 CLARITY_WINDOW = 10.0
 CLARITY_PERIODS = (1, 2)
 CLARITY_TOLERANCE = 0.02
+#: beats on each side of a beat whose harmony is compared (:func:`.harmony.harmonic_change`;
+#: chosen with :data:`.bars.HARMONY_WEIGHT`)
+HARMONY_SPAN = 3
 #: the activation is smoothed first (Gaussian, this standard deviation in seconds): human
 #: timing puts onsets a frame or two off the grid (0-40 ms tried in steps of 10; 10 separates
 #: best)
@@ -358,6 +360,26 @@ def halved(beat: np.ndarray, frames: np.ndarray, *, fps: float, min_bpm: float) 
     return frames[0::2] if even >= odd else frames[1::2]
 
 
+def on_the_beat(cues: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """The beat frames moved half a beat when they lie on the off-beats.
+
+    When :func:`.cues.on_beat_margin` is under :data:`.cues.OFF_BEAT_MARGIN` (the points half
+    way between the beats sound far more like beats than the beats do), the beats become those
+    midpoints, and one more half a period after the last beat where the audio lasts.
+
+    Parameters
+    ----------
+    cues : np.ndarray [shape=(30, n_frames)] :func:`.cues.frame_cues`
+    frames : np.ndarray [shape=(n_beats,)] int, increasing beat frames
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    if frames.size < MIN_BEATS or on_beat_margin(cues, frames) >= OFF_BEAT_MARGIN:
+        return frames
+    mid = (frames[:-1] + frames[1:]) // 2
+    last = frames[-1] + (frames[-1] - frames[-2]) // 2
+    return np.append(mid, last) if last < cues.shape[1] else mid
+
+
 def track(
     S: np.ndarray,
     *,
@@ -386,7 +408,7 @@ def track(
     options = options or BeatsOptions()
     net = net or load_net()
     S = np.asarray(S, dtype=np.float32)
-    return track_activations(net(S), fps=fps, options=options, chroma=pitch_classes(S))
+    return track_activations(net(S), fps=fps, options=options, cues=frame_cues(S))
 
 
 def track_activations(
@@ -395,7 +417,7 @@ def track_activations(
     fps: float = 100.0,
     options: BeatsOptions | None = None,
     min_confidence: float = MIN_CONFIDENCE,
-    chroma: np.ndarray | None = None,
+    cues: np.ndarray | None = None,
 ) -> BeatTrack:
     """:func:`track` from the network's activations.
 
@@ -405,9 +427,11 @@ def track_activations(
     min_confidence : beats are reported where the pulse clarity (:func:`pulse_clarity`,
         returned as the confidence either way) reaches this, or reaches :data:`MIN_PULSE`
         with a :func:`beat_fit` of :data:`MIN_FIT` (0: whatever the decoder finds)
-    chroma : np.ndarray [shape=(12, n_frames)] the pitch-class profile of the same frames
-        (:func:`.harmony.pitch_classes`): the harmonic change at each beat then weighs in the
-        choice of downbeats and meter (None: the downbeat activation alone)
+    cues : np.ndarray [shape=(30, n_frames)] the frame summary of the same frames
+        (:func:`.cues.frame_cues`): beats tracked on the off-beats are then moved on to the
+        beat (:func:`on_the_beat`), the harmonic change at each beat weighs in the choice of
+        the metrical level, and the beat-synchronous cues (:func:`.cues.downbeat_evidence`)
+        in that of the downbeats and the meter (None: the downbeat activation alone)
     """
     options = options or BeatsOptions()
     beat = np.asarray(act[0], dtype=np.float64)
@@ -426,6 +450,9 @@ def track_activations(
     frames = doubled(beat, frames, fps=fps, max_bpm=options.max_bpm)
     if frames.size == tracked:
         frames = halved(beat, frames, fps=fps, min_bpm=options.min_bpm)
+    as_tracked = frames.size == tracked
+    if cues is not None:
+        frames = on_the_beat(cues, frames)
     if confidence < min_confidence and beat_fit(beat, frames) < MIN_FIT:
         return nothing
     times = frames / fps
@@ -434,7 +461,10 @@ def track_activations(
         bpm=60.0 / float(np.median(np.diff(times))),
         meters=options.meters,
         min_bpm=options.min_bpm,
-        subdivisions=SUBDIVISIONS if frames.size == tracked else (1,),
-        harmony=None if chroma is None else harmonic_change(chroma, frames, span=HARMONY_SPAN),
+        subdivisions=SUBDIVISIONS if as_tracked else (1,),
+        harmony=None
+        if cues is None
+        else harmonic_change(cues[PITCH_ROWS], frames, span=HARMONY_SPAN),
+        cues=None if cues is None else downbeat_evidence(cues, frames, act[1]),
     )
     return BeatTrack(times[reading.keep], reading.positions, reading.meter, confidence=confidence)

@@ -3,8 +3,9 @@ silero VAD and resemblyzer's encoder by PyTorch, the encoder's windows batched a
 
 Bounds (measured on the machine they were written on):
 
-- VAD probabilities, torch against ONNX Runtime: within ``VAD_TOL`` = 1e-5 (measured 1.9e-6
-  on the evaluation conversations and JFK);
+- VAD probabilities, torch against ONNX Runtime: within ``VAD_TOL`` = 5e-5 (measured 1.9e-6
+  on the evaluation conversations and JFK; 1.45e-5 on an AMD EPYC, whose ONNX Runtime float32
+  kernels round differently);
 - embeddings, torch against numpy: within ``EMB_TOL`` = 1e-5 (measured 5.6e-7), also for
   windows of unequal length sharing one call (measured 4.7e-7);
 - turns and speakers: identical on the three evaluation conversations, counted and told.
@@ -22,7 +23,7 @@ pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytestmark = pytest.mark.usefixtures("models")
 
-VAD_TOL = 1e-5
+VAD_TOL = 5e-5
 EMB_TOL = 1e-5
 CONVERSATIONS = ["pyannote_sample", "pyannote_ami_tst00", "pyannote_ami_dev00"]
 

@@ -193,6 +193,23 @@ def _elu(z: np.ndarray) -> np.ndarray:
     return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
 
 
+def weights_path(path: str | os.PathLike | None, *, default: Path, what: str, script: str) -> Path:
+    """``path`` (or ``default`` when None) if it is a file.
+
+    Raises
+    ------
+    ModelNotFound
+        naming the file, ``what`` it holds and the ``script`` of ``benchmarks/`` that trains it
+    """
+    where = Path(path) if path is not None else default
+    if not where.is_file():
+        raise ModelNotFound(
+            f"the {what} {where} is missing; reinstall audiolens, or train one with "
+            f"benchmarks/{script}"
+        )
+    return where
+
+
 @lru_cache(maxsize=4)
 def load_net(path: str | os.PathLike | None = None) -> BeatNet:
     """The activation network (the one shipped with the package when ``path`` is None).
@@ -202,12 +219,7 @@ def load_net(path: str | os.PathLike | None = None) -> BeatNet:
     ModelNotFound
         when the weights file is missing (a broken installation)
     """
-    where = Path(path) if path is not None else MODEL_PATH
-    if not where.is_file():
-        raise ModelNotFound(
-            f"the beat model {where} is missing; reinstall audiolens, or train one with "
-            "benchmarks/train_beats.py"
-        )
+    where = weights_path(path, default=MODEL_PATH, what="beat model", script="train_beats.py")
     with np.load(where) as z:
         dil = [int(d) for d in z["dilations"]]
         convs = tuple(

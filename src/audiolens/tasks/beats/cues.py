@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import ModelNotFound
+from .activation import weights_path
 from .bars import beat_values
 from .harmony import HARMONY_FMAX, HARMONY_FMIN, harmonic_change, pitch_class_matrix
 
@@ -217,19 +217,9 @@ class Cues:
 
 @lru_cache(maxsize=2)
 def load_cues(path: str | None = None) -> Cues:
-    """The cue models (those shipped with the package when ``path`` is None).
-
-    Raises
-    ------
-    ModelNotFound
-        when the weights file is missing (a broken installation)
-    """
-    where = Path(path) if path is not None else CUES_PATH
-    if not where.is_file():
-        raise ModelNotFound(
-            f"the bar cue model {where} is missing; reinstall audiolens, or train one with "
-            "benchmarks/train_bar_cues.py"
-        )
+    """The cue models (those shipped with the package when ``path`` is None); a missing file
+    raises :class:`~audiolens.errors.ModelNotFound` naming it (a broken installation)."""
+    where = weights_path(path, default=CUES_PATH, what="bar cue model", script="train_bar_cues.py")
     with np.load(where) as z:
         models = {
             name: CueModel(

@@ -122,15 +122,15 @@ MIN_PULSE = 0.25
 MIN_FIT = 0.25
 #: fewer beats than this are not a beat
 MIN_BEATS = 4
+#: beats on each side of a beat whose harmony is compared (:func:`.harmony.harmonic_change`;
+#: chosen with :data:`.bars.HARMONY_WEIGHT`)
+HARMONY_SPAN = 3
 #: :func:`pulse_clarity`'s window (seconds; half-overlapping), the multiples of the beat
 #: period it averages, and how far (seconds) a period may miss a lag: chosen on the same
 #: calibration half (windows of 6, 10 or 15 s; periods 1-2, 1-3 or 1-4)
 CLARITY_WINDOW = 10.0
 CLARITY_PERIODS = (1, 2)
 CLARITY_TOLERANCE = 0.02
-#: beats on each side of a beat whose harmony is compared (:func:`.harmony.harmonic_change`;
-#: chosen with :data:`.bars.HARMONY_WEIGHT`)
-HARMONY_SPAN = 3
 #: the activation is smoothed first (Gaussian, this standard deviation in seconds): human
 #: timing puts onsets a frame or two off the grid (0-40 ms tried in steps of 10; 10 separates
 #: best)

@@ -13,7 +13,7 @@ frame summary, :func:`audiolens.tasks.beats.cues.frame_cues`); its annotated bea
   activation: the model is a second opinion on the network's beat), labelled 1 at the beats.
 
 Each piece weighs the same whatever its length (times its corpus's weight). Each model is
-the mean of ``ENSEMBLE`` one-hidden-layer networks (32 ELU units, dropout 0.2, Adam, weight
+the mean of ``--ensemble`` (2) one-hidden-layer networks (32 ELU units, dropout 0.2, Adam, weight
 decay 1e-4) trained from seeds 0, 1, ...; the weights go to
 ``src/audiolens/tasks/beats/bar_cues.npz`` (float32, BSD-3-Clause like the package), read by
 numpy at run time; torch is needed only here. The shipped models (issue 15, session 20)::

@@ -258,13 +258,13 @@ def _streamed(
     (:meth:`BeatNet.stream`)."""
     counted = _Counted(item)
     summaries: list[np.ndarray] = []
-    last: list[np.ndarray] = []
 
     def frames() -> Iterator[np.ndarray]:
+        previous = None  # the last frame of the block before: the onsets run on across blocks
         for S in iter_logspec(counted, device=device):
             if S.shape[1]:
-                summaries.append(frame_cues(S, previous=last[-1] if last else None))
-                last[:] = [S[:, -1].copy()]
+                summaries.append(frame_cues(S, previous=previous))
+                previous = S[:, -1].copy()
             yield S
 
     act = load_net().stream(frames())

@@ -19,7 +19,7 @@ pass over the audio, and it is what a streamed file keeps instead of the spectro
 
 Each is standardised over the piece. A beat's input is its cues and those of the four beats on
 either side (with a flag for each neighbour that exists), and two models read them, each the
-mean of :data:`ENSEMBLE` one-hidden-layer networks (``benchmarks/train_bar_cues.py``, weights
+mean of two one-hidden-layer networks (``benchmarks/train_bar_cues.py``, weights
 in ``bar_cues.npz`` beside this module):
 
 - :func:`downbeat_evidence`: how much likelier a downbeat is at each beat than at a beat
@@ -44,9 +44,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .activation import weights_path
+from .activation import _elu, weights_path
 from .bars import beat_values
-from .harmony import HARMONY_FMAX, HARMONY_FMIN, harmonic_change, pitch_class_matrix
+from .harmony import HARMONY_FMAX, HARMONY_FMIN, harmonic_change, pitch_class_matrix, span_means
 
 __all__ = [
     "CONTEXT",
@@ -65,8 +65,14 @@ CUES_PATH = Path(__file__).with_name("bar_cues.npz")
 #: the frame summary's rows: onset strength in 3 bands, loudness in 3 bands, 12 pitch classes,
 #: the 12 bands under :data:`BASS_FMAX`
 CUE_ROWS = 30
-#: the rows of the frame summary that hold the pitch-class profile
-PITCH_ROWS = slice(6, 18)
+#: the rows of the frame summary: onset strength and level in the three bands, the pitch-class
+#: profile, the bass bands
+ONSET_ROWS, LEVEL_ROWS, PITCH_ROWS, BASS_ROWS = (
+    slice(0, 3),
+    slice(3, 6),
+    slice(6, 18),
+    slice(18, 30),
+)
 #: band edges (Hz) of the onset and loudness bands
 LOW_FMAX = 150.0
 MID_FMAX = 2500.0
@@ -81,8 +87,6 @@ CLIP = 7.0
 #: those tracked in time are -0.4 and up, of the six tracked on the off-beats -9.9, -8.0,
 #: -1.1, -0.8, 0.1 and 2.3; -2 and -3 move the same two, -3 leaves more room)
 OFF_BEAT_MARGIN = -3.0
-#: the networks averaged in each model
-ENSEMBLE = 2
 
 
 @lru_cache(maxsize=1)
@@ -126,16 +130,6 @@ def _standard(x: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / spread if spread > 1e-9 else np.zeros_like(x)
 
 
-def _spans(M: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """The mean of each row of ``M`` over each beat's span (to the next beat; the last one a
-    median beat period long): shape (n_beats, rows)."""
-    period = max(int(np.median(np.diff(frames))), 1)
-    edges = np.clip(np.append(frames, frames[-1] + period), 0, M.shape[1])
-    csum = np.concatenate([np.zeros((M.shape[0], 1)), np.cumsum(M, axis=1, dtype=np.float64)], 1)
-    width = np.maximum(edges[1:] - edges[:-1], 1)
-    return ((csum[:, edges[1:]] - csum[:, edges[:-1]]) / width).T
-
-
 def beat_cues(
     cues: np.ndarray, frames: np.ndarray, *, downbeat: np.ndarray | None = None
 ) -> np.ndarray:
@@ -154,13 +148,13 @@ def beat_cues(
     """
     cues = np.asarray(cues, dtype=np.float64)
     frames = np.asarray(frames, dtype=np.int64)
-    out = [_standard(beat_values(cues[k], frames, radius=2)) for k in range(3)]
-    level = _spans(cues[3:6], frames)
+    out = [_standard(beat_values(onset, frames, radius=2)) for onset in cues[ONSET_ROWS]]
+    level = span_means(cues[LEVEL_ROWS], frames)
     for k in range(3):
         out.append(_standard(level[:, k]))
         out.append(_standard(np.diff(level[:, k], prepend=level[0, k])))
     out += [harmonic_change(cues[PITCH_ROWS], frames, span=s) for s in (1, 2, 4)]
-    out.append(harmonic_change(cues[18:30], frames, span=1))
+    out.append(harmonic_change(cues[BASS_ROWS], frames, span=1))
     if downbeat is not None:
         log_down = np.log(beat_values(downbeat, frames, radius=2) + 1e-3)
         out += [log_down, _standard(log_down)]
@@ -202,7 +196,7 @@ class CueModel:
         """Log odds per row of ``X`` [shape=(n, inputs)] -> [shape=(n,)]."""
         X = np.asarray(X, dtype=np.float32)
         h = np.einsum("ni,khi->knh", X, self.w1) + self.b1[:, None, :]
-        h = np.where(h > 0, h, np.expm1(np.minimum(h, 0)))
+        h = _elu(h)
         z = np.einsum("knh,kh->kn", h, self.w2) + self.b2[:, None]
         return z.mean(axis=0).astype(np.float64) - self.base
 

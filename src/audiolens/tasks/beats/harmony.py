@@ -23,6 +23,7 @@ __all__ = [
     "harmonic_change",
     "pitch_class_matrix",
     "pitch_classes",
+    "span_means",
 ]
 
 #: the bands summed into pitch classes: from the bass (100 Hz; 250 Hz, where the bands are
@@ -74,6 +75,27 @@ def pitch_classes(S: np.ndarray) -> np.ndarray:
     return fold @ S
 
 
+def span_means(M: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """The mean of each row of ``M`` over each beat's span (to the next beat; the last one a
+    median beat period long).
+
+    Parameters
+    ----------
+    M : np.ndarray [shape=(rows, n_frames)] a profile per frame
+    frames : np.ndarray [shape=(n_beats,)] int, increasing beat frames, at least 2
+
+    Returns
+    -------
+    means : np.ndarray [shape=(n_beats, rows)] float64
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    period = max(int(np.median(np.diff(frames))), 1)
+    edges = np.clip(np.append(frames, frames[-1] + period), 0, M.shape[1])
+    csum = np.concatenate([np.zeros((M.shape[0], 1)), np.cumsum(M, axis=1, dtype=np.float64)], 1)
+    width = np.maximum(edges[1:] - edges[:-1], 1)
+    return ((csum[:, edges[1:]] - csum[:, edges[:-1]]) / width).T
+
+
 def harmonic_change(chroma: np.ndarray, frames: np.ndarray, *, span: int = 1) -> np.ndarray:
     """How much the harmony changes at each beat, standardised over the piece.
 
@@ -102,15 +124,10 @@ def harmonic_change(chroma: np.ndarray, frames: np.ndarray, *, span: int = 1) ->
     chroma = np.asarray(chroma, dtype=np.float64)
     if n < 2 * span + 2 or chroma.shape[-1] == 0:
         return np.zeros(n)
-    period = int(np.median(np.diff(frames)))
-    edges = np.clip(np.append(frames, frames[-1] + max(period, 1)), 0, chroma.shape[1])
-    rows = chroma.shape[0]
-    csum = np.concatenate([np.zeros((rows, 1)), np.cumsum(chroma, axis=1)], axis=1)
-    width = np.maximum(edges[1:] - edges[:-1], 1)
-    seg = ((csum[:, edges[1:]] - csum[:, edges[:-1]]) / width).T  # (n, rows)
+    seg = span_means(chroma, frames)
     seg = seg - seg.mean(axis=1, keepdims=True)
     seg /= np.linalg.norm(seg, axis=1, keepdims=True) + 1e-9
-    run = np.concatenate([np.zeros((1, rows)), np.cumsum(seg, axis=0)])
+    run = np.concatenate([np.zeros((1, seg.shape[1])), np.cumsum(seg, axis=0)])
     idx = np.arange(n)
     before = run[idx] - run[np.maximum(idx - span, 0)]
     after = run[np.minimum(idx + span, n)] - run[idx]

@@ -14,7 +14,7 @@ from audiolens_testkit import eval_root
 from audiolens.audio import Audio, AudioInfo
 from audiolens.tasks.base import TaskInput
 from audiolens.tasks.beats import BeatsOptions, BeatsTask, beats, spectrogram, track
-from audiolens.tasks.beats.bars import bar_positions, beat_values
+from audiolens.tasks.beats.bars import TWO_BEAT_COST, bar_positions, beat_values
 from audiolens.tasks.beats.features import logspec
 from audiolens.tasks.beats.track import MIN_CONFIDENCE
 
@@ -170,7 +170,10 @@ def test_bar_model_picks_the_meter_and_the_phase():
     d = np.tile([0.1, 0.9, 0.1, 0.2], 10)  # downbeats on the second beat of each 4
     positions, meter, scores = bar_positions(d, meters=(2, 3, 4))
     assert meter == 4 and positions[1] == 1 and positions[0] == 4
-    assert scores[4] > scores[2] > scores[3]
+    assert scores[4] > max(scores[2], scores[3])
+    free = bar_positions(d, meters=(2, 3, 4), two_beat_cost=0.0)[2]
+    assert free[2] > free[3] and free[4] == scores[4] and free[3] == scores[3]
+    assert free[2] - scores[2] == pytest.approx(TWO_BEAT_COST * d.size)
     assert bar_positions(np.zeros(0))[1] is None
     act = np.zeros(100)
     act[[10, 52]] = [0.7, 0.9]

@@ -121,8 +121,10 @@ class BeatsTask:
     # fine-tuned network and the harmonic-change cue, the confidence the pulse clarity; 5: the
     # network fine-tuned on tracker modules too, bars of 2 costlier; 6: a fast beat with weak
     # alternate beats halved; 7: the network fine-tuned on band recordings and slow grooves
-    # too, a slow groove's weak eighths halved whatever the tempo prior
-    version = 8
+    # too, a slow groove's weak eighths halved whatever the tempo prior; 8: beat-synchronous
+    # cues place the bar, beats tracked on the off-beats moved on to the beat; 9: bars of 2
+    # costlier again (bars.TWO_BEAT_COST 0.6)
+    version = 9
 
     def __init__(
         self,

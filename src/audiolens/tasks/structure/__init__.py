@@ -75,8 +75,9 @@ class StructureTask:
     name = "structure"
     # 2: times to the millisecond; 3: labels clustered, same-letter runs joined; 4: bars from
     # beats version 4, a boundary too near a higher one moved rather than dropped; 5: bars from
-    # beats version 5; 6: bars from beats version 6; 7: bars from beats version 7
-    version = 8
+    # beats version 5; 6: bars from beats version 6; 7: bars from beats version 7; 8 and 9:
+    # bars from beats versions 8 and 9
+    version = 9
 
     def __init__(self, *, options: StructureOptions | None = None) -> None:
         if options is not None and not isinstance(options, StructureOptions):

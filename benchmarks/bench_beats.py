@@ -494,15 +494,19 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="corpus test pieces to use")
     ap.add_argument("--repeat", type=int, default=7, help="runs per timing of the 3-min song")
     ap.add_argument("--no-hour", action="store_true", help="skip the 1-hour file")
+    ap.add_argument(
+        "--speed-only", action="store_true", help="only section 5, the timings (about 2 min)"
+    )
     args = ap.parse_args()
     librosa.beat.beat_track(y=np.zeros(22050 * 6, np.float32), sr=22050)  # numba's first call
     ours(material.stretched()[0][2])  # load the network once, as a worker does
-    real_clips()
-    agreement()
-    modules()
-    charts()
-    calibration()
-    corpus(args.limit)
+    if not args.speed_only:
+        real_clips()
+        agreement()
+        modules()
+        charts()
+        calibration()
+        corpus(args.limit)
     print(f"\n5. 3-minute song, file to beats, downbeats, tempo; one thread; {args.repeat} runs")
     print(f"{'file':22s}{'ours s':>9s}{'% of 180 s':>12s}{'librosa s':>11s}{'ratio':>8s}")
     for path in three_minute_song():

@@ -322,6 +322,59 @@ def drum_hits(mid: mido.MidiFile, lead_s: float) -> list[tuple[float, str, int]]
     return hits
 
 
+#: ``--body``: the acoustic guitar body's resonance (Hz) under each strummed chord, its decay
+#: (s) and its level against the mix (dB, RMS over the attack's first 50 ms against the
+#: mix's); drawn once per piece
+BODY_HZ, BODY_DECAY_S, BODY_DB = (85.0, 135.0), (0.04, 0.12), (-18.0, -6.0)
+
+
+def chord_attacks(mid: mido.MidiFile, lead_s: float) -> list[tuple[float, float]]:
+    """The chords track's attacks as (time s, mean velocity 0-1): the notes of a strum (within
+    60 ms of the first) are one attack."""
+    out: list[list[float]] = []
+    t = lead_s
+    for msg in mid:
+        t += msg.time
+        if msg.type == "note_on" and msg.velocity and msg.channel == CHORDS_CHANNEL:
+            if out and t - out[-1][0] < 0.06:
+                out[-1][1] += msg.velocity / 127
+                out[-1][2] += 1
+            else:
+                out.append([t, msg.velocity / 127, 1])
+    return [(a, v / k) for a, v, k in out]
+
+
+def body_thumps(
+    attacks: list[tuple[float, float]], n: int, sr: int, rms: float, rng: np.random.Generator
+) -> tuple[np.ndarray, str]:
+    """What a real acoustic guitar adds under each strummed chord and a microphone hears: the
+    body's air resonance (a decaying sine near 100 Hz) and the hand's thump (low-passed noise,
+    20 ms), loud whichever strings are struck. A soundfont's upper-string chord has almost
+    nothing under 150 Hz, so without this only the bass notes on the beats move the low band
+    and a model learns that as the beat; on a recorded guitar the off-beat stabs move it too.
+
+    Returns the mono signal (``n`` samples) and a note of the draw."""
+    f0, decay = float(rng.uniform(*BODY_HZ)), float(rng.uniform(*BODY_DECAY_S))
+    db = float(rng.uniform(*BODY_DB))
+    m = int(round(5 * decay * sr))
+    tt = np.arange(m) / sr
+    ring = np.exp(-tt / decay) * np.sin(2 * np.pi * f0 * tt)
+    sos = signal.butter(2, 200.0, btype="lowpass", fs=sr, output="sos")
+    thump = signal.sosfilt(sos, rng.normal(0, 1, m)) * np.exp(-tt / 0.02)
+    thump *= np.sqrt(np.mean(ring[: int(0.05 * sr)] ** 2)) / (
+        np.sqrt(np.mean(thump[: int(0.05 * sr)] ** 2)) + 1e-12
+    )
+    shape = ring + float(rng.uniform(0.3, 1.0)) * thump
+    shape *= rms * 10 ** (db / 20) / (np.sqrt(np.mean(shape[: int(0.05 * sr)] ** 2)) + 1e-12)
+    y = np.zeros(n)
+    for t, v in attacks:
+        i = int(round(t * sr))
+        if 0 <= i < n:
+            k = min(m, n - i)
+            y[i : i + k] += v * shape[:k]
+    return y, f"{f0:.0f} Hz, {decay * 1000:.0f} ms, {db:+.1f} dB"
+
+
 def low_shelf_tilt(x: np.ndarray, sr: int, f0: float, gain_db: float) -> np.ndarray:
     """A gentle low shelf: the signal plus a gained copy of its 2nd-order low-passed part."""
     sos = signal.butter(2, f0, btype="lowpass", fs=sr, output="sos")
@@ -365,9 +418,18 @@ def plan(
 
 
 def make_piece(
-    out: Path, index: int, seed: int, split: str, flavours: Sequence[str] = FLAVOURS
+    out: Path,
+    index: int,
+    seed: int,
+    split: str,
+    flavours: Sequence[str] = FLAVOURS,
+    *,
+    body: bool = False,
 ) -> None:
-    """Compose, perform, render, record and annotate piece ``index`` (unless it exists)."""
+    """Compose, perform, render, record and annotate piece ``index`` (unless it exists);
+    ``body``: guitar chords (strummed or plucked) also sound the guitar's body
+    (:func:`body_thumps`, drawn from a generator of its own, so every other draw stays as
+    without it)."""
     p, rng, choice = plan(index, seed, flavours)
     files = files_of(out, p.name, p.fmt)
     if all(f.exists() for f in files.values()):
@@ -385,12 +447,22 @@ def make_piece(
         synco=flavour == "synco",
     )
     hits = drum_hits(mid, p.lead_s) if flavour.removeprefix(SLOW) == "drums" else []
+    guitar_chords = flavour in ("strum", "synco") and any(
+        mat.programs.get("chords") in GUITARS for mat in p.mats.values()
+    )
+    attacks = chord_attacks(mid, p.lead_s) if body and guitar_chords else []
     sf_path = next(s for s in SOUNDFONTS if s.name == choice["soundfont"])
     with tempfile.TemporaryDirectory(prefix="br-") as tmp_name:
         tmp = Path(tmp_name)
         x = render(mid, SR, tmp, soundfont=sf_path)
         lead, n = int(round(p.lead_s * SR)), int(round(p.seconds * SR))
         x = np.concatenate([np.zeros((lead, 2)), x, np.zeros((max(0, n - lead - len(x)), 2))])[:n]
+        if attacks:
+            rms = float(np.sqrt(np.mean(x**2)))
+            y, choice["body"] = body_thumps(
+                attacks, len(x), SR, rms, np.random.default_rng([seed, 7301, index])
+            )
+            x = x + y[:, None]
         if hits:
             kit = kit_for(index, seed, split)
             choice["kit"] = kit.name
@@ -479,6 +551,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "over a softer bass on them (guitar or piano; every other piece strummed)",
     )
     ap.add_argument(
+        "--body",
+        action="store_true",
+        help="strummed guitar chords also sound the guitar's body (a resonance near 100 Hz and "
+        "the hand's thump), as a microphone hears a real guitar",
+    )
+    ap.add_argument(
         "--slow",
         action="store_true",
         help=f"only slow grooves ({SLOW_BPM[0]}-{SLOW_BPM[1]} BPM at the start) with busy "
@@ -502,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_text(out / "HELD_OUT", "a held-out test corpus: never train or tune on it\n")
     t0 = time.monotonic()
     parallel(
-        lambda i: make_piece(out, i, args.seed, args.split, flavours),
+        lambda i: make_piece(out, i, args.seed, args.split, flavours, body=args.body),
         range(args.n),
         args.jobs,
         "pieces",

@@ -57,16 +57,15 @@ def rows_of(corpus: Path) -> list[Path]:
 
 def piece_rows(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
     """(inputs, labels) of one piece for each model; None without bars."""
-    from audiolens import load
     from audiolens.tasks.beats.activation import load_net
     from audiolens.tasks.beats.cues import beat_cues, frame_cues, in_context
-    from audiolens.tasks.beats.features import FPS, logspec
+    from audiolens.tasks.beats.features import FPS
+    from train_beats import annotated_beats, piece_spectrogram
 
-    text = path.with_suffix(".beats").read_text()
-    ann = np.loadtxt(text.splitlines(), ndmin=2) if text.strip() else np.zeros((0, 2))
+    ann = annotated_beats(path)
     if ann.shape[0] < 8 or ann.shape[1] < 2 or not (ann[:, 1] == 1).any():
         return None
-    S = logspec(load(path, sr=44100, mono=True).samples[0])
+    S = piece_spectrogram(path)
     act, cues = load_net()(S), frame_cues(S)
     frames = np.round(ann[:, 0] * FPS).astype(np.int64)
     ok = (frames >= 0) & (frames < S.shape[1])

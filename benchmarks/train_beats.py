@@ -111,19 +111,31 @@ def _guard(corpus: Path) -> None:
         raise SystemExit(f"{corpus} is a held-out test corpus: never train on it")
 
 
+def annotated_beats(path: Path) -> np.ndarray:
+    """A corpus piece's ``.beats`` file: [shape=(n, 2)] time (s) and bar position; no rows
+    when it is empty (a piece without a beat, ``beats_negatives.py``)."""
+    text = path.with_suffix(".beats").read_text()
+    return np.loadtxt(text.splitlines(), ndmin=2) if text.strip() else np.zeros((0, 2))
+
+
+def piece_spectrogram(path: Path) -> np.ndarray:
+    """The beat front end's log-filtered spectrogram of a corpus piece (mono, 44.1 kHz)."""
+    from audiolens import load
+    from audiolens.tasks.beats.features import logspec
+
+    return logspec(load(path, sr=44100, mono=True).samples[0])
+
+
 def load_split(rows: list[dict[str, str]]) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features [frames, 162], targets [frames, 2]) per piece."""
-    from audiolens import load
     from audiolens.tasks.beats.activation import input_features
-    from audiolens.tasks.beats.features import FPS, logspec
+    from audiolens.tasks.beats.features import FPS
 
     out = []
     for r in rows:
         path = Path(r["path"])
-        S = logspec(load(path, sr=44100, mono=True).samples[0])
-        x = input_features(S, standardize=False)
-        text = path.with_suffix(".beats").read_text()  # empty: no beat (beats_negatives.py)
-        ann = np.loadtxt(text.splitlines(), ndmin=2) if text.strip() else np.zeros((0, 2))
+        x = input_features(piece_spectrogram(path), standardize=False)
+        ann = annotated_beats(path)
         y = np.zeros((x.shape[0], 2), dtype=np.float32)
         for t, pos in ann:
             i = int(round(t * FPS))

@@ -322,7 +322,7 @@ def drum_hits(mid: mido.MidiFile, lead_s: float) -> list[tuple[float, str, int]]
     return hits
 
 
-#: ``--body``: the acoustic guitar body's resonance (Hz) under each strummed chord, its decay
+#: ``--body``: the acoustic guitar body's resonance (Hz) under each guitar chord, its decay
 #: (s) and its level against the mix (dB, RMS over the attack's first 50 ms against the
 #: mix's); drawn once per piece
 BODY_HZ, BODY_DECAY_S, BODY_DB = (85.0, 135.0), (0.04, 0.12), (-18.0, -6.0)
@@ -347,7 +347,7 @@ def chord_attacks(mid: mido.MidiFile, lead_s: float) -> list[tuple[float, float]
 def body_thumps(
     attacks: list[tuple[float, float]], n: int, sr: int, rms: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, str]:
-    """What a real acoustic guitar adds under each strummed chord and a microphone hears: the
+    """What a real acoustic guitar adds under each chord and a microphone hears: the
     body's air resonance (a decaying sine near 100 Hz) and the hand's thump (low-passed noise,
     20 ms), loud whichever strings are struck. A soundfont's upper-string chord has almost
     nothing under 150 Hz, so without this only the bass notes on the beats move the low band
@@ -356,16 +356,16 @@ def body_thumps(
     Returns the mono signal (``n`` samples) and a note of the draw."""
     f0, decay = float(rng.uniform(*BODY_HZ)), float(rng.uniform(*BODY_DECAY_S))
     db = float(rng.uniform(*BODY_DB))
-    m = int(round(5 * decay * sr))
+    m, head = int(round(5 * decay * sr)), int(0.05 * sr)
     tt = np.arange(m) / sr
-    ring = np.exp(-tt / decay) * np.sin(2 * np.pi * f0 * tt)
+
+    def unit(z: np.ndarray) -> np.ndarray:  # RMS 1 over the attack's first 50 ms
+        return z / (np.sqrt(np.mean(z[:head] ** 2)) + 1e-12)
+
+    ring = unit(np.exp(-tt / decay) * np.sin(2 * np.pi * f0 * tt))
     sos = signal.butter(2, 200.0, btype="lowpass", fs=sr, output="sos")
-    thump = signal.sosfilt(sos, rng.normal(0, 1, m)) * np.exp(-tt / 0.02)
-    thump *= np.sqrt(np.mean(ring[: int(0.05 * sr)] ** 2)) / (
-        np.sqrt(np.mean(thump[: int(0.05 * sr)] ** 2)) + 1e-12
-    )
-    shape = ring + float(rng.uniform(0.3, 1.0)) * thump
-    shape *= rms * 10 ** (db / 20) / (np.sqrt(np.mean(shape[: int(0.05 * sr)] ** 2)) + 1e-12)
+    thump = unit(signal.sosfilt(sos, rng.normal(0, 1, m)) * np.exp(-tt / 0.02))
+    shape = rms * 10 ** (db / 20) * unit(ring + float(rng.uniform(0.3, 1.0)) * thump)
     y = np.zeros(n)
     for t, v in attacks:
         i = int(round(t * sr))
@@ -553,8 +553,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--body",
         action="store_true",
-        help="strummed guitar chords also sound the guitar's body (a resonance near 100 Hz and "
-        "the hand's thump), as a microphone hears a real guitar",
+        help="guitar chords (strummed or plucked) also sound the guitar's body (a resonance "
+        "near 100 Hz and the hand's thump), as a microphone hears a real guitar",
     )
     ap.add_argument(
         "--slow",

@@ -59,8 +59,8 @@ __all__ = [
 #: and realistic val the same at 3e-4 and 1e-3): real songs seldom shift their bar
 SLIP = 3e-4
 #: per-beat cost of meter 2 against 4, chosen on held-out training pieces (0.2-0.4 scored the
-#: same there); 0.4 since session 17's network, 0.4 reading a synthetic 4/4 band with its kick
-#: on 1 and 3 (``tests/structure``, ABA seed 6) in 4 where 0.3 reads 2. 0.6 since the cues
+#: same there); 0.4 since session 17's network (it reads a synthetic 4/4 band with its kick on
+#: 1 and 3, ``tests/structure``'s ABA seed 6, in 4 where 0.3 reads 2). 0.6 since the cues
 #: place the bar (issue 15, session 21): on the seven validation sets of
 #: ``bench_beat_models.py --validation`` 0.5-0.7 score alike and no set loses against 0.4
 #: (downbeat F: real music val 0.627 -> 0.635, module val 0.685 -> 0.699, realistic val

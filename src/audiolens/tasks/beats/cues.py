@@ -62,17 +62,16 @@ __all__ = [
 ]
 
 CUES_PATH = Path(__file__).with_name("bar_cues.npz")
-#: the frame summary's rows: onset strength in 3 bands, loudness in 3 bands, 12 pitch classes,
-#: the 12 bands under :data:`BASS_FMAX`
-CUE_ROWS = 30
-#: the rows of the frame summary: onset strength and level in the three bands, the pitch-class
-#: profile, the bass bands
+#: the rows of the frame summary: onset strength in the three bands, loudness in the same
+#: bands, the 12 pitch classes, the 12 bands under :data:`BASS_FMAX`
 ONSET_ROWS, LEVEL_ROWS, PITCH_ROWS, BASS_ROWS = (
     slice(0, 3),
     slice(3, 6),
     slice(6, 18),
     slice(18, 30),
 )
+#: the frame summary's row count
+CUE_ROWS = BASS_ROWS.stop
 #: band edges (Hz) of the onset and loudness bands
 LOW_FMAX = 150.0
 MID_FMAX = 2500.0

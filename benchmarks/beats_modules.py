@@ -34,7 +34,11 @@ The modules come from Debian packages (games in Debian main; install them or unp
 ``madbomber-data``, ``tuxtype-data`` (the same three modules as ``tuxmath-data``: take one),
 ``freedroid-data``, ``njam-data``, ``vectoroids``, ``gemdropx``, ``circuslinux-data``,
 ``bugsquish`` (training, session 18: ``--seed 1 --out benchmarks/_corpus_beats_modules2``) and
-``heroes-sound-tracks``, ``pachi-data`` (held out).
+``heroes-sound-tracks``, ``pachi-data`` (held out). Session 22 tried 16 more
+(``--seed 2 --out benchmarks/_corpus_beats_modules3``; no shipped model is trained on them,
+see RESULTS.md): ``ironseed-data``, ``pekka-kana-2-data``, ``gl-117-data``, ``biniax2-data``,
+``rafkill-data``, ``solarwolf``, ``tomatoes-data``, ``cuyo-data``, ``criticalmass-data``,
+``flobopuyo``, ``rockdodger``, ``bb``, ``vor``, ``pathogen``, ``gltron``, ``black-box``.
 
 Usage::
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .damage import _all_nonfinite, _nothing_decoded, _report
-from .source import _converter, _open_source, _Source
+from .source import _converter, _open_source, _Source, _zero_nonfinite
 from .types import Audio, PathLike
 
 _PREROLL_S = 0.2  # decoded and dropped before a seek target, so the decoder settles
@@ -117,12 +117,13 @@ def _run_pass(src: _Source, targets: list[_Target], seek_from: int | None) -> ob
         write = writers.get(fmt)
         if write is None:
             write = writers[fmt] = _converter(fmt)
+            src.floating = src.floating or write.floating
         for t in active:
             a = t.lo if t.lo > pos else pos
             b = end if t.hi is None or t.hi > end else t.hi
             if b > a:
                 _grow(t, b - t.lo, claimed - t.lo, channels)
-                src.nonfinite += write(frame, t.buf[:, a - t.lo : b - t.lo], a - pos, b - pos)
+                write(frame, t.buf[:, a - t.lo : b - t.lo], a - pos, b - pos)
                 if b - t.lo > t.n:
                     t.n = b - t.lo
         pos = end
@@ -176,7 +177,10 @@ def _decode(src: _Source, spans: list[tuple[int, int | None]]) -> list[np.ndarra
             break
         i += 1
     channels = src.channels or 1
-    return [t.result(channels) for t in targets]
+    out = [t.result(channels) for t in targets]
+    if src.floating:  # the NaN and infinite values written, set to 0 and counted once here
+        src.nonfinite += sum(_zero_nonfinite(x) for x in out)
+    return out
 
 
 def _finish(x: np.ndarray, sr_in: int, sr: int | None, mono: bool) -> tuple[np.ndarray, int]:

@@ -47,6 +47,7 @@ class _Source:
         self.odd_frames = 0  # frames whose channel count or rate differed from the stream's
         self.eof_at: int | None = None  # sample position of the end, once reached
         self.nonfinite = 0  # NaN or infinite samples met (written as 0)
+        self.floating = False  # a frame came in a floating-point format (NaN possible)
         self.max_samples: int | None = None  # a decode stops past this many samples
         self.max_why = ""  # what that bound is, for the error
 
@@ -145,41 +146,40 @@ class _Source:
 def _converter(fmt: str):
     """A function writing samples [start, stop) of a frame in format ``fmt`` as float32.
 
-    ``write(frame, dst, start, stop)`` fills ``dst`` [shape=(channels, stop - start)] and
-    returns how many of the values were NaN or infinite (floating-point formats only); those
-    are written as 0, so nothing computed later is NaN because of them.
+    ``write(frame, dst, start, stop)`` fills ``dst`` [shape=(channels, stop - start)]. Its
+    ``floating`` attribute says whether the format can hold NaN or infinite values: the caller
+    then runs :func:`_zero_nonfinite` over what it wrote, once for many frames rather than for
+    each one (an MP3 frame is only 1152 samples, and the check per frame cost more than the
+    decoding), so that nothing computed later is NaN because of them.
     """
     planar = fmt.endswith("p")
     dtype, scale, zero = _FORMATS[fmt[:-1] if planar else fmt]
 
-    def convert(s: np.ndarray, d: np.ndarray) -> int:
+    def convert(s: np.ndarray, d: np.ndarray) -> None:
         if scale is None:
             d[...] = s
-            return _zero_nonfinite(d)
-        if zero:
+        elif zero:
             np.subtract(s, np.float32(zero), out=d)
             d *= np.float32(scale)
         elif dtype is np.int16:
             np.multiply(s, np.float32(scale), out=d)
         else:  # 32/64-bit integers: scale in float64, round once to float32
             np.multiply(s, scale, out=d, casting="unsafe")
-        return 0
 
     if planar:
 
-        def write(frame, dst: np.ndarray, start: int, stop: int) -> int:
-            return sum(
+        def write(frame, dst: np.ndarray, start: int, stop: int) -> None:
+            for plane, d in zip(frame.planes, dst):
                 convert(np.frombuffer(plane, dtype, count=stop)[start:], d)
-                for plane, d in zip(frame.planes, dst)
-            )
 
     else:
 
-        def write(frame, dst: np.ndarray, start: int, stop: int) -> int:
+        def write(frame, dst: np.ndarray, start: int, stop: int) -> None:
             nch = dst.shape[0]
             src = np.frombuffer(frame.planes[0], dtype, count=stop * nch)
-            return convert(src.reshape(stop, nch)[start:].T, dst)
+            convert(src.reshape(stop, nch)[start:].T, dst)
 
+    write.floating = scale is None  # type: ignore[attr-defined]
     return write
 
 

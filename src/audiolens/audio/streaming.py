@@ -12,7 +12,7 @@ import numpy as np
 
 from .damage import _all_nonfinite, _nothing_decoded, _report
 from .decoding import _MAX_PADDING, _check_seconds, _check_sr, _limit
-from .source import _converter, _open_source, _Source
+from .source import _converter, _open_source, _Source, _zero_nonfinite
 from .types import Audio, AudioInfo, PathLike
 
 
@@ -103,6 +103,8 @@ def _stream_blocks(
             nonlocal gathered, gathered_n, kept
             if gathered_n:
                 x = gathered[0] if len(gathered) == 1 else np.concatenate(gathered, axis=1)
+                if src.floating:  # NaN and infinite values set to 0, a chunk at a time
+                    src.nonfinite += _zero_nonfinite(x)
                 gathered, kept = [], kept + gathered_n
                 gathered_n = 0
                 finish(x)
@@ -133,8 +135,9 @@ def _stream_blocks(
             write = writers.get(fmt)
             if write is None:
                 write = writers[fmt] = _converter(fmt)
+                src.floating = src.floating or write.floating
             x = np.empty((channels, n), dtype=np.float32)
-            src.nonfinite += write(frame, x, 0, n)
+            write(frame, x, 0, n)
             end = pos + n
             if limit is not None and end > limit:
                 cut = max(limit - pos, 0)

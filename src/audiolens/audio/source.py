@@ -149,8 +149,8 @@ def _converter(fmt: str):
     ``write(frame, dst, start, stop)`` fills ``dst`` [shape=(channels, stop - start)]. Its
     ``floating`` attribute says whether the format can hold NaN or infinite values: the caller
     then runs :func:`_zero_nonfinite` over what it wrote, once for many frames rather than for
-    each one (an MP3 frame is only 1152 samples, and the check per frame cost more than the
-    decoding), so that nothing computed later is NaN because of them.
+    each one (an MP3 frame is only 1152 samples, and checked per frame the check took nearly
+    as long as the decoding), so that nothing computed later is NaN because of them.
     """
     planar = fmt.endswith("p")
     dtype, scale, zero = _FORMATS[fmt[:-1] if planar else fmt]

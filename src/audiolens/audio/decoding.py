@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from ..errors import ParameterError
 from .damage import _all_nonfinite, _nothing_decoded, _report
-from .source import _converter, _open_source, _Source, _zero_nonfinite
+from .source import _open_source, _Source, _zero_nonfinite
 from .types import Audio, PathLike
 
 _PREROLL_S = 0.2  # decoded and dropped before a seek target, so the decoder settles
@@ -89,7 +88,6 @@ def _run_pass(src: _Source, targets: list[_Target], seek_from: int | None) -> ob
     channels = 0
     active = list(targets)
     next_stop = min((t.hi for t in active if t.hi is not None), default=None)
-    writers: dict[str, Any] = {}
     for frame in src.frames():
         if use_pts:
             if frame.pts is not None:
@@ -114,10 +112,7 @@ def _run_pass(src: _Source, targets: list[_Target], seek_from: int | None) -> ob
             continue
         src.check_end(end)
         fmt = frame.format.name
-        write = writers.get(fmt)
-        if write is None:
-            write = writers[fmt] = _converter(fmt)
-            src.floating = src.floating or write.floating
+        write = src.writer(fmt)
         for t in active:
             a = t.lo if t.lo > pos else pos
             b = end if t.hi is None or t.hi > end else t.hi

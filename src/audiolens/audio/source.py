@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -48,6 +49,7 @@ class _Source:
         self.eof_at: int | None = None  # sample position of the end, once reached
         self.nonfinite = 0  # NaN or infinite samples met (written as 0)
         self.floating = False  # a frame came in a floating-point format (NaN possible)
+        self._writers: dict[str, Callable[..., None]] = {}  # frame format -> _converter
         self.max_samples: int | None = None  # a decode stops past this many samples
         self.max_why = ""  # what that bound is, for the error
 
@@ -73,6 +75,16 @@ class _Source:
         self.container = _open(self.path, self.head)
         self._setup()
         self.fresh = True
+
+    def writer(self, fmt: str) -> Callable[..., None]:
+        """The :func:`_converter` of frames in format ``fmt``, made once per format; a
+        floating-point format sets :attr:`floating` (the caller then checks what it wrote
+        for NaN and infinite values with :func:`_zero_nonfinite`)."""
+        write = self._writers.get(fmt)
+        if write is None:
+            write = self._writers[fmt] = _converter(fmt)
+            self.floating = self.floating or _FORMATS[fmt.removesuffix("p")][1] is None
+        return write
 
     def frames(self):
         """Decoded frames from the current position; damaged packets are skipped."""
@@ -146,11 +158,11 @@ class _Source:
 def _converter(fmt: str):
     """A function writing samples [start, stop) of a frame in format ``fmt`` as float32.
 
-    ``write(frame, dst, start, stop)`` fills ``dst`` [shape=(channels, stop - start)]. Its
-    ``floating`` attribute says whether the format can hold NaN or infinite values: the caller
-    then runs :func:`_zero_nonfinite` over what it wrote, once for many frames rather than for
-    each one (an MP3 frame is only 1152 samples, and checked per frame the check took nearly
-    as long as the decoding), so that nothing computed later is NaN because of them.
+    ``write(frame, dst, start, stop)`` fills ``dst`` [shape=(channels, stop - start)]. NaN and
+    infinite values of floating-point formats are left for the caller to set to 0 with
+    :func:`_zero_nonfinite`, once over many frames rather than for each one (an MP3 frame is
+    only 1152 samples, and checked per frame the check took nearly as long as the decoding),
+    so that nothing computed later is NaN because of them.
     """
     planar = fmt.endswith("p")
     dtype, scale, zero = _FORMATS[fmt[:-1] if planar else fmt]
@@ -179,7 +191,6 @@ def _converter(fmt: str):
             src = np.frombuffer(frame.planes[0], dtype, count=stop * nch)
             convert(src.reshape(stop, nch)[start:].T, dst)
 
-    write.floating = scale is None  # type: ignore[attr-defined]
     return write
 
 

@@ -6,13 +6,12 @@ import collections
 import math
 import weakref
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 
 from .damage import _all_nonfinite, _nothing_decoded, _report
 from .decoding import _MAX_PADDING, _check_seconds, _check_sr, _limit
-from .source import _converter, _open_source, _Source, _zero_nonfinite
+from .source import _open_source, _Source, _zero_nonfinite
 from .types import Audio, AudioInfo, PathLike
 
 
@@ -80,7 +79,6 @@ def _stream_blocks(
         channels = 0
         rate = 0  # the output rate
         chunk_n = 1  # input samples gathered before they are passed on
-        writers: dict[str, Any] = {}
         resampler = None
         gathered: list[np.ndarray] = []  # decoded samples not yet passed on
         gathered_n = 0
@@ -132,10 +130,7 @@ def _stream_blocks(
                 continue
             src.check_end(pos + n)
             fmt = frame.format.name
-            write = writers.get(fmt)
-            if write is None:
-                write = writers[fmt] = _converter(fmt)
-                src.floating = src.floating or write.floating
+            write = src.writer(fmt)
             x = np.empty((channels, n), dtype=np.float32)
             write(frame, x, 0, n)
             end = pos + n

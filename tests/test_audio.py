@@ -218,6 +218,15 @@ def test_mono_averages_the_channels(corpus):
     assert both.samples.shape[0] == 1 and both.sample_rate == 16000
 
 
+@pytest.mark.parametrize("channels", [3, 6, 8])
+def test_mono_of_many_channels_is_their_mean(tmp_path, channels):
+    made = make_audio(tmp_path, "flac16", channels=channels, seconds=0.5)
+    full = load(made.path).samples
+    assert full.shape[0] == channels
+    m = load(made.path, mono=True).samples
+    assert np.array_equal(m[0], full.mean(axis=0, dtype=np.float32))
+
+
 def test_mono_file_stays_mono(tmp_path):
     made = make_audio(tmp_path, "flac16", channels=1, seconds=0.5)
     a = load(made.path, mono=True)

@@ -57,6 +57,15 @@ def test_numpy_network_equals_torch(tmp_path):
     np.testing.assert_allclose(ours, forward(S), atol=2e-6)
 
 
+@pytest.mark.parametrize("frames", [1, 3, 40, 300])
+def test_numpy_network_equals_torch_when_dilations_outreach_the_input(tmp_path, frames):
+    """Dilations as long as the input or longer (a short clip through the shipped shape):
+    the taps that fall outside see zeros, as in PyTorch's padded convolution."""
+    path, forward = torch_net_and_file(tmp_path, dilations=(1, 4, 32, 256))
+    S = np.abs(np.random.default_rng(frames).normal(0, 1, (81, frames))).astype(np.float32)
+    np.testing.assert_allclose(load_net(path)(S), forward(S), atol=2e-6)
+
+
 def test_input_features_are_the_spectrogram_and_its_rise():
     S = np.zeros((81, 5), dtype=np.float32)
     S[3, 2] = 1.0

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .damage import _all_nonfinite, _nothing_decoded, _report
-from .source import _open_source, _Source, _zero_nonfinite
+from .source import _downmix, _open_source, _Source, _zero_nonfinite
 from .types import Audio, PathLike
 
 _PREROLL_S = 0.2  # decoded and dropped before a seek target, so the decoder settles
@@ -180,7 +180,7 @@ def _decode(src: _Source, spans: list[tuple[int, int | None]]) -> list[np.ndarra
 
 def _finish(x: np.ndarray, sr_in: int, sr: int | None, mono: bool) -> tuple[np.ndarray, int]:
     if mono and x.shape[0] > 1:
-        x = x.mean(axis=0, keepdims=True, dtype=np.float32)
+        x = _downmix(x)
     if sr is not None and sr != sr_in:
         if x.shape[1] == 0:
             return np.zeros((x.shape[0], 0), dtype=np.float32), sr

@@ -11,7 +11,7 @@ import numpy as np
 
 from .damage import _all_nonfinite, _nothing_decoded, _report
 from .decoding import _MAX_PADDING, _check_seconds, _check_sr, _limit
-from .source import _open_source, _Source, _zero_nonfinite
+from .source import _downmix, _open_source, _Source, _zero_nonfinite
 from .types import Audio, AudioInfo, PathLike
 
 
@@ -89,7 +89,7 @@ def _stream_blocks(
         def finish(x: np.ndarray, last: bool = False) -> None:
             """Downmix and resample ``x`` as :func:`_finish` does, into ``blocks``."""
             if mono and x.shape[0] > 1:
-                x = x.mean(axis=0, keepdims=True, dtype=np.float32)
+                x = _downmix(x)
             if resampler is None:
                 blocks.push(x)
             elif x.shape[0] == 1:

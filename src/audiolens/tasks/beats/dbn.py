@@ -156,6 +156,8 @@ def _decode(act: np.ndarray, model: BeatDBN) -> np.ndarray:
     cols = np.arange(K)
     lag = np.arange(tmin)[:, None] - tau[None, :]  # (frame in block, from) -> s - tau_j - b
     rows = np.arange(tmin)
+    X = np.empty((tmin, K, K), dtype=np.float32)  # (frame, to, from), reused
+    picked = np.arange(tmin * K) * K  # flat offset of each (frame, to) row of X
     chunk = 64 * tmin  # frames whose beat scores and ring indices are prepared at once
     for c in range(1, n, chunk):
         ce = min(c + chunk, n)
@@ -169,10 +171,11 @@ def _decode(act: np.ndarray, model: BeatDBN) -> np.ndarray:
             if b <= tmax:
                 F = np.where(idx >= 1, F, first[np.minimum(np.arange(b, e), tmax)])
             top = F.max(axis=1, keepdims=True)
-            X = (F - top).astype(np.float32)[:, None, :] + to_from  # (frame, to, from)
-            arg = X.argmax(axis=2)
+            XL = X[:L]
+            np.add((F - top).astype(np.float32)[:, None, :], to_from, out=XL)
+            arg = XL.argmax(axis=2)
             back[b:e] = arg
-            best = np.take_along_axis(X, arg[..., None], axis=2)[..., 0]
+            best = XL.reshape(-1)[picked[: L * K] + arg.reshape(-1)].reshape(L, K)
             ring[(rows[:L] + b) % R] = own_all[b - c : e - c] + best + top
     # the path ends in the beat that covers the last frame
     tail = np.arange(max(n - tmax, 0), n)

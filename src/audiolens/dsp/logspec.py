@@ -253,5 +253,8 @@ def _numpy_logspec(
             done += flat.shape[1]
     out *= mul
     out += add
-    np.log10(out, out=out)
+    # log10 as ln / ln(10): numpy's float32 log10 is scalar code, 4-5x slower than its
+    # vectorised log (20 ms of a 3-minute song's 1.5 M values); within 2.4e-7 of log10
+    np.log(out, out=out)
+    out *= out.dtype.type(1.0 / np.log(10.0))
     return out.reshape(*lead, bank.shape[0], n)

@@ -28,9 +28,12 @@ pytestmark = requires_ffmpeg
 
 
 def _float_wav(path: Path, x: np.ndarray, sr: int = 44100) -> Path:
-    """A mono 32-bit float WAV of ``x`` as given (NaN and infinities kept)."""
-    data = np.asarray(x, dtype="<f4").tobytes()
-    fmt = struct.pack("<HHIIHH", 3, 1, sr, sr * 4, 4, 32)
+    """A 32-bit float WAV of ``x`` [shape=(n,) or (channels, n)] as given (NaN and
+    infinities kept)."""
+    x = np.atleast_2d(np.asarray(x, dtype="<f4"))
+    ch = x.shape[0]
+    data = x.T.tobytes()
+    fmt = struct.pack("<HHIIHH", 3, ch, sr, sr * 4 * ch, 4 * ch, 32)
     body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data"
     body += struct.pack("<I", len(data)) + data
     path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
@@ -146,6 +149,25 @@ def test_nan_and_infinite_samples_are_reported_and_read_as_silence(tmp_path):
     blocks = list(stream(path, block=1.0))
     assert all(np.isfinite(b.samples).all() for b in blocks)
     assert any("NaN" in w for w in blocks[-1].extra["warnings"])
+
+
+def test_mono_of_nan_channels_is_the_mean_of_the_channels_read_as_silence(tmp_path):
+    """Mono is taken frame by frame; a NaN or infinity in one channel is still set to 0 in
+    that channel before the mean (not the whole mean set to 0), and counted per channel."""
+    t = np.arange(44100 * 3)
+    x = np.stack([0.5 * np.sin(t * 0.06), 0.3 * np.sin(t * 0.011)]).astype(np.float32)
+    x[0, 44100:44200] = np.nan
+    x[1, 50000:50010] = -np.inf
+    path = _float_wav(tmp_path / "nan2.wav", x)
+    full = load(path).samples
+    mono = load(path, mono=True)
+    assert np.array_equal(mono.samples[0], full.mean(axis=0, dtype=np.float32))
+    assert np.all(mono.samples[0, 44100:44200] == full[1, 44100:44200] / 2)
+    assert any("110 sample value(s) were NaN or infinite" in w for w in mono.extra["warnings"])
+    clean = _float_wav(tmp_path / "clean2.wav", np.nan_to_num(x, posinf=0.0, neginf=0.0))
+    assert not load(clean, mono=True).extra.get("warnings")
+    with pytest.raises(DecodeError, match="every sample is NaN or infinite"):
+        load(_float_wav(tmp_path / "allnan2.wav", np.full((2, 44100), np.nan)), mono=True)
 
 
 def test_all_nan_is_no_audio(tmp_path):

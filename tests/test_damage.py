@@ -152,8 +152,8 @@ def test_nan_and_infinite_samples_are_reported_and_read_as_silence(tmp_path):
 
 
 def test_mono_of_nan_channels_is_the_mean_of_the_channels_read_as_silence(tmp_path):
-    """Mono is taken frame by frame; a NaN or infinity in one channel is still set to 0 in
-    that channel before the mean (not the whole mean set to 0), and counted per channel."""
+    """A NaN or infinity in one channel is set to 0 in that channel before the mean of the
+    channels (not the whole mean set to 0), and counted per channel."""
     t = np.arange(44100 * 3)
     x = np.stack([0.5 * np.sin(t * 0.06), 0.3 * np.sin(t * 0.011)]).astype(np.float32)
     x[0, 44100:44200] = np.nan

@@ -79,13 +79,19 @@ def input_features(S: np.ndarray, *, standardize: bool = True, net: BeatNet | No
     x : np.ndarray [shape=(n_frames, 162)] float32
     """
     S = np.asarray(S, dtype=np.float32)
-    diff = np.zeros_like(S)
-    diff[:, 1:] = np.maximum(S[:, 1:] - S[:, :-1], 0.0)
-    x = np.concatenate([S, diff], axis=0).T
+    x = np.concatenate([S, _rise(S)], axis=0).T
     if standardize:
         net = net or load_net()
         x = (x - net.mean) / net.std
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _rise(S: np.ndarray) -> np.ndarray:
+    """The positive first difference of ``S`` [shape=(bands, n_frames)] float32 along the
+    frames (0 at the first frame)."""
+    rise = np.zeros_like(S)
+    np.subtract(S[:, 1:], S[:, :-1], out=rise[:, 1:])
+    return np.maximum(rise, 0.0, out=rise)
 
 
 @dataclass(frozen=True)
@@ -180,13 +186,10 @@ class BeatNet:
         # the input layer on the standardised [S; rise] (input_features) without building
         # it: the standardisation is folded into the weights and the two halves multiplied
         # apart, (x - mean) / std @ W.T = S.T @ W_s + rise.T @ W_r + (b - mean / std @ W.T)
-        rise = np.zeros_like(S)
-        np.subtract(S[:, 1:], S[:, :-1], out=rise[:, 1:])
-        np.maximum(rise, 0.0, out=rise)
         w_in = (self.inp_w / self.std).T
         f = S.shape[0]
         h = S.T @ w_in[:f]
-        h += rise.T @ w_in[f:]
+        h += _rise(S).T @ w_in[f:]
         h += self.inp_b - (self.mean / self.std) @ self.inp_w.T
         h = _elu(h, out=True)
         c = h.shape[1]
